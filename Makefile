@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WITH_DB := $(PY) -m tools.devdb exec --
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format schema lock db-status db-stop clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls whenever the lock file changes.
+$(VENV)/.installed: requirements.lock | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+## Serve the demo practice on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops the server and its database).
+run: install
+	$(WITH_DB) $(PY) -m tools.serve
+
+## Lint, migrations and contract checks, then the test suite against real PostgreSQL.
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest $(PYTEST_ARGS)'
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Regenerate openapi.yaml from the code (commit the result).
+schema: install
+	$(PY) -m tools.schema write
+
+## Re-resolve the lock file from the ranges in pyproject.toml.
+lock: install
+	$(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --extra dev --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+db-status: install
+	$(PY) -m tools.devdb status
+
+db-stop: install
+	$(PY) -m tools.devdb stop
+
+clean: db-stop
+	rm -rf .data

@@ -1,0 +1,129 @@
+"""`Idempotency-Key` on POST: a retried request gets the first response and changes nothing twice.
+
+- same key, same body: the stored response, with `Idempotent-Replayed: true`;
+- same key, another body (or another endpoint): 422;
+- same key while the first request is still running: 409 (retry shortly);
+- a key is kept for IDEMPOTENCY_KEY_TTL (7 days), then it may be used again.
+
+The check, the handler's writes and the stored response share one transaction, so a crash at any
+point leaves either everything or nothing: there is never a created object without its stored key,
+nor a stored key without its object. Only 2xx responses are stored; a failed request can be retried.
+"""
+
+import functools
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from .etags import PreconditionRequired
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEPT_HEADERS = ("Location", "ETag")
+
+
+class IdempotencyKeyInUse(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
+    default_code = "idempotency_key_in_use"
+
+
+class IdempotencyKeyReused(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was used for a different request; use a new key for a new request."
+    default_code = "idempotency_key_reused"
+
+
+def _valid_key(key: str) -> bool:
+    return 1 <= len(key) <= 255 and all(33 <= ord(ch) <= 126 for ch in key)
+
+
+def _fingerprint(request) -> str:
+    body = request._request.body  # read before DRF parses it; Django caches it for the parser
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), canonical):
+        digest.update(part + b"\0")
+    return digest.hexdigest()
+
+
+def _lock_id(user_id, key: str) -> int:
+    digest = hashlib.sha256(f"{user_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    data = json.loads(record.response_body) if record.response_body else None
+    headers = {**record.response_headers, REPLAYED_HEADER: "true"}
+    return Response(data, status=record.status_code, headers=headers)
+
+
+def run_idempotently(request, handler, *, required: bool):
+    key = request.headers.get(HEADER)
+    if key is None:
+        if required:
+            raise PreconditionRequired(f"This operation needs an {HEADER} header (a fresh UUID per request).")
+        return handler()
+    if not _valid_key(key):
+        raise ValidationError({HEADER: ["1 to 255 visible ASCII characters, e.g. a UUID."]})
+    fingerprint = _fingerprint(request)
+    user = request.user
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(user.pk, key)])
+            if not cursor.fetchone()[0]:
+                raise IdempotencyKeyInUse()
+        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+        if record is not None and record.created_at < timezone.now() - settings.IDEMPOTENCY_KEY_TTL:
+            record.delete()
+            record = None
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            return _replay(record)
+
+        response = handler()
+        if not 200 <= response.status_code < 300:
+            transaction.set_rollback(True)  # nothing of a refused request is kept
+            return response
+        IdempotencyRecord.objects.create(
+            user=user,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=response.status_code,
+            response_body=json.dumps(response.data, cls=JSONEncoder) if response.data is not None else None,
+            response_headers={h: response[h] for h in KEPT_HEADERS if response.has_header(h)},
+        )
+        return response
+
+
+def idempotent(handler=None, *, required: bool = False):
+    """Decorate a view handler (`create`, or an `@action`) to honour Idempotency-Key."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(self, request, *args, **kwargs):
+            return run_idempotently(request, lambda: func(self, request, *args, **kwargs), required=required)
+
+        wrapper.idempotency = "required" if required else "optional"
+        return wrapper
+
+    return decorate(handler) if handler is not None else decorate
+
+
+def purge_expired(now=None) -> int:
+    """Delete records older than the TTL; returns how many."""
+    cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,172 @@
+"""OpenAPI generation: every operation documents its error responses and the headers it uses.
+
+Error responses are derived from what the operation really does, so they cannot drift from the code:
+authentication (401, 403), path parameters (404), a body or query parameters (400), a body (413, 415),
+PATCH with If-Match (412, 428), Idempotency-Key (409, 422, 428), throttling (429), a database (503).
+A view can name more with `extra_problems = {"action": [409]}`.
+"""
+
+import inspect
+
+from drf_spectacular.drainage import warn
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+
+from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import REPLAYED_HEADER
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        allow_null=True, help_text="Dotted path of the field; null for the whole input."
+    )
+    code = serializers.CharField(help_text="Stable machine-readable reason, e.g. `required`, `invalid`.")
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details."""
+
+    type = serializers.CharField(
+        help_text="URI reference identifying the problem type (GET it for a description)."
+    )
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine-readable code; branch on this.")
+    instance = serializers.CharField(required=False, help_text="The request path.")
+
+
+class ValidationProblemSerializer(ProblemSerializer):
+    errors = FieldErrorSerializer(many=True, help_text="One entry per problem, by field.")
+
+
+RETRY_AFTER = {
+    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
+}
+WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer realm="api"`'}}
+HEADERS_BY_STATUS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
+IDEMPOTENCY_DESCRIPTION = (
+    "A fresh unique value (e.g. a UUID) per logical request. A retry with the same key and body returns "
+    "the first response instead of acting twice."
+)
+IF_MATCH_DESCRIPTION = (
+    "The ETag from your last read; the change is refused (412) if the resource changed since."
+)
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def _handler(self):
+        action = getattr(self.view, "action", None)
+        return getattr(self.view, action, None) if action else getattr(self.view, self.method.lower(), None)
+
+    def _handler_doc(self) -> tuple[str, str]:
+        doc = inspect.getdoc(self._handler()) or ""
+        summary, _, rest = doc.partition("\n\n")
+        return " ".join(summary.split()), rest.strip()
+
+    def get_summary(self):
+        """The first paragraph of the handler's docstring, unless @extend_schema gives one."""
+        return super().get_summary() or self._handler_doc()[0] or None
+
+    def get_description(self):
+        """The rest of the handler's docstring."""
+        return self._handler_doc()[1]
+
+    def _idempotency(self) -> str | None:
+        return getattr(self._handler(), "idempotency", None)
+
+    def _uses_etag(self) -> bool:
+        return getattr(self.view, "etag", False) and not self._is_list_view()
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        idempotency = self._idempotency()
+        if idempotency:
+            parameters.append(
+                OpenApiParameter(
+                    IDEMPOTENCY_HEADER,
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=idempotency == "required",
+                    description=IDEMPOTENCY_DESCRIPTION,
+                )
+            )
+            parameters.append(
+                OpenApiParameter(
+                    REPLAYED_HEADER,
+                    str,
+                    OpenApiParameter.HEADER,
+                    response=[200, 201],
+                    enum=["true"],
+                    description="Present when this response is the stored answer to an earlier request.",
+                )
+            )
+        if self._uses_etag():
+            if self.method in ("PATCH", "PUT"):
+                parameters.append(
+                    OpenApiParameter(
+                        "If-Match",
+                        str,
+                        OpenApiParameter.HEADER,
+                        required=True,
+                        description=IF_MATCH_DESCRIPTION,
+                    )
+                )
+            parameters.append(
+                OpenApiParameter(
+                    "ETag",
+                    str,
+                    OpenApiParameter.HEADER,
+                    response=[200, 201],
+                    description="The resource's current version; send it back in If-Match to change it.",
+                )
+            )
+        return parameters
+
+    def _problem_statuses(self, operation) -> set[int]:
+        statuses = {406, 503}
+        view = self.view
+        if any(isinstance(p, IsAuthenticated) for p in view.get_permissions()):
+            statuses |= {401, 403}
+        if "{" in self.path:
+            statuses.add(404)
+        has_body = "requestBody" in operation
+        has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
+        if has_body or has_query:
+            statuses.add(400)
+        if has_body:
+            statuses |= {413, 415}
+        if self._uses_etag() and self.method in ("PATCH", "PUT"):
+            statuses |= {412, 428}
+        idempotency = self._idempotency()
+        if idempotency:
+            statuses |= {400, 409, 422}
+            if idempotency == "required":
+                statuses.add(428)
+        if view.get_throttles():
+            statuses.add(429)
+        action = getattr(view, "action", None) or self.method.lower()
+        statuses |= set(getattr(view, "extra_problems", {}).get(action, ()))
+        return statuses
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        if not operation.get("summary"):
+            warn(f"{method} {path} has no summary")
+        problem = self.resolve_serializer(ProblemSerializer, "response").ref
+        invalid = self.resolve_serializer(ValidationProblemSerializer, "response").ref
+        for status in sorted(self._problem_statuses(operation)):
+            response = {
+                "description": TYPE_BY_STATUS[status].title,
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": invalid if status == 400 else problem}},
+            }
+            if status in HEADERS_BY_STATUS:
+                response["headers"] = HEADERS_BY_STATUS[status]
+            operation["responses"].setdefault(str(status), response)
+        return operation

@@ -1,0 +1,50 @@
+"""One way to build a viewset's queryset: from a selector that knows what the caller may reach.
+
+A subclass names its selector (`selector = clinicians_visible_to`) and may shape the result
+(`shape_queryset`, for select_related and the like). It may not override `get_queryset` or set
+`queryset`: that is how an unscoped query would slip in. Anything not in the selector's result
+answers 404, so existence never leaks.
+"""
+
+from rest_framework import serializers
+from rest_framework.viewsets import GenericViewSet
+
+
+class ScopedViewSet(GenericViewSet):
+    selector = None
+    # The one escape hatch; a reviewer should ask why.
+    i_have_checked_this_queryset_is_scoped_by_hand = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.i_have_checked_this_queryset_is_scoped_by_hand:
+            for name in ("get_queryset", "queryset"):
+                if name in cls.__dict__:
+                    raise TypeError(
+                        f"{cls.__name__} defines {name}; scoped viewsets get their queryset from `selector`."
+                    )
+        if callable(cls.__dict__.get("selector")):
+            cls.selector = staticmethod(cls.__dict__["selector"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return self.get_serializer_class().Meta.model.objects.none()
+        if self.selector is None:
+            raise TypeError(f"{type(self).__name__} must name a selector")
+        return self.shape_queryset(self.selector(user=self.request.user))
+
+    def shape_queryset(self, queryset):
+        return queryset
+
+
+class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A writable reference that accepts only objects the caller may reach; anything else reads as
+    'does not exist', whether it exists or not."""
+
+    def __init__(self, selector, **kwargs):
+        self.selector = selector
+        kwargs.setdefault("pk_field", serializers.UUIDField())
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.selector(user=self.context["request"].user)

@@ -1,0 +1,42 @@
+"""Exceptions the domain raises. The API maps each class to one HTTP status, once, in api/errors.py."""
+
+
+class DomainError(Exception):
+    """A rule of the practice refused the operation. `code` is stable; `detail` is for people."""
+
+    code = "domain_error"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    """The object does not exist or is outside the caller's reach (never say which)."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The object's current state does not allow the operation (a signed note, a closed case)."""
+
+    code = "conflict"
+
+
+class StaleVersion(DomainError):
+    """The caller changed an object on the strength of a version that is no longer current."""
+
+    code = "stale_version"
+
+
+class InvalidInput(DomainError):
+    """Input that passed the HTTP layer's checks but breaks a domain rule; `errors` maps field → messages."""
+
+    code = "invalid"
+
+    def __init__(self, errors: dict[str, list[str]], *, detail: str = "The input is not valid.", **extra):
+        super().__init__(detail, **extra)
+        self.errors = errors

@@ -1,0 +1,50 @@
+"""Encrypted columns for PHI: note sections, free-text answers, stored responses.
+
+Built on django-fernet-encrypted-fields, with two changes the project needs:
+- keys come from FIELD_ENCRYPTION_KEYS (Fernet keys; the first encrypts, all decrypt), not from SECRET_KEY;
+- a value that does not decrypt raises instead of being returned as ciphertext, so a wrong key can never
+  lead to ciphertext being shown, or encrypted a second time on the next save.
+"""
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.db import models
+from django.utils.functional import cached_property
+from encrypted_fields.fields import EncryptedFieldMixin
+
+
+class FieldDecryptionError(RuntimeError):
+    """A stored value did not decrypt with any configured key: the key set is wrong or incomplete."""
+
+
+def encryption_keys() -> list[bytes]:
+    return [key.encode() for key in settings.FIELD_ENCRYPTION_KEYS]
+
+
+class GuardedEncryptionMixin(EncryptedFieldMixin):
+    @cached_property
+    def keys(self) -> list[bytes]:
+        return encryption_keys()
+
+    @cached_property
+    def f(self) -> MultiFernet:
+        return MultiFernet([Fernet(key) for key in self.keys])
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        try:
+            return self.f.decrypt(value.encode()).decode()
+        except InvalidToken as exc:
+            raise FieldDecryptionError(
+                f"{self.model.__name__}.{self.name} holds a value no configured key decrypts; "
+                "check FIELD_ENCRYPTION_KEYS."
+            ) from exc
+
+    def to_python(self, value):
+        # Values reaching to_python come from Python code, never from the database (see from_db_value).
+        return models.TextField.to_python(self, value)
+
+
+class EncryptedTextField(GuardedEncryptionMixin, models.TextField):
+    """Text stored as a Fernet token. Empty strings are stored as NULL, so declare the column null=True."""

@@ -1,0 +1,91 @@
+"""Accounts and supervision: the practice admin's work."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinical.errors import Conflict, InvalidInput
+from clinical.models import STAFF_ROLES, Role, Supervision, User
+
+from .records import record_save, record_update
+
+
+@transaction.atomic
+def user_create(*, email: str, display_name: str, role: str, password: str | None = None) -> User:
+    """Create an account. E-mail addresses are unique whatever their case (they are stored lower-case)."""
+    email = User.objects.normalize_email(email)
+    if User.objects.filter(email=email).exists():
+        raise InvalidInput({"email": ["An account with this e-mail address already exists."]})
+    user = User(email=email, display_name=display_name, role=role)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            return record_save(user, exclude_validation=["password"])
+    except IntegrityError as exc:  # a concurrent create with the same address
+        raise InvalidInput({"email": ["An account with this e-mail address already exists."]}) from exc
+
+
+def clinician_create(
+    *, email: str, display_name: str, role: str = Role.CLINICIAN, password: str | None = None
+):
+    """A clinician or supervisor account; other roles are created elsewhere."""
+    if role not in STAFF_ROLES:
+        raise InvalidInput({"role": [f"A clinician's role is one of: {', '.join(STAFF_ROLES)}."]})
+    return user_create(email=email, display_name=display_name, role=role, password=password)
+
+
+def clinician_update(*, clinician: User, expected_version: int | None, **changes) -> User:
+    """Change a clinician's name, role or active flag.
+
+    A supervisor who still supervises someone cannot be made a plain clinician.
+    """
+    role = changes.get("role")
+    if role is not None and role not in STAFF_ROLES:
+        raise InvalidInput({"role": [f"A clinician's role is one of: {', '.join(STAFF_ROLES)}."]})
+    demoted = role == Role.CLINICIAN and clinician.role == Role.SUPERVISOR
+    if demoted and Supervision.objects.filter(supervisor=clinician, ended_on__isnull=True).exists():
+        raise Conflict("End this supervisor's active supervisions first.", code="supervisor_has_supervisees")
+    if "email" in changes:
+        changes["email"] = User.objects.normalize_email(changes["email"])
+        if User.objects.filter(email=changes["email"]).exclude(pk=clinician.pk).exists():
+            raise InvalidInput({"email": ["An account with this e-mail address already exists."]})
+    return record_update(clinician, expected_version=expected_version, changes=changes)
+
+
+@transaction.atomic
+def supervision_start(*, supervisor: User, supervisee: User, started_on=None) -> Supervision:
+    """A supervisor starts overseeing a clinician. A clinician has at most one active supervisor."""
+    errors = {}
+    if supervisor.role != Role.SUPERVISOR:
+        errors["supervisor"] = ["Only an account with the supervisor role can supervise."]
+    if supervisee.role not in STAFF_ROLES:
+        errors["supervisee"] = ["Only a clinician or supervisor can be supervised."]
+    if supervisor.pk == supervisee.pk:
+        errors["supervisee"] = ["Nobody supervises themselves."]
+    if errors:
+        raise InvalidInput(errors)
+    # Serialise starts for the same supervisee; the partial unique index is the last word.
+    User.objects.select_for_update().filter(pk=supervisee.pk).first()
+    if Supervision.objects.filter(supervisee=supervisee, ended_on__isnull=True).exists():
+        raise Conflict(
+            "This clinician already has an active supervisor; end that supervision first.",
+            code="already_supervised",
+        )
+    supervision = Supervision(
+        supervisor=supervisor, supervisee=supervisee, started_on=started_on or timezone.localdate()
+    )
+    return record_save(supervision)
+
+
+def supervision_end(
+    *, supervision: Supervision, ended_on=None, expected_version: int | None = None
+) -> Supervision:
+    """End an active supervision; an ended one stays as history."""
+    if supervision.ended_on is not None:
+        raise Conflict("This supervision has already ended.", code="supervision_ended")
+    ended_on = ended_on or timezone.localdate()
+    if ended_on < supervision.started_on:
+        raise InvalidInput({"ended_on": ["A supervision cannot end before it started."]})
+    return record_update(supervision, expected_version=expected_version, changes={"ended_on": ended_on})
