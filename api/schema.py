@@ -8,6 +8,7 @@ A view can name more with `extra_problems = {"action": [409]}`.
 
 import inspect
 
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from drf_spectacular.drainage import warn
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiParameter
@@ -17,6 +18,12 @@ from rest_framework.permissions import IsAuthenticated
 from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import REPLAYED_HEADER
+
+
+class BearerTokenScheme(DjangoOAuthToolkitScheme):
+    """The OAuth 2 security scheme and per-operation scopes, for our subclass of DOT's authentication."""
+
+    target_class = "api.authentication.BearerTokenAuthentication"
 
 
 class FieldErrorSerializer(serializers.Serializer):

@@ -1,0 +1,359 @@
+"""OAuth 2 through its real endpoints: authorization code + PKCE, password grant, refresh, revocation,
+introspection, scopes, throttling."""
+
+import base64
+import hashlib
+import secrets
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.test import Client
+
+from clinical.models import OAuthApplication
+from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT, seed_demo
+from tests.factories import ApplicationFactory
+
+TOKEN_URL = "/o/token/"
+
+
+@pytest.fixture
+def demo(db):
+    return seed_demo()
+
+
+def pkce_pair():
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def password_token(
+    client, username, scope="clinical:read", client_id="demo-cli", password=DEMO_PASSWORD, **extra
+):
+    return client.post(
+        TOKEN_URL,
+        {
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "client_id": client_id,
+            "scope": scope,
+        },
+        **extra,
+    )
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def authorize(browser, challenge, *, scope="clinical:read clinical:write", state="s-123"):
+    """Sign in on the login page and approve the demo SPA; returns the redirect's query parameters."""
+    params = {
+        "response_type": "code",
+        "client_id": "demo-spa",
+        "redirect_uri": DEMO_SPA_REDIRECT,
+        "scope": scope,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = browser.get("/o/authorize/", params)
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+    login_page = browser.get(page["Location"])
+    assert login_page.status_code == 200
+    login = browser.post(
+        "/accounts/login/",
+        {"username": "clinician@demo.test", "password": DEMO_PASSWORD, "next": login_page.context["next"]},
+    )
+    assert login.status_code == 302
+    consent = browser.get(login["Location"])
+    assert consent.status_code == 200
+    assert b"Allow Demo single-page app?" in consent.content
+    form = consent.context["form"]
+    hidden = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    approved = browser.post("/o/authorize/", {**hidden, "allow": "Authorize"})
+    assert approved.status_code == 302
+    location = urlparse(approved["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == DEMO_SPA_REDIRECT
+    return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+def test_authorization_code_with_pkce_end_to_end(demo):
+    browser = Client()
+    verifier, challenge = pkce_pair()
+
+    query = authorize(browser, challenge)
+    assert query["state"] == "s-123"
+    assert query["iss"]  # RFC 9207: the authorization server names itself
+
+    exchanged = Client().post(
+        TOKEN_URL,
+        {
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "client_id": "demo-spa",
+            "code_verifier": verifier,
+        },
+    )
+    assert exchanged.status_code == 200, exchanged.content
+    tokens = exchanged.json()
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["expires_in"] == 3600
+    assert set(tokens["scope"].split()) == {"clinical:read", "clinical:write"}
+    assert tokens["refresh_token"]
+
+    me = Client().get("/api/v1/me/", **bearer(tokens["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["email"] == "clinician@demo.test"
+
+
+def test_code_exchange_without_the_verifier_fails(demo):
+    browser = Client()
+    _verifier, challenge = pkce_pair()
+    query = authorize(browser, challenge)
+
+    exchanged = Client().post(
+        TOKEN_URL,
+        {
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "client_id": "demo-spa",
+        },
+    )
+    assert exchanged.status_code == 400
+    assert exchanged.json()["error"] in {"invalid_request", "invalid_grant"}
+
+
+def test_code_exchange_with_a_wrong_verifier_fails(demo):
+    browser = Client()
+    _verifier, challenge = pkce_pair()
+    query = authorize(browser, challenge)
+
+    exchanged = Client().post(
+        TOKEN_URL,
+        {
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "client_id": "demo-spa",
+            "code_verifier": pkce_pair()[0],
+        },
+    )
+    assert exchanged.status_code == 400
+    assert exchanged.json()["error"] == "invalid_grant"
+
+
+def test_authorization_without_pkce_is_refused(demo):
+    browser = Client()
+    browser.force_login(demo["clinician"])
+    response = browser.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": "demo-spa",
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "scope": "clinical:read",
+            "state": "x",
+        },
+    )
+    assert response.status_code == 302
+    assert parse_qs(urlparse(response["Location"]).query)["error"] == ["invalid_request"]
+
+
+def test_plain_pkce_method_is_refused(demo):
+    browser = Client()
+    browser.force_login(demo["clinician"])
+    consent = browser.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": "demo-spa",
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "scope": "clinical:read",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "plain",
+        },
+    )
+    form = consent.context["form"]
+    hidden = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    response = browser.post("/o/authorize/", {**hidden, "allow": "Authorize"})
+
+    query = parse_qs(urlparse(response["Location"]).query)
+    assert query["error"] == ["invalid_request"]
+    assert "code" not in query
+
+
+def test_password_grant_works_for_the_first_party_cli(demo):
+    response = password_token(Client(), "clinician@demo.test", scope="clinical:read clinical:write")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["expires_in"] == 3600
+    assert Client().get("/api/v1/me/", **bearer(body["access_token"])).json()["role"] == "clinician"
+
+
+def test_password_grant_refused_for_the_authorization_code_app(demo):
+    response = password_token(Client(), "clinician@demo.test", client_id="demo-spa")
+
+    assert response.status_code in (400, 401)
+    assert response.json()["error"] == "unauthorized_client"
+
+
+def test_password_grant_refused_for_a_third_party_password_app(demo):
+    ApplicationFactory(
+        client_id="third-party", authorization_grant_type=OAuthApplication.GRANT_PASSWORD, first_party=False
+    )
+
+    response = password_token(Client(), "clinician@demo.test", client_id="third-party")
+
+    assert response.status_code in (400, 401)
+    assert response.json()["error"] == "unauthorized_client"
+
+
+def test_wrong_password_gets_invalid_grant(demo):
+    response = password_token(Client(), "clinician@demo.test", password="not-the-password")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(demo):
+    first = password_token(Client(), "clinician@demo.test").json()
+
+    def refresh(token):
+        return Client().post(
+            TOKEN_URL, {"grant_type": "refresh_token", "refresh_token": token, "client_id": "demo-cli"}
+        )
+
+    second = refresh(first["refresh_token"])
+    assert second.status_code == 200
+    second = second.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert Client().get("/api/v1/me/", **bearer(first["access_token"])).status_code == 401
+    assert Client().get("/api/v1/me/", **bearer(second["access_token"])).status_code == 200
+
+    # Someone replays the old refresh token (stolen?): refused, and the whole family is revoked.
+    replay = refresh(first["refresh_token"])
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_grant"
+    assert Client().get("/api/v1/me/", **bearer(second["access_token"])).status_code == 401
+    assert refresh(second["refresh_token"]).status_code == 400
+
+
+def test_revoked_access_token_answers_401(demo):
+    tokens = password_token(Client(), "clinician@demo.test").json()
+
+    revoked = Client().post("/o/revoke_token/", {"token": tokens["access_token"], "client_id": "demo-cli"})
+    assert revoked.status_code == 200
+
+    response = Client().get("/api/v1/me/", **bearer(tokens["access_token"]))
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_revoked_refresh_token_cannot_refresh(demo):
+    tokens = password_token(Client(), "clinician@demo.test").json()
+
+    Client().post(
+        "/o/revoke_token/",
+        {"token": tokens["refresh_token"], "token_type_hint": "refresh_token", "client_id": "demo-cli"},
+    )
+    response = Client().post(
+        TOKEN_URL,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "demo-cli"},
+    )
+    assert response.status_code == 400
+
+
+def test_introspection_for_a_resource_server(demo):
+    server = ApplicationFactory(
+        client_type=OAuthApplication.CLIENT_CONFIDENTIAL,
+        client_id="resource-server",
+        client_secret="rs-secret-value",
+        authorization_grant_type="client-credentials",
+    )
+    assert server.pk
+    tokens = password_token(Client(), "clinician@demo.test", scope="clinical:read").json()
+    basic = base64.b64encode(b"resource-server:rs-secret-value").decode()
+
+    active = Client().post(
+        "/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert active.status_code == 200
+    assert active.json()["active"] is True
+    assert active.json()["scope"] == "clinical:read"
+    assert active.json()["username"] == "clinician@demo.test"
+
+    Client().post("/o/revoke_token/", {"token": tokens["access_token"], "client_id": "demo-cli"})
+    inactive = Client().post(
+        "/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert inactive.json() == {"active": False}
+
+
+def test_introspection_needs_client_credentials(demo):
+    tokens = password_token(Client(), "clinician@demo.test").json()
+
+    response = Client().post("/o/introspect/", {"token": tokens["access_token"]})
+    assert response.status_code in (401, 403)
+
+
+def test_expired_token_answers_401(call_as, clinician, anonymous):
+    from tests.factories import issue_token
+
+    token = issue_token(clinician, ["clinical:read"], expires_in=-1)
+    anonymous.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = anonymous.get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_token_endpoint_is_throttled_per_address(demo, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token_ip": "3/min", "token_user": "100/min"},
+    }
+    browser = Client()
+    statuses = [password_token(browser, f"nobody{i}@demo.test").status_code for i in range(3)]
+    assert statuses == [400, 400, 400]
+
+    throttled = password_token(browser, "clinician@demo.test")
+    assert throttled.status_code == 429
+    assert throttled["Content-Type"] == "application/problem+json"
+    assert int(throttled["Retry-After"]) >= 1
+    assert throttled.json()["code"] == "throttled"
+
+    # Another address is not affected.
+    other = password_token(browser, "clinician@demo.test", REMOTE_ADDR="10.1.2.3")
+    assert other.status_code == 200
+
+
+def test_password_attempts_are_throttled_per_account(demo, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token_ip": "100/min", "token_user": "2/min"},
+    }
+    for address in ("10.0.0.1", "10.0.0.2"):
+        wrong = password_token(Client(), "Clinician@demo.test", password="guess", REMOTE_ADDR=address)
+        assert wrong.status_code == 400
+
+    # A third guess from a third address: the account is what is counted.
+    assert password_token(Client(), "clinician@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 429
+    # Other accounts still sign in.
+    assert password_token(Client(), "supervisor@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 200
+
+
+def test_authorization_server_metadata_is_published(db):
+    response = Client().get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_endpoint"].endswith("/o/token/")
+    assert "S256" in body["code_challenge_methods_supported"]
+    assert {"clinical:read", "clinical:write", "homework", "reports", "admin"} <= set(
+        body["scopes_supported"]
+    )
