@@ -59,7 +59,8 @@ def authorize(browser, challenge, *, scope="clinical:read clinical:write", state
         "code_challenge_method": "S256",
     }
     page = browser.get("/o/authorize/", params)
-    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+    assert page.status_code == 302
+    assert page["Location"].startswith("/accounts/login/")
     login_page = browser.get(page["Location"])
     assert login_page.status_code == 200
     login = browser.post(

@@ -7,7 +7,7 @@ from oauth2_provider.models import AccessToken, set_token_value
 
 from clinical.models import OAuthApplication, Role, Supervision, User
 
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def saved(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy's signature
+    def saved(obj, create, extracted, **kwargs):
         if create:
             obj.save()
 
