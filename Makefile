@@ -11,8 +11,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstalls whenever the lock file changes.
-$(VENV)/.installed: requirements.lock | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+$(VENV)/.installed: requirements-dev.lock | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,11 +39,13 @@ format: install
 schema: install
 	$(PY) -m tools.schema write
 
-## Re-resolve the lock file from the ranges in pyproject.toml.
+## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker) and runtime + dev (make).
+COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
 lock: install
 	$(PY) -m pip install --quiet pip-tools
-	$(VENV)/bin/pip-compile --quiet --extra dev --generate-hashes --strip-extras --allow-unsafe \
-		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(COMPILE) -o requirements.lock pyproject.toml
+	$(COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
 
 db-status: install
 	$(PY) -m tools.devdb status

@@ -267,8 +267,8 @@ def problem_for_exception(exc: Exception, instance: str | None = None) -> Proble
         code = "invalid_token"
     elif isinstance(exc, exceptions.NotAuthenticated):
         code = "not_authenticated"
-    elif code in (None, "error") or code == exc.default_code:
-        code = DEFAULT_CODES.get(status, exc.default_code)
+    elif code in (None, "error"):
+        code = DEFAULT_CODES.get(status, "error")
     return ProblemResponse(status, detail=str(detail), code=code, instance=instance, headers=headers, **extra)
 
 

@@ -6,10 +6,11 @@ Built on django-fernet-encrypted-fields, with two changes the project needs:
   lead to ciphertext being shown, or encrypted a second time on the next save.
 """
 
+import functools
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
-from django.utils.functional import cached_property
 from encrypted_fields.fields import EncryptedFieldMixin
 
 
@@ -17,18 +18,24 @@ class FieldDecryptionError(RuntimeError):
     """A stored value did not decrypt with any configured key: the key set is wrong or incomplete."""
 
 
-def encryption_keys() -> list[bytes]:
-    return [key.encode() for key in settings.FIELD_ENCRYPTION_KEYS]
+@functools.lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in keys])
+
+
+def fernet() -> MultiFernet:
+    """The configured keys: the first encrypts, all decrypt."""
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
 
 
 class GuardedEncryptionMixin(EncryptedFieldMixin):
-    @cached_property
+    @property
     def keys(self) -> list[bytes]:
-        return encryption_keys()
+        return [key.encode() for key in settings.FIELD_ENCRYPTION_KEYS]
 
-    @cached_property
+    @property
     def f(self) -> MultiFernet:
-        return MultiFernet([Fernet(key) for key in self.keys])
+        return fernet()
 
     def from_db_value(self, value, expression, connection):
         if value is None:

