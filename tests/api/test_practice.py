@@ -98,9 +98,7 @@ def test_server_owned_fields_are_ignored_on_create(admin_api):
     assert response.status_code == 201
     assert response.json()["version"] == 1
     assert response.json()["id"] != "00000000-0000-0000-0000-000000000001"
-    assert response.json()["created_at"].startswith("20") and not response.json()["created_at"].startswith(
-        "2000"
-    )
+    assert not response.json()["created_at"].startswith("2000")
 
 
 def test_only_the_admin_manages_clinicians(call_as, clinician, supervisor):
