@@ -1,7 +1,12 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerOauthRedirectView,
+    SpectacularSwaggerView,
+)
 from oauth2_provider import urls as oauth_urls
 from oauth2_provider import views as oauth_views
 
@@ -21,6 +26,11 @@ urlpatterns = [
     path("api/problems/", include(problem_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/docs/oauth2-redirect.html",
+        SpectacularSwaggerOauthRedirectView.as_view(),
+        name="swagger-oauth-redirect",
+    ),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("o/", include((oauth_patterns, "oauth2_provider"))),
     path("", include((oauth_urls.metadata_urlpatterns, "oauth2_provider_metadata"))),

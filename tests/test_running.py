@@ -78,44 +78,58 @@ def postmaster_running(data_dir: Path) -> bool:
     return pidfile.exists() and psutil.pid_exists(int(pidfile.read_text().split()[0]))
 
 
-@pytest.fixture
-def served_app(tmp_path):
+class App:
     """`make run`'s pipeline on a private database: devdb → migrate → demo practice → gunicorn."""
-    port = free_port()
-    script = (
-        f"{PYTHON} manage.py migrate -v0 && {PYTHON} manage.py createcachetable && "
-        f"{PYTHON} manage.py seed_demo >/dev/null && "
-        f"exec {Path(PYTHON).with_name('gunicorn')} config.wsgi:application -b 127.0.0.1:{port} "
-        "--workers 1 --no-control-socket --graceful-timeout 5 --log-level warning"
-    )
-    log = (tmp_path / "app.log").open("w")
-    process = subprocess.Popen(
-        [PYTHON, "-m", "tools.devdb", "exec", "--", "sh", "-c", script],
-        cwd=ROOT,
-        env=child_env(tmp_path),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
 
-    def up():
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        script = (
+            f"{PYTHON} manage.py migrate -v0 && {PYTHON} manage.py createcachetable && "
+            f"{PYTHON} manage.py seed_demo >/dev/null && "
+            f"exec {Path(PYTHON).with_name('gunicorn')} config.wsgi:application -b 127.0.0.1:{port} "
+            "--workers 1 --no-control-socket --graceful-timeout 5 --log-level warning"
+        )
+        self.log = (data_dir / "app.log").open("a")
+        # Its own process group, as a terminal would give it: Ctrl-C reaches every process in it.
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "tools.devdb", "exec", "--", "sh", "-c", script],
+            cwd=ROOT,
+            env=child_env(data_dir),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self.up, 90, "the app to serve")
+
+    def up(self) -> bool:
         try:
-            return request(f"{base}/api/v1/health/")[0] == 200
+            return request(f"{self.base}/api/v1/health/")[0] == 200
         except (urllib.error.URLError, ConnectionError):
             return False
 
+    def stop(self, how=signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            if how == signal.SIGINT:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(how)
+        try:
+            return self.process.wait(30)
+        finally:
+            self.log.close()
+
+
+@pytest.fixture
+def served_app(tmp_path):
+    app = App(tmp_path)
     try:
-        wait_for(up, 90, "the app to serve")
-        yield base, tmp_path, process
+        yield app.base, tmp_path, app.process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if app.process.poll() is None:
+            app.stop()
         devdb(tmp_path, "stop")
-        log.close()
 
 
 def test_database_outage_answers_503_fast_and_recovers_without_restart(served_app):
@@ -152,14 +166,31 @@ def test_database_outage_answers_503_fast_and_recovers_without_restart(served_ap
     assert process.poll() is None  # the same gunicorn, never restarted
 
 
-def test_sigterm_stops_the_app_and_its_database(served_app):
-    _base, data_dir, process = served_app
-    assert postmaster_running(data_dir)
+def test_ctrl_c_stops_everything_and_running_again_works(tmp_path):
+    first = App(tmp_path)
+    assert postmaster_running(tmp_path)
 
-    process.send_signal(signal.SIGTERM)
+    first.stop(signal.SIGINT)  # Ctrl-C in the terminal
 
-    assert process.wait(30) == 0
-    assert not postmaster_running(data_dir)
+    assert not postmaster_running(tmp_path)
+    assert not first.up()
+
+    second = App(tmp_path)  # the same data: migrations and demo practice are already there
+    try:
+        token = request(
+            f"{second.base}/o/token/",
+            data={
+                "grant_type": "password",
+                "username": "alex@demo.test",
+                "password": "demo-pass-123",
+                "client_id": "demo-cli",
+                "scope": "homework",
+            },
+        )
+        assert token[0] == 200
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
+    assert not postmaster_running(tmp_path)
 
 
 def test_a_killed_run_leaves_a_server_the_next_run_recovers(tmp_path):

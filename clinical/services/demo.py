@@ -65,7 +65,7 @@ def seed_demo() -> dict[str, User]:
             [
                 DEMO_SPA_REDIRECT,
                 # Swagger UI's "Authorize" button at /api/docs/
-                f"{base_url}/static/drf_spectacular_sidecar/swagger-ui-dist/oauth2-redirect.html",
+                f"{base_url}/api/docs/oauth2-redirect.html",
             ]
         ),
         allowed_origins="http://127.0.0.1:8765",

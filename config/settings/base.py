@@ -212,11 +212,7 @@ OAUTH2_PROVIDER = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Couples therapy case-tracking API",
-    "DESCRIPTION": (
-        "Clients, couples, cases, treatment goals, progress notes, homework and outcome measures for "
-        "couples and relationship therapists. Authenticate with OAuth 2 (authorization code with PKCE; "
-        "see the README). Errors are `application/problem+json` (RFC 9457) with a stable `code`."
-    ),
+    "DESCRIPTION": (BASE_DIR / "api" / "openapi-description.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
