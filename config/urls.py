@@ -1,12 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerOauthRedirectView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from oauth2_provider import urls as oauth_urls
 from oauth2_provider import views as oauth_views
 
@@ -14,7 +9,7 @@ from api import oauth
 from api.urls import problem_urls, v1
 
 oauth_patterns = [
-    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("authorize/", oauth.AuthorizationView.as_view(), name="authorize"),
     path("token/", oauth.TokenView.as_view(), name="token"),
     path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
@@ -28,7 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(
         "api/docs/oauth2-redirect.html",
-        SpectacularSwaggerOauthRedirectView.as_view(),
+        oauth.SwaggerOAuthRedirectView.as_view(),
         name="swagger-oauth-redirect",
     ),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

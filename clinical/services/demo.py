@@ -47,7 +47,7 @@ def seed_demo() -> dict[str, User]:
     if not Supervision.objects.filter(supervisee=users["clinician"], ended_on__isnull=True).exists():
         supervision_start(supervisor=users["supervisor"], supervisee=users["clinician"])
 
-    base_url = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    port = os.environ.get("PORT", "8000")
     _application(
         "demo-cli",
         name="Demo CLI (first-party)",
@@ -64,8 +64,9 @@ def seed_demo() -> dict[str, User]:
         redirect_uris=" ".join(
             [
                 DEMO_SPA_REDIRECT,
-                # Swagger UI's "Authorize" button at /api/docs/
-                f"{base_url}/api/docs/oauth2-redirect.html",
+                # Swagger UI's "Authorize" button at /api/docs/, however the docs were opened
+                f"http://127.0.0.1:{port}/api/docs/oauth2-redirect.html",
+                f"http://localhost:{port}/api/docs/oauth2-redirect.html",
             ]
         ),
         allowed_origins="http://127.0.0.1:8765",

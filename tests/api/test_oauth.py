@@ -358,3 +358,33 @@ def test_authorization_server_metadata_is_published(db):
     assert {"clinical:read", "clinical:write", "homework", "reports", "admin"} <= set(
         body["scopes_supported"]
     )
+
+
+def test_sign_in_popup_pages_keep_their_opener(demo):
+    """Swagger UI (and any browser client) reads the code back through window.opener."""
+    browser = Client()
+    for path in ("/accounts/login/", "/api/docs/oauth2-redirect.html?code=x&state=y"):
+        response = browser.get(path)
+        assert response.status_code == 200
+        assert response["Cross-Origin-Opener-Policy"] == "unsafe-none"
+    assert b"swagger-ui-dist/oauth2-redirect.js" in browser.get("/api/docs/oauth2-redirect.html").content
+    browser.force_login(demo["clinician"])
+    consent = browser.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": "demo-spa",
+            "redirect_uri": DEMO_SPA_REDIRECT,
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert consent["Cross-Origin-Opener-Policy"] == "unsafe-none"
+    # Everything else keeps Django's same-origin policy.
+    assert Client().get("/api/v1/health/")["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_swagger_ui_redirect_is_registered_for_the_demo_spa(demo):
+    app = OAuthApplication.objects.get(client_id="demo-spa")
+    assert app.redirect_uri_allowed("http://127.0.0.1:8000/api/docs/oauth2-redirect.html")
+    assert app.redirect_uri_allowed("http://localhost:8000/api/docs/oauth2-redirect.html")
