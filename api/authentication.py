@@ -9,9 +9,9 @@ class BearerTokenAuthentication(OAuth2Authentication):
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None and request.headers.get("Authorization", "").lower().startswith("bearer "):
-            raise AuthenticationFailed(
-                "The access token is invalid, expired or revoked.", code="invalid_token"
-            )
+            raise AuthenticationFailed("The access token is invalid, expired or revoked.", code="invalid_token")
+        if result is not None and not result[0].is_active:  # deactivated accounts lose access at once
+            raise AuthenticationFailed("This account is deactivated.", code="invalid_token")
         return result
 
     def authenticate_header(self, request):

@@ -39,12 +39,8 @@ class ProblemType:
 PROBLEM_TYPES = {
     p.slug: p
     for p in [
-        ProblemType(
-            "invalid", 400, "Invalid input", "The request's body or query failed validation; see `errors`."
-        ),
-        ProblemType(
-            "malformed", 400, "Malformed request", "The body could not be parsed as the declared media type."
-        ),
+        ProblemType("invalid", 400, "Invalid input", "The request's body or query failed validation; see `errors`."),
+        ProblemType("malformed", 400, "Malformed request", "The body could not be parsed as the declared media type."),
         ProblemType(
             "not-authenticated",
             401,
@@ -58,9 +54,7 @@ PROBLEM_TYPES = {
             "The token lacks a scope this operation needs, or the caller's role may not use it.",
         ),
         ProblemType("not-found", 404, "Not found", "No such resource within the caller's reach."),
-        ProblemType(
-            "method-not-allowed", 405, "Method not allowed", "The resource does not support this method."
-        ),
+        ProblemType("method-not-allowed", 405, "Method not allowed", "The resource does not support this method."),
         ProblemType("not-acceptable", 406, "Not acceptable", "No representation matches the Accept header."),
         ProblemType(
             "conflict",
@@ -81,8 +75,7 @@ PROBLEM_TYPES = {
             "unprocessable",
             422,
             "Unprocessable request",
-            "The request is well formed but cannot be "
-            "processed, e.g. an Idempotency-Key reused with a different body.",
+            "The request is well formed but cannot be processed, e.g. an Idempotency-Key reused with a different body.",
         ),
         ProblemType(
             "precondition-required",
@@ -129,6 +122,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 DOMAIN_STATUSES = [
     (domain.NotFound, 404),
+    (domain.NotAllowed, 403),
     (domain.StaleVersion, 412),
     (domain.Conflict, 409),
     (domain.DomainError, 409),
@@ -151,9 +145,7 @@ class ProblemResponse(HttpResponse):
         headers: dict | None = None,
         **extra,
     ):
-        problem_type = (
-            problem_type or TYPE_BY_STATUS.get(status) or TYPE_BY_STATUS[500 if status >= 500 else 400]
-        )
+        problem_type = problem_type or TYPE_BY_STATUS.get(status) or TYPE_BY_STATUS[500 if status >= 500 else 400]
         body = {
             "type": PROBLEM_TYPE_BASE + problem_type.slug,
             "title": problem_type.title,
@@ -166,9 +158,7 @@ class ProblemResponse(HttpResponse):
         if errors is not None:
             body["errors"] = errors
         body.update(extra)
-        super().__init__(
-            json.dumps(body, default=str), status=status, content_type=PROBLEM_MEDIA_TYPE, headers=headers
-        )
+        super().__init__(json.dumps(body, default=str), status=status, content_type=PROBLEM_MEDIA_TYPE, headers=headers)
         self.problem = body
 
 
@@ -202,9 +192,7 @@ def _domain_problem(exc: domain.DomainError, instance: str | None) -> ProblemRes
             for f, messages in exc.errors.items()
             for m in messages
         ]
-        return ProblemResponse(
-            400, detail=exc.detail, code=exc.code, errors=errors, instance=instance, **exc.extra
-        )
+        return ProblemResponse(400, detail=exc.detail, code=exc.code, errors=errors, instance=instance, **exc.extra)
     status = next(s for cls, s in DOMAIN_STATUSES if isinstance(exc, cls))
     return ProblemResponse(status, detail=exc.detail, code=exc.code, instance=instance, **exc.extra)
 
@@ -225,9 +213,7 @@ def problem_for_exception(exc: Exception, instance: str | None = None) -> Proble
         return ProblemResponse(413, detail="The request body is too large.", instance=instance)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        return ProblemResponse(
-            400, detail="The input is not valid.", errors=flatten_errors(detail), instance=instance
-        )
+        return ProblemResponse(400, detail="The input is not valid.", errors=flatten_errors(detail), instance=instance)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -279,9 +265,7 @@ def exception_handler(exc, context):
     response = problem_for_exception(exc, instance)
     if response is None:
         logger.exception("unhandled error on %s", instance, exc_info=exc)
-        response = ProblemResponse(
-            500, detail="An unexpected error occurred; nothing was changed.", instance=instance
-        )
+        response = ProblemResponse(500, detail="An unexpected error occurred; nothing was changed.", instance=instance)
     set_rollback()
     return response
 
@@ -291,6 +275,12 @@ class ProblemDetailsMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+
+    def process_exception(self, request, exc):
+        """Errors raised around a view (e.g. opening its transaction while the database is down)."""
+        if request.path.startswith("/api/"):
+            return problem_for_exception(exc, request.path)
+        return None
 
     def __call__(self, request):
         response = self.get_response(request)
@@ -305,8 +295,6 @@ class ProblemDetailsMiddleware:
                 405: f"Method {request.method} is not allowed here.",
                 500: "An unexpected error occurred; nothing was changed.",
             }.get(status, TYPE_BY_STATUS.get(status, TYPE_BY_STATUS[500]).title)
-            headers = {
-                k: response[k] for k in ("Allow", "Retry-After", "WWW-Authenticate") if response.has_header(k)
-            }
+            headers = {k: response[k] for k in ("Allow", "Retry-After", "WWW-Authenticate") if response.has_header(k)}
             return ProblemResponse(status, detail=detail, instance=request.path, headers=headers)
         return response

@@ -1,7 +1,10 @@
-"""`?updated_since=` for mobile delta sync: rows changed at or after an ISO 8601 instant with an offset."""
+"""Filters shared by list endpoints: `?updated_since=` for delta sync, and ids of related records the
+caller may see."""
 
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import ValidationError
+from django_filters import rest_framework as filters
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import BaseFilterBackend
 
 
@@ -12,9 +15,7 @@ def parse_instant(raw: str, name: str):
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        raise ValidationError(
-            {name: ["An ISO 8601 date and time with an offset, e.g. 2026-11-21T09:30:00Z."]}
-        )
+        raise ValidationError({name: ["An ISO 8601 date and time with an offset, e.g. 2026-11-21T09:30:00Z."]})
     return value
 
 
@@ -46,3 +47,35 @@ class UpdatedSinceFilter(BaseFilterBackend):
                 "schema": {"type": "string", "format": "date-time"},
             }
         ]
+
+
+class ScopedIdFilter(filters.UUIDFilter):
+    """Filter by a related record the caller may see. Naming any other id (another clinician's case, or
+    one that does not exist) answers 404 alike, so the filter cannot be used to probe for records."""
+
+    def __init__(self, selector, **kwargs):
+        self.selector = selector
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        if not self.selector(user=self.parent.request.user).filter(pk=value).exists():
+            raise NotFound(f"No {self.field_name} {value} within your reach.")
+        return super().filter(qs, value)
+
+
+class NameSearchFilter(filters.CharFilter):
+    """Case-insensitive match on any of the given fields."""
+
+    def __init__(self, fields, **kwargs):
+        self.search_fields = fields
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value.strip()})
+        return qs.filter(condition)

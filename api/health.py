@@ -1,6 +1,7 @@
 """Liveness and readiness for load balancers and orchestrators. No authentication."""
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -18,6 +19,7 @@ HealthSerializer = inline_serializer(
 )
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class ReadinessView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -43,6 +45,7 @@ class ReadinessView(APIView):
         return Response({"status": "ok", "database": "ok"})
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class LivenessView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]

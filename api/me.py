@@ -1,9 +1,12 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinical.models import Role, User
+from clinical import selectors
+from clinical.models import Role, TreatmentGoal, User
+
+from .records import ClinicalViewSet
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -21,3 +24,26 @@ class MeView(APIView):
     def get(self, request):
         """The caller: who the access token belongs to and their role."""
         return Response(MeSerializer(request.user).data)
+
+
+class MyGoalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TreatmentGoal
+        fields = ["id", "title", "domain", "lifecycle_status", "achievement_status", "updated_at"]
+        read_only_fields = fields
+
+
+@extend_schema_view(list=extend_schema(summary="The goals of your own therapy (client app)", tags=["me"]))
+class MyGoalsViewSet(ClinicalViewSet):
+    """A client sees the titles, domains and statuses of the goals on their own cases, nothing else."""
+
+    selector = selectors.goals_of_client
+    serializer_class = MyGoalSerializer
+    read_scopes = ["homework"]
+    allowed_roles = [Role.CLIENT]
+    http_method_names = ["get", "head", "options"]
+    audit_type = "goal"
+    etag = False
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())

@@ -71,6 +71,4 @@ class SwaggerOAuthRedirectView(OpenerAllowedMixin, View):
 
     def get(self, request):
         script = static("drf_spectacular_sidecar/swagger-ui-dist/oauth2-redirect.js")
-        return HttpResponse(
-            f'<!doctype html><html lang="en-US"><body><script src="{script}"></script></body></html>'
-        )
+        return HttpResponse(f'<!doctype html><html lang="en-US"><body><script src="{script}"></script></body></html>')

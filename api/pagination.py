@@ -9,8 +9,8 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from uuid import UUID
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F
 from django.db.models.fields.tuple_lookups import TupleGreaterThan, TupleLessThan
 from rest_framework.exceptions import ValidationError
@@ -27,7 +27,7 @@ def _encode(direction: str, created_at: datetime, pk) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[str, datetime, UUID]:
+def _decode(cursor: str, pk_field) -> tuple[str, datetime, object]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         direction, created_at, pk = json.loads(raw)
@@ -36,11 +36,9 @@ def _decode(cursor: str) -> tuple[str, datetime, UUID]:
         created = datetime.fromisoformat(created_at)
         if created.tzinfo is None:
             raise ValueError(created_at)
-        return direction, created, UUID(pk)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            {"cursor": ["This cursor is not one this API issued."]}, code="invalid_cursor"
-        ) from exc
+        return direction, created, pk_field.to_python(pk)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, DjangoValidationError) as exc:
+        raise ValidationError({"cursor": ["This cursor is not one this API issued."]}, code="invalid_cursor") from exc
 
 
 def parse_page_size(request) -> int:
@@ -57,20 +55,23 @@ def parse_page_size(request) -> int:
 
 
 class CreatedCursorPagination(BasePagination):
+    """Orders by `(created_at, id)`; a view may name another (time, unique id) pair in `cursor_ordering`."""
+
     ordering = ("created_at", "id")
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
+        ordering = self.ordering = getattr(view, "cursor_ordering", self.ordering)
         size = parse_page_size(request)
         cursor = request.query_params.get("cursor")
-        position = _decode(cursor) if cursor else None
-        created, pk = F(self.ordering[0]), F(self.ordering[1])
+        position = _decode(cursor, queryset.model._meta.get_field(ordering[1])) if cursor else None
+        created, pk = F(ordering[0]), F(ordering[1])
         if position is None or position[0] == "n":
-            queryset = queryset.order_by(*self.ordering)
+            queryset = queryset.order_by(*ordering)
             if position:
                 queryset = queryset.filter(TupleGreaterThan((created, pk), position[1:]))
         else:
-            queryset = queryset.order_by(*(f"-{name}" for name in self.ordering))
+            queryset = queryset.order_by(*(f"-{name}" for name in ordering))
             queryset = queryset.filter(TupleLessThan((created, pk), position[1:]))
         rows = list(queryset[: size + 1])
         more = len(rows) > size
@@ -83,9 +84,9 @@ class CreatedCursorPagination(BasePagination):
         if rows:
             first, last = rows[0], rows[-1]
             if more or backwards:
-                self.next_cursor = _encode("n", last.created_at, last.pk)
+                self.next_cursor = _encode("n", getattr(last, ordering[0]), getattr(last, ordering[1]))
             if (more and backwards) or (position is not None and not backwards):
-                self.previous_cursor = _encode("p", first.created_at, first.pk)
+                self.previous_cursor = _encode("p", getattr(first, ordering[0]), getattr(first, ordering[1]))
         elif position is not None:
             # An empty page past either end still links back to where the caller came from.
             opposite = "p" if position[0] == "n" else "n"

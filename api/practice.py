@@ -1,4 +1,4 @@
-"""The practice admin's resources: clinician accounts and who supervises whom."""
+"""The practice admin's resources: staff accounts, who supervises whom, and moving a caseload."""
 
 from django.contrib.auth.password_validation import validate_password
 from django.db.models import OuterRef, Subquery
@@ -11,15 +11,16 @@ from rest_framework.response import Response
 from clinical import selectors
 from clinical.models import STAFF_ROLES, Role, Supervision, User
 from clinical.services import accounts
+from clinical.services import cases as case_services
 
 from .etags import expected_version, with_etag
 from .idempotency import idempotent
 from .scoping import ScopedPrimaryKeyRelatedField, ScopedViewSet
 
-# ---------------------------------------------------------------- clinicians
+# ---------------------------------------------------------------- staff
 
 
-class ClinicianSerializer(serializers.ModelSerializer):
+class StaffSerializer(serializers.ModelSerializer):
     supervisor = serializers.UUIDField(
         source="active_supervisor_id",
         read_only=True,
@@ -43,7 +44,7 @@ class ClinicianSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ClinicianCreateSerializer(serializers.Serializer):
+class StaffCreateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     display_name = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=STAFF_ROLES, default=Role.CLINICIAN)
@@ -61,20 +62,29 @@ class ClinicianCreateSerializer(serializers.Serializer):
         return value
 
 
-class ClinicianUpdateSerializer(serializers.Serializer):
+class StaffUpdateSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
     display_name = serializers.CharField(max_length=150, required=False)
     role = serializers.ChoiceField(choices=STAFF_ROLES, required=False)
     is_active = serializers.BooleanField(required=False)
 
 
-class ClinicianFilter(filters.FilterSet):
+class StaffFilter(filters.FilterSet):
     role = filters.ChoiceFilter(choices=[(r, r) for r in STAFF_ROLES])
     is_active = filters.BooleanFilter()
 
     class Meta:
         model = User
         fields = ["role", "is_active"]
+
+
+class ReassignSerializer(serializers.Serializer):
+    to = ScopedPrimaryKeyRelatedField(selectors.clinicians_visible_to, help_text="The receiving clinician.")
+
+
+class ReassignResultSerializer(serializers.Serializer):
+    cases_moved = serializers.IntegerField()
+    clients_moved = serializers.IntegerField()
 
 
 def _with_supervisor(queryset):
@@ -85,17 +95,13 @@ def _with_supervisor(queryset):
 @extend_schema_view(
     list=extend_schema(tags=["practice"]),
     retrieve=extend_schema(tags=["practice"]),
-    create=extend_schema(
-        tags=["practice"], request=ClinicianCreateSerializer, responses={201: ClinicianSerializer}
-    ),
-    partial_update=extend_schema(
-        tags=["practice"], request=ClinicianUpdateSerializer, responses={200: ClinicianSerializer}
-    ),
+    create=extend_schema(tags=["practice"], request=StaffCreateSerializer, responses={201: StaffSerializer}),
+    partial_update=extend_schema(tags=["practice"], request=StaffUpdateSerializer, responses={200: StaffSerializer}),
 )
-class ClinicianViewSet(ScopedViewSet):
+class StaffViewSet(ScopedViewSet):
     selector = selectors.clinicians_visible_to
-    serializer_class = ClinicianSerializer
-    filterset_class = ClinicianFilter
+    serializer_class = StaffSerializer
+    filterset_class = StaffFilter
     read_scopes = write_scopes = ["admin"]
     allowed_roles = [Role.ADMIN]
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -108,36 +114,48 @@ class ClinicianViewSet(ScopedViewSet):
         return self.get_queryset().get(pk=user.pk)
 
     def list(self, request):
-        """List clinician and supervisor accounts."""
+        """List staff: clinician and supervisor accounts."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, pk=None):
-        """Get one clinician account."""
+        """Get one staff account."""
         clinician = self.get_object()
         return with_etag(Response(self.get_serializer(clinician).data), clinician)
 
     @idempotent
     def create(self, request):
         """Create a clinician or supervisor account."""
-        data = ClinicianCreateSerializer(data=request.data)
+        data = StaffCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        clinician = self._fresh(accounts.clinician_create(**data.validated_data))
-        return with_etag(
-            Response(self.get_serializer(clinician).data, status=status.HTTP_201_CREATED), clinician
-        )
+        clinician = self._fresh(accounts.staff_create(**data.validated_data))
+        return with_etag(Response(self.get_serializer(clinician).data, status=status.HTTP_201_CREATED), clinician)
 
     def partial_update(self, request, pk=None):
-        """Change a clinician's e-mail, name, role or active flag (If-Match required)."""
+        """Change a clinician's e-mail, name, role or active flag (If-Match required).
+
+        Setting `is_active` to false deactivates the account and revokes all its tokens at once.
+        """
         clinician = self.get_object()
         version = expected_version(request)
-        data = ClinicianUpdateSerializer(data=request.data)
+        data = StaffUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        clinician = accounts.clinician_update(
-            clinician=clinician, expected_version=version, **data.validated_data
-        )
+        clinician = accounts.staff_update(clinician=clinician, expected_version=version, **data.validated_data)
         clinician = self._fresh(clinician)
         return with_etag(Response(self.get_serializer(clinician).data), clinician)
+
+    @extend_schema(request=ReassignSerializer, responses=ReassignResultSerializer, tags=["practice"])
+    @action(detail=True, methods=["post"], url_path="reassign-caseload")
+    def reassign_caseload(self, request, pk=None):
+        """Move a departing clinician's open and paused cases, and their clients, to another clinician.
+
+        Answers only counts: the admin reads no clinical content. The move is audited.
+        """
+        departing = self.get_object()
+        data = ReassignSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        moved = case_services.caseload_reassign(actor=request.user, departing=departing, **data.validated_data)
+        return Response(ReassignResultSerializer(moved).data)
 
     extra_problems = {"partial_update": [409]}
 
@@ -193,9 +211,7 @@ class SupervisionFilter(filters.FilterSet):
     create=extend_schema(
         tags=["practice"], request=SupervisionCreateSerializer, responses={201: SupervisionSerializer}
     ),
-    end=extend_schema(
-        tags=["practice"], request=SupervisionEndSerializer, responses={200: SupervisionSerializer}
-    ),
+    end=extend_schema(tags=["practice"], request=SupervisionEndSerializer, responses={200: SupervisionSerializer}),
 )
 class SupervisionViewSet(ScopedViewSet):
     selector = selectors.supervisions_visible_to
@@ -225,9 +241,7 @@ class SupervisionViewSet(ScopedViewSet):
         data = SupervisionCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         supervision = accounts.supervision_start(**data.validated_data)
-        return with_etag(
-            Response(self.get_serializer(supervision).data, status=status.HTTP_201_CREATED), supervision
-        )
+        return with_etag(Response(self.get_serializer(supervision).data, status=status.HTTP_201_CREATED), supervision)
 
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):

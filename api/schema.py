@@ -27,9 +27,7 @@ class BearerTokenScheme(DjangoOAuthToolkitScheme):
 
 
 class FieldErrorSerializer(serializers.Serializer):
-    field = serializers.CharField(
-        allow_null=True, help_text="Dotted path of the field; null for the whole input."
-    )
+    field = serializers.CharField(allow_null=True, help_text="Dotted path of the field; null for the whole input.")
     code = serializers.CharField(help_text="Stable machine-readable reason, e.g. `required`, `invalid`.")
     message = serializers.CharField()
 
@@ -37,9 +35,7 @@ class FieldErrorSerializer(serializers.Serializer):
 class ProblemSerializer(serializers.Serializer):
     """RFC 9457 problem details."""
 
-    type = serializers.CharField(
-        help_text="URI reference identifying the problem type (GET it for a description)."
-    )
+    type = serializers.CharField(help_text="URI reference identifying the problem type (GET it for a description).")
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
@@ -51,18 +47,14 @@ class ValidationProblemSerializer(ProblemSerializer):
     errors = FieldErrorSerializer(many=True, help_text="One entry per problem, by field.")
 
 
-RETRY_AFTER = {
-    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
-}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer realm="api"`'}}
 HEADERS_BY_STATUS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
 IDEMPOTENCY_DESCRIPTION = (
     "A fresh unique value (e.g. a UUID) per logical request. A retry with the same key and body returns "
     "the first response instead of acting twice."
 )
-IF_MATCH_DESCRIPTION = (
-    "The ETag from your last read; the change is refused (412) if the resource changed since."
-)
+IF_MATCH_DESCRIPTION = "The ETag from your last read; the change is refused (412) if the resource changed since."
 
 
 class AutoSchema(SpectacularAutoSchema):

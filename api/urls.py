@@ -1,12 +1,19 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import health, me, practice, problems
+from . import audit_events, cases, clients, health, me, notes, practice, problems
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
-router.register("clinicians", practice.ClinicianViewSet, basename="clinician")
+router.register("staff", practice.StaffViewSet, basename="staff")
 router.register("supervisions", practice.SupervisionViewSet, basename="supervision")
+router.register("audit-events", audit_events.AuditEventViewSet, basename="audit-event")
+router.register("clients", clients.ClientViewSet, basename="client")
+router.register("couples", clients.CoupleViewSet, basename="couple")
+router.register("cases", cases.CaseViewSet, basename="case")
+router.register("goals", cases.GoalViewSet, basename="goal")
+router.register("notes", notes.NoteViewSet, basename="note")
+router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
 
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),

@@ -40,3 +40,9 @@ class InvalidInput(DomainError):
     def __init__(self, errors: dict[str, list[str]], *, detail: str = "The input is not valid.", **extra):
         super().__init__(detail, **extra)
         self.errors = errors
+
+
+class NotAllowed(DomainError):
+    """The caller may see the object but not do this to it (a supervisor editing a supervisee's case)."""
+
+    code = "not_allowed"

@@ -7,6 +7,7 @@ Built on django-fernet-encrypted-fields, with two changes the project needs:
 """
 
 import functools
+import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -55,3 +56,19 @@ class GuardedEncryptionMixin(EncryptedFieldMixin):
 
 class EncryptedTextField(GuardedEncryptionMixin, models.TextField):
     """Text stored as a Fernet token. Empty strings are stored as NULL, so declare the column null=True."""
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON document (e.g. a note's sections) stored as one Fernet token."""
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        return self.f.encrypt(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).decode()
+
+    def from_db_value(self, value, expression, connection):
+        text = super().from_db_value(value, expression, connection)
+        return None if text is None else json.loads(text)
+
+    def to_python(self, value):
+        return json.loads(value) if isinstance(value, str) else value

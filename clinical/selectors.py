@@ -1,8 +1,29 @@
-"""Reads. Each `*_visible_to` decides what one user may reach; the API never widens it."""
+"""Reads. Each `*_visible_to` decides what one user may see, `*_writable_by` what they may change; the API
+never widens either.
 
-from django.db.models import QuerySet
+- a clinician sees and changes their own caseload: the cases they hold, and the clients, couples, goals and
+  notes on them, plus clients whose primary clinician they are;
+- a supervisor sees the same for the clinicians they actively supervise (read only), and holds a caseload
+  of their own like any clinician;
+- the practice admin sees no clinical content; a client sees only their own goals' titles (me/goals/).
+"""
 
-from clinical.models import STAFF_ROLES, Role, Supervision, User
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from clinical.models import (
+    STAFF_ROLES,
+    AuditEvent,
+    Case,
+    Client,
+    Couple,
+    CoupleMember,
+    GoalAttainmentRating,
+    ProgressNote,
+    Role,
+    Supervision,
+    TreatmentGoal,
+    User,
+)
 
 
 def clinicians_visible_to(*, user: User) -> QuerySet[User]:
@@ -18,7 +39,7 @@ def supervisions_visible_to(*, user: User) -> QuerySet[Supervision]:
     if user.role == Role.ADMIN:
         return qs
     if user.role == Role.SUPERVISOR:
-        return qs.filter(supervisor=user) | qs.filter(supervisee=user)
+        return qs.filter(Q(supervisor=user) | Q(supervisee=user))
     if user.role == Role.CLINICIAN:
         return qs.filter(supervisee=user)
     return qs.none()
@@ -26,8 +47,114 @@ def supervisions_visible_to(*, user: User) -> QuerySet[Supervision]:
 
 def active_supervisor_of(*, clinician: User) -> User | None:
     supervision = (
-        Supervision.objects.select_related("supervisor")
-        .filter(supervisee=clinician, ended_on__isnull=True)
-        .first()
+        Supervision.objects.select_related("supervisor").filter(supervisee=clinician, ended_on__isnull=True).first()
     )
     return supervision.supervisor if supervision else None
+
+
+def supervisees_of(*, supervisor: User) -> QuerySet[User]:
+    return User.objects.filter(supervisions_received__supervisor=supervisor, supervisions_received__ended_on=None)
+
+
+def _holders(user: User, *, writable: bool) -> Q | None:
+    """Whose caseloads `user` reaches, as a condition on a clinician column (None: nobody's)."""
+    if user.role not in STAFF_ROLES:
+        return None
+    if writable or user.role != Role.SUPERVISOR:
+        return Q(pk=user.pk)
+    active = Supervision.objects.filter(supervisor=user, ended_on__isnull=True).values("supervisee")
+    return Q(pk=user.pk) | Q(pk__in=active)
+
+
+def _holder_ids(user: User, *, writable: bool):
+    holders = _holders(user, writable=writable)
+    return None if holders is None else User.objects.filter(holders).values("pk")
+
+
+def _cases(user: User, *, writable: bool) -> QuerySet[Case]:
+    holder_ids = _holder_ids(user, writable=writable)
+    if holder_ids is None:
+        return Case.objects.none()
+    return Case.objects.filter(clinician__in=holder_ids)
+
+
+def cases_visible_to(*, user: User) -> QuerySet[Case]:
+    return _cases(user, writable=False)
+
+
+def cases_writable_by(*, user: User) -> QuerySet[Case]:
+    return _cases(user, writable=True)
+
+
+def _clients(user: User, *, writable: bool) -> QuerySet[Client]:
+    holder_ids = _holder_ids(user, writable=writable)
+    if holder_ids is None:
+        return Client.objects.none()
+    cases = _cases(user, writable=writable)
+    return Client.objects.filter(
+        Q(primary_clinician__in=holder_ids)
+        | Exists(cases.filter(client=OuterRef("pk")))
+        | Exists(CoupleMember.objects.filter(client=OuterRef("pk"), couple__cases__in=cases))
+    )
+
+
+def clients_visible_to(*, user: User) -> QuerySet[Client]:
+    return _clients(user, writable=False)
+
+
+def clients_writable_by(*, user: User) -> QuerySet[Client]:
+    return _clients(user, writable=True)
+
+
+def _couples(user: User, *, writable: bool) -> QuerySet[Couple]:
+    holder_ids = _holder_ids(user, writable=writable)
+    if holder_ids is None:
+        return Couple.objects.none()
+    return Couple.objects.filter(
+        Exists(_cases(user, writable=writable).filter(couple=OuterRef("pk")))
+        | Exists(CoupleMember.objects.filter(couple=OuterRef("pk"), client__primary_clinician__in=holder_ids))
+    )
+
+
+def couples_visible_to(*, user: User) -> QuerySet[Couple]:
+    return _couples(user, writable=False)
+
+
+def couples_writable_by(*, user: User) -> QuerySet[Couple]:
+    return _couples(user, writable=True)
+
+
+def goals_visible_to(*, user: User) -> QuerySet[TreatmentGoal]:
+    return TreatmentGoal.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:
+    return GoalAttainmentRating.objects.filter(goal__case__in=cases_visible_to(user=user))
+
+
+def notes_visible_to(*, user: User) -> QuerySet[ProgressNote]:
+    return ProgressNote.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def notes_awaiting_cosign_for(*, supervisor: User) -> QuerySet[ProgressNote]:
+    """Signed notes by the supervisor's current supervisees that still need their co-signature."""
+    return ProgressNote.objects.filter(
+        status="signed",
+        cosign_required=True,
+        cosigned_at__isnull=True,
+        author__in=supervisees_of(supervisor=supervisor),
+    )
+
+
+def goals_of_client(*, user: User) -> QuerySet[TreatmentGoal]:
+    """The goals on the cases of the client whose login `user` is: their own, or their couple's."""
+    if user.role != Role.CLIENT:
+        return TreatmentGoal.objects.none()
+    return TreatmentGoal.objects.filter(
+        Q(case__client__user=user) | Q(case__couple__members__client__user=user)
+    ).exclude(lifecycle_status="entered_in_error")
+
+
+def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
+    """The audit trail is the practice admin's to read."""
+    return AuditEvent.objects.all() if user.role == Role.ADMIN else AuditEvent.objects.none()

@@ -1,5 +1,7 @@
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from clinical.models import Role
@@ -70,3 +72,15 @@ def admin_api(call_as, admin_user):
 def _fresh_throttle_counters(db):
     # Throttle counters live in the database cache; tests must not inherit each other's counts.
     cache.clear()
+
+
+@pytest.fixture
+def count_queries(db):
+    """`count_queries(fn)` → how many SQL queries calling fn made (for "same count for 1 and many rows")."""
+
+    def count(fn) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            fn()
+        return len(captured.captured_queries)
+
+    return count

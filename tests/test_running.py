@@ -209,9 +209,7 @@ def test_a_killed_run_leaves_a_server_the_next_run_recovers(tmp_path):
 
     os.killpg(holder.pid, signal.SIGKILL)  # no clean-up at all
     holder.wait()
-    assert postmaster_running(tmp_path), (
-        "the killed run left its server behind (the situation to recover from)"
-    )
+    assert postmaster_running(tmp_path), "the killed run left its server behind (the situation to recover from)"
 
     check = "import os, psycopg; psycopg.connect(os.environ['DATABASE_URL']).execute('select 1'); print('ok')"
     second = devdb(tmp_path, "exec", "--", PYTHON, "-c", check)

@@ -1,3 +1,52 @@
+from .audit import AuditEvent
+from .care import (
+    GAS_SCORES,
+    NOTE_SECTIONS,
+    Case,
+    CaseStatus,
+    GoalAchievement,
+    GoalAttainmentRating,
+    GoalDomain,
+    GoalLifecycle,
+    GoalPriority,
+    NoteAddendum,
+    NoteFormat,
+    NoteStatus,
+    PresentingConcern,
+    ProgressNote,
+    SubjectType,
+    TreatmentGoal,
+)
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
+from .people import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 
-__all__ = ["STAFF_ROLES", "OAuthApplication", "Role", "Supervision", "User"]
+__all__ = [
+    "GAS_SCORES",
+    "NOTE_SECTIONS",
+    "STAFF_ROLES",
+    "AuditEvent",
+    "Case",
+    "CaseStatus",
+    "Client",
+    "ClientStatus",
+    "Couple",
+    "CoupleMember",
+    "CoupleStatus",
+    "GoalAchievement",
+    "GoalAttainmentRating",
+    "GoalDomain",
+    "GoalLifecycle",
+    "GoalPriority",
+    "NoteAddendum",
+    "NoteFormat",
+    "NoteStatus",
+    "OAuthApplication",
+    "PresentingConcern",
+    "ProgressNote",
+    "RelationshipType",
+    "Role",
+    "SubjectType",
+    "Supervision",
+    "TreatmentGoal",
+    "User",
+]

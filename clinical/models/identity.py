@@ -1,5 +1,6 @@
 import uuid
 
+import pghistory
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
@@ -44,6 +45,7 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
+@pghistory.track(exclude=["password", "last_login"])
 class User(AbstractBaseUser):
     """An account: the practice admin, a clinician, a supervisor or a client using the app."""
 
@@ -73,6 +75,7 @@ class User(AbstractBaseUser):
         return self.email
 
 
+@pghistory.track()
 class Supervision(Record):
     """A supervisor oversees a clinician's cases and co-signs their notes. One active supervisor at a time."""
 
@@ -83,9 +86,7 @@ class Supervision(Record):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(supervisor=models.F("supervisee")), name="supervision_not_self"
-            ),
+            models.CheckConstraint(condition=~Q(supervisor=models.F("supervisee")), name="supervision_not_self"),
             models.UniqueConstraint(
                 fields=["supervisee"], condition=Q(ended_on__isnull=True), name="supervision_one_active"
             ),
@@ -96,9 +97,7 @@ class Supervision(Record):
         ]
         indexes = [
             models.Index(fields=["created_at", "id"], name="supervision_created_id"),
-            models.Index(
-                fields=["supervisor"], condition=Q(ended_on__isnull=True), name="supervision_active_by_sup"
-            ),
+            models.Index(fields=["supervisor"], condition=Q(ended_on__isnull=True), name="supervision_active_by_sup"),
         ]
 
     def __str__(self):

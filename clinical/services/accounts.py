@@ -27,19 +27,19 @@ def user_create(*, email: str, display_name: str, role: str, password: str | Non
         raise InvalidInput({"email": ["An account with this e-mail address already exists."]}) from exc
 
 
-def clinician_create(
-    *, email: str, display_name: str, role: str = Role.CLINICIAN, password: str | None = None
-):
+def staff_create(*, email: str, display_name: str, role: str = Role.CLINICIAN, password: str | None = None):
     """A clinician or supervisor account; other roles are created elsewhere."""
     if role not in STAFF_ROLES:
         raise InvalidInput({"role": [f"A clinician's role is one of: {', '.join(STAFF_ROLES)}."]})
     return user_create(email=email, display_name=display_name, role=role, password=password)
 
 
-def clinician_update(*, clinician: User, expected_version: int | None, **changes) -> User:
-    """Change a clinician's name, role or active flag.
+@transaction.atomic
+def staff_update(*, clinician: User, expected_version: int | None, **changes) -> User:
+    """Change a clinician's name, e-mail, role or active flag.
 
-    A supervisor who still supervises someone cannot be made a plain clinician.
+    A supervisor who still supervises someone cannot be made a plain clinician. Deactivating an account
+    revokes its tokens at once: it can no longer call the API, even with a token issued before.
     """
     role = changes.get("role")
     if role is not None and role not in STAFF_ROLES:
@@ -51,12 +51,38 @@ def clinician_update(*, clinician: User, expected_version: int | None, **changes
         changes["email"] = User.objects.normalize_email(changes["email"])
         if User.objects.filter(email=changes["email"]).exclude(pk=clinician.pk).exists():
             raise InvalidInput({"email": ["An account with this e-mail address already exists."]})
-    return record_update(clinician, expected_version=expected_version, changes=changes)
+    updated = record_update(clinician, expected_version=expected_version, changes=changes)
+    if changes.get("is_active") is False:
+        tokens_revoke_all(user=updated)
+    return updated
+
+
+def tokens_revoke_all(*, user: User) -> None:
+    """Revoke every access and refresh token of the user, and drop their pending authorization codes."""
+    from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+    for refresh in get_refresh_token_model().objects.filter(user=user, revoked__isnull=True):
+        refresh.revoke()  # also deletes its access token
+    get_access_token_model().objects.filter(user=user).delete()
+    get_grant_model().objects.filter(user=user).delete()
+
+
+def _supervisors_above(user: User) -> set:
+    """The ids of the chain of active supervisors above `user` (each has at most one)."""
+    chain, current = set(), user
+    while True:
+        link = Supervision.objects.filter(supervisee=current, ended_on__isnull=True).select_related("supervisor")
+        link = link.first()
+        if link is None or link.supervisor_id in chain:
+            return chain
+        chain.add(link.supervisor_id)
+        current = link.supervisor
 
 
 @transaction.atomic
 def supervision_start(*, supervisor: User, supervisee: User, started_on=None) -> Supervision:
-    """A supervisor starts overseeing a clinician. A clinician has at most one active supervisor."""
+    """A supervisor starts overseeing a clinician. A clinician has at most one active supervisor, and
+    supervision never runs in a circle (A supervises B, B supervises A)."""
     errors = {}
     if supervisor.role != Role.SUPERVISOR:
         errors["supervisor"] = ["Only an account with the supervisor role can supervise."]
@@ -64,6 +90,8 @@ def supervision_start(*, supervisor: User, supervisee: User, started_on=None) ->
         errors["supervisee"] = ["Only a clinician or supervisor can be supervised."]
     if supervisor.pk == supervisee.pk:
         errors["supervisee"] = ["Nobody supervises themselves."]
+    elif supervisee.pk in _supervisors_above(supervisor):
+        errors["supervisee"] = ["This person already supervises the supervisor, directly or further up."]
     if errors:
         raise InvalidInput(errors)
     # Serialise starts for the same supervisee; the partial unique index is the last word.
@@ -79,9 +107,7 @@ def supervision_start(*, supervisor: User, supervisee: User, started_on=None) ->
     return record_save(supervision)
 
 
-def supervision_end(
-    *, supervision: Supervision, ended_on=None, expected_version: int | None = None
-) -> Supervision:
+def supervision_end(*, supervision: Supervision, ended_on=None, expected_version: int | None = None) -> Supervision:
     """End an active supervision; an ended one stays as history."""
     if supervision.ended_on is not None:
         raise Conflict("This supervision has already ended.", code="supervision_ended")

@@ -4,11 +4,26 @@ Idempotent: running it again changes nothing but resetting the demo passwords an
 """
 
 import os
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
-from clinical.models import OAuthApplication, Role, Supervision, User
+from clinical.models import (
+    CaseStatus,
+    Client,
+    CoupleMember,
+    GoalDomain,
+    GoalLifecycle,
+    NoteFormat,
+    OAuthApplication,
+    Role,
+    SubjectType,
+    Supervision,
+    User,
+)
 
+from . import cases, clients, goals, notes
 from .accounts import supervision_start, user_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -25,9 +40,7 @@ DEMO_ACCOUNTS = [
 
 
 def _account(email, display_name, role) -> User:
-    user = User.objects.filter(email=email).first() or user_create(
-        email=email, display_name=display_name, role=role
-    )
+    user = User.objects.filter(email=email).first() or user_create(email=email, display_name=display_name, role=role)
     user.set_password(DEMO_PASSWORD)
     user.save(update_fields=["password"])
     return user
@@ -71,4 +84,100 @@ def seed_demo() -> dict[str, User]:
         ),
         allowed_origins="http://127.0.0.1:8765",
     )
+    _couple_in_care(users)
     return users
+
+
+DEMO_GOALS = [
+    {
+        "domain": GoalDomain.TRUST_REBUILDING,
+        "title": "Rebuild trust through small promises kept",
+        "description": "Each partner makes one small, concrete promise a week and keeps it; broken ones are named, "
+        "not hidden.",
+        "priority": "high",
+        "gas_levels": {
+            "-2": "No promises made, or promises broken without acknowledgement",
+            "-1": "Promises made but mostly not kept",
+            "0": "One promise a week kept by each partner",
+            "1": "Promises kept and talked about at the weekly check-in",
+            "2": "Both partners say they can rely on each other's word again",
+        },
+    },
+    {
+        "domain": GoalDomain.COMMUNICATION,
+        "title": "Hold a weekly check-in using 'I' statements",
+        "description": "Twenty undistracted minutes each week; each partner speaks about their own feelings and "
+        "needs, the other reflects back before answering.",
+        "priority": "medium",
+    },
+    {
+        "domain": GoalDomain.CONFLICT_RESOLUTION,
+        "title": "Repair within a day after an argument",
+        "description": "Pause when flooded, come back within 24 hours, each names their part.",
+        "priority": "medium",
+    },
+]
+
+
+def _client_for(user: User, clinician: User, given_name: str, family_name: str) -> Client:
+    existing = Client.objects.filter(user=user).first()
+    if existing:
+        return existing
+    client = clients.client_create(
+        actor=clinician,
+        given_name=given_name,
+        family_name=family_name,
+        email=user.email,
+        pronouns="they/them" if given_name == "Alex" else "he/him",
+    )
+    Client.objects.filter(pk=client.pk).update(user=user)
+    return client
+
+
+def _couple_in_care(users: dict[str, User]) -> None:
+    """Alex and Sam, a couple in care with the (supervised) demo clinician: an open case, three goals, and a
+    signed note waiting for the supervisor's co-signature."""
+    clinician = users["clinician"]
+    alex = _client_for(users["alex"], clinician, "Alex", "Rivera")
+    sam = _client_for(users["sam"], clinician, "Sam", "Okafor")
+    membership = CoupleMember.objects.filter(client=alex, couple_active=True).select_related("couple").first()
+    couple = (
+        membership.couple
+        if membership
+        else clients.couple_create(
+            actor=clinician,
+            partners=[alex, sam],
+            relationship_type="married",
+            together_since=timezone.localdate().replace(year=timezone.localdate().year - 9),
+        )
+    )
+    case = couple.cases.filter(status=CaseStatus.OPEN).first() or cases.case_open(
+        actor=clinician,
+        subject_type=SubjectType.COUPLE,
+        couple=couple,
+        presenting_concerns=["trust", "communication", "conflict"],
+        opened_on=timezone.localdate() - timedelta(days=28),
+    )
+    if not case.goals.exists():
+        for spec in DEMO_GOALS:
+            goal = goals.goal_create(actor=clinician, case=case, start_date=case.opened_on, **spec)
+            goals.goal_transition(actor=clinician, goal=goal, to=GoalLifecycle.ACTIVE)
+    if not case.notes.exists():
+        note = notes.note_create(
+            actor=clinician,
+            case=case,
+            session_date=timezone.localdate() - timedelta(days=1),
+            format=NoteFormat.SOAP,
+            sections={
+                "subjective": "Both describe a calmer week. Alex felt unheard on Tuesday; Sam noticed and asked "
+                "about it the next day.",
+                "objective": "Took turns without interrupting for most of the session; one escalation, "
+                "self-corrected after a pause.",
+                "assessment": "Communication improving. Trust repair is early: promises are being made, and "
+                "kept more often than not.",
+                "plan": "Continue the weekly check-in. Add reflective listening practice. Each names one small "
+                "promise for the coming week.",
+            },
+            goals_addressed=list(case.goals.all()),
+        )
+        notes.note_sign(actor=clinician, note=note)

@@ -33,9 +33,7 @@ def reencrypt_all() -> dict[str, int]:
         done, last = 0, None
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
-                where = f"WHERE {quote(column)} IS NOT NULL" + (
-                    f" AND {quote(pk)} > %s" if last is not None else ""
-                )
+                where = f"WHERE {quote(column)} IS NOT NULL" + (f" AND {quote(pk)} > %s" if last is not None else "")
                 cursor.execute(
                     f"SELECT {quote(pk)}, {quote(column)} FROM {quote(table)} {where} "  # noqa: S608 - names from the model
                     f"ORDER BY {quote(pk)} LIMIT {BATCH} FOR UPDATE",
@@ -47,9 +45,7 @@ def reencrypt_all() -> dict[str, int]:
                 try:
                     rotated = [(keys.rotate(value.encode()).decode(), key) for key, value in rows]
                 except InvalidToken as exc:
-                    raise FieldDecryptionError(
-                        f"{model.__name__}.{field.name} holds a value no key decrypts"
-                    ) from exc
+                    raise FieldDecryptionError(f"{model.__name__}.{field.name} holds a value no key decrypts") from exc
                 cursor.executemany(
                     f"UPDATE {quote(table)} SET {quote(column)} = %s WHERE {quote(pk)} = %s",  # noqa: S608
                     rotated,

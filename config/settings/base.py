@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     # Ours first: our templates (sign-in, consent) take precedence over the libraries' own.
     "api",
     "clinical",
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "oauth2_provider",
+    "pgtrigger",
+    "pghistory",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.audit.RequestContextMiddleware",
+    "api.audit.RowHistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -102,6 +107,9 @@ DATABASES["default"]["OPTIONS"] = {
 # The pool checks a connection before lending it: one broken by a database restart is replaced,
 # not handed to a request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Each request is one transaction: a clinical read and its audit event, a change, its audit event, its row
+# history and its stored idempotent response commit together or not at all.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "clinical.User"
@@ -221,6 +229,11 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "clinical.models.identity.Role",
         "StaffRoleEnum": "clinical.models.identity.STAFF_ROLES",
         "HealthStatusEnum": ["ok"],
+        "ClientStatusEnum": "clinical.models.people.ClientStatus",
+        "CoupleStatusEnum": "clinical.models.people.CoupleStatus",
+        "CaseStatusEnum": "clinical.models.care.CaseStatus",
+        "NoteStatusEnum": "clinical.models.care.NoteStatus",
+        "GoalLifecycleEnum": "clinical.models.care.GoalLifecycle",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

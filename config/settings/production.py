@@ -12,9 +12,7 @@ if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 50:
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS to the host names this API answers to.")
 if INSECURE_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
-    raise ImproperlyConfigured(
-        "Set FIELD_ENCRYPTION_KEYS; the development key must not encrypt real records."
-    )
+    raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS; the development key must not encrypt real records.")
 
 # Static files are collected at build time (`collectstatic`, see the Dockerfile) and served by whitenoise.
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))

@@ -24,14 +24,14 @@ def assert_problem(response, status, code=None):
 
 
 def test_400_malformed_json(admin_api):
-    response = admin_api.post("/api/v1/clinicians/", data="{not json", content_type="application/json")
+    response = admin_api.post("/api/v1/staff/", data="{not json", content_type="application/json")
 
     body = assert_problem(response, 400, "malformed_body")
     assert body["type"] == "/api/problems/malformed"
 
 
 def test_400_validation_lists_every_field(admin_api):
-    response = admin_api.post("/api/v1/clinicians/", {"email": "nope", "role": "wizard"})
+    response = admin_api.post("/api/v1/staff/", {"email": "nope", "role": "wizard"})
 
     body = assert_problem(response, 400, "invalid")
     assert {(e["field"], e["code"]) for e in body["errors"]} == {
@@ -42,15 +42,15 @@ def test_400_validation_lists_every_field(admin_api):
 
 
 def test_400_null_characters_are_refused(admin_api):
-    response = admin_api.post("/api/v1/clinicians/", {"email": "a@example.test", "display_name": "A\x00B"})
+    response = admin_api.post("/api/v1/staff/", {"email": "a@example.test", "display_name": "A\x00B"})
 
     assert_problem(response, 400)
     assert not User.objects.filter(email="a@example.test").exists()
 
 
 def test_401_without_token(anonymous):
-    body = assert_problem(anonymous.get("/api/v1/clinicians/"), 401, "not_authenticated")
-    assert body["instance"] == "/api/v1/clinicians/"
+    body = assert_problem(anonymous.get("/api/v1/staff/"), 401, "not_authenticated")
+    assert body["instance"] == "/api/v1/staff/"
 
 
 def test_401_with_unknown_token(anonymous):
@@ -62,7 +62,7 @@ def test_401_with_unknown_token(anonymous):
 
 
 def test_403_wrong_scope(call_as, admin_user):
-    assert_problem(call_as(admin_user, ["reports"]).get("/api/v1/clinicians/"), 403, "insufficient_scope")
+    assert_problem(call_as(admin_user, ["reports"]).get("/api/v1/staff/"), 403, "insufficient_scope")
 
 
 def test_403_read_token_cannot_write(call_as, admin_user, supervisor, other_clinician):
@@ -79,8 +79,8 @@ def test_403_read_token_cannot_write(call_as, admin_user, supervisor, other_clin
     "path",
     [
         "/api/v1/nothing-here/",
-        "/api/v1/clinicians/00000000-0000-0000-0000-000000000000/",
-        "/api/v1/clinicians/not-a-uuid/",
+        "/api/v1/staff/00000000-0000-0000-0000-000000000000/",
+        "/api/v1/staff/not-a-uuid/",
         "/api/nothing/",
         "/api/problems/no-such-problem",
     ],
@@ -90,7 +90,7 @@ def test_404_is_problem_json(admin_api, path):
 
 
 def test_405_names_the_allowed_methods(admin_api, clinician):
-    response = admin_api.delete(f"/api/v1/clinicians/{clinician.id}/")
+    response = admin_api.delete(f"/api/v1/staff/{clinician.id}/")
 
     assert_problem(response, 405, "method_not_allowed")
     assert "PATCH" in response["Allow"]
@@ -103,25 +103,21 @@ def test_406_when_only_html_is_acceptable(admin_api):
 
 def test_409_conflict_has_a_specific_code(admin_api, clinician):
     supervisor = User.objects.get(supervisions_given__supervisee=clinician)
-    response = admin_api.patch(
-        f"/api/v1/clinicians/{supervisor.id}/", {"role": "clinician"}, HTTP_IF_MATCH='"1"'
-    )
+    response = admin_api.patch(f"/api/v1/staff/{supervisor.id}/", {"role": "clinician"}, HTTP_IF_MATCH='"1"')
 
     body = assert_problem(response, 409, "supervisor_has_supervisees")
     assert body["type"] == "/api/problems/conflict"
 
 
 def test_412_and_428(admin_api, clinician):
-    assert_problem(admin_api.patch(f"/api/v1/clinicians/{clinician.id}/", {}), 428, "precondition_required")
-    assert_problem(
-        admin_api.patch(f"/api/v1/clinicians/{clinician.id}/", {}, HTTP_IF_MATCH='"7"'), 412, "stale_version"
-    )
+    assert_problem(admin_api.patch(f"/api/v1/staff/{clinician.id}/", {}), 428, "precondition_required")
+    assert_problem(admin_api.patch(f"/api/v1/staff/{clinician.id}/", {}, HTTP_IF_MATCH='"7"'), 412, "stale_version")
 
 
 def test_413_over_256_kib_reads_nothing(admin_api):
     body = json.dumps({"email": "big@example.test", "display_name": "x" * (256 * 1024)})
 
-    response = admin_api.post("/api/v1/clinicians/", data=body, content_type="application/json")
+    response = admin_api.post("/api/v1/staff/", data=body, content_type="application/json")
 
     problem = assert_problem(response, 413, "payload_too_large")
     assert problem["max_bytes"] == 256 * 1024
@@ -129,22 +125,20 @@ def test_413_over_256_kib_reads_nothing(admin_api):
 
 
 def test_413_applies_before_authentication(anonymous):
-    response = anonymous.post("/api/v1/clinicians/", data="x" * (300 * 1024), content_type="application/json")
+    response = anonymous.post("/api/v1/staff/", data="x" * (300 * 1024), content_type="application/json")
     assert_problem(response, 413)
 
 
 def test_415_for_form_data(admin_api):
-    response = admin_api.post("/api/v1/clinicians/", data="email=a%40b.test", content_type="text/plain")
+    response = admin_api.post("/api/v1/staff/", data="email=a%40b.test", content_type="text/plain")
 
     assert_problem(response, 415, "unsupported_media_type")
 
 
 def test_422_idempotency_key_reused(admin_api):
-    admin_api.post(
-        "/api/v1/clinicians/", {"email": "a@example.test", "display_name": "A"}, HTTP_IDEMPOTENCY_KEY="k1"
-    )
+    admin_api.post("/api/v1/staff/", {"email": "a@example.test", "display_name": "A"}, HTTP_IDEMPOTENCY_KEY="k1")
     response = admin_api.post(
-        "/api/v1/clinicians/", {"email": "b@example.test", "display_name": "B"}, HTTP_IDEMPOTENCY_KEY="k1"
+        "/api/v1/staff/", {"email": "b@example.test", "display_name": "B"}, HTTP_IDEMPOTENCY_KEY="k1"
     )
     assert_problem(response, 422, "idempotency_key_reused")
 

@@ -4,7 +4,7 @@ from clinical.models import User
 
 
 def url(user):
-    return f"/api/v1/clinicians/{user.id}/"
+    return f"/api/v1/staff/{user.id}/"
 
 
 def test_get_carries_the_etag(admin_api, clinician):

@@ -16,9 +16,7 @@ from tests.factories import UserFactory, issue_token
 
 
 def create_clinician(api, key, email="kim@example.test", **extra):
-    return api.post(
-        "/api/v1/clinicians/", {"email": email, "display_name": "Kim"}, HTTP_IDEMPOTENCY_KEY=key, **extra
-    )
+    return api.post("/api/v1/staff/", {"email": email, "display_name": "Kim"}, HTTP_IDEMPOTENCY_KEY=key, **extra)
 
 
 def test_same_key_same_body_replays_the_first_response(admin_api):
@@ -38,9 +36,7 @@ def test_same_key_same_body_replays_the_first_response(admin_api):
 def test_replay_is_the_first_response_even_after_the_record_changed(admin_api):
     key = str(uuid.uuid4())
     first = create_clinician(admin_api, key)
-    admin_api.patch(
-        f"/api/v1/clinicians/{first.json()['id']}/", {"display_name": "Changed"}, HTTP_IF_MATCH='"1"'
-    )
+    admin_api.patch(f"/api/v1/staff/{first.json()['id']}/", {"display_name": "Changed"}, HTTP_IF_MATCH='"1"')
 
     replay = create_clinician(admin_api, key)
 
@@ -51,13 +47,13 @@ def test_replay_is_the_first_response_even_after_the_record_changed(admin_api):
 def test_body_key_order_and_spacing_do_not_matter(admin_api):
     key = str(uuid.uuid4())
     admin_api.post(
-        "/api/v1/clinicians/",
+        "/api/v1/staff/",
         data='{"email": "kim@example.test", "display_name": "Kim"}',
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=key,
     )
     replay = admin_api.post(
-        "/api/v1/clinicians/",
+        "/api/v1/staff/",
         data='{"display_name":"Kim","email":"kim@example.test"}',
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=key,
@@ -105,12 +101,12 @@ def test_keys_belong_to_one_caller(admin_api, call_as):
 
 def test_a_failed_request_is_not_stored_and_can_be_retried(admin_api):
     key = str(uuid.uuid4())
-    failed = admin_api.post("/api/v1/clinicians/", {"email": "not-an-email"}, HTTP_IDEMPOTENCY_KEY=key)
+    failed = admin_api.post("/api/v1/staff/", {"email": "not-an-email"}, HTTP_IDEMPOTENCY_KEY=key)
     assert failed.status_code == 400
     assert not IdempotencyRecord.objects.exists()
 
     fixed = admin_api.post(
-        "/api/v1/clinicians/", {"email": "kim@example.test", "display_name": "Kim"}, HTTP_IDEMPOTENCY_KEY=key
+        "/api/v1/staff/", {"email": "kim@example.test", "display_name": "Kim"}, HTTP_IDEMPOTENCY_KEY=key
     )
     assert fixed.status_code == 201
 
@@ -167,9 +163,7 @@ def test_concurrent_retries_create_exactly_one():
 def test_an_expired_key_can_be_used_again(admin_api, settings):
     key = str(uuid.uuid4())
     create_clinician(admin_api, key)
-    IdempotencyRecord.objects.update(
-        created_at=timezone.now() - settings.IDEMPOTENCY_KEY_TTL - timedelta(minutes=1)
-    )
+    IdempotencyRecord.objects.update(created_at=timezone.now() - settings.IDEMPOTENCY_KEY_TTL - timedelta(minutes=1))
 
     response = create_clinician(admin_api, key, email="kim2@example.test")
 

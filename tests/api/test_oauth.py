@@ -27,9 +27,7 @@ def pkce_pair():
     return verifier, challenge
 
 
-def password_token(
-    client, username, scope="clinical:read", client_id="demo-cli", password=DEMO_PASSWORD, **extra
-):
+def password_token(client, username, scope="clinical:read", client_id="demo-cli", password=DEMO_PASSWORD, **extra):
     return client.post(
         TOKEN_URL,
         {
@@ -282,18 +280,14 @@ def test_introspection_for_a_resource_server(demo):
     tokens = password_token(Client(), "clinician@demo.test", scope="clinical:read").json()
     basic = base64.b64encode(b"resource-server:rs-secret-value").decode()
 
-    active = Client().post(
-        "/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}"
-    )
+    active = Client().post("/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}")
     assert active.status_code == 200
     assert active.json()["active"] is True
     assert active.json()["scope"] == "clinical:read"
     assert active.json()["username"] == "clinician@demo.test"
 
     Client().post("/o/revoke_token/", {"token": tokens["access_token"], "client_id": "demo-cli"})
-    inactive = Client().post(
-        "/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}"
-    )
+    inactive = Client().post("/o/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=f"Basic {basic}")
     assert inactive.json() == {"active": False}
 
 
@@ -355,9 +349,7 @@ def test_authorization_server_metadata_is_published(db):
     body = response.json()
     assert body["token_endpoint"].endswith("/o/token/")
     assert "S256" in body["code_challenge_methods_supported"]
-    assert {"clinical:read", "clinical:write", "homework", "reports", "admin"} <= set(
-        body["scopes_supported"]
-    )
+    assert {"clinical:read", "clinical:write", "homework", "reports", "admin"} <= set(body["scopes_supported"])
 
 
 def test_sign_in_popup_pages_keep_their_opener(demo):

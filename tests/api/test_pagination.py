@@ -33,7 +33,7 @@ def ids(pages):
 
 
 def test_pages_follow_creation_order(admin_api, staff):
-    pages = walk(admin_api, "/api/v1/clinicians/?page_size=3")
+    pages = walk(admin_api, "/api/v1/staff/?page_size=3")
 
     assert [len(p["results"]) for p in pages] == [3, 3, 1]
     assert ids(pages) == staff
@@ -42,7 +42,7 @@ def test_pages_follow_creation_order(admin_api, staff):
 
 
 def test_inserts_while_paging_neither_repeat_nor_skip_rows(admin_api, staff):
-    seen, url = [], "/api/v1/clinicians/?page_size=3"
+    seen, url = [], "/api/v1/staff/?page_size=3"
     inserted = []
     while url:
         page = admin_api.get(url).json()
@@ -60,7 +60,7 @@ def test_inserts_while_paging_neither_repeat_nor_skip_rows(admin_api, staff):
 
 
 def test_previous_links_walk_back(admin_api, staff):
-    forward = walk(admin_api, "/api/v1/clinicians/?page_size=3")
+    forward = walk(admin_api, "/api/v1/staff/?page_size=3")
     backward = walk(admin_api, forward[-1]["previous"], direction="previous")
 
     assert [[r["id"] for r in p["results"]] for p in backward] == [
@@ -71,7 +71,7 @@ def test_previous_links_walk_back(admin_api, staff):
 
 
 def test_links_keep_the_filters(admin_api, staff):
-    page = admin_api.get("/api/v1/clinicians/?page_size=2&role=clinician").json()
+    page = admin_api.get("/api/v1/staff/?page_size=2&role=clinician").json()
 
     assert "role=clinician" in page["next"]
     assert "page_size=2" in page["next"]
@@ -79,19 +79,19 @@ def test_links_keep_the_filters(admin_api, staff):
 
 @pytest.mark.parametrize("size", ["0", "201", "abc", "-1", "1.5"])
 def test_page_size_out_of_range_is_400(admin_api, size):
-    response = admin_api.get("/api/v1/clinicians/", {"page_size": size})
+    response = admin_api.get("/api/v1/staff/", {"page_size": size})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "page_size"
 
 
 def test_page_size_200_is_allowed(admin_api, staff):
-    assert admin_api.get("/api/v1/clinicians/", {"page_size": "200"}).status_code == 200
+    assert admin_api.get("/api/v1/staff/", {"page_size": "200"}).status_code == 200
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ", "WyJuIiwieCIsIngiXQ"])
 def test_a_cursor_we_did_not_issue_is_400(admin_api, cursor):
-    response = admin_api.get("/api/v1/clinicians/", {"cursor": cursor})
+    response = admin_api.get("/api/v1/staff/", {"cursor": cursor})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "cursor"
@@ -99,15 +99,15 @@ def test_a_cursor_we_did_not_issue_is_400(admin_api, cursor):
 
 def test_updated_since_returns_rows_changed_at_or_after(admin_api, staff):
     checkpoint = timezone.now()
-    admin_api.patch(f"/api/v1/clinicians/{staff[2]}/", {"display_name": "Changed"}, HTTP_IF_MATCH='"1"')
+    admin_api.patch(f"/api/v1/staff/{staff[2]}/", {"display_name": "Changed"}, HTTP_IF_MATCH='"1"')
 
-    response = admin_api.get("/api/v1/clinicians/", {"updated_since": checkpoint.isoformat()})
+    response = admin_api.get("/api/v1/staff/", {"updated_since": checkpoint.isoformat()})
 
     assert [row["id"] for row in response.json()["results"]] == [staff[2]]
 
 
 def test_updated_since_accepts_an_unescaped_plus(admin_api, staff):
-    response = admin_api.get("/api/v1/clinicians/?updated_since=2000-01-01T00:00:00+00:00")
+    response = admin_api.get("/api/v1/staff/?updated_since=2000-01-01T00:00:00+00:00")
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == 7
@@ -115,7 +115,7 @@ def test_updated_since_accepts_an_unescaped_plus(admin_api, staff):
 
 @pytest.mark.parametrize("value", ["yesterday", "2026-11-21", "2026-11-21T10:00:00", "2026-13-01T00:00:00Z"])
 def test_updated_since_needs_a_full_instant_with_offset(admin_api, value):
-    response = admin_api.get("/api/v1/clinicians/", {"updated_since": value})
+    response = admin_api.get("/api/v1/staff/", {"updated_since": value})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "updated_since"

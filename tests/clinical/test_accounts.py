@@ -29,10 +29,10 @@ def test_the_database_refuses_mixed_case_emails():
 
 def test_update_with_a_stale_version_changes_nothing():
     clinician = UserFactory(role=Role.CLINICIAN, display_name="Before")
-    accounts.clinician_update(clinician=clinician, expected_version=1, display_name="After")
+    accounts.staff_update(clinician=clinician, expected_version=1, display_name="After")
 
     with pytest.raises(StaleVersion):
-        accounts.clinician_update(clinician=clinician, expected_version=1, display_name="Lost update")
+        accounts.staff_update(clinician=clinician, expected_version=1, display_name="Lost update")
 
     clinician.refresh_from_db()
     assert (clinician.display_name, clinician.version) == ("After", 2)
@@ -51,14 +51,10 @@ def test_one_active_supervision_per_clinician_is_a_database_rule_too():
 
 def test_a_supervision_ends_then_another_can_start():
     clinician = UserFactory(role=Role.CLINICIAN)
-    supervision = accounts.supervision_start(
-        supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician
-    )
+    supervision = accounts.supervision_start(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
     accounts.supervision_end(supervision=supervision)
 
-    replacement = accounts.supervision_start(
-        supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician
-    )
+    replacement = accounts.supervision_start(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
 
     assert replacement.ended_on is None
     assert Supervision.objects.filter(supervisee=clinician).count() == 2
@@ -77,21 +73,17 @@ def test_demoting_a_supervisor_with_supervisees_is_refused():
     accounts.supervision_start(supervisor=supervisor, supervisee=UserFactory(role=Role.CLINICIAN))
 
     with pytest.raises(Conflict):
-        accounts.clinician_update(clinician=supervisor, expected_version=None, role=Role.CLINICIAN)
+        accounts.staff_update(clinician=supervisor, expected_version=None, role=Role.CLINICIAN)
 
 
 def test_a_value_no_key_decrypts_raises_instead_of_leaking_ciphertext(admin_api):
     from api.models import IdempotencyRecord
 
-    admin_api.post(
-        "/api/v1/clinicians/", {"email": "k@example.test", "display_name": "K"}, HTTP_IDEMPOTENCY_KEY="a"
-    )
+    admin_api.post("/api/v1/staff/", {"email": "k@example.test", "display_name": "K"}, HTTP_IDEMPOTENCY_KEY="a")
     with connection.cursor() as cursor:  # as if written under a key that is no longer configured
         cursor.execute(
             "UPDATE api_idempotencyrecord SET response_body = %s",
-            [
-                "gAAAAABpAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
-            ],
+            ["gAAAAABpAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="],
         )
 
     with pytest.raises(FieldDecryptionError, match="FIELD_ENCRYPTION_KEYS"):
@@ -105,9 +97,7 @@ def test_key_rotation_reencrypts_every_value(admin_api, settings):
     from api.models import IdempotencyRecord
 
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]
-    admin_api.post(
-        "/api/v1/clinicians/", {"email": "k@example.test", "display_name": "K"}, HTTP_IDEMPOTENCY_KEY="a"
-    )
+    admin_api.post("/api/v1/staff/", {"email": "k@example.test", "display_name": "K"}, HTTP_IDEMPOTENCY_KEY="a")
     new_key = Fernet.generate_key().decode()
 
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]

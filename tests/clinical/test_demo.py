@@ -11,11 +11,7 @@ def test_seed_demo_is_idempotent():
     first = (User.objects.count(), OAuthApplication.objects.count(), Supervision.objects.count())
     users = seed_demo()
 
-    assert (
-        (User.objects.count(), OAuthApplication.objects.count(), Supervision.objects.count())
-        == first
-        == (6, 2, 1)
-    )
+    assert (User.objects.count(), OAuthApplication.objects.count(), Supervision.objects.count()) == first == (6, 2, 1)
     assert all(user.check_password(DEMO_PASSWORD) for user in users.values())
     cli = OAuthApplication.objects.get(client_id="demo-cli")
     assert cli.first_party

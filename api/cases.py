@@ -1,0 +1,348 @@
+"""Cases and their treatment goals (with Goal Attainment Scaling)."""
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from clinical import selectors
+from clinical.models import (
+    GAS_SCORES,
+    Case,
+    CaseStatus,
+    GoalAchievement,
+    GoalAttainmentRating,
+    GoalDomain,
+    GoalLifecycle,
+    GoalPriority,
+    PresentingConcern,
+    SubjectType,
+    TreatmentGoal,
+)
+from clinical.services import cases as case_services
+from clinical.services import goals as goal_services
+
+from .audit import audit_read
+from .etags import expected_version
+from .filters import ScopedIdFilter
+from .idempotency import idempotent
+from .records import ClinicalViewSet
+from .scoping import ScopedPrimaryKeyRelatedField
+
+# ---------------------------------------------------------------- cases
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    presenting_concerns = serializers.ListField(child=serializers.ChoiceField(choices=PresentingConcern.choices))
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "subject_type",
+            "client",
+            "couple",
+            "clinician",
+            "status",
+            "opened_on",
+            "closed_on",
+            "closing_reason",
+            "presenting_concerns",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class CaseCreateSerializer(serializers.Serializer):
+    subject_type = serializers.ChoiceField(choices=SubjectType.choices)
+    client = ScopedPrimaryKeyRelatedField(
+        selectors.clients_visible_to,
+        required=False,
+        allow_null=True,
+        help_text="For an individual case: the client.",
+    )
+    couple = ScopedPrimaryKeyRelatedField(
+        selectors.couples_visible_to,
+        required=False,
+        allow_null=True,
+        help_text="For a couple case: the couple.",
+    )
+    presenting_concerns = serializers.ListField(
+        child=serializers.ChoiceField(choices=PresentingConcern.choices), required=False, max_length=8
+    )
+    opened_on = serializers.DateField(required=False)
+
+
+class CaseUpdateSerializer(serializers.Serializer):
+    presenting_concerns = serializers.ListField(
+        child=serializers.ChoiceField(choices=PresentingConcern.choices), max_length=8
+    )
+
+
+class CaseCloseSerializer(serializers.Serializer):
+    closing_reason = serializers.CharField(max_length=500, help_text="Why the case closes (required).")
+
+
+class CaseFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=CaseStatus.choices)
+    subject_type = filters.ChoiceFilter(choices=SubjectType.choices)
+    client = ScopedIdFilter(selectors.clients_visible_to, field_name="client")
+    couple = ScopedIdFilter(selectors.couples_visible_to, field_name="couple")
+
+    class Meta:
+        model = Case
+        fields = ["status", "subject_type", "client", "couple"]
+
+
+def _case_action(summary):
+    return extend_schema(summary=summary, tags=["cases"], request=None, responses=CaseSerializer)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the cases you hold or supervise", tags=["cases"]),
+    retrieve=extend_schema(summary="Get a case", tags=["cases"]),
+    create=extend_schema(
+        summary="Open a case for a client or a couple",
+        tags=["cases"],
+        request=CaseCreateSerializer,
+        responses={201: CaseSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a case's presenting concerns",
+        tags=["cases"],
+        request=CaseUpdateSerializer,
+        responses=CaseSerializer,
+    ),
+    pause=_case_action("Pause an open case"),
+    resume=_case_action("Resume a paused case"),
+    close=extend_schema(
+        summary="Close a case, with a reason",
+        tags=["cases"],
+        request=CaseCloseSerializer,
+        responses=CaseSerializer,
+    ),
+)
+class CaseViewSet(ClinicalViewSet):
+    selector = selectors.cases_visible_to
+    serializer_class = CaseSerializer
+    filterset_class = CaseFilter
+    audit_type = "case"
+    extra_problems = {"create": [409], "pause": [409], "resume": [409], "close": [409]}
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.retrieve_response(self.get_object())
+
+    @idempotent
+    def create(self, request):
+        data = CaseCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        return self.created(case_services.case_open(actor=request.user, **data.validated_data))
+
+    def partial_update(self, request, pk=None):
+        case = self.get_object()
+        version = expected_version(request)
+        data = CaseUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return self.respond(
+            case_services.case_update(actor=request.user, case=case, expected_version=version, **data.validated_data)
+        )
+
+    def _transition(self, request, name, **kwargs):
+        case = self.get_object()
+        return self.respond(case_services.case_transition(actor=request.user, case=case, action=name, **kwargs))
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._transition(request, "pause")
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._transition(request, "resume")
+
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        data = CaseCloseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._transition(request, "close", **data.validated_data)
+
+
+# ---------------------------------------------------------------- goals
+
+GASLevelsSerializer = type(
+    "GASLevelsSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "Goal Attainment Scale: what each level looks like, -2 (much less than expected) to 2.",
+        **{str(score): serializers.CharField(max_length=500) for score in GAS_SCORES},
+    },
+)
+
+
+class GoalSerializer(serializers.ModelSerializer):
+    gas_levels = GASLevelsSerializer(allow_null=True)
+
+    class Meta:
+        model = TreatmentGoal
+        fields = [
+            "id",
+            "case",
+            "domain",
+            "title",
+            "description",
+            "priority",
+            "start_date",
+            "target_date",
+            "lifecycle_status",
+            "achievement_status",
+            "gas_levels",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class GoalCreateSerializer(serializers.Serializer):
+    case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
+    domain = serializers.ChoiceField(choices=GoalDomain.choices)
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    priority = serializers.ChoiceField(choices=GoalPriority.choices, required=False)
+    start_date = serializers.DateField(required=False)
+    target_date = serializers.DateField(required=False, allow_null=True)
+    achievement_status = serializers.ChoiceField(choices=GoalAchievement.choices, required=False)
+    gas_levels = GASLevelsSerializer(required=False, allow_null=True)
+
+
+class GoalUpdateSerializer(GoalCreateSerializer):
+    case = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial=True, **kwargs)
+
+
+class GoalTransitionSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=GoalLifecycle.choices)
+
+
+class GASRatingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GoalAttainmentRating
+        fields = ["id", "goal", "rated_on", "score", "rated_by", "created_at"]
+        read_only_fields = fields
+
+
+class GASRatingCreateSerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=-2, max_value=2)
+    rated_on = serializers.DateField(required=False, help_text="Defaults to today.")
+
+
+class GoalFilter(filters.FilterSet):
+    case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
+    domain = filters.ChoiceFilter(choices=GoalDomain.choices)
+    lifecycle_status = filters.ChoiceFilter(choices=GoalLifecycle.choices)
+
+    class Meta:
+        model = TreatmentGoal
+        fields = ["case", "domain", "lifecycle_status"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List treatment goals", tags=["goals"]),
+    retrieve=extend_schema(summary="Get a treatment goal", tags=["goals"]),
+    create=extend_schema(
+        summary="Set a treatment goal on a case",
+        tags=["goals"],
+        request=GoalCreateSerializer,
+        responses={201: GoalSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a goal's text, dates, priority, achievement or GAS levels",
+        tags=["goals"],
+        request=GoalUpdateSerializer,
+        responses=GoalSerializer,
+    ),
+    transition=extend_schema(
+        summary="Move a goal through its lifecycle",
+        description=(
+            "Allowed: proposed → active | cancelled; active → on_hold | completed | cancelled; "
+            "on_hold → active | cancelled; completed → active; any → entered_in_error. "
+            "Anything else is 409 with `allowed`."
+        ),
+        tags=["goals"],
+        request=GoalTransitionSerializer,
+        responses=GoalSerializer,
+    ),
+)
+class GoalViewSet(ClinicalViewSet):
+    selector = selectors.goals_visible_to
+    serializer_class = GoalSerializer
+    filterset_class = GoalFilter
+    audit_type = "goal"
+    extra_problems = {"create": [409], "partial_update": [409], "transition": [409], "gas_ratings": [409]}
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.retrieve_response(self.get_object())
+
+    @idempotent
+    def create(self, request):
+        data = GoalCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        return self.created(goal_services.goal_create(actor=request.user, **data.validated_data))
+
+    def partial_update(self, request, pk=None):
+        goal = self.get_object()
+        version = expected_version(request)
+        data = GoalUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self.respond(
+            goal_services.goal_update(actor=request.user, goal=goal, expected_version=version, **data.validated_data)
+        )
+
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        goal = self.get_object()
+        data = GoalTransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self.respond(goal_services.goal_transition(actor=request.user, goal=goal, **data.validated_data))
+
+    @extend_schema(
+        methods=["GET"],
+        summary="List a goal's GAS ratings",
+        tags=["goals"],
+        request=None,
+        responses=GASRatingSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Rate a goal on its Goal Attainment Scale",
+        tags=["goals"],
+        request=GASRatingCreateSerializer,
+        responses={201: GASRatingSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="gas-ratings",
+        serializer_class=GASRatingSerializer,
+        filterset_class=None,
+    )
+    def gas_ratings(self, request, pk=None):
+        goal = self.get_object()
+        if request.method == "POST":
+            data = GASRatingCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            rating = goal_services.gas_rating_record(actor=request.user, goal=goal, **data.validated_data)
+            return Response(GASRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
+        ratings = self.paginate_queryset(goal.gas_ratings.all())
+        audit_read(request, "gas_rating", ratings)
+        return self.get_paginated_response(GASRatingSerializer(ratings, many=True).data)

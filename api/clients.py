@@ -1,0 +1,195 @@
+"""Clients and couples."""
+
+from django.db.models import Prefetch
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
+
+from clinical import selectors
+from clinical.models import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
+from clinical.services import clients as services
+
+from .etags import expected_version
+from .filters import NameSearchFilter
+from .idempotency import idempotent
+from .records import ClinicalViewSet
+from .scoping import ScopedPrimaryKeyRelatedField
+
+# ---------------------------------------------------------------- clients
+
+CLIENT_FIELDS = [
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "pronouns",
+    "date_of_birth",
+    "email",
+    "phone",
+    "status",
+]
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Client
+        fields = ["id", *CLIENT_FIELDS, "primary_clinician", "user", "created_at", "updated_at", "version"]
+        read_only_fields = fields
+
+
+class ClientWriteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Client
+        fields = CLIENT_FIELDS
+
+
+class ClientFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=ClientStatus.choices)
+    search = NameSearchFilter(
+        fields=["given_name", "family_name", "preferred_name"],
+        label="Name contains (any of given, family, preferred)",
+    )
+
+    class Meta:
+        model = Client
+        fields = ["status", "search"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the clients on your caseload", tags=["clients"]),
+    retrieve=extend_schema(summary="Get a client", tags=["clients"]),
+    create=extend_schema(
+        summary="Add a client to your caseload",
+        tags=["clients"],
+        request=ClientWriteSerializer,
+        responses={201: ClientSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a client's details",
+        tags=["clients"],
+        request=ClientWriteSerializer,
+        responses=ClientSerializer,
+    ),
+)
+class ClientViewSet(ClinicalViewSet):
+    selector = selectors.clients_visible_to
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilter
+    audit_type = "client"
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.retrieve_response(self.get_object())
+
+    @idempotent
+    def create(self, request):
+        data = ClientWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self.created(services.client_create(actor=request.user, **data.validated_data))
+
+    def partial_update(self, request, pk=None):
+        client = self.get_object()
+        version = expected_version(request)
+        data = ClientWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return self.respond(
+            services.client_update(actor=request.user, client=client, expected_version=version, **data.validated_data)
+        )
+
+
+# ---------------------------------------------------------------- couples
+
+
+class CoupleSerializer(serializers.ModelSerializer):
+    partners = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Couple
+        fields = [
+            "id",
+            "partners",
+            "relationship_type",
+            "together_since",
+            "status",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    def get_partners(self, couple) -> list[str]:
+        return [str(member.client_id) for member in couple.members.all()]
+
+
+class CoupleCreateSerializer(serializers.Serializer):
+    partners = serializers.ListField(
+        child=ScopedPrimaryKeyRelatedField(selectors.clients_writable_by),
+        min_length=2,
+        max_length=2,
+        help_text="The two clients, both on your caseload.",
+    )
+    relationship_type = serializers.ChoiceField(choices=RelationshipType.choices)
+    together_since = serializers.DateField(required=False, allow_null=True)
+
+
+class CoupleUpdateSerializer(serializers.Serializer):
+    relationship_type = serializers.ChoiceField(choices=RelationshipType.choices, required=False)
+    together_since = serializers.DateField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=CoupleStatus.choices, required=False)
+
+
+class CoupleFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=CoupleStatus.choices)
+
+    class Meta:
+        model = Couple
+        fields = ["status"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the couples on your caseload", tags=["couples"]),
+    retrieve=extend_schema(summary="Get a couple", tags=["couples"]),
+    create=extend_schema(
+        summary="Pair two of your clients as a couple",
+        tags=["couples"],
+        request=CoupleCreateSerializer,
+        responses={201: CoupleSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a couple's details or end it",
+        tags=["couples"],
+        request=CoupleUpdateSerializer,
+        responses=CoupleSerializer,
+    ),
+)
+class CoupleViewSet(ClinicalViewSet):
+    selector = selectors.couples_visible_to
+    serializer_class = CoupleSerializer
+    filterset_class = CoupleFilter
+    audit_type = "couple"
+    extra_problems = {"create": [409], "partial_update": [409]}
+
+    def shape_queryset(self, queryset):
+        return queryset.prefetch_related(Prefetch("members", queryset=CoupleMember.objects.order_by("position")))
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.retrieve_response(self.get_object())
+
+    @idempotent
+    def create(self, request):
+        data = CoupleCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        return self.created(services.couple_create(actor=request.user, **data.validated_data))
+
+    def partial_update(self, request, pk=None):
+        couple = self.get_object()
+        version = expected_version(request)
+        data = CoupleUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return self.respond(
+            services.couple_update(actor=request.user, couple=couple, expected_version=version, **data.validated_data)
+        )

@@ -1,0 +1,187 @@
+"""Progress notes: drafts, signing, co-signature by a supervisor, addenda, retirement."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from clinical.audit import audit_record
+from clinical.errors import Conflict, InvalidInput, NotAllowed
+from clinical.models import NOTE_SECTIONS, Case, NoteAddendum, NoteStatus, ProgressNote
+from clinical.selectors import active_supervisor_of
+
+from .cases import require_case_not_closed, require_case_writable
+from .records import record_lock, record_save, record_update
+
+
+def validate_sections(note_format: str, sections: dict) -> dict:
+    """Only the format's own sections, as text. A draft may leave some empty; signing needs them all."""
+    allowed = NOTE_SECTIONS[note_format]
+    unknown = sorted(set(sections) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            {"sections": [f"A {note_format} note has the sections {', '.join(allowed)}; not {', '.join(unknown)}."]}
+        )
+    if not all(isinstance(text, str) for text in sections.values()):
+        raise InvalidInput({"sections": ["Each section is text."]})
+    return {name: sections.get(name, "") for name in allowed}
+
+
+def _validate_goals(case: Case, goals) -> list:
+    goals = list(goals)
+    if any(goal.case_id != case.pk for goal in goals):
+        raise InvalidInput({"goals_addressed": ["Only goals of this note's case."]})
+    return goals
+
+
+def _validate_session_date(session_date) -> None:
+    if session_date > timezone.localdate():
+        raise InvalidInput({"session_date": ["A note cannot be written for a session in the future."]})
+
+
+def _require_author(actor, note: ProgressNote) -> None:
+    if note.author_id != actor.pk:
+        raise NotAllowed("Only the note's author may do this.", code="not_note_author")
+
+
+def _require_draft(note: ProgressNote) -> None:
+    if note.status != NoteStatus.DRAFT:
+        raise Conflict(
+            f"This note is {note.status}; it cannot be changed. Add an addendum instead.",
+            code="note_not_draft",
+        )
+
+
+@transaction.atomic
+def note_create(*, actor, case: Case, session_date, format: str, sections: dict, goals_addressed=()) -> ProgressNote:
+    """The case's clinician writes a draft note for a session."""
+    require_case_writable(actor, case)
+    require_case_not_closed(case)
+    _validate_session_date(session_date)
+    goals = _validate_goals(case, goals_addressed)
+    note = record_save(
+        ProgressNote(
+            case=case,
+            author=actor,
+            session_date=session_date,
+            format=format,
+            sections=validate_sections(format, sections),
+        )
+    )
+    note.goals_addressed.set(goals)
+    audit_record(actor=actor, action="create", object_type="note", object_ids=[note.pk])
+    return note
+
+
+@transaction.atomic
+def note_update(*, actor, note: ProgressNote, expected_version: int | None, **changes) -> ProgressNote:
+    """The author edits their draft. Signed notes answer 409: they change only through addenda."""
+    _require_author(actor, note)
+    locked = record_lock(note, expected_version=expected_version)
+    _require_draft(locked)
+    goals = changes.pop("goals_addressed", None)
+    if "session_date" in changes:
+        _validate_session_date(changes["session_date"])
+    if "format" in changes or "sections" in changes:
+        note_format = changes.get("format", locked.format)
+        sections = changes.get("sections", locked.sections or {})
+        if "format" in changes and "sections" not in changes:
+            sections = {k: v for k, v in sections.items() if k in NOTE_SECTIONS[note_format]}
+        changes["sections"] = validate_sections(note_format, sections)
+    note = record_update(locked, expected_version=None, changes=changes)
+    if goals is not None:
+        note.goals_addressed.set(_validate_goals(note.case, goals))
+    audit_record(
+        actor=actor,
+        action="update",
+        object_type="note",
+        object_ids=[note.pk],
+        detail={"fields": sorted([*changes, *(["goals_addressed"] if goals is not None else [])])},
+    )
+    return note
+
+
+@transaction.atomic
+def note_sign(*, actor, note: ProgressNote, expected_version: int | None = None) -> ProgressNote:
+    """The author signs a complete draft; it is locked from then on. A note by a clinician who has a
+    supervisor now needs that supervisor's co-signature."""
+    _require_author(actor, note)
+    locked = record_lock(note, expected_version=expected_version)
+    _require_draft(locked)
+    missing = [name for name in NOTE_SECTIONS[locked.format] if not (locked.sections or {}).get(name, "").strip()]
+    if missing:
+        raise Conflict(
+            f"Fill in every section before signing; empty: {', '.join(missing)}.",
+            code="note_incomplete",
+            missing_sections=missing,
+        )
+    supervisor = active_supervisor_of(clinician=actor)
+    note = record_update(
+        locked,
+        expected_version=None,
+        changes={
+            "status": NoteStatus.SIGNED,
+            "signed_at": timezone.now(),
+            "cosign_required": supervisor is not None,
+        },
+    )
+    audit_record(actor=actor, action="sign", object_type="note", object_ids=[note.pk])
+    return note
+
+
+@transaction.atomic
+def note_cosign(*, actor, note: ProgressNote) -> ProgressNote:
+    """The author's current supervisor co-signs a signed note that needs it."""
+    supervisor = active_supervisor_of(clinician=note.author)
+    if supervisor is None or supervisor.pk != actor.pk:
+        raise NotAllowed("Only the author's supervisor may co-sign this note.", code="not_authors_supervisor")
+    locked = record_lock(note, expected_version=None)
+    if locked.status != NoteStatus.SIGNED or not locked.cosign_required:
+        raise Conflict("Only a signed note that needs co-signature can be co-signed.", code="cosign_not_needed")
+    if locked.cosigned_at is not None:
+        raise Conflict("This note is already co-signed.", code="already_cosigned")
+    note = record_update(locked, expected_version=None, changes={"cosigned_by": actor, "cosigned_at": timezone.now()})
+    audit_record(actor=actor, action="cosign", object_type="note", object_ids=[note.pk])
+    return note
+
+
+@transaction.atomic
+def note_add_addendum(*, actor, note: ProgressNote, text: str) -> NoteAddendum:
+    """After signing, the author or their supervisor may add to a note, never change it."""
+    supervisor = active_supervisor_of(clinician=note.author)
+    if actor.pk != note.author_id and (supervisor is None or supervisor.pk != actor.pk):
+        raise NotAllowed("Only the note's author or their supervisor may add to it.", code="not_author_or_cosigner")
+    locked = record_lock(note, expected_version=None)
+    if locked.status != NoteStatus.SIGNED:
+        raise Conflict("Addenda are for signed notes; edit a draft directly.", code="note_not_signed")
+    if not text.strip():
+        raise InvalidInput({"text": ["An addendum needs some text."]})
+    addendum = NoteAddendum.objects.create(note=locked, author=actor, text=text.strip())
+    record_update(locked, expected_version=None, changes={})  # a new version: clients holding the ETag see it
+    audit_record(
+        actor=actor,
+        action="addendum",
+        object_type="note",
+        object_ids=[note.pk],
+        detail={"addendum": str(addendum.pk)},
+    )
+    return addendum
+
+
+@transaction.atomic
+def note_enter_in_error(*, actor, note: ProgressNote, reason: str, expected_version: int | None = None) -> ProgressNote:
+    """The author retires a note written by mistake; it is kept, marked, with the reason."""
+    _require_author(actor, note)
+    locked = record_lock(note, expected_version=expected_version)
+    if locked.status == NoteStatus.ENTERED_IN_ERROR:
+        raise Conflict("This note is already marked entered in error.", code="note_entered_in_error")
+    if not reason.strip():
+        raise InvalidInput({"reason": ["Say why the note is being retired."]})
+    note = record_update(
+        locked,
+        expected_version=None,
+        changes={
+            "status": NoteStatus.ENTERED_IN_ERROR,
+            "entered_in_error_reason": reason.strip(),
+        },
+    )
+    audit_record(actor=actor, action="enter_in_error", object_type="note", object_ids=[note.pk])
+    return note
