@@ -3,6 +3,8 @@
 from .base import *
 
 DEBUG = False
+# Several test runs may share one PostgreSQL server; each can name its own test database.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run many requests per second from one address; each throttle test sets the rate it checks.
 REST_FRAMEWORK = {
