@@ -54,6 +54,12 @@ def _reencrypt_column(model, field, keys: MultiFernet) -> int:
                 rotated = [(keys.rotate(value.encode()).decode(), key) for key, value in rows]
             except InvalidToken as exc:
                 raise FieldDecryptionError(f"{model.__name__}.{field.name} holds a value no key decrypts") from exc
-            cursor.executemany(f"UPDATE {table} SET {column} = %s WHERE {pk} = %s", rotated)  # noqa: S608
+            # One statement per batch (pgtrigger.ignore works per statement, not with executemany).
+            pk_type = model._meta.pk.db_type(connection)
+            cursor.execute(
+                f"UPDATE {table} SET {column} = v.value FROM unnest(%s::text[], %s::{pk_type}[]) AS v(value, id) "  # noqa: S608
+                f"WHERE {table}.{pk} = v.id",
+                [[value for value, _ in rotated], [key for _, key in rotated]],
+            )
             done += len(rows)
             last = rows[-1][0]
