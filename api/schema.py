@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 
 from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
+from .filters import ScopedIdFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import REPLAYED_HEADER
 
@@ -126,12 +127,21 @@ class AutoSchema(SpectacularAutoSchema):
             )
         return parameters
 
+    def _has_scoped_filter(self) -> bool:
+        """A list filter naming a related record answers 404 when that record is out of reach."""
+        filterset = getattr(self.view, "filterset_class", None)
+        return (
+            self._is_list_view()
+            and filterset is not None
+            and any(isinstance(f, ScopedIdFilter) for f in filterset.base_filters.values())
+        )
+
     def _problem_statuses(self, operation) -> set[int]:
         statuses = {406, 503}
         view = self.view
         if any(isinstance(p, IsAuthenticated) for p in view.get_permissions()):
             statuses |= {401, 403}
-        if "{" in self.path:
+        if "{" in self.path or self._has_scoped_filter():
             statuses.add(404)
         has_body = "requestBody" in operation
         has_query = any(p.get("in") == "query" for p in operation.get("parameters", []))

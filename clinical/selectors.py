@@ -107,12 +107,14 @@ def clients_writable_by(*, user: User) -> QuerySet[Client]:
 
 
 def _couples(user: User, *, writable: bool) -> QuerySet[Couple]:
-    holder_ids = _holder_ids(user, writable=writable)
-    if holder_ids is None:
+    """Couples on the user's cases, or whose partners are both the user's clients (a couple never reveals a
+    partner the user could not see on their own)."""
+    if _holders(user, writable=writable) is None:
         return Couple.objects.none()
+    members = CoupleMember.objects.filter(couple=OuterRef("pk"))
     return Couple.objects.filter(
         Exists(_cases(user, writable=writable).filter(couple=OuterRef("pk")))
-        | Exists(CoupleMember.objects.filter(couple=OuterRef("pk"), client__primary_clinician__in=holder_ids))
+        | ~Exists(members.exclude(client__in=_clients(user, writable=writable)))
     )
 
 

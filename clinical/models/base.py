@@ -1,7 +1,13 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def not_in_future(value) -> None:
+    if value > timezone.localdate():
+        raise ValidationError("This date is in the future.", code="future_date")
 
 
 class Record(models.Model):

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .base import Record
+from .base import Record, not_in_future
 
 
 class ClientStatus(models.TextChoices):
@@ -20,7 +20,7 @@ class Client(Record):
     family_name = models.CharField(max_length=100)
     preferred_name = models.CharField(max_length=100, blank=True)
     pronouns = models.CharField(max_length=40, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True, validators=[not_in_future])
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)

@@ -1,9 +1,10 @@
 """Clinician accounts and supervision, managed by the practice admin."""
 
 import pytest
+from oauth2_provider.models import AccessToken, RefreshToken
 
-from clinical.models import Role, Supervision, User
-from tests.factories import SupervisionFactory, UserFactory
+from clinical.models import AuditEvent, Case, Role, Supervision, User
+from tests.factories import CaseFactory, ClientFactory, SupervisionFactory, UserFactory
 
 
 def test_admin_lists_staff_with_their_supervisor(admin_api, clinician, supervisor, other_clinician, client_user):
@@ -179,3 +180,95 @@ def test_supervision_list_filters(admin_api, clinician, supervisor, other_clinic
 
     assert [row["supervisee"] for row in response.json()["results"]] == [str(clinician.id)]
     assert admin_api.get("/api/v1/supervisions/", {"active": "false"}).json()["results"] == []
+
+
+def test_deactivating_staff_revokes_their_tokens_at_once(admin_api, call_as, other_clinician):
+    api = call_as(other_clinician, ["clinical:read"])
+    assert api.get("/api/v1/me/").status_code == 200
+    refresh = RefreshToken.objects.create(
+        user=other_clinician, token="r-123", application=AccessToken.objects.get(user=other_clinician).application
+    )
+
+    response = admin_api.patch(f"/api/v1/staff/{other_clinician.id}/", {"is_active": False}, HTTP_IF_MATCH='"1"')
+
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
+    after = api.get("/api/v1/me/")
+    assert after.status_code == 401
+    assert after.json()["code"] == "invalid_token"
+    assert not AccessToken.objects.filter(user=other_clinician).exists()
+    refresh.refresh_from_db()
+    assert refresh.revoked is not None
+
+
+def test_a_deactivated_account_cannot_use_a_token_it_still_holds(call_as, other_clinician):
+    api = call_as(other_clinician, ["clinical:read"])
+    User.objects.filter(pk=other_clinician.pk).update(is_active=False)  # e.g. deactivated by hand
+
+    assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_no_supervision_cycles(admin_api):
+    top = UserFactory(role=Role.SUPERVISOR)
+    middle = UserFactory(role=Role.SUPERVISOR)
+    bottom = UserFactory(role=Role.SUPERVISOR)
+    assert (
+        admin_api.post("/api/v1/supervisions/", {"supervisor": str(top.id), "supervisee": str(middle.id)}).status_code
+        == 201
+    )
+    assert (
+        admin_api.post(
+            "/api/v1/supervisions/", {"supervisor": str(middle.id), "supervisee": str(bottom.id)}
+        ).status_code
+        == 201
+    )
+
+    for supervisor, supervisee in ((bottom, top), (middle, top), (bottom, middle)):
+        response = admin_api.post(
+            "/api/v1/supervisions/", {"supervisor": str(supervisor.id), "supervisee": str(supervisee.id)}
+        )
+        assert response.status_code in (400, 409), (supervisor, supervisee)
+    assert not Supervision.objects.filter(supervisee=top).exists()
+
+
+def test_reassign_caseload_moves_open_cases_and_clients_only(admin_api, clinician, other_clinician):
+    open_case = CaseFactory(clinician=clinician)
+    paused = CaseFactory(clinician=clinician, status="paused")
+    closed = CaseFactory(clinician=clinician, status="closed", closed_on="2026-01-01", closing_reason="done")
+    lone_client = ClientFactory(primary_clinician=clinician)
+
+    response = admin_api.post(f"/api/v1/staff/{clinician.id}/reassign-caseload/", {"to": str(other_clinician.id)})
+
+    assert response.status_code == 200
+    assert response.json() == {"cases_moved": 2, "clients_moved": 4}  # the 3 cases' clients + the lone one
+    for case in (open_case, paused):
+        case.refresh_from_db()
+        assert case.clinician == other_clinician
+        assert case.version == 2
+    closed.refresh_from_db()
+    assert closed.clinician == clinician  # history stays with who held it
+    lone_client.refresh_from_db()
+    assert lone_client.primary_clinician == other_clinician
+    event = AuditEvent.objects.get(action="reassign")
+    assert event.actor_role == "admin"
+    assert set(event.object_ids) == {open_case.id, paused.id}
+    assert "closing_reason" not in response.content.decode()
+
+
+def test_reassign_caseload_validates_the_receiver(admin_api, clinician, client_user):
+    CaseFactory(clinician=clinician)
+    for to in (clinician.id, client_user.id, "00000000-0000-0000-0000-000000000000"):
+        response = admin_api.post(f"/api/v1/staff/{clinician.id}/reassign-caseload/", {"to": str(to)})
+        assert response.status_code == 400, to
+        assert response.json()["errors"][0]["field"] == "to"
+    inactive = UserFactory(role=Role.CLINICIAN, is_active=False)
+    response = admin_api.post(f"/api/v1/staff/{clinician.id}/reassign-caseload/", {"to": str(inactive.id)})
+    assert response.status_code == 400
+    assert Case.objects.get().clinician == clinician
+
+
+def test_only_the_admin_reassigns(call_as, supervisor, clinician, other_clinician):
+    response = call_as(supervisor, ["admin"]).post(
+        f"/api/v1/staff/{clinician.id}/reassign-caseload/", {"to": str(other_clinician.id)}
+    )
+    assert response.status_code == 403
