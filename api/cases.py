@@ -131,6 +131,7 @@ class CaseViewSet(ClinicalViewSet):
     filterset_class = CaseFilter
     audit_type = "case"
     extra_problems = {"create": [409], "pause": [409], "resume": [409], "close": [409]}
+    if_match_actions = ("pause", "resume", "close")
 
     def list(self, request):
         return self.list_response(self.get_queryset())
@@ -155,7 +156,12 @@ class CaseViewSet(ClinicalViewSet):
 
     def _transition(self, request, name, **kwargs):
         case = self.get_object()
-        return self.respond(case_services.case_transition(actor=request.user, case=case, action=name, **kwargs))
+        version = expected_version(request, required=False)
+        return self.respond(
+            case_services.case_transition(
+                actor=request.user, case=case, action=name, expected_version=version, **kwargs
+            )
+        )
 
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
@@ -286,6 +292,7 @@ class GoalViewSet(ClinicalViewSet):
     filterset_class = GoalFilter
     audit_type = "goal"
     extra_problems = {"create": [409], "partial_update": [409], "transition": [409], "gas_ratings": [409]}
+    if_match_actions = ("transition",)
 
     def list(self, request):
         return self.list_response(self.get_queryset())
@@ -313,7 +320,12 @@ class GoalViewSet(ClinicalViewSet):
         goal = self.get_object()
         data = GoalTransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return self.respond(goal_services.goal_transition(actor=request.user, goal=goal, **data.validated_data))
+        version = expected_version(request, required=False)
+        return self.respond(
+            goal_services.goal_transition(
+                actor=request.user, goal=goal, expected_version=version, **data.validated_data
+            )
+        )
 
     @extend_schema(
         methods=["GET"],

@@ -30,10 +30,13 @@ def with_etag(response, obj):
     return response
 
 
-def expected_version(request) -> int | None:
-    """The version an If-Match header asks for; None for `*`. An ETag we never issued can never match."""
+def expected_version(request, *, required: bool = True) -> int | None:
+    """The version an If-Match header asks for; None for `*` (or when absent and not required). An ETag we
+    never issued can never match."""
     header = request.headers.get("If-Match")
     if header is None:
+        if not required:
+            return None
         raise PreconditionRequired()
     header = header.strip()
     if header == "*":

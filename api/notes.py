@@ -142,6 +142,7 @@ class NoteViewSet(ClinicalViewSet):
     filterset_class = NoteFilter
     audit_type = "note"
     action_roles = {"awaiting_cosign": [Role.SUPERVISOR]}
+    if_match_actions = ("sign", "entered_in_error")
     extra_problems = {
         action: [409] for action in ("create", "partial_update", "sign", "cosign", "addenda", "entered_in_error")
     }
@@ -174,7 +175,9 @@ class NoteViewSet(ClinicalViewSet):
 
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
-        return self.respond(services.note_sign(actor=request.user, note=self.get_object()))
+        note = self.get_object()
+        version = expected_version(request, required=False)
+        return self.respond(services.note_sign(actor=request.user, note=note, expected_version=version))
 
     @action(detail=True, methods=["post"])
     def cosign(self, request, pk=None):
@@ -194,7 +197,12 @@ class NoteViewSet(ClinicalViewSet):
         data = EnteredInErrorSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self.respond(
-            services.note_enter_in_error(actor=request.user, note=self.get_object(), **data.validated_data)
+            services.note_enter_in_error(
+                actor=request.user,
+                note=self.get_object(),
+                expected_version=expected_version(request, required=False),
+                **data.validated_data,
+            )
         )
 
     @action(detail=False, methods=["get"], url_path="awaiting-cosign")

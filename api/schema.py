@@ -79,6 +79,11 @@ class AutoSchema(SpectacularAutoSchema):
     def _idempotency(self) -> str | None:
         return getattr(self._handler(), "idempotency", None)
 
+    def _optional_if_match(self) -> bool:
+        return self.method == "POST" and getattr(self.view, "action", None) in getattr(
+            self.view, "if_match_actions", ()
+        )
+
     def _uses_etag(self) -> bool:
         return getattr(self.view, "etag", False) and not self._is_list_view()
 
@@ -106,6 +111,16 @@ class AutoSchema(SpectacularAutoSchema):
                 )
             )
         if self._uses_etag():
+            if self._optional_if_match():
+                parameters.append(
+                    OpenApiParameter(
+                        "If-Match",
+                        str,
+                        OpenApiParameter.HEADER,
+                        required=False,
+                        description="Optional: the ETag from your last read; refused (412) if the record changed.",
+                    )
+                )
             if self.method in ("PATCH", "PUT"):
                 parameters.append(
                     OpenApiParameter(
@@ -151,6 +166,8 @@ class AutoSchema(SpectacularAutoSchema):
             statuses |= {413, 415}
         if self._uses_etag() and self.method in ("PATCH", "PUT"):
             statuses |= {412, 428}
+        if self._uses_etag() and self._optional_if_match():
+            statuses.add(412)
         idempotency = self._idempotency()
         if idempotency:
             statuses |= {400, 409, 422}

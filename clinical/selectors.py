@@ -135,7 +135,12 @@ def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:
 
 
 def notes_visible_to(*, user: User) -> QuerySet[ProgressNote]:
-    return ProgressNote.objects.filter(case__in=cases_visible_to(user=user))
+    """Notes on the cases the user sees; a supervisor also sees what their supervisees wrote on cases that
+    have since moved to someone else, so those notes can still be co-signed."""
+    visible = Q(case__in=cases_visible_to(user=user))
+    if user.role == Role.SUPERVISOR:
+        visible |= Q(author__in=supervisees_of(supervisor=user).values("pk"))
+    return ProgressNote.objects.filter(visible)
 
 
 def notes_awaiting_cosign_for(*, supervisor: User) -> QuerySet[ProgressNote]:

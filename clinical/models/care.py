@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from clinical.fields import EncryptedJSONField, EncryptedTextField
 
-from .base import Record
+from .base import Record, not_in_future
 from .people import Client, Couple
 
 
@@ -45,7 +45,7 @@ class Case(Record):
     couple = models.ForeignKey(Couple, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases")
     status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN)
-    opened_on = models.DateField(default=timezone.localdate)
+    opened_on = models.DateField(default=timezone.localdate, validators=[not_in_future])
     closed_on = models.DateField(null=True, blank=True)
     closing_reason = models.CharField(max_length=500, blank=True)
     presenting_concerns = ArrayField(

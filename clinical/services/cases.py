@@ -83,8 +83,10 @@ def case_open(
 
 @transaction.atomic
 def case_update(*, actor, case: Case, expected_version: int | None, **changes) -> Case:
-    """Change a case's presenting concerns (its status changes through pause, resume and close)."""
+    """Change a case's presenting concerns (its status changes through pause, resume and close). A closed
+    case is frozen."""
     require_case_writable(actor, case)
+    require_case_not_closed(case)
     if "presenting_concerns" in changes:
         changes["presenting_concerns"] = sorted(set(changes["presenting_concerns"]))
     case = record_update(case, expected_version=expected_version, changes=changes)

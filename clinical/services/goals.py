@@ -56,6 +56,10 @@ def goal_update(*, actor, goal: TreatmentGoal, expected_version: int | None, **c
     _require_editable(goal)
     if "gas_levels" in changes:
         changes["gas_levels"] = validate_gas_levels(changes["gas_levels"])
+        if changes["gas_levels"] is None and goal.gas_ratings.exists():
+            raise Conflict(
+                "This goal has GAS ratings; its levels can be reworded but not removed.", code="gas_levels_in_use"
+            )
     goal = record_update(goal, expected_version=expected_version, changes=changes)
     audit_record(
         actor=actor,
@@ -69,8 +73,9 @@ def goal_update(*, actor, goal: TreatmentGoal, expected_version: int | None, **c
 
 @transaction.atomic
 def goal_transition(*, actor, goal: TreatmentGoal, to: str, expected_version: int | None = None) -> TreatmentGoal:
-    """Move a goal through its lifecycle along GOAL_TRANSITIONS."""
+    """Move a goal through its lifecycle along GOAL_TRANSITIONS (not on a closed case: it is frozen)."""
     require_case_writable(actor, goal.case)
+    require_case_not_closed(goal.case)
     locked = record_lock(goal, expected_version=expected_version)
     allowed = GOAL_TRANSITIONS[locked.lifecycle_status]
     if to not in allowed:
@@ -95,6 +100,7 @@ def goal_transition(*, actor, goal: TreatmentGoal, to: str, expected_version: in
 def gas_rating_record(*, actor, goal: TreatmentGoal, score: int, rated_on=None) -> GoalAttainmentRating:
     """Rate a goal on its Goal Attainment Scale for a date (one rating per goal per day)."""
     require_case_writable(actor, goal.case)
+    require_case_not_closed(goal.case)
     _require_editable(goal)
     if not goal.gas_levels:
         raise Conflict(

@@ -84,6 +84,12 @@ def note_update(*, actor, note: ProgressNote, expected_version: int | None, **ch
         note_format = changes.get("format", locked.format)
         sections = changes.get("sections", locked.sections or {})
         if "format" in changes and "sections" not in changes:
+            dropped = [k for k, v in sections.items() if k not in NOTE_SECTIONS[note_format] and v.strip()]
+            if dropped:
+                raise InvalidInput({"format": [
+                    f"A {note_format} note has no {', '.join(dropped)} section; send `sections` for the new format "
+                    "so that no text is lost."
+                ]})
             sections = {k: v for k, v in sections.items() if k in NOTE_SECTIONS[note_format]}
         changes["sections"] = validate_sections(note_format, sections)
     note = record_update(locked, expected_version=None, changes=changes)
