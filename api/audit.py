@@ -1,5 +1,6 @@
 """Request context for the audit trail and row history, and the audited read path of clinical viewsets."""
 
+import ipaddress
 import re
 import uuid
 
@@ -24,13 +25,22 @@ class RequestContextMiddleware:
         request.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         context = RequestContext(
             request_id=request.request_id,
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            ip_address=_ip_address(request.META.get("REMOTE_ADDR")),
             user_agent=request.headers.get("User-Agent", "")[:300],
         )
         with request_context(context):
             response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
         return response
+
+
+def _ip_address(value: str | None) -> str | None:
+    """The client address as the server saw it, or None when that is not an IP address (a unix socket, a proxy
+    that wrote something else): an odd address must never make a clinical read fail."""
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
 
 
 class RowHistoryMiddleware(HistoryMiddleware):

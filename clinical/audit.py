@@ -98,21 +98,33 @@ class ChainReport:
     checked: int
     broken_at: int | None = None
     reason: str = ""
+    head_id: int | None = None
+    head_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
         return self.broken_at is None
 
 
-def audit_verify(*, batch: int = 5000) -> ChainReport:
-    """Walk the chain in id order; report the first event whose hash or link does not hold."""
+def audit_verify(*, batch: int = 5000, anchor: tuple[int, str] | None = None) -> ChainReport:
+    """Walk the chain in id order; report the first event whose hash or link does not hold.
+
+    A chain alone cannot show that its newest rows were cut off. Record the head (id and hash) this reports
+    somewhere outside the database, and pass it back as `anchor`: the event must still be there, unchanged.
+    """
     expected_prev = GENESIS_HASH
-    checked = 0
+    checked, head_id, anchor_seen = 0, None, anchor is None
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=batch):
         if event.prev_hash != expected_prev:
             return ChainReport(checked, event.id, "its prev_hash is not the previous event's hash (a row is missing)")
         if event_hash(event) != event.hash:
             return ChainReport(checked, event.id, "its content does not match its hash (the row was altered)")
-        expected_prev = event.hash
+        if anchor is not None and event.id == anchor[0]:
+            if event.hash != anchor[1]:
+                return ChainReport(checked, event.id, "it is not the anchored event (the chain was rewritten)")
+            anchor_seen = True
+        expected_prev, head_id = event.hash, event.id
         checked += 1
-    return ChainReport(checked)
+    if not anchor_seen:
+        return ChainReport(checked, anchor[0], "the anchored event is gone (the newest rows were removed)")
+    return ChainReport(checked, head_id=head_id, head_hash=expected_prev)
