@@ -86,10 +86,11 @@ def note_update(*, actor, note: ProgressNote, expected_version: int | None, **ch
         if "format" in changes and "sections" not in changes:
             dropped = [k for k, v in sections.items() if k not in NOTE_SECTIONS[note_format] and v.strip()]
             if dropped:
-                raise InvalidInput({"format": [
-                    f"A {note_format} note has no {', '.join(dropped)} section; send `sections` for the new format "
-                    "so that no text is lost."
-                ]})
+                message = (
+                    f"A {note_format} note has no {', '.join(dropped)} section; "
+                    "send `sections` for the new format so that no text is lost."
+                )
+                raise InvalidInput({"format": [message]})
             sections = {k: v for k, v in sections.items() if k in NOTE_SECTIONS[note_format]}
         changes["sections"] = validate_sections(note_format, sections)
     note = record_update(locked, expected_version=None, changes=changes)
