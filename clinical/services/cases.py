@@ -108,7 +108,7 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
     locked = record_lock(case, expected_version=expected_version)
     if locked.status not in sources:
         raise Conflict(
-            f"A {locked.status} case cannot {action}.",
+            f"This case is {locked.status}; it cannot {action}.",
             code="case_transition_not_allowed",
             status_now=locked.status,
             allowed_actions=allowed_case_actions(locked.status),

@@ -80,7 +80,7 @@ def goal_transition(*, actor, goal: TreatmentGoal, to: str, expected_version: in
     allowed = GOAL_TRANSITIONS[locked.lifecycle_status]
     if to not in allowed:
         raise Conflict(
-            f"A {locked.lifecycle_status} goal cannot become {to}.",
+            f"This goal is {locked.lifecycle_status}; it cannot become {to}.",
             code="transition_not_allowed",
             lifecycle_status=locked.lifecycle_status,
             allowed=list(allowed),

@@ -18,7 +18,7 @@ def validate_sections(note_format: str, sections: dict) -> dict:
     unknown = sorted(set(sections) - set(allowed))
     if unknown:
         raise InvalidInput(
-            {"sections": [f"A {note_format} note has the sections {', '.join(allowed)}; not {', '.join(unknown)}."]}
+            {"sections": [f"The {note_format} format has the sections {', '.join(allowed)}; not {', '.join(unknown)}."]}
         )
     if not all(isinstance(text, str) for text in sections.values()):
         raise InvalidInput({"sections": ["Each section is text."]})
@@ -87,7 +87,7 @@ def note_update(*, actor, note: ProgressNote, expected_version: int | None, **ch
             dropped = [k for k, v in sections.items() if k not in NOTE_SECTIONS[note_format] and v.strip()]
             if dropped:
                 message = (
-                    f"A {note_format} note has no {', '.join(dropped)} section; "
+                    f"The {note_format} format has no {', '.join(dropped)} section; "
                     "send `sections` for the new format so that no text is lost."
                 )
                 raise InvalidInput({"format": [message]})
