@@ -26,8 +26,7 @@ from clinical.services import goals as goal_services
 from .audit import audit_read
 from .etags import expected_version
 from .filters import ScopedIdFilter
-from .idempotency import idempotent
-from .records import ClinicalViewSet
+from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
 # ---------------------------------------------------------------- cases
@@ -97,62 +96,26 @@ class CaseFilter(filters.FilterSet):
         fields = ["status", "subject_type", "client", "couple"]
 
 
-def _case_action(summary):
-    return extend_schema(summary=summary, tags=["cases"], request=None, responses=CaseSerializer)
-
-
 @extend_schema_view(
     list=extend_schema(summary="List the cases you hold or supervise", tags=["cases"]),
     retrieve=extend_schema(summary="Get a case", tags=["cases"]),
-    create=extend_schema(
-        summary="Open a case for a client or a couple",
-        tags=["cases"],
-        request=CaseCreateSerializer,
-        responses={201: CaseSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a case's presenting concerns",
-        tags=["cases"],
-        request=CaseUpdateSerializer,
-        responses=CaseSerializer,
-    ),
-    pause=_case_action("Pause an open case"),
-    resume=_case_action("Resume a paused case"),
-    close=extend_schema(
-        summary="Close a case, with a reason",
-        tags=["cases"],
-        request=CaseCloseSerializer,
-        responses=CaseSerializer,
-    ),
+    create=extend_schema(summary="Open a case for a client or a couple", tags=["cases"]),
+    partial_update=extend_schema(summary="Change a case's presenting concerns", tags=["cases"]),
 )
-class CaseViewSet(ClinicalViewSet):
+class CaseViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "case"
     selector = selectors.cases_visible_to
     serializer_class = CaseSerializer
     filterset_class = CaseFilter
-    audit_type = "case"
-    extra_problems = {"create": [409], "pause": [409], "resume": [409], "close": [409]}
+    request_serializers = {
+        "create": CaseCreateSerializer,
+        "partial_update": CaseUpdateSerializer,
+        "close": CaseCloseSerializer,
+    }
+    create_service = case_services.case_open
+    update_service = case_services.case_update
+    extra_problems = {"create": [409], "partial_update": [409], "pause": [409], "resume": [409], "close": [409]}
     if_match_actions = ("pause", "resume", "close")
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.retrieve_response(self.get_object())
-
-    @idempotent
-    def create(self, request):
-        data = CaseCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        return self.created(case_services.case_open(actor=request.user, **data.validated_data))
-
-    def partial_update(self, request, pk=None):
-        case = self.get_object()
-        version = expected_version(request)
-        data = CaseUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return self.respond(
-            case_services.case_update(actor=request.user, case=case, expected_version=version, **data.validated_data)
-        )
 
     def _transition(self, request, name, **kwargs):
         case = self.get_object()
@@ -163,19 +126,23 @@ class CaseViewSet(ClinicalViewSet):
             )
         )
 
+    @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
+        """Pause an open case."""
         return self._transition(request, "pause")
 
+    @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
+        """Resume a paused case."""
         return self._transition(request, "resume")
 
+    @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        data = CaseCloseSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._transition(request, "close", **data.validated_data)
+        """Close a case, with a reason; a closed case is frozen."""
+        return self._transition(request, "close", **self.validated())
 
 
 # ---------------------------------------------------------------- goals
@@ -229,9 +196,6 @@ class GoalCreateSerializer(serializers.Serializer):
 class GoalUpdateSerializer(GoalCreateSerializer):
     case = None
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, partial=True, **kwargs)
-
 
 class GoalTransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=GoalLifecycle.choices)
@@ -262,83 +226,51 @@ class GoalFilter(filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(summary="List treatment goals", tags=["goals"]),
     retrieve=extend_schema(summary="Get a treatment goal", tags=["goals"]),
-    create=extend_schema(
-        summary="Set a treatment goal on a case",
-        tags=["goals"],
-        request=GoalCreateSerializer,
-        responses={201: GoalSerializer},
-    ),
+    create=extend_schema(summary="Set a treatment goal on a case", tags=["goals"]),
     partial_update=extend_schema(
-        summary="Change a goal's text, dates, priority, achievement or GAS levels",
-        tags=["goals"],
-        request=GoalUpdateSerializer,
-        responses=GoalSerializer,
-    ),
-    transition=extend_schema(
-        summary="Move a goal through its lifecycle",
-        description=(
-            "Allowed: proposed → active | cancelled; active → on_hold | completed | cancelled; "
-            "on_hold → active | cancelled; completed → active; any → entered_in_error. "
-            "Anything else is 409 with `allowed`."
-        ),
-        tags=["goals"],
-        request=GoalTransitionSerializer,
-        responses=GoalSerializer,
+        summary="Change a goal's text, dates, priority, achievement or GAS levels", tags=["goals"]
     ),
 )
-class GoalViewSet(ClinicalViewSet):
+class GoalViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "goal"
     selector = selectors.goals_visible_to
     serializer_class = GoalSerializer
     filterset_class = GoalFilter
-    audit_type = "goal"
+    request_serializers = {
+        "create": GoalCreateSerializer,
+        "partial_update": GoalUpdateSerializer,
+        "transition": GoalTransitionSerializer,
+        "gas_ratings": GASRatingCreateSerializer,
+    }
+    create_service = goal_services.goal_create
+    update_service = goal_services.goal_update
     extra_problems = {"create": [409], "partial_update": [409], "transition": [409], "gas_ratings": [409]}
     if_match_actions = ("transition",)
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.retrieve_response(self.get_object())
-
-    @idempotent
-    def create(self, request):
-        data = GoalCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        return self.created(goal_services.goal_create(actor=request.user, **data.validated_data))
-
-    def partial_update(self, request, pk=None):
-        goal = self.get_object()
-        version = expected_version(request)
-        data = GoalUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self.respond(
-            goal_services.goal_update(actor=request.user, goal=goal, expected_version=version, **data.validated_data)
-        )
-
+    @extend_schema(
+        tags=["goals"],
+        description=(
+            "Allowed: proposed → active | cancelled; active → on_hold | completed | cancelled; "
+            "on_hold → active | cancelled; completed → active; any → entered_in_error. "
+            "Anything else is 409 with `allowed`; a closed case's goals do not move."
+        ),
+    )
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
+        """Move a goal through its lifecycle."""
         goal = self.get_object()
-        data = GoalTransitionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         version = expected_version(request, required=False)
         return self.respond(
-            goal_services.goal_transition(
-                actor=request.user, goal=goal, expected_version=version, **data.validated_data
-            )
+            goal_services.goal_transition(actor=request.user, goal=goal, expected_version=version, **self.validated())
         )
 
     @extend_schema(
-        methods=["GET"],
-        summary="List a goal's GAS ratings",
-        tags=["goals"],
-        request=None,
-        responses=GASRatingSerializer(many=True),
+        methods=["GET"], summary="List a goal's GAS ratings", tags=["goals"], responses=GASRatingSerializer(many=True)
     )
     @extend_schema(
         methods=["POST"],
         summary="Rate a goal on its Goal Attainment Scale",
         tags=["goals"],
-        request=GASRatingCreateSerializer,
         responses={201: GASRatingSerializer},
     )
     @action(
@@ -351,9 +283,7 @@ class GoalViewSet(ClinicalViewSet):
     def gas_ratings(self, request, pk=None):
         goal = self.get_object()
         if request.method == "POST":
-            data = GASRatingCreateSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            rating = goal_services.gas_rating_record(actor=request.user, goal=goal, **data.validated_data)
+            rating = goal_services.gas_rating_record(actor=request.user, goal=goal, **self.validated())
             return Response(GASRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
         ratings = self.paginate_queryset(goal.gas_ratings.all())
         audit_read(request, "gas_rating", ratings)

@@ -9,10 +9,8 @@ from clinical import selectors
 from clinical.models import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 from clinical.services import clients as services
 
-from .etags import expected_version
 from .filters import NameSearchFilter
-from .idempotency import idempotent
-from .records import ClinicalViewSet
+from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
 # ---------------------------------------------------------------- clients
@@ -57,45 +55,17 @@ class ClientFilter(filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(summary="List the clients on your caseload", tags=["clients"]),
     retrieve=extend_schema(summary="Get a client", tags=["clients"]),
-    create=extend_schema(
-        summary="Add a client to your caseload",
-        tags=["clients"],
-        request=ClientWriteSerializer,
-        responses={201: ClientSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a client's details",
-        tags=["clients"],
-        request=ClientWriteSerializer,
-        responses=ClientSerializer,
-    ),
+    create=extend_schema(summary="Add a client to your caseload", tags=["clients"]),
+    partial_update=extend_schema(summary="Change a client's details", tags=["clients"]),
 )
-class ClientViewSet(ClinicalViewSet):
+class ClientViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "client"
     selector = selectors.clients_visible_to
     serializer_class = ClientSerializer
     filterset_class = ClientFilter
-    audit_type = "client"
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.retrieve_response(self.get_object())
-
-    @idempotent
-    def create(self, request):
-        data = ClientWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self.created(services.client_create(actor=request.user, **data.validated_data))
-
-    def partial_update(self, request, pk=None):
-        client = self.get_object()
-        version = expected_version(request)
-        data = ClientWriteSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return self.respond(
-            services.client_update(actor=request.user, client=client, expected_version=version, **data.validated_data)
-        )
+    request_serializers = {"create": ClientWriteSerializer, "partial_update": ClientWriteSerializer}
+    create_service = services.client_create
+    update_service = services.client_update
 
 
 # ---------------------------------------------------------------- couples
@@ -150,46 +120,18 @@ class CoupleFilter(filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(summary="List the couples on your caseload", tags=["couples"]),
     retrieve=extend_schema(summary="Get a couple", tags=["couples"]),
-    create=extend_schema(
-        summary="Pair two of your clients as a couple",
-        tags=["couples"],
-        request=CoupleCreateSerializer,
-        responses={201: CoupleSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a couple's details or end it",
-        tags=["couples"],
-        request=CoupleUpdateSerializer,
-        responses=CoupleSerializer,
-    ),
+    create=extend_schema(summary="Pair two of your clients as a couple", tags=["couples"]),
+    partial_update=extend_schema(summary="Change a couple's details or end it", tags=["couples"]),
 )
-class CoupleViewSet(ClinicalViewSet):
+class CoupleViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "couple"
     selector = selectors.couples_visible_to
     serializer_class = CoupleSerializer
     filterset_class = CoupleFilter
-    audit_type = "couple"
+    request_serializers = {"create": CoupleCreateSerializer, "partial_update": CoupleUpdateSerializer}
+    create_service = services.couple_create
+    update_service = services.couple_update
     extra_problems = {"create": [409], "partial_update": [409]}
 
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(Prefetch("members", queryset=CoupleMember.objects.order_by("position")))
-
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.retrieve_response(self.get_object())
-
-    @idempotent
-    def create(self, request):
-        data = CoupleCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        return self.created(services.couple_create(actor=request.user, **data.validated_data))
-
-    def partial_update(self, request, pk=None):
-        couple = self.get_object()
-        version = expected_version(request)
-        data = CoupleUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return self.respond(
-            services.couple_update(actor=request.user, couple=couple, expected_version=version, **data.validated_data)
-        )

@@ -42,7 +42,7 @@ class MyGoalsViewSet(ClinicalViewSet):
     read_scopes = ["homework"]
     allowed_roles = [Role.CLIENT]
     http_method_names = ["get", "head", "options"]
-    audit_type = "goal"
+    record_name = "goal"
     etag = False
 
     def list(self, request):

@@ -3,7 +3,7 @@
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 
 from clinical import selectors
@@ -13,7 +13,7 @@ from clinical.services import notes as services
 from .etags import expected_version
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
-from .records import ClinicalViewSet
+from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
@@ -108,39 +108,25 @@ SOAP_EXAMPLE = OpenApiExample(
 )
 
 
-def _note_action(summary, request=None):
-    return extend_schema(summary=summary, tags=["notes"], request=request, responses=NoteSerializer)
-
-
 @extend_schema_view(
     list=extend_schema(summary="List progress notes", tags=["notes"]),
     retrieve=extend_schema(summary="Get a progress note", tags=["notes"]),
-    create=extend_schema(
-        summary="Write a draft progress note",
-        tags=["notes"],
-        request=NoteCreateSerializer,
-        responses={201: NoteSerializer},
-        examples=[SOAP_EXAMPLE],
-    ),
-    partial_update=extend_schema(
-        summary="Edit your draft note (signed notes answer 409)",
-        tags=["notes"],
-        request=NoteWriteSerializer,
-        responses=NoteSerializer,
-    ),
-    sign=_note_action("Sign your draft; it is locked from then on"),
-    cosign=_note_action("Co-sign a supervisee's signed note"),
-    addenda=_note_action("Add an addendum to a signed note", AddendumCreateSerializer),
-    entered_in_error=_note_action("Retire a note written in error, with the reason", EnteredInErrorSerializer),
-    awaiting_cosign=extend_schema(
-        summary="Notes waiting for your co-signature", tags=["notes"], responses=NoteSerializer(many=True)
-    ),
+    create=extend_schema(summary="Write a draft progress note", tags=["notes"], examples=[SOAP_EXAMPLE]),
+    partial_update=extend_schema(summary="Edit your draft note (signed notes answer 409)", tags=["notes"]),
 )
-class NoteViewSet(ClinicalViewSet):
+class NoteViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "note"
     selector = selectors.notes_visible_to
     serializer_class = NoteSerializer
     filterset_class = NoteFilter
-    audit_type = "note"
+    request_serializers = {
+        "create": NoteCreateSerializer,
+        "partial_update": NoteWriteSerializer,
+        "addenda": AddendumCreateSerializer,
+        "entered_in_error": EnteredInErrorSerializer,
+    }
+    create_service = services.note_create
+    update_service = services.note_update
     action_roles = {"awaiting_cosign": [Role.SUPERVISOR]}
     if_match_actions = ("sign", "entered_in_error")
     extra_problems = {
@@ -152,60 +138,42 @@ class NoteViewSet(ClinicalViewSet):
             "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by("created_at"))
         )
 
-    def list(self, request):
-        return self.list_response(self.get_queryset())
-
-    def retrieve(self, request, pk=None):
-        return self.retrieve_response(self.get_object())
-
-    @idempotent
-    def create(self, request):
-        data = NoteCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        return self.created(services.note_create(actor=request.user, **data.validated_data))
-
-    def partial_update(self, request, pk=None):
-        note = self.get_object()
-        version = expected_version(request)
-        data = NoteWriteSerializer(data=request.data, partial=True, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        return self.respond(
-            services.note_update(actor=request.user, note=note, expected_version=version, **data.validated_data)
-        )
-
+    @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
+        """Sign your draft; it is locked from then on."""
         note = self.get_object()
         version = expected_version(request, required=False)
         return self.respond(services.note_sign(actor=request.user, note=note, expected_version=version))
 
+    @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"])
     def cosign(self, request, pk=None):
+        """Co-sign a supervisee's signed note."""
         return self.respond(services.note_cosign(actor=request.user, note=self.get_object()))
 
+    @extend_schema(tags=["notes"], responses={201: NoteSerializer})
     @action(detail=True, methods=["post"])
     @idempotent
     def addenda(self, request, pk=None):
+        """Add an addendum to a signed note."""
         note = self.get_object()
-        data = AddendumCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.note_add_addendum(actor=request.user, note=note, **data.validated_data)
-        return self.created(note)
+        services.note_add_addendum(actor=request.user, note=note, **self.validated())
+        return self.respond(note, status.HTTP_201_CREATED)
 
+    @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"], url_path="entered-in-error")
     def entered_in_error(self, request, pk=None):
-        data = EnteredInErrorSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        """Retire a note written in error, with the reason."""
+        note = self.get_object()
+        version = expected_version(request, required=False)
         return self.respond(
-            services.note_enter_in_error(
-                actor=request.user,
-                note=self.get_object(),
-                expected_version=expected_version(request, required=False),
-                **data.validated_data,
-            )
+            services.note_enter_in_error(actor=request.user, note=note, expected_version=version, **self.validated())
         )
 
+    @extend_schema(tags=["notes"], responses=NoteSerializer(many=True))
     @action(detail=False, methods=["get"], url_path="awaiting-cosign")
     def awaiting_cosign(self, request):
+        """Notes waiting for your co-signature."""
         awaiting = selectors.notes_awaiting_cosign_for(supervisor=request.user).values("pk")
         return self.list_response(self.get_queryset().filter(pk__in=awaiting))

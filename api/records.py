@@ -1,4 +1,18 @@
-"""The base of every clinical viewset: scoped, paginated, audited reads and ETagged single-object answers."""
+"""The base of every clinical viewset: scoped, paginated, audited reads; validated writes through one
+service each; ETagged single-object answers.
+
+A resource declares what differs and inherits the handlers:
+
+    class ClientViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+        record_name = "client"                       # audit object type, and the service's keyword
+        selector = selectors.clients_visible_to      # what the caller may reach
+        serializer_class = ClientSerializer          # what every answer shows
+        request_serializers = {"create": ClientWriteSerializer, "partial_update": ClientWriteSerializer}
+        create_service = services.client_create      # (actor=, **validated) → record
+        update_service = services.client_update      # (actor=, client=, expected_version=, **validated) → record
+
+`request_serializers` also tells the OpenAPI schema each operation's request body.
+"""
 
 from rest_framework import status
 from rest_framework.response import Response
@@ -6,7 +20,8 @@ from rest_framework.response import Response
 from clinical.models import Role
 
 from .audit import audit_read
-from .etags import with_etag
+from .etags import expected_version, with_etag
+from .idempotency import idempotent
 from .scoping import ScopedViewSet
 
 CLINICIANS = [Role.CLINICIAN, Role.SUPERVISOR]
@@ -18,27 +33,67 @@ class ClinicalViewSet(ScopedViewSet):
     Every list and retrieve writes an audit event in the request's transaction (ATOMIC_REQUESTS).
     """
 
-    audit_type: str = ""
+    record_name: str = ""
+    request_serializers: dict = {}
     read_scopes = ["clinical:read"]
     write_scopes = ["clinical:write"]
     allowed_roles = CLINICIANS
     http_method_names = ["get", "post", "patch", "head", "options"]
     etag = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("create_service", "update_service"):
+            if callable(cls.__dict__.get(name)):
+                setattr(cls, name, staticmethod(cls.__dict__[name]))
+
+    def validated(self, **kwargs) -> dict:
+        """The request body, validated by this action's request serializer."""
+        serializer = self.request_serializers[self.action](
+            data=self.request.data, context=self.get_serializer_context(), **kwargs
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def list_response(self, queryset):
         rows = self.paginate_queryset(self.filter_queryset(queryset))
-        audit_read(self.request, self.audit_type, rows)
+        audit_read(self.request, self.record_name, rows)
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
-    def retrieve_response(self, obj):
-        audit_read(self.request, self.audit_type, [obj])
-        return self.respond(obj)
-
-    def respond(self, obj, status_code=status.HTTP_200_OK, serializer_class=None):
+    def respond(self, obj, status_code=status.HTTP_200_OK):
         """The object as the caller now sees it, fetched again through the scoped queryset."""
         obj = self.get_queryset().get(pk=obj.pk)
-        serializer = (serializer_class or self.get_serializer_class())(obj, context=self.get_serializer_context())
-        return with_etag(Response(serializer.data, status=status_code), obj)
+        return with_etag(Response(self.get_serializer(obj).data, status=status_code), obj)
 
-    def created(self, obj):
-        return self.respond(obj, status.HTTP_201_CREATED)
+
+class ReadMixin:
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        obj = self.get_object()
+        audit_read(request, self.record_name, [obj])
+        return self.respond(obj)
+
+
+class CreateMixin:
+    create_service = None
+
+    @idempotent
+    def create(self, request):
+        record = self.create_service(actor=request.user, **self.validated())
+        return self.respond(record, status.HTTP_201_CREATED)
+
+
+class UpdateMixin:
+    """PATCH: If-Match required (428 without, 412 when stale)."""
+
+    update_service = None
+
+    def partial_update(self, request, pk=None):
+        obj = self.get_object()
+        version = expected_version(request)
+        changes = self.validated(partial=True)
+        return self.respond(
+            self.update_service(actor=request.user, expected_version=version, **{self.record_name: obj}, **changes)
+        )

@@ -68,9 +68,17 @@ class AutoSchema(SpectacularAutoSchema):
         summary, _, rest = doc.partition("\n\n")
         return " ".join(summary.split()), rest.strip()
 
+    def get_request_serializer(self):
+        """A view that declares `request_serializers` (see api/records.py) names each action's request body;
+        an action it does not list takes none."""
+        declared = getattr(self.view, "request_serializers", None)
+        if declared is None:
+            return super().get_request_serializer()
+        return declared.get(getattr(self.view, "action", None))
+
     def get_summary(self):
         """The first paragraph of the handler's docstring, unless @extend_schema gives one."""
-        return super().get_summary() or self._handler_doc()[0] or None
+        return super().get_summary() or self._handler_doc()[0].rstrip(".") or None
 
     def get_description(self):
         """The rest of the handler's docstring."""
