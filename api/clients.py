@@ -3,11 +3,14 @@
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from clinical import selectors
 from clinical.models import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 from clinical.services import clients as services
+from clinical.services import invitations as invitation_services
 
 from .filters import NameSearchFilter
 from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
@@ -52,6 +55,12 @@ class ClientFilter(filters.FilterSet):
         fields = ["status", "search"]
 
 
+class InvitationSerializer(serializers.Serializer):
+    client = serializers.UUIDField()
+    token = serializers.CharField(help_text="Give this to the client; it is not stored and not shown again.")
+    expires_at = serializers.DateTimeField()
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the clients on your caseload", tags=["clients"]),
     retrieve=extend_schema(summary="Get a client", tags=["clients"]),
@@ -66,6 +75,18 @@ class ClientViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
     request_serializers = {"create": ClientWriteSerializer, "partial_update": ClientWriteSerializer}
     create_service = services.client_create
     update_service = services.client_update
+    extra_problems = {"invite": [409]}
+
+    @extend_schema(tags=["clients"], responses={201: InvitationSerializer})
+    @action(detail=True, methods=["post"])
+    def invite(self, request, pk=None):
+        """Invite the client to the app: a single-use token, valid 72 hours, shown only in this answer.
+
+        Hand it to the client (the frontend's job). Inviting again replaces the previous invitation.
+        """
+        invitation, token = invitation_services.invitation_create(actor=request.user, client=self.get_object())
+        body = {"client": invitation.client_id, "token": token, "expires_at": invitation.expires_at}
+        return Response(InvitationSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 # ---------------------------------------------------------------- couples

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit_events, cases, clients, health, me, notes, practice, problems
+from . import audit_events, cases, clients, exercises, health, homework, invitations, me, notes, practice, problems
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -14,11 +14,16 @@ router.register("cases", cases.CaseViewSet, basename="case")
 router.register("goals", cases.GoalViewSet, basename="goal")
 router.register("notes", notes.NoteViewSet, basename="note")
 router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
+router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-assignment")
+router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
+router.register("assignments", homework.AssignmentViewSet, basename="assignment")
+router.register("submissions", homework.SubmissionViewSet, basename="submission")
 
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
+    path("invitations/accept/", invitations.InvitationAcceptView.as_view(), name="invitation-accept"),
     *router.urls,
 ]
 

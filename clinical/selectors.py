@@ -18,6 +18,8 @@ from clinical.models import (
     Couple,
     CoupleMember,
     GoalAttainmentRating,
+    HomeworkAssignment,
+    HomeworkSubmission,
     ProgressNote,
     Role,
     Supervision,
@@ -165,3 +167,45 @@ def goals_of_client(*, user: User) -> QuerySet[TreatmentGoal]:
 def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
     """The audit trail is the practice admin's to read."""
     return AuditEvent.objects.all() if user.role == Role.ADMIN else AuditEvent.objects.none()
+
+
+# ---------------------------------------------------------------- homework
+
+
+def assignments_visible_to(*, user: User) -> QuerySet[HomeworkAssignment]:
+    """Staff: the homework on the cases they see. (Clients use assignments_of_client.)"""
+    return HomeworkAssignment.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def assignments_of_client(*, user: User) -> QuerySet[HomeworkAssignment]:
+    """The homework given to the client whose login `user` is."""
+    if user.role != Role.CLIENT:
+        return HomeworkAssignment.objects.none()
+    mine = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment=OuterRef("pk"), client__user=user)
+    return HomeworkAssignment.objects.filter(Exists(mine))
+
+
+def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
+    """Staff see every submission on the cases they see. A client sees their own, and their partner's on their
+    couple's case only where the partner chose to share it."""
+    if user.role in STAFF_ROLES:
+        return HomeworkSubmission.objects.filter(assignment__case__in=cases_visible_to(user=user))
+    if user.role != Role.CLIENT:
+        return HomeworkSubmission.objects.none()
+    partner_of_mine = CoupleMember.objects.filter(couple__cases=OuterRef("assignment__case"), client__user=user)
+    return HomeworkSubmission.objects.filter(
+        Q(client__user=user) | (Q(shared_with_partner=True) & Exists(partner_of_mine))
+    )
+
+
+def completion_periods(*, assignment_ids) -> dict:
+    """{assignment id: {client id: {periods with a current submission}}}, in one query."""
+    result: dict = {}
+    rows = (
+        HomeworkSubmission.objects.filter(assignment_id__in=list(assignment_ids), status="current")
+        .values_list("assignment_id", "client_id", "period")
+        .distinct()
+    )
+    for assignment_id, client_id, period in rows:
+        result.setdefault(assignment_id, {}).setdefault(client_id, set()).add(period)
+    return result

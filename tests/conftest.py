@@ -68,6 +68,17 @@ def admin_api(call_as, admin_user):
     return call_as(admin_user, ["admin"])
 
 
+@pytest.fixture
+def catalog(db):
+    """The curated exercise library, loaded as `manage.py load_exercises` loads it."""
+    from exercises.services import catalog_load
+
+    catalog_load()
+    from exercises.models import Exercise
+
+    return {exercise.slug: exercise for exercise in Exercise.objects.select_related("current")}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters(db):
     # Throttle counters live in the database cache; tests must not inherit each other's counts.

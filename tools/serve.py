@@ -1,4 +1,4 @@
-"""`make run`: prepare the database (migrate, cache table, demo practice) and serve with gunicorn.
+"""`make run`: prepare the database (migrate, cache table, exercise catalog, demo practice) and serve.
 
 Run through `python -m tools.devdb exec --`, which provides the database and stops it afterwards.
 gunicorn replaces this process, so Ctrl-C and SIGTERM reach it directly and it shuts down cleanly.
@@ -20,6 +20,7 @@ def main() -> None:
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)
+    call_command("load_exercises")
     call_command("seed_demo")
     from django.db import connections
 

@@ -17,6 +17,15 @@ from .care import (
     SubjectType,
     TreatmentGoal,
 )
+from .homework import (
+    AssignmentFrequency,
+    AssignmentMode,
+    AssignmentStatus,
+    ClientInvitation,
+    HomeworkAssignment,
+    HomeworkSubmission,
+    SubmissionStatus,
+)
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
 from .people import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 
@@ -24,10 +33,14 @@ __all__ = [
     "GAS_SCORES",
     "NOTE_SECTIONS",
     "STAFF_ROLES",
+    "AssignmentFrequency",
+    "AssignmentMode",
+    "AssignmentStatus",
     "AuditEvent",
     "Case",
     "CaseStatus",
     "Client",
+    "ClientInvitation",
     "ClientStatus",
     "Couple",
     "CoupleMember",
@@ -37,6 +50,8 @@ __all__ = [
     "GoalDomain",
     "GoalLifecycle",
     "GoalPriority",
+    "HomeworkAssignment",
+    "HomeworkSubmission",
     "NoteAddendum",
     "NoteFormat",
     "NoteStatus",
@@ -46,6 +61,7 @@ __all__ = [
     "RelationshipType",
     "Role",
     "SubjectType",
+    "SubmissionStatus",
     "Supervision",
     "TreatmentGoal",
     "User",

@@ -177,6 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "token_ip": env("THROTTLE_TOKEN_IP", default="30/min"),
         "token_user": env("THROTTLE_TOKEN_USER", default="10/min"),
+        "invitation_accept": env("THROTTLE_INVITATION_ACCEPT", default="10/min"),
     },
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -234,6 +235,9 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "clinical.models.care.CaseStatus",
         "NoteStatusEnum": "clinical.models.care.NoteStatus",
         "GoalLifecycleEnum": "clinical.models.care.GoalLifecycle",
+        "AssignmentStatusEnum": "clinical.models.homework.AssignmentStatus",
+        "SubmissionStatusEnum": "clinical.models.homework.SubmissionStatus",
+        "FrequencyEnum": "exercises.models.Frequency",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

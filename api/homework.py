@@ -1,0 +1,396 @@
+"""Homework: assignments (therapist side), submissions (client app and therapist review), me/assignments."""
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+
+from clinical import selectors
+from clinical.models import (
+    AssignmentFrequency,
+    AssignmentMode,
+    AssignmentStatus,
+    HomeworkAssignment,
+    HomeworkSubmission,
+    Role,
+    SubmissionStatus,
+)
+from clinical.services import homework as services
+from exercises.selectors import exercises_visible_to
+
+from .etags import expected_version
+from .exercises import ExerciseVersionSerializer
+from .filters import ScopedIdFilter
+from .idempotency import idempotent
+from .records import CLINICIANS, ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
+from .scoping import ScopedPrimaryKeyRelatedField
+
+# ---------------------------------------------------------------- progress
+
+
+class ProgressSerializer(serializers.Serializer):
+    completed = serializers.IntegerField(help_text="Distinct days/weeks (or the one time) with a completion.")
+    expected = serializers.IntegerField(help_text="Completions expected by today (at most the target).")
+    adherence = serializers.FloatField(allow_null=True, help_text="completed / expected, 0 to 1; null before start.")
+
+
+class AssigneeProgressSerializer(ProgressSerializer):
+    client = serializers.UUIDField()
+
+
+def _progress(serializer, assignment):
+    return serializer.context["progress"][assignment.pk]
+
+
+class ProgressFieldsMixin(serializers.Serializer):
+    """Derived from the submissions: computed for a whole page at once (api passes `progress` in context)."""
+
+    completed_count = serializers.SerializerMethodField()
+    expected_to_date = serializers.SerializerMethodField()
+    adherence = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
+
+    def get_completed_count(self, assignment) -> int:
+        return _progress(self, assignment).overall.completed
+
+    def get_expected_to_date(self, assignment) -> int:
+        return _progress(self, assignment).overall.expected
+
+    def get_adherence(self, assignment) -> float | None:
+        return _progress(self, assignment).overall.adherence
+
+    def get_overdue(self, assignment) -> bool:
+        return assignment.status == AssignmentStatus.ACTIVE and _progress(self, assignment).overdue
+
+
+# ---------------------------------------------------------------- assignments
+
+
+class ExerciseVersionBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    exercise = serializers.UUIDField(source="exercise_id")
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
+    exercise_version = ExerciseVersionBriefSerializer(read_only=True)
+    by_assignee = serializers.SerializerMethodField()
+
+    class Meta:
+        model = HomeworkAssignment
+        fields = [
+            "id",
+            "case",
+            "exercise_version",
+            "assignees",
+            "mode",
+            "goals",
+            "instructions",
+            "start_date",
+            "due_date",
+            "frequency",
+            "target_count",
+            "status",
+            "assigned_by",
+            "completed_count",
+            "expected_to_date",
+            "adherence",
+            "overdue",
+            "by_assignee",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(AssigneeProgressSerializer(many=True))
+    def get_by_assignee(self, assignment):
+        progress = _progress(self, assignment).by_assignee
+        return [
+            {"client": client, "completed": p.completed, "expected": p.expected, "adherence": p.adherence}
+            for client, p in progress.items()
+        ]
+
+
+class AssignmentCreateSerializer(serializers.Serializer):
+    case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
+    exercise = ScopedPrimaryKeyRelatedField(exercises_visible_to, help_text="Its current version is pinned.")
+    assignees = serializers.ListField(
+        child=ScopedPrimaryKeyRelatedField(selectors.clients_visible_to), min_length=1, max_length=2
+    )
+    mode = serializers.ChoiceField(choices=AssignmentMode.choices, default=AssignmentMode.EACH)
+    goals = serializers.ListField(
+        child=ScopedPrimaryKeyRelatedField(selectors.goals_visible_to), required=False, max_length=20
+    )
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    start_date = serializers.DateField(required=False)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    frequency = serializers.ChoiceField(
+        choices=AssignmentFrequency.choices, required=False, help_text="Defaults to the exercise's suggestion."
+    )
+    target_count = serializers.IntegerField(
+        min_value=1,
+        max_value=366,
+        required=False,
+        help_text="Completions wanted per assignee (default: once 1, daily 7, weekly 4).",
+    )
+
+
+class AssignmentUpdateSerializer(serializers.Serializer):
+    instructions = serializers.CharField(allow_blank=True, max_length=5000)
+    due_date = serializers.DateField(allow_null=True)
+    target_count = serializers.IntegerField(min_value=1, max_value=366)
+    goals = serializers.ListField(child=ScopedPrimaryKeyRelatedField(selectors.goals_visible_to), max_length=20)
+
+
+class AssignmentFilter(filters.FilterSet):
+    case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
+    status = filters.ChoiceFilter(choices=AssignmentStatus.choices)
+    assignee = filters.UUIDFilter(field_name="assignees")
+
+    class Meta:
+        model = HomeworkAssignment
+        fields = ["case", "status", "assignee"]
+
+
+class AssignmentProgressMixin:
+    """Assignment answers carry progress, computed for the whole page in one query."""
+
+    def shape_queryset(self, queryset):
+        return queryset.select_related("exercise_version").prefetch_related("assignees", "goals")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["progress"] = getattr(self, "_progress", {})
+        return context
+
+    def get_serializer(self, *args, **kwargs):
+        rows = args[0] if args else kwargs.get("instance")
+        if rows is not None:
+            self._progress = services.progress_of(rows if kwargs.get("many") else [rows])
+        return super().get_serializer(*args, **kwargs)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List homework assignments", tags=["assignments"]),
+    retrieve=extend_schema(summary="Get a homework assignment with its progress", tags=["assignments"]),
+    create=extend_schema(summary="Assign an exercise on a case", tags=["assignments"]),
+    partial_update=extend_schema(summary="Change instructions, due date, target or goals", tags=["assignments"]),
+)
+class AssignmentViewSet(AssignmentProgressMixin, ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+    record_name = "assignment"
+    selector = selectors.assignments_visible_to
+    serializer_class = AssignmentSerializer
+    filterset_class = AssignmentFilter
+    request_serializers = {"create": AssignmentCreateSerializer, "partial_update": AssignmentUpdateSerializer}
+    create_service = services.assignment_create
+    update_service = services.assignment_update
+    extra_problems = {"create": [409], "partial_update": [409], "cancel": [409]}
+    if_match_actions = ("cancel",)
+
+    @extend_schema(tags=["assignments"])
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel active homework; its submissions stay."""
+        assignment = self.get_object()
+        version = expected_version(request, required=False)
+        return self.respond(
+            services.assignment_cancel(actor=request.user, assignment=assignment, expected_version=version)
+        )
+
+
+# ---------------------------------------------------------------- the client's app
+
+
+class MyAssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
+    """Everything the app needs offline: the exercise text as given, the assignment, and my progress."""
+
+    exercise_version = ExerciseVersionSerializer(read_only=True)
+    my_progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = HomeworkAssignment
+        fields = [
+            "id",
+            "exercise_version",
+            "mode",
+            "instructions",
+            "start_date",
+            "due_date",
+            "frequency",
+            "target_count",
+            "status",
+            "completed_count",
+            "expected_to_date",
+            "adherence",
+            "overdue",
+            "my_progress",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_my_progress(self, assignment):
+        user = self.context["request"].user
+        mine = next(c.pk for c in assignment.assignees.all() if c.user_id == user.pk)
+        p = _progress(self, assignment).by_assignee[mine]
+        return {"completed": p.completed, "expected": p.expected, "adherence": p.adherence}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="My homework (client app)",
+        description="Active assignments with the full exercise text, so the app works offline. With "
+        "`updated_since`, every assignment changed since then whatever its status, so that the app also "
+        "learns about cancelled and completed ones.",
+        tags=["me"],
+    )
+)
+class MyAssignmentsViewSet(AssignmentProgressMixin, ClinicalViewSet):
+    record_name = "assignment"
+    selector = selectors.assignments_of_client
+    serializer_class = MyAssignmentSerializer
+    read_scopes = ["homework"]
+    allowed_roles = [Role.CLIENT]
+    http_method_names = ["get", "head", "options"]
+    etag = False
+
+    def shape_queryset(self, queryset):
+        queryset = super().shape_queryset(queryset)
+        if "updated_since" not in self.request.query_params:
+            queryset = queryset.filter(status=AssignmentStatus.ACTIVE)
+        return queryset
+
+    def list(self, request):
+        return self.list_response(self.get_queryset())
+
+
+# ---------------------------------------------------------------- submissions
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    feedback = serializers.SerializerMethodField(help_text="The clinician's review; shown to its author only.")
+
+    class Meta:
+        model = HomeworkSubmission
+        fields = [
+            "id",
+            "assignment",
+            "client",
+            "completed_at",
+            "received_at",
+            "responses",
+            "shared_with_partner",
+            "status",
+            "revision",
+            "amends",
+            "feedback",
+            "reviewed_by",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    def get_feedback(self, submission) -> str | None:
+        user = self.context["request"].user
+        if user.role == Role.CLIENT and submission.client.user_id != user.pk:
+            return None  # a partner's shared submission: its review stays between them and the therapist
+        return submission.feedback
+
+
+class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
+    """The caller's own homework; any other id answers 404, as if it did not exist."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise NotFound("No such homework among yours.") from exc
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    assignment = _AssigneeAssignmentField(selectors.assignments_of_client)
+    completed_at = serializers.DateTimeField(help_text="When you did it (your device's clock, with offset).")
+    responses = serializers.DictField(help_text="Answers by response-field key of the exercise version.")
+    shared_with_partner = serializers.BooleanField(default=False)
+
+
+class SubmissionAmendSerializer(serializers.Serializer):
+    responses = serializers.DictField()
+    completed_at = serializers.DateTimeField(required=False)
+    shared_with_partner = serializers.BooleanField(required=False)
+
+
+class ReviewSerializer(serializers.Serializer):
+    feedback = serializers.CharField(max_length=5000)
+
+
+def _reachable_assignments(*, user):
+    if user.role == Role.CLIENT:
+        return selectors.assignments_of_client(user=user)
+    return selectors.assignments_visible_to(user=user)
+
+
+class SubmissionFilter(filters.FilterSet):
+    assignment = ScopedIdFilter(_reachable_assignments, field_name="assignment")
+    status = filters.ChoiceFilter(choices=SubmissionStatus.choices)
+    client = filters.UUIDFilter()
+
+    class Meta:
+        model = HomeworkSubmission
+        fields = ["assignment", "status", "client"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List homework submissions", tags=["submissions"]),
+    retrieve=extend_schema(summary="Get a submission", tags=["submissions"]),
+    create=extend_schema(summary="Submit a completed exercise (client app)", tags=["submissions"]),
+)
+class SubmissionViewSet(ReadMixin, ClinicalViewSet):
+    """Clients submit and correct; their clinician reviews. A client sees their own submissions and, in a
+    couple case, their partner's where the partner chose to share them."""
+
+    record_name = "submission"
+    selector = selectors.submissions_visible_to
+    serializer_class = SubmissionSerializer
+    filterset_class = SubmissionFilter
+    read_scopes = [["clinical:read"], ["homework"]]
+    action_scopes = {"create": ["homework"], "amend": ["homework"], "review": ["clinical:write"]}
+    allowed_roles = [*CLINICIANS, Role.CLIENT]
+    action_roles = {"create": [Role.CLIENT], "amend": [Role.CLIENT], "review": CLINICIANS}
+    http_method_names = ["get", "post", "head", "options"]
+    request_serializers = {
+        "create": SubmissionCreateSerializer,
+        "amend": SubmissionAmendSerializer,
+        "review": ReviewSerializer,
+    }
+    extra_problems = {"create": [409], "amend": [409], "review": [409]}
+
+    def shape_queryset(self, queryset):
+        return queryset.select_related("client")
+
+    @idempotent(required=True)
+    def create(self, request):
+        submission = services.submission_record(actor=request.user, **self.validated())
+        return self.respond(submission, status.HTTP_201_CREATED)
+
+    @extend_schema(tags=["submissions"], responses={201: SubmissionSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent(required=True)
+    def amend(self, request, pk=None):
+        """Correct your submission: a new revision; the old one is kept, marked amended."""
+        submission = self.get_object()
+        revision = services.submission_amend(actor=request.user, submission=submission, **self.validated())
+        return self.respond(revision, status.HTTP_201_CREATED)
+
+    @extend_schema(tags=["submissions"])
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        """Review a submission with feedback for the client (once)."""
+        submission = self.get_object()
+        return self.respond(services.submission_review(actor=request.user, submission=submission, **self.validated()))

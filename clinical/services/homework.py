@@ -1,0 +1,270 @@
+"""Homework: assignments on a case, clients' submissions (exactly once, never overwritten), review."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from clinical import adherence
+from clinical.audit import audit_record
+from clinical.errors import Conflict, InvalidInput, NotAllowed
+from clinical.models import (
+    AssignmentMode,
+    AssignmentStatus,
+    Case,
+    HomeworkAssignment,
+    HomeworkSubmission,
+    Role,
+    SubjectType,
+    SubmissionStatus,
+)
+from clinical.selectors import completion_periods
+from exercises.models import Audience, Exercise
+from exercises.responses import response_problems
+
+from .cases import require_case_not_closed, require_case_writable
+from .records import record_lock, record_save, record_update
+
+DEFAULT_TARGETS = {"once": 1, "daily": 7, "weekly": 4}
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def case_clients(case: Case) -> list:
+    """The clients a case is about: its client, or both partners of its couple."""
+    if case.subject_type == SubjectType.INDIVIDUAL:
+        return [case.client]
+    return [member.client for member in case.couple.members.select_related("client").order_by("position")]
+
+
+@transaction.atomic
+def assignment_create(
+    *,
+    actor,
+    case: Case,
+    exercise: Exercise,
+    assignees: list,
+    mode: str = AssignmentMode.EACH,
+    goals=(),
+    instructions: str = "",
+    start_date=None,
+    due_date=None,
+    frequency: str | None = None,
+    target_count: int | None = None,
+) -> HomeworkAssignment:
+    """Give the current version of an exercise on a case to one or both of its clients.
+
+    Assignees must be clients of the case; `joint` needs two of them; a couple exercise goes to both partners
+    of a couple case; goals must belong to the case; a closed case takes no homework.
+    """
+    require_case_writable(actor, case)
+    require_case_not_closed(case)
+    version = exercise.current
+    clients = {c.pk: c for c in case_clients(case)}
+    errors = {}
+    if not assignees or len({a.pk for a in assignees}) != len(assignees):
+        errors["assignees"] = ["One or two distinct clients of the case."]
+    elif any(a.pk not in clients for a in assignees):
+        errors["assignees"] = ["Assignees must be clients of this case."]
+    elif mode == AssignmentMode.JOINT and len(assignees) < 2:
+        errors["mode"] = ["A joint assignment needs both partners as assignees."]
+    elif version.audience == Audience.COUPLE and len(assignees) < 2:
+        errors["assignees"] = ["This is a couple exercise: assign it to both partners of a couple case."]
+    if any(goal.case_id != case.pk for goal in goals):
+        errors["goals"] = ["Only goals of this case."]
+    start_date = start_date or timezone.localdate()
+    if due_date is not None and due_date < start_date:
+        errors["due_date"] = ["The due date cannot come before the start date."]
+    if errors:
+        raise InvalidInput(errors)
+    frequency = frequency or version.suggested_frequency
+    assignment = record_save(
+        HomeworkAssignment(
+            case=case,
+            exercise_version=version,
+            mode=mode,
+            instructions=instructions,
+            start_date=start_date,
+            due_date=due_date,
+            frequency=frequency,
+            target_count=target_count or DEFAULT_TARGETS[frequency],
+            assigned_by=actor,
+        )
+    )
+    assignment.assignees.set(assignees)
+    assignment.goals.set(goals)
+    audit_record(actor=actor, action="create", object_type="assignment", object_ids=[assignment.pk])
+    return assignment
+
+
+@transaction.atomic
+def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version: int | None, **changes):
+    """Change instructions, due date, target or linked goals of active homework."""
+    require_case_writable(actor, assignment.case)
+    require_case_not_closed(assignment.case)
+    if assignment.status != AssignmentStatus.ACTIVE:
+        raise Conflict(f"This assignment is {assignment.status}; it no longer changes.", code="assignment_not_active")
+    goals = changes.pop("goals", None)
+    if goals is not None and any(goal.case_id != assignment.case_id for goal in goals):
+        raise InvalidInput({"goals": ["Only goals of this case."]})
+    due = changes.get("due_date", assignment.due_date)
+    if due is not None and due < assignment.start_date:
+        raise InvalidInput({"due_date": ["The due date cannot come before the start date."]})
+    assignment = record_update(assignment, expected_version=expected_version, changes=changes)
+    if goals is not None:
+        assignment.goals.set(goals)
+    fields = sorted([*changes, *(["goals"] if goals is not None else [])])
+    audit_record(
+        actor=actor, action="update", object_type="assignment", object_ids=[assignment.pk], detail={"fields": fields}
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_cancel(*, actor, assignment: HomeworkAssignment, expected_version: int | None = None):
+    """Withdraw active homework; its submissions stay."""
+    require_case_writable(actor, assignment.case)
+    locked = record_lock(assignment, expected_version=expected_version)
+    if locked.status != AssignmentStatus.ACTIVE:
+        raise Conflict(f"This assignment is already {locked.status}.", code="assignment_not_active")
+    assignment = record_update(locked, expected_version=None, changes={"status": AssignmentStatus.CANCELLED})
+    audit_record(actor=actor, action="cancel", object_type="assignment", object_ids=[assignment.pk])
+    return assignment
+
+
+def progress_of(assignments, *, today=None) -> dict:
+    """{assignment id: adherence.AssignmentProgress} for a page of assignments, in one query."""
+    today = today or timezone.localdate()
+    periods = completion_periods(assignment_ids=[a.pk for a in assignments])
+    return {
+        a.pk: adherence.assignment_progress(
+            frequency=a.frequency,
+            mode=a.mode,
+            start=a.start_date,
+            due=a.due_date,
+            target=a.target_count,
+            assignees=[c.pk for c in a.assignees.all()],
+            periods_by_client=periods.get(a.pk, {}),
+            today=today,
+        )
+        for a in assignments
+    }
+
+
+def _client_of(actor, assignment: HomeworkAssignment):
+    """The assignee whose login the actor is (the API found the assignment among the actor's own)."""
+    client = next((c for c in assignment.assignees.all() if c.user_id == actor.pk), None)
+    if actor.role != Role.CLIENT or client is None:
+        raise NotAllowed("Only a client this homework was given to can submit it.", code="not_an_assignee")
+    return client
+
+
+def _check_completion(assignment: HomeworkAssignment, completed_at, responses) -> dict:
+    errors = {}
+    now = timezone.now()
+    if completed_at > now + CLOCK_SKEW:
+        errors["completed_at"] = ["This is in the future; check the device's clock."]
+    elif timezone.localdate(completed_at) < assignment.start_date:
+        errors["completed_at"] = [f"The homework starts on {assignment.start_date}; this is before."]
+    for key, messages in response_problems(assignment.exercise_version.response_fields, responses).items():
+        errors[f"responses.{key}" if key != "responses" else key] = messages
+    if errors:
+        raise InvalidInput(errors)
+    return responses
+
+
+def _require_open_for_submissions(assignment: HomeworkAssignment) -> None:
+    if assignment.status == AssignmentStatus.CANCELLED:
+        raise Conflict("This homework was cancelled.", code="assignment_cancelled")
+    require_case_not_closed(assignment.case)
+
+
+def _after_submission(assignment: HomeworkAssignment) -> None:
+    """Progress changed: the assignment gets a new version (delta sync sees it) and completes when done."""
+    progress = progress_of([assignment])[assignment.pk]
+    changes = {}
+    if assignment.status == AssignmentStatus.ACTIVE and progress.done:
+        changes["status"] = AssignmentStatus.COMPLETED
+    record_update(assignment, expected_version=None, changes=changes)
+
+
+@transaction.atomic
+def submission_record(
+    *, actor, assignment: HomeworkAssignment, completed_at, responses: dict, shared_with_partner: bool = False
+) -> HomeworkSubmission:
+    """A client's completion of their homework, checked against the exercise version they were given."""
+    assignment = record_lock(assignment, expected_version=None)
+    client = _client_of(actor, assignment)
+    _require_open_for_submissions(assignment)
+    _check_completion(assignment, completed_at, responses)
+    submission = HomeworkSubmission.objects.create(
+        assignment=assignment,
+        client=client,
+        completed_at=completed_at,
+        period=adherence.period_of(
+            frequency=assignment.frequency, start=assignment.start_date, on=timezone.localdate(completed_at)
+        ),
+        responses=responses,
+        shared_with_partner=shared_with_partner,
+    )
+    _after_submission(assignment)
+    audit_record(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
+    return submission
+
+
+@transaction.atomic
+def submission_amend(
+    *, actor, submission: HomeworkSubmission, responses: dict, completed_at=None, shared_with_partner=None
+) -> HomeworkSubmission:
+    """Correct a submission: a new revision is stored and the old one is kept, marked `amended`. The chain
+    counts once towards adherence."""
+    assignment = record_lock(submission.assignment, expected_version=None)
+    locked = record_lock(submission, expected_version=None)
+    if locked.client.user_id != actor.pk:
+        raise NotAllowed("Only the client who sent it can correct a submission.", code="not_submitter")
+    if locked.status != SubmissionStatus.CURRENT:
+        raise Conflict("This revision was already corrected; amend the latest one.", code="submission_amended")
+    _require_open_for_submissions(assignment)
+    completed_at = completed_at or locked.completed_at
+    _check_completion(assignment, completed_at, responses)
+    record_update(locked, expected_version=None, changes={"status": SubmissionStatus.AMENDED})
+    revision = HomeworkSubmission.objects.create(
+        assignment=assignment,
+        client=locked.client,
+        completed_at=completed_at,
+        period=adherence.period_of(
+            frequency=assignment.frequency, start=assignment.start_date, on=timezone.localdate(completed_at)
+        ),
+        responses=responses,
+        shared_with_partner=locked.shared_with_partner if shared_with_partner is None else shared_with_partner,
+        revision=locked.revision + 1,
+        amends=locked,
+    )
+    _after_submission(assignment)
+    audit_record(
+        actor=actor,
+        action="amend",
+        object_type="submission",
+        object_ids=[revision.pk, locked.pk],
+        detail={"amends": str(locked.pk)},
+    )
+    return revision
+
+
+@transaction.atomic
+def submission_review(*, actor, submission: HomeworkSubmission, feedback: str) -> HomeworkSubmission:
+    """The case's clinician answers a submission; the client sees the feedback on their own submission."""
+    require_case_writable(actor, submission.assignment.case)
+    locked = record_lock(submission, expected_version=None)
+    if locked.status != SubmissionStatus.CURRENT:
+        raise Conflict("Review the latest revision of this submission.", code="submission_amended")
+    if locked.reviewed_at is not None:
+        raise Conflict("This submission was already reviewed.", code="already_reviewed")
+    if not feedback.strip():
+        raise InvalidInput({"feedback": ["Write some feedback."]})
+    submission = record_update(
+        locked,
+        expected_version=None,
+        changes={"feedback": feedback.strip(), "reviewed_by": actor, "reviewed_at": timezone.now()},
+    )
+    audit_record(actor=actor, action="review", object_type="submission", object_ids=[submission.pk])
+    return submission
