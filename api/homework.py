@@ -272,6 +272,7 @@ class MyAssignmentsViewSet(AssignmentProgressMixin, ClinicalViewSet):
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
+    responses = serializers.DictField(read_only=True, help_text="Answers by response-field key.")
     feedback = serializers.SerializerMethodField(help_text="The clinician's review; shown to its author only.")
 
     class Meta:
