@@ -23,7 +23,7 @@ from clinical.models import (
     User,
 )
 
-from . import cases, clients, goals, notes
+from . import cases, clients, goals, homework, notes
 from .accounts import supervision_start, user_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -131,6 +131,7 @@ def _client_for(user: User, clinician: User, given_name: str, family_name: str) 
         pronouns="they/them" if given_name == "Alex" else "he/him",
     )
     Client.objects.filter(pk=client.pk).update(user=user)
+    client.user = user
     return client
 
 
@@ -181,3 +182,84 @@ def _couple_in_care(users: dict[str, User]) -> None:
             goals_addressed=list(case.goals.all()),
         )
         notes.note_sign(actor=clinician, note=note)
+    if not case.assignments.exists():
+        _homework(case, clinician, alex, sam)
+
+
+def _at(days_ago: int, hour: int = 20):
+    moment = timezone.now() - timedelta(days=days_ago)
+    return moment.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def _homework(case, clinician, alex, sam) -> None:
+    """Two exercises on the couple case, one done together, one each, with a few days of completions."""
+    from exercises.models import Exercise
+    from exercises.services import catalog_load
+
+    catalog_load()  # idempotent; `make run` has loaded it already
+
+    today = timezone.localdate()
+    trust, communication = case.goals.order_by("created_at")[:2]
+    check_in = homework.assignment_create(
+        actor=clinician,
+        case=case,
+        exercise=Exercise.objects.get(slug="weekly-relationship-check-in"),
+        assignees=[alex, sam],
+        mode="joint",
+        goals=[communication],
+        start_date=today - timedelta(days=14),
+        due_date=today + timedelta(days=13),
+        instructions="Sunday evenings suit you both; keep it to twenty minutes.",
+    )
+    appreciation = homework.assignment_create(
+        actor=clinician,
+        case=case,
+        exercise=Exercise.objects.get(slug="daily-appreciation-note"),
+        assignees=[alex, sam],
+        mode="each",
+        goals=[trust],
+        start_date=today - timedelta(days=5),
+        due_date=today + timedelta(days=1),
+        instructions="One line a day is enough. Say it out loud when you can.",
+    )
+    homework.submission_record(
+        actor=alex.user,
+        assignment=check_in,
+        completed_at=_at(13),
+        shared_with_partner=True,
+        responses={
+            "closeness": 6,
+            "went_well": "We both stayed calm talking about the holidays.",
+            "wish_for_next_week": "More time without phones.",
+        },
+    )
+    homework.submission_record(
+        actor=sam.user,
+        assignment=check_in,
+        completed_at=_at(6),
+        shared_with_partner=True,
+        responses={
+            "closeness": 8,
+            "went_well": "Alex asked how my week was before anything else.",
+            "felt_distant": "When work came up I wanted reassurance, not advice.",
+        },
+    )
+    for days_ago, note, mood in [
+        (5, "Made coffee without being asked", 4),
+        (4, "Listened to my worry", 5),
+        (2, "Laughed at my terrible joke", 4),
+    ]:
+        homework.submission_record(
+            actor=alex.user,
+            assignment=appreciation,
+            completed_at=_at(days_ago),
+            shared_with_partner=days_ago != 4,
+            responses={"appreciated": note, "shared": True, "mood_after": mood},
+        )
+    for days_ago, note in [(5, "Texted to check I got home"), (3, "Planned Saturday for us")]:
+        homework.submission_record(
+            actor=sam.user,
+            assignment=appreciation,
+            completed_at=_at(days_ago),
+            responses={"appreciated": note, "shared": days_ago == 3, "mood_after": 4},
+        )
