@@ -283,7 +283,8 @@ def exception_handler(exc, context):
     if response is None:
         logger.exception("unhandled error on %s", instance, exc_info=exc)
         response = ProblemResponse(500, detail="An unexpected error occurred; nothing was changed.", instance=instance)
-    set_rollback()
+    if not getattr(context.get("view"), "request_rolled_back", False):
+        set_rollback()
     return response
 
 

@@ -14,6 +14,7 @@ from exercises.services import exercise_create, exercise_revise
 
 from .etags import expected_version, with_etag
 from .filters import NameSearchFilter
+from .idempotency import idempotent
 from .scoping import ScopedViewSet
 
 
@@ -84,7 +85,13 @@ class ExerciseFilter(filters.FilterSet):
     domain = filters.ChoiceFilter(choices=[(d, d) for d in DOMAINS], method="filter_domain")
     audience = filters.ChoiceFilter(choices=Audience.choices, field_name="current__audience")
     search = NameSearchFilter(fields=["current__title", "current__summary"], label="Title or summary contains")
-    catalog = filters.BooleanFilter(field_name="author", lookup_expr="isnull", label="Only the curated catalog")
+    catalog = filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda value: value == "true",
+        field_name="author",
+        lookup_expr="isnull",
+        label="true: only the curated catalog; false: only clinicians' own",
+    )
 
     class Meta:
         model = Exercise
@@ -133,6 +140,7 @@ class ExerciseViewSet(ScopedViewSet):
         exercise = self.get_object()
         return with_etag(Response(self.get_serializer(exercise).data), exercise)
 
+    @idempotent
     def create(self, request):
         content = ExerciseContentSerializer(data=request.data)
         content.is_valid(raise_exception=True)

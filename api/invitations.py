@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from clinical.services.invitations import invitation_accept
 
 from .me import MeSerializer
-from .throttling import ScopedRate
+from .throttling import CountsSurviveFailureMixin, ScopedRate
 
 
 class InvitationAcceptSerializer(serializers.Serializer):
@@ -25,7 +25,7 @@ class InvitationAcceptThrottle(ScopedRate):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class InvitationAcceptView(APIView):
+class InvitationAcceptView(CountsSurviveFailureMixin, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [InvitationAcceptThrottle]

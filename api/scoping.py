@@ -9,8 +9,10 @@ answers 404, so existence never leaks.
 from rest_framework import serializers
 from rest_framework.viewsets import GenericViewSet
 
+from .throttling import CountsSurviveFailureMixin
 
-class ScopedViewSet(GenericViewSet):
+
+class ScopedViewSet(CountsSurviveFailureMixin, GenericViewSet):
     selector = None
     # The one escape hatch; a reviewer should ask why.
     i_have_checked_this_queryset_is_scoped_by_hand = False

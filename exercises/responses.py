@@ -12,7 +12,16 @@ from datetime import date
 FIELD_TYPES = ("text", "long_text", "scale", "boolean", "single_choice", "multi_choice", "date")
 FREE_TEXT_TYPES = ("text", "long_text")
 TEXT_LIMITS = {"text": 500, "long_text": 10_000}
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Attributes that only some types take, and which.
+TYPE_ONLY_ATTRIBUTES = {
+    "min": ("scale",),
+    "max": ("scale",),
+    "min_label": ("scale",),
+    "max_label": ("scale",),
+    "options": ("single_choice", "multi_choice"),
+}
 
 
 def definition_problems(fields) -> dict[str, list[str]]:
@@ -31,16 +40,23 @@ def definition_problems(fields) -> dict[str, list[str]]:
         if unknown:
             mine.append(f"Unknown attributes: {', '.join(sorted(unknown))}.")
         key = field.get("key")
-        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             mine.append("`key` is lower-case letters, digits and underscores, starting with a letter (≤ 40).")
         elif key in seen:
             mine.append(f"`key` {key!r} is used twice.")
-        seen.add(key)
+        else:
+            seen.add(key)
         if not isinstance(field.get("label"), str) or not field["label"].strip():
             mine.append("`label` is the question the client sees.")
         if not isinstance(field.get("required", True), bool):
             mine.append("`required` is true or false.")
         kind = field.get("type")
+        misplaced = sorted(a for a in field if a in TYPE_ONLY_ATTRIBUTES and kind not in TYPE_ONLY_ATTRIBUTES[a])
+        if kind in FIELD_TYPES and misplaced:
+            mine.append(f"A {kind} field has no {', '.join(misplaced)}.")
+        for label in ("min_label", "max_label"):
+            if label in field and (not isinstance(field[label], str) or not field[label].strip()):
+                mine.append(f"`{label}` is a short text.")
         if kind not in FIELD_TYPES:
             mine.append(f"`type` is one of {', '.join(FIELD_TYPES)}.")
         elif kind == "scale":
@@ -71,7 +87,7 @@ def response_problems(fields: list[dict], responses) -> dict[str, list[str]]:
         problems[key] = ["This exercise has no such field."]
     for field in fields:
         key, value = field["key"], responses.get(field["key"])
-        if value is None or value == "" or value == []:
+        if value is None or value == [] or (isinstance(value, str) and not value.strip()):
             if field.get("required", True):
                 problems[key] = ["This answer is required."]
             continue
@@ -107,8 +123,10 @@ def _value_problem(field: dict, value) -> str | None:
         return None
     if kind == "date":
         try:
+            if not (isinstance(value, str) and DATE_PATTERN.fullmatch(value)):
+                raise ValueError(value)
             date.fromisoformat(value)
-        except (TypeError, ValueError):
+        except ValueError:
             return "A date as YYYY-MM-DD."
         return None
     return "Unknown field type."

@@ -79,14 +79,14 @@ def exercise_publish(*, slug: str, content: dict, author=None) -> tuple[Exercise
         raise ExerciseInvalid(problems)
     content = _normalised(content)
     digest = content_hash(content)
-    exercise, created = Exercise.objects.select_for_update().get_or_create(slug=slug, defaults={"author": author})
+    exercise, _ = Exercise.objects.select_for_update().get_or_create(slug=slug, defaults={"author": author})
     current = exercise.current
     if current is not None and current.content_hash == digest:
         return exercise, False
     number = (current.number + 1) if current else 1
     version = ExerciseVersion.objects.create(exercise=exercise, number=number, content_hash=digest, **content)
     exercise.current = version
-    if not created:
+    if current is not None:  # a revision, not the first text
         exercise.version += 1
         exercise.updated_at = timezone.now()
     exercise.save()
@@ -113,6 +113,9 @@ def catalog_load(path: Path = CATALOG_FILE) -> CatalogReport:
     duplicates = {slug for slug in slugs if slugs.count(slug) > 1}
     if duplicates:
         raise ExerciseInvalid({"slug": [f"Used twice in the catalog: {', '.join(sorted(duplicates))}."]})
+    taken = set(Exercise.objects.filter(slug__in=slugs, author__isnull=False).values_list("slug", flat=True))
+    if taken:
+        raise ExerciseInvalid({"slug": [f"Already used by a clinician's own exercise: {', '.join(sorted(taken))}."]})
     for entry in entries:
         entry = dict(entry)
         slug = entry.pop("slug")
@@ -134,9 +137,18 @@ def current_content(exercise: Exercise) -> dict:
     return {name: getattr(exercise.current, name) for name in CONTENT_FIELDS}
 
 
+@transaction.atomic
 def exercise_create(*, author, content: dict) -> Exercise:
-    """A clinician's own exercise, in the catalog's format, shared with the practice."""
-    slug = f"{slugify(content.get('title') or 'exercise')[:60]}-{secrets.token_hex(3)}"
+    """A clinician's own exercise, in the catalog's format, shared with the practice. Always a new exercise,
+    never a version of an existing one."""
+    problems = content_problems(content)
+    if problems:
+        raise ExerciseInvalid(problems)
+    while True:
+        slug = f"{slugify(content.get('title') or 'exercise')[:60]}-{secrets.token_hex(3)}"
+        if not Exercise.objects.filter(slug=slug).exists():
+            break
+    Exercise.objects.create(slug=slug, author=author)
     exercise, _ = exercise_publish(slug=slug, content=content, author=author)
     return exercise
 

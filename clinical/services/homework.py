@@ -67,16 +67,18 @@ def assignment_create(
         errors["assignees"] = ["Assignees must be clients of this case."]
     elif mode == AssignmentMode.JOINT and len(assignees) < 2:
         errors["mode"] = ["A joint assignment needs both partners as assignees."]
+    elif mode == AssignmentMode.JOINT and version.audience == Audience.INDIVIDUAL:
+        errors["mode"] = ["This exercise is done alone; assign it to each partner (mode `each`)."]
     elif version.audience == Audience.COUPLE and len(assignees) < 2:
         errors["assignees"] = ["This is a couple exercise: assign it to both partners of a couple case."]
     if any(goal.case_id != case.pk for goal in goals):
         errors["goals"] = ["Only goals of this case."]
     start_date = start_date or timezone.localdate()
-    if due_date is not None and due_date < start_date:
-        errors["due_date"] = ["The due date cannot come before the start date."]
     if errors:
         raise InvalidInput(errors)
     frequency = frequency or version.suggested_frequency
+    target_count = target_count or DEFAULT_TARGETS[frequency]
+    _check_reachable(frequency, start_date, due_date, target_count)
     assignment = record_save(
         HomeworkAssignment(
             case=case,
@@ -86,7 +88,7 @@ def assignment_create(
             start_date=start_date,
             due_date=due_date,
             frequency=frequency,
-            target_count=target_count or DEFAULT_TARGETS[frequency],
+            target_count=target_count,
             assigned_by=actor,
         )
     )
@@ -96,20 +98,39 @@ def assignment_create(
     return assignment
 
 
+def _check_reachable(frequency: str, start, due, target: int) -> None:
+    """A target that cannot be met by the due date would leave the homework overdue for good."""
+    if due is None:
+        return
+    if due < start:
+        raise InvalidInput({"due_date": ["The due date cannot come before the start date."]})
+    possible = adherence.expected_by(frequency=frequency, start=start, due=due, target=366, today=due)
+    if target > possible:
+        raise InvalidInput(
+            {"target_count": [f"Between {start} and {due} there is room for {possible} {frequency} completion(s)."]}
+        )
+
+
 @transaction.atomic
 def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version: int | None, **changes):
-    """Change instructions, due date, target or linked goals of active homework."""
+    """Change instructions, due date, target or linked goals of active homework. Lowering the target to what is
+    already done completes it."""
     require_case_writable(actor, assignment.case)
     require_case_not_closed(assignment.case)
-    if assignment.status != AssignmentStatus.ACTIVE:
-        raise Conflict(f"This assignment is {assignment.status}; it no longer changes.", code="assignment_not_active")
+    locked = record_lock(assignment, expected_version=expected_version)
+    if locked.status != AssignmentStatus.ACTIVE:
+        raise Conflict(f"This assignment is {locked.status}; it no longer changes.", code="assignment_not_active")
     goals = changes.pop("goals", None)
-    if goals is not None and any(goal.case_id != assignment.case_id for goal in goals):
+    if goals is not None and any(goal.case_id != locked.case_id for goal in goals):
         raise InvalidInput({"goals": ["Only goals of this case."]})
-    due = changes.get("due_date", assignment.due_date)
-    if due is not None and due < assignment.start_date:
-        raise InvalidInput({"due_date": ["The due date cannot come before the start date."]})
-    assignment = record_update(assignment, expected_version=expected_version, changes=changes)
+    _check_reachable(
+        locked.frequency,
+        locked.start_date,
+        changes.get("due_date", locked.due_date),
+        changes.get("target_count", locked.target_count),
+    )
+    assignment = record_update(locked, expected_version=None, changes=changes)
+    _complete_if_done(assignment)
     if goals is not None:
         assignment.goals.set(goals)
     fields = sorted([*changes, *(["goals"] if goals is not None else [])])
@@ -178,13 +199,15 @@ def _require_open_for_submissions(assignment: HomeworkAssignment) -> None:
     require_case_not_closed(assignment.case)
 
 
+def _complete_if_done(assignment: HomeworkAssignment) -> None:
+    if assignment.status == AssignmentStatus.ACTIVE and progress_of([assignment])[assignment.pk].done:
+        record_update(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
+
+
 def _after_submission(assignment: HomeworkAssignment) -> None:
     """Progress changed: the assignment gets a new version (delta sync sees it) and completes when done."""
-    progress = progress_of([assignment])[assignment.pk]
-    changes = {}
-    if assignment.status == AssignmentStatus.ACTIVE and progress.done:
-        changes["status"] = AssignmentStatus.COMPLETED
-    record_update(assignment, expected_version=None, changes=changes)
+    record_update(assignment, expected_version=None, changes={})
+    _complete_if_done(assignment)
 
 
 @transaction.atomic
