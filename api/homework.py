@@ -298,10 +298,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_feedback(self, submission) -> str | None:
-        user = self.context["request"].user
-        if user.role == Role.CLIENT and submission.client.user_id != user.pk:
-            return None  # a partner's shared submission: its review stays between them and the therapist
-        return submission.feedback
+        return selectors.submission_feedback_for(user=self.context["request"].user, submission=submission)
 
 
 class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):

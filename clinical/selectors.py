@@ -198,6 +198,14 @@ def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
     )
 
 
+def submission_feedback_for(*, user: User, submission: HomeworkSubmission) -> str | None:
+    """The therapist's review as `user` may read it: staff and the submitter see it; a partner reading a shared
+    submission does not (the review stays between its author and the therapist)."""
+    if user.role == Role.CLIENT and submission.client.user_id != user.pk:
+        return None
+    return submission.feedback
+
+
 def completion_periods(*, assignment_ids) -> dict:
     """{assignment id: {client id: {periods with a current submission}}}, in one query."""
     result: dict = {}
