@@ -85,17 +85,18 @@ class ExerciseFilter(filters.FilterSet):
     domain = filters.ChoiceFilter(choices=[(d, d) for d in DOMAINS], method="filter_domain")
     audience = filters.ChoiceFilter(choices=Audience.choices, field_name="current__audience")
     search = NameSearchFilter(fields=["current__title", "current__summary"], label="Title or summary contains")
-    catalog = filters.TypedChoiceFilter(
+    catalog = filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
-        coerce=lambda value: value == "true",
-        field_name="author",
-        lookup_expr="isnull",
+        method="filter_catalog",
         label="true: only the curated catalog; false: only clinicians' own",
     )
 
     class Meta:
         model = Exercise
         fields = ["domain", "audience", "search", "catalog"]
+
+    def filter_catalog(self, queryset, name, value):
+        return queryset.filter(author__isnull=value == "true")
 
     def filter_domain(self, queryset, name, value):
         return queryset.filter(current__domains__contains=[value])
