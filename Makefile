@@ -25,7 +25,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest $(PYTEST_ARGS)'
+	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest -n 2 $(PYTEST_ARGS)'
 
 lint: install
 	$(VENV)/bin/ruff check .
