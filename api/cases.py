@@ -26,6 +26,7 @@ from clinical.services import goals as goal_services
 from .audit import audit_read
 from .etags import expected_version
 from .filters import ScopedIdFilter
+from .outcomes import CaseOutcomesMixin
 from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
@@ -102,7 +103,7 @@ class CaseFilter(filters.FilterSet):
     create=extend_schema(summary="Open a case for a client or a couple", tags=["cases"]),
     partial_update=extend_schema(summary="Change a case's presenting concerns", tags=["cases"]),
 )
-class CaseViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
+class CaseViewSet(CaseOutcomesMixin, ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
     record_name = "case"
     selector = selectors.cases_visible_to
     serializer_class = CaseSerializer

@@ -108,15 +108,19 @@ def run_idempotently(request, handler, *, required: bool):
         return response
 
 
-def idempotent(handler=None, *, required: bool = False):
-    """Decorate a view handler (`create`, or an `@action`) to honour Idempotency-Key."""
+def idempotent(handler=None, *, required=False):
+    """Decorate a view handler (`create`, or an `@action`) to honour Idempotency-Key.
+
+    `required` is a bool, or a function of the request (e.g. required of client apps only).
+    """
 
     def decorate(func):
         @functools.wraps(func)
         def wrapper(self, request, *args, **kwargs):
-            return run_idempotently(request, lambda: func(self, request, *args, **kwargs), required=required)
+            needed = required(request) if callable(required) else required
+            return run_idempotently(request, lambda: func(self, request, *args, **kwargs), required=needed)
 
-        wrapper.idempotency = "required" if required else "optional"
+        wrapper.idempotency = "required" if required is True else ("conditional" if callable(required) else "optional")
         return wrapper
 
     return decorate(handler) if handler is not None else decorate

@@ -6,7 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
 def _handles(view, method: str) -> bool:
-    if hasattr(view, "action_map"):  # a viewset: routed methods have an action
+    if getattr(view, "action_map", None) is not None:  # a viewset: routed methods have an action
         return getattr(view, "action", None) is not None
     return hasattr(view, method.lower())
 

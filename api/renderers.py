@@ -18,3 +18,49 @@ class JSONRenderer(BaseRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=_default)
+
+
+def _flatten(row: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+class CSVRenderer(BaseRenderer):
+    """Reports as CSV: one line per row (and the total row last), nested figures flattened into columns
+    (`instruments_phq9_mean_change`)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        import csv
+        import io
+
+        rows = list(data.get("rows", []))
+        if data.get("total"):
+            rows.append(data["total"])
+        flat = [_flatten(row) for row in rows]
+        columns = list(flat[0]) if flat else []
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in flat:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        return buffer.getvalue().encode()
+
+
+class PNGRenderer(BaseRenderer):
+    media_type = "image/png"
+    format = "png"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data

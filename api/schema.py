@@ -179,7 +179,7 @@ class AutoSchema(SpectacularAutoSchema):
         idempotency = self._idempotency()
         if idempotency:
             statuses |= {400, 409, 422}
-            if idempotency == "required":
+            if idempotency in ("required", "conditional"):
                 statuses.add(428)
         if view.get_throttles():
             statuses.add(429)

@@ -1,7 +1,21 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import audit_events, cases, clients, exercises, health, homework, invitations, me, notes, practice, problems
+from . import (
+    audit_events,
+    cases,
+    clients,
+    exercises,
+    health,
+    homework,
+    invitations,
+    me,
+    notes,
+    outcomes,
+    practice,
+    problems,
+    renderers,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -18,12 +32,24 @@ router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-as
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
 router.register("assignments", homework.AssignmentViewSet, basename="assignment")
 router.register("submissions", homework.SubmissionViewSet, basename="submission")
+router.register("instruments", outcomes.InstrumentViewSet, basename="instrument")
+router.register("assessments", outcomes.AssessmentViewSet, basename="assessment")
+router.register("assessment-schedules", outcomes.ScheduleViewSet, basename="assessment-schedule")
+router.register("alerts", outcomes.AlertViewSet, basename="alert")
 
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
     path("invitations/accept/", invitations.InvitationAcceptView.as_view(), name="invitation-accept"),
+    path("me/assessments-due/", outcomes.MyAssessmentsDueView.as_view(), name="my-assessments-due"),
+    path("reports/caseload/", outcomes.CaseloadReportView.as_view(), name="report-caseload"),
+    path("reports/outcomes/", outcomes.OutcomesReportView.as_view(), name="report-outcomes"),
+    path(
+        "cases/<uuid:pk>/outcomes/chart.png",
+        cases.CaseViewSet.as_view({"get": "outcomes_chart"}, renderer_classes=[renderers.PNGRenderer]),
+        name="case-outcomes-chart",
+    ),
     *router.urls,
 ]
 

@@ -8,10 +8,15 @@ never widens either.
 - the practice admin sees no clinical content; a client sees only their own goals' titles (me/goals/).
 """
 
+from datetime import timedelta
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from clinical.models import (
+    SCHEDULE_INTERVAL_DAYS,
     STAFF_ROLES,
+    Assessment,
+    AssessmentSchedule,
     AuditEvent,
     Case,
     Client,
@@ -22,6 +27,7 @@ from clinical.models import (
     HomeworkSubmission,
     ProgressNote,
     Role,
+    SafetyAlert,
     Supervision,
     TreatmentGoal,
     User,
@@ -217,3 +223,69 @@ def completion_periods(*, assignment_ids) -> dict:
     for assignment_id, client_id, period in rows:
         result.setdefault(assignment_id, {}).setdefault(client_id, set()).add(period)
     return result
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+def cases_of_client(*, user: User) -> QuerySet[Case]:
+    """The cases a client user is the subject of, alone or with their partner."""
+    if user.role != Role.CLIENT:
+        return Case.objects.none()
+    return Case.objects.filter(Q(client__user=user) | Q(couple__members__client__user=user)).distinct()
+
+
+def cases_reachable_by(*, user: User) -> QuerySet[Case]:
+    """For filters that name a case: staff's visible cases, or a client's own."""
+    return cases_of_client(user=user) if user.role == Role.CLIENT else cases_visible_to(user=user)
+
+
+def assessments_visible_to(*, user: User) -> QuerySet[Assessment]:
+    """Staff: assessments on the cases they see. A client: their own."""
+    if user.role == Role.CLIENT:
+        return Assessment.objects.filter(client__user=user)
+    return Assessment.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def schedules_visible_to(*, user: User) -> QuerySet[AssessmentSchedule]:
+    if user.role == Role.CLIENT:
+        return AssessmentSchedule.objects.filter(client__user=user)
+    return AssessmentSchedule.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def alerts_visible_to(*, user: User) -> QuerySet[SafetyAlert]:
+    """Safety alerts go to the case's clinician and their supervisor."""
+    return SafetyAlert.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def assessments_due_for(*, user: User, today=None) -> list[tuple[AssessmentSchedule, object]]:
+    """(schedule, due since) for each of the client's active schedules with nothing reported in its current
+    period: once — until answered; weekly/fortnightly/monthly — each period from the start date."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    today = today or timezone.localdate()
+    schedules = list(
+        schedules_visible_to(user=user)
+        .filter(status="active", start_date__lte=today)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .order_by("start_date", "created_at")
+    )
+    latest = dict(
+        Assessment.objects.filter(schedule__in=schedules)
+        .values("schedule")
+        .annotate(last=Max("administered_at"))
+        .values_list("schedule", "last")
+    )
+    due = []
+    for schedule in schedules:
+        last = latest.get(schedule.pk)
+        if schedule.frequency == "once":
+            since = schedule.start_date
+        else:
+            interval = SCHEDULE_INTERVAL_DAYS[schedule.frequency]
+            periods = (today - schedule.start_date).days // interval
+            since = schedule.start_date + timedelta(days=periods * interval)
+        if last is None or (schedule.frequency != "once" and timezone.localdate(last) < since):
+            due.append((schedule, since))
+    return due

@@ -27,12 +27,27 @@ from .homework import (
     SubmissionStatus,
 )
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
+from .outcomes import (
+    INSTRUMENT_CODES,
+    SCHEDULE_INTERVAL_DAYS,
+    Assessment,
+    AssessmentSchedule,
+    AssessmentSource,
+    SafetyAlert,
+    ScheduleFrequency,
+    ScheduleStatus,
+)
 from .people import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 
 __all__ = [
     "GAS_SCORES",
+    "INSTRUMENT_CODES",
     "NOTE_SECTIONS",
+    "SCHEDULE_INTERVAL_DAYS",
     "STAFF_ROLES",
+    "Assessment",
+    "AssessmentSchedule",
+    "AssessmentSource",
     "AssignmentFrequency",
     "AssignmentMode",
     "AssignmentStatus",
@@ -60,6 +75,9 @@ __all__ = [
     "ProgressNote",
     "RelationshipType",
     "Role",
+    "SafetyAlert",
+    "ScheduleFrequency",
+    "ScheduleStatus",
     "SubjectType",
     "SubmissionStatus",
     "Supervision",

@@ -102,7 +102,8 @@ def case_update(*, actor, case: Case, expected_version: int | None, **changes) -
 
 @transaction.atomic
 def case_transition(*, actor, case: Case, action: str, closing_reason: str = "", expected_version=None) -> Case:
-    """pause: open → paused; resume: paused → open; close: open or paused → closed, with a reason."""
+    """pause: open → paused; resume: paused → open; close: open or paused → closed, with a reason. Closing
+    also withdraws the case's active homework and self-report schedules: nothing stays due on a closed case."""
     require_case_writable(actor, case)
     sources, target = CASE_ACTIONS[action]
     locked = record_lock(case, expected_version=expected_version)
@@ -126,7 +127,30 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
         object_ids=[case.pk],
         detail={"from": locked.status, "to": target},
     )
+    if action == "close":
+        _withdraw_open_work(actor, case)
     return case
+
+
+def _withdraw_open_work(actor, case: Case) -> None:
+    for assignment in case.assignments.filter(status="active"):
+        record_update(assignment, expected_version=None, changes={"status": "cancelled"})
+        audit_record(
+            actor=actor,
+            action="cancel",
+            object_type="assignment",
+            object_ids=[assignment.pk],
+            detail={"reason": "case closed"},
+        )
+    for schedule in case.assessment_schedules.filter(status="active"):
+        record_update(schedule, expected_version=None, changes={"status": "cancelled"})
+        audit_record(
+            actor=actor,
+            action="cancel",
+            object_type="assessment_schedule",
+            object_ids=[schedule.pk],
+            detail={"reason": "case closed"},
+        )
 
 
 def allowed_case_actions(status: str) -> list[str]:

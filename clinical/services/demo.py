@@ -184,6 +184,54 @@ def _couple_in_care(users: dict[str, User]) -> None:
         notes.note_sign(actor=clinician, note=note)
     if not case.assignments.exists():
         _homework(case, clinician, alex, sam)
+    if not case.assessments.exists():
+        _measures(case, clinician, alex, sam)
+
+
+# Baseline (when the case opened), a mid-point and a recent follow-up: Alex's depression and anxiety ease, Sam's
+# relationship satisfaction moves out of the distressed range.
+DEMO_MEASURES = {
+    "alex": {
+        "phq9": ([2, 2, 1, 2, 1, 2, 1, 1, 0], [1, 2, 1, 2, 1, 1, 1, 0, 0], [1, 1, 1, 1, 0, 1, 0, 0, 0]),
+        "gad7": ([2, 2, 2, 1, 1, 2, 1], [2, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 1, 1]),
+        "csi4": ([2, 2, 2, 2], [3, 2, 2, 3], [3, 3, 3, 3]),
+    },
+    "sam": {
+        "phq9": ([1, 1, 1, 1, 1, 1, 0, 1, 0], [1, 1, 1, 1, 1, 0, 0, 1, 0], [1, 1, 0, 1, 1, 1, 0, 0, 0]),
+        "gad7": ([1, 2, 2, 1, 1, 1, 1], [1, 1, 2, 1, 1, 1, 1], [1, 1, 2, 1, 1, 1, 1]),
+        "csi4": ([3, 3, 3, 3], [3, 3, 4, 3], [4, 4, 3, 4]),
+    },
+}
+
+
+def _measures(case, clinician, alex, sam) -> None:
+    from . import outcomes
+
+    days_ago = [(timezone.localdate() - case.opened_on).days, 14, 1]
+    for name, client in (("alex", alex), ("sam", sam)):
+        for code, administrations in DEMO_MEASURES[name].items():
+            for answers, ago in zip(administrations, days_ago, strict=True):
+                outcomes.assessment_record(
+                    actor=clinician,
+                    client=client,
+                    case=case,
+                    instrument=code,
+                    answers=answers,
+                    administered_at=_at(ago, hour=17),
+                )
+        outcomes.schedule_create(
+            actor=clinician,
+            client=client,
+            case=case,
+            instrument="csi4",
+            frequency="fortnightly",
+            start_date=timezone.localdate(),
+        )
+    trust = case.goals.filter(gas_levels__isnull=False).first()
+    for ago, score in ((21, -1), (7, 0)):
+        goals.gas_rating_record(
+            actor=clinician, goal=trust, score=score, rated_on=timezone.localdate() - timedelta(days=ago)
+        )
 
 
 def _at(days_ago: int, hour: int = 20):

@@ -153,6 +153,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 
+# Jacobson & Truax reliable change for instruments without a fixed threshold: {code: (SD, reliability)}.
+# CSI-4 needs a published SD and reliability (docs/outcome-measures.md); until both are given, its reliable
+# change is reported as not available rather than computed from unverified numbers.
+RELIABLE_CHANGE_PARAMETERS = {}
+if env("CSI4_RELIABLE_CHANGE_SD", default="") and env("CSI4_RELIABLE_CHANGE_R", default=""):
+    RELIABLE_CHANGE_PARAMETERS["csi4"] = (env.float("CSI4_RELIABLE_CHANGE_SD"), env.float("CSI4_RELIABLE_CHANGE_R"))
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -238,6 +245,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStatusEnum": "clinical.models.homework.AssignmentStatus",
         "SubmissionStatusEnum": "clinical.models.homework.SubmissionStatus",
         "FrequencyEnum": "exercises.models.Frequency",
+        "ScheduleFrequencyEnum": "clinical.models.outcomes.ScheduleFrequency",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -3,15 +3,22 @@
 Clinician B (`other_clinician`, unsupervised now; supervised by another supervisor in the past) holds a full
 set of records with distinctive content, homework included: an assignment on B's couple case, a submission
 from one of B's clients (shared with the partner), its amended revision with B's review, the invitations B
-sent, and an exercise B wrote. Clinician A, A's supervisor S, the practice admin and a client of A's couple
-each call every operation of the committed `openapi.yaml` on B's records, with B's records as list filters
-and as foreign keys of writes. Where the role may use the operation the answer is 404 (or 400 naming the
+sent, and an exercise B wrote; and outcomes: assessments of both of B's clients (baselines and follow-ups,
+one a self-report through the app, one a PHQ-9 whose item 9 raised a safety alert), a self-report schedule,
+and GAS ratings. Clinician A, A's supervisor S, the practice admin and a client of A's couple each call
+every operation of the committed `openapi.yaml` on B's records, with B's records as list filters and as
+foreign keys of writes. Where the role may use the operation the answer is 404 (or 400 naming the
 field, for a foreign key); where the role may never use it, 403 `role_not_allowed`. No value of B's records
 appears in any answer; the same request with ids that never existed answers exactly the same; B's records
 stay as they were, nothing is created, and no audit event says that anyone but B touched them.
 
 The exercise library is the one shared place: it holds no personal data, so every role that uses it reads
-B's exercise (and sees B as its author), but only B changes it; nobody changes a catalog exercise.
+B's exercise (and sees B as its author), but only B changes it; nobody changes a catalog exercise. The
+standard measures (instruments/) are reference data, the same for everyone who uses them.
+
+The reports name no record: A's and S's reports answer with their own rows, never B's name, id or figures
+(B's figures are checked by growing B's caseload: A's and S's reports stay byte for byte the same), and
+`?clinician=<B>` answers 404, as for anybody who does not exist.
 
 The operations are read from the contract, so a new endpoint joins the matrix by itself: the test fails
 until SPECS says which foreign object stands in for its path and what body it sends.
@@ -19,15 +26,17 @@ until SPECS says which foreign object stands in for its path and what body it se
 
 import base64
 import binascii
+import csv
 import dataclasses
 import functools
+import io
 import json
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 import yaml
@@ -36,6 +45,8 @@ from django.utils import timezone
 
 from clinical.audit import audit_record
 from clinical.models import (
+    Assessment,
+    AssessmentSchedule,
     AuditEvent,
     Case,
     Client,
@@ -51,6 +62,7 @@ from clinical.models import (
     ProgressNote,
     RelationshipType,
     Role,
+    SafetyAlert,
     SubjectType,
     Supervision,
     TreatmentGoal,
@@ -58,6 +70,7 @@ from clinical.models import (
 )
 from clinical.services.homework import assignment_create, submission_record, submission_review
 from clinical.services.invitations import invitation_accept, invitation_create
+from clinical.services.outcomes import assessment_record, schedule_create
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import catalog_entries, exercise_create, exercise_publish, exercise_revise
 from tests.factories import (
@@ -78,12 +91,17 @@ API = "/api/v1/"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
 ROLES = ("clinician", "supervisor", "admin", "client")
+SCOPES = ("clinical:read", "clinical:write", "homework", "reports", "admin")
 # B made a request with this key before the walk; every POST of the walk reuses it. Keys belong to one user:
 # if they did not, another caller would get B's stored answer (the whole note) replayed.
 SHARED_IDEMPOTENCY_KEY = "matrix-shared-idempotency-key"
 # B's own assignment and B's client's correction were sent with these (a key belongs to one user and path).
 B_ASSIGNMENT_KEY = "matrix-b-assignment-key"
 B_AMEND_KEY = "matrix-b-amend-key"
+# B's recorded assessment, B's self-report schedule, and B's client's self-report.
+B_ASSESSMENT_KEY = "matrix-b-assessment-key"
+B_SCHEDULE_KEY = "matrix-b-schedule-key"
+B_SELF_REPORT_KEY = "matrix-b-self-report-key"
 
 # ---------------------------------------------------------------- the contract
 
@@ -94,10 +112,16 @@ class Operation:
     path: str
     security: tuple[tuple[str, ...] | None, ...]  # alternatives; None: no authentication at all
     uuid_filters: tuple[str, ...]
-    is_list: bool
+    is_list: bool  # cursor-paginated
+    lists_rows: bool  # answers `results`, paginated or not
 
     def __str__(self):
         return f"{self.method.upper()} {self.path}"
+
+    @property
+    def targets(self) -> bool:
+        """The path names a record ({id}, {code})."""
+        return bool(PATH_PARAMETER.search(self.path))
 
     @property
     def key(self):
@@ -122,6 +146,17 @@ def _security(op: dict) -> tuple:
     return tuple(out)
 
 
+PATH_PARAMETER = re.compile(r"\{\w+\}")
+
+
+def _lists_rows(document: dict, op: dict) -> bool:
+    """The JSON answer is an object with `results` (a list of rows, paginated or not)."""
+    schema_ = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    while "$ref" in schema_:
+        schema_ = document["components"]["schemas"][schema_["$ref"].rsplit("/", 1)[-1]]
+    return "results" in schema_.get("properties", {})
+
+
 def takes_ids(parameter: dict) -> bool:
     """A query parameter the contract types as a uuid, and that takes ids (see test_uuid_filters_take_ids)."""
     return parameter["schema"].get("format") == "uuid" and "enum" not in parameter["schema"]
@@ -144,6 +179,7 @@ def contract_operations() -> list[Operation]:
                     security=_security(op),
                     uuid_filters=tuple(p["name"] for p in query if takes_ids(p)),
                     is_list=method == "get" and any(p["name"] == "cursor" for p in query),
+                    lists_rows=method == "get" and _lists_rows(document, op),
                 )
             )
     return operations
@@ -160,10 +196,12 @@ FORBIDDEN = "forbidden"  # the role may never use the operation: 403 role_not_al
 SCOPED = "scoped"  # the role may use it, on what is within its reach: B's records are 404
 MANAGES = "manages"  # the admin legitimately reaches B's account, supervisions and audit trail
 LIBRARY = "library"  # the shared exercise library: B's exercise is read by all who use it, changed by B only
+REFERENCE = "reference"  # data shipped with the API, the same for everyone who uses it (the standard measures)
+REPORT = "report"  # aggregates over the caller's own caseload and their supervisees': never B's row or figures
 
-CLINICAL = {"clients", "couples", "cases", "goals", "notes", "assignments"}
+CLINICAL = {"clients", "couples", "cases", "goals", "notes", "assignments", "assessment-schedules", "alerts"}
 STAFF = ("clinician", "supervisor")
-CLIENT_APP = (f"{API}me/goals/", f"{API}me/assignments/")
+CLIENT_APP = (f"{API}me/goals/", f"{API}me/assignments/", f"{API}me/assessments-due/")
 
 
 def access(role: str, op: Operation) -> str | None:
@@ -191,6 +229,13 @@ def access(role: str, op: Operation) -> str | None:
         if role == "admin" or (role == "client" and op.method != "get"):
             return FORBIDDEN
         return LIBRARY
+    if op.resource == "instruments":
+        return FORBIDDEN if role == "admin" else REFERENCE
+    if op.resource == "assessments":
+        # staff record and read them on the cases they reach; a client self-reports and reads their own
+        return FORBIDDEN if role == "admin" else SCOPED
+    if op.resource == "reports":
+        return REPORT if role in STAFF else FORBIDDEN
     if op.resource in ("staff", "audit-events"):
         return MANAGES if role == "admin" else FORBIDDEN
     if op.resource == "supervisions":
@@ -221,7 +266,7 @@ def allowed_to_see(kind: str | None, op: Operation) -> set[str]:
 
 # ---------------------------------------------------------------- the foreign object of each operation
 
-# {id} in a path stands for this record of B's, unless a variant names another.
+# {id} in a path stands for this record of B's, unless a variant names another ({code}: an instrument).
 PATH_TARGETS = {
     "staff": "b_user",
     "supervisions": "b_supervision",
@@ -234,10 +279,21 @@ PATH_TARGETS = {
     "exercises": "b_exercise",
     "assignments": "b_assignment",
     "submissions": "b_submission",
+    "instruments": "instrument_code",
+    "assessments": "b_assessment",
+    "assessment-schedules": "b_schedule",
+    "alerts": "b_alert",
 }
 # A list filter naming one of B's records (404 for a scoped caller: the record is not within reach) or B (or
 # B's client) as a person (a plain filter: an empty list, the same as for anybody who does not exist).
-RECORD_FILTERS = {"case": "b_case", "client": "b_client", "couple": "b_couple", "assignment": "b_assignment"}
+# The reports' `?clinician=` names a caseload to report on, a record of sorts: B's is out of reach, 404.
+RECORD_FILTERS = {
+    "case": "b_case",
+    "client": "b_client",
+    "couple": "b_couple",
+    "assignment": "b_assignment",
+    "clinician": "b_user",
+}
 PERSON_FILTERS = {
     "author": "b_user",
     "actor": "b_user",
@@ -247,8 +303,9 @@ PERSON_FILTERS = {
 }
 ID_FILTERS = {**RECORD_FILTERS, "object": "b_note"}
 # Record filters that are plain on one list: `?client=` on submissions matches the rows the caller already
-# sees (a client's own and their partner's shared ones), so an id out of reach is an empty list, not 404.
-PLAIN_FILTERS_ON = {(f"{API}submissions/", "client")}
+# sees (a client's own and their partner's shared ones), so an id out of reach is an empty list, not 404;
+# so does `?client=` on assessments (a client reads their own there, a clinician those of the cases they see).
+PLAIN_FILTERS_ON = {(f"{API}submissions/", "client"), (f"{API}assessments/", "client")}
 
 
 @dataclass(frozen=True)
@@ -258,6 +315,7 @@ class Outcome:
     field: str | None = None  # a validation error must name this field
     empty: bool = False  # a list answer without rows
     nonempty: bool = False  # a list answer with rows (the caller's own: the endpoint really answers)
+    media_type: str = "application/json"  # of a successful answer
 
 
 @dataclass(frozen=True)
@@ -265,6 +323,8 @@ class Variant:
     name: str = ""
     path: str | None = None  # scene key for {id}; default PATH_TARGETS[resource]
     query: dict = dataclasses.field(default_factory=dict)  # parameter → scene key
+    params: dict = dataclasses.field(default_factory=dict)  # parameter → value, sent as it is
+    accept: str | None = None  # the Accept header
     body: Callable[[dict], dict] | None = None
     field: str | None = None  # a write naming a foreign record: the 400 names this field
     admin: Outcome | None = None  # the admin's answer where they manage (writes must say)
@@ -336,6 +396,53 @@ def _b_submission_body(ids):
         "responses": B_RESPONSES,
         "shared_with_partner": True,
     }
+
+
+def _assessment_body(ids, **extra):
+    """A's own PHQ-9 of A's client on A's case, recorded by a clinician, with one field replaced."""
+    return {
+        "client": ids["a_client"],
+        "case": ids["a_case"],
+        "instrument": "phq9",
+        "answers": [1, 1, 1, 1, 1, 1, 1, 1, 0],
+        "administered_at": ids["administered_at"],
+        **extra,
+    }
+
+
+def _b_assessment_body(ids):
+    """B's very request that recorded B's client's baseline PHQ-9 (item 9 above 0: the safety alert)."""
+    return {
+        "client": ids["b_client"],
+        "case": ids["b_case"],
+        "instrument": "phq9",
+        "answers": B_PHQ9_BASELINE,
+        "administered_at": ids["baseline_at"],
+    }
+
+
+def _self_report_body(ids, answers=None):
+    """A CSI-4 self-report against B's client's schedule: by default B's client's very request."""
+    return {
+        "schedule": ids["b_schedule"],
+        "instrument": "csi4",
+        "answers": answers or B_CSI4_SELF_REPORT,
+        "administered_at": ids["administered_at"],
+    }
+
+
+def _schedule_body(ids, **extra):
+    """A's own fortnightly CSI-4 for A's client (who has the app) on A's case, with one field replaced."""
+    return {"client": ids["a_client"], "case": ids["a_case"], "instrument": "csi4", "frequency": "fortnightly", **extra}
+
+
+def _b_schedule_body(ids):
+    """B's very request that scheduled B's client's CSI-4."""
+    return {"client": ids["b_client"], "case": ids["b_case"], "instrument": "csi4", "frequency": "fortnightly"}
+
+
+CSV = "text/csv"
+JSON = "application/json"
 
 
 def _accept_body(token):
@@ -529,6 +636,57 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}clients/{{id}}/invite/"): spec(
         Variant(), Variant(" [B's client with an open invitation]", path="b_partner")
     ),
+    # the standard measures: reference data, no record of anyone's
+    ("GET", f"{API}instruments/"): spec(),
+    ("GET", f"{API}instruments/{{code}}/"): spec(),
+    # assessments: staff record them on the cases they hold; a client self-reports against their schedule
+    ("GET", f"{API}assessments/"): spec(),
+    ("POST", f"{API}assessments/"): spec(
+        Variant(" [case]", body=lambda ids: _assessment_body(ids, case=ids["b_case"]), field="case"),
+        Variant(" [client]", body=lambda ids: _assessment_body(ids, client=ids["b_client"]), field="client"),
+        Variant(" [schedule]", body=lambda ids: _self_report_body(ids, answers=[2, 2, 2, 2]), field="schedule"),
+        # B's very request (same body and Idempotency-Key): never B's stored answer replayed
+        Variant(" [B's own request again]", body=_b_assessment_body, field="case", idempotency_key=B_ASSESSMENT_KEY),
+        # B's client's very self-report (same body and key)
+        Variant(
+            " [B's client's own request again]",
+            body=_self_report_body,
+            field="schedule",
+            idempotency_key=B_SELF_REPORT_KEY,
+        ),
+    ),
+    ("GET", f"{API}assessments/{{id}}/"): spec(Variant(), Variant(" [B's client's self-report]", path="b_self_report")),
+    ("GET", f"{API}assessment-schedules/"): spec(),
+    ("POST", f"{API}assessment-schedules/"): spec(
+        Variant(" [case]", body=lambda ids: _schedule_body(ids, case=ids["b_case"]), field="case"),
+        Variant(" [client]", body=lambda ids: _schedule_body(ids, client=ids["b_client"]), field="client"),
+        Variant(" [B's own request again]", body=_b_schedule_body, field="case", idempotency_key=B_SCHEDULE_KEY),
+    ),
+    ("GET", f"{API}assessment-schedules/{{id}}/"): spec(),
+    ("POST", f"{API}assessment-schedules/{{id}}/cancel/"): spec(),
+    ("GET", f"{API}me/assessments-due/"): spec(),
+    # safety alerts: B's client's PHQ-9 raised one, unacknowledged
+    ("GET", f"{API}alerts/"): spec(),
+    ("GET", f"{API}alerts/{{id}}/"): spec(),
+    ("POST", f"{API}alerts/{{id}}/acknowledge/"): spec(),
+    # a case's outcomes, as JSON and as a chart (never a PNG of B's case)
+    ("GET", f"{API}cases/{{id}}/outcomes/"): spec(),
+    ("GET", f"{API}cases/{{id}}/outcomes/chart.png"): spec(
+        Variant(), Variant(" [Accept: image/png]", accept="image/png")
+    ),
+    # reports: the caller's rows only, as JSON or CSV
+    ("GET", f"{API}reports/caseload/"): spec(
+        Variant(), Variant(" [Accept: text/csv]", accept=CSV), Variant(" ?format=csv", params={"format": "csv"})
+    ),
+    ("GET", f"{API}reports/outcomes/"): spec(
+        Variant(),
+        Variant(" [Accept: text/csv]", accept=CSV),
+        Variant(" ?format=csv", params={"format": "csv"}),
+        Variant(" ?domain=B's goal's", params={"domain": GoalDomain.TRUST_REBUILDING}),
+        Variant(" ?clinician=A", query={"clinician": "a_user"}),
+        Variant(" ?clinician=B's, as CSV", query={"clinician": "b_user"}, params={"format": "csv"}, reach=True),
+        Variant(" ?clinician=B's [Accept: text/csv]", query={"clinician": "b_user"}, accept=CSV, reach=True),
+    ),
     # public: a refused token says nothing about whose it was, or whether it ever existed
     ("POST", f"{API}invitations/accept/"): spec(
         Variant(" [unknown token]", body=lambda ids: _accept_body("matrix-no-such-token"), anyone=REFUSED_TOKEN),
@@ -624,6 +782,18 @@ B_AMENDED_RESPONSES = {"closeness": 8, "went_well": "Corrected: the Oberammergau
 B_FEEDBACK = "Lovely work on the Oberammergau clock talk; keep the Valparaiso ferry slot"
 B_CLIENT_LOGIN = {"email": "zq.phone-app@example.test", "password": "orchid-tramline-skyward-47"}
 A_RESPONSES = {"did_it": True, "presence": 4, "distractions": ["Tiredness"]}  # the catalog's phone-free time
+# B's clients' measures: baseline eight weeks ago, follow-up last week, and B's client's CSI-4 self-report now.
+B_PHQ9_BASELINE = [3, 3, 2, 3, 2, 2, 3, 2, 2]  # 22, severe; item 9 answered 2: a safety alert
+B_SERIES = {
+    # (client, instrument): (baseline answers, follow-up answers); b_client's PHQ-9 baseline goes through the API
+    ("b_client", "phq9"): (None, [1, 1, 0, 1, 1, 0, 1, 0, 0]),
+    ("b_client", "csi4"): ([2, 2, 2, 1], None),
+    ("b_partner", "phq9"): ([2, 2, 2, 2, 1, 1, 1, 1, 0], [2, 2, 2, 2, 2, 2, 2, 1, 0]),
+    ("b_partner", "csi4"): ([1, 2, 2, 2], [3, 3, 3, 3]),
+    ("b_partner", "gad7"): ([3, 3, 3, 2, 2, 2, 2], [1, 1, 1, 0, 0, 0, 0]),
+}
+B_CSI4_SELF_REPORT = [4, 4, 4, 4]
+A_PHQ9 = [1, 1, 1, 1, 1, 1, 1, 1, 1]  # A's client's item 9 above 0 too: A has an alert of their own
 
 
 @dataclass
@@ -641,6 +811,7 @@ class Scene:
     b_note: ProgressNote
     b_exercise: Exercise
     b_assignment: HomeworkAssignment
+    b_assessments: list
     own: dict = dataclasses.field(default_factory=dict)
     callers: dict = dataclasses.field(default_factory=dict)
 
@@ -700,6 +871,16 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     )
     submission_record(actor=client_user, assignment=a_assignment, completed_at=now, responses=A_RESPONSES)
     a_exercise = exercise_create(author=clinician, content=NEUTRAL_EXERCISE)
+    # A's outcomes: a PHQ-9 of A's client (with an alert), and a CSI-4 A's client is asked to self-report.
+    assessment_record(
+        actor=clinician,
+        client=c_client,
+        case=a_case,
+        instrument="phq9",
+        answers=A_PHQ9,
+        administered_at=now - timedelta(days=3),
+    )
+    schedule_create(actor=clinician, client=c_client, case=a_case, instrument="csi4", frequency="once")
 
     # B: supervised in the past by another supervisor, now on their own, with a full caseload.
     b = other_clinician
@@ -784,6 +965,50 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     b_invitations = list(ClientInvitation.objects.filter(client__in=b_clients).values_list("pk", flat=True))
     assert len(b_invitations) == 3
 
+    # B's outcomes: B records B's client's baseline PHQ-9 through the API (item 9 above 0: B's safety alert),
+    # and the other baselines and follow-ups of both clients; schedules a fortnightly CSI-4 for B's client
+    # (who has the app), who self-reports it; and rates B's goal once more, earlier.
+    homework["administered_at"] = (now - timedelta(hours=1)).isoformat()
+    homework["baseline_at"] = (now - timedelta(weeks=8)).isoformat()
+    response = b_api.post(
+        f"{API}assessments/", _b_assessment_body(homework), format="json", HTTP_IDEMPOTENCY_KEY=B_ASSESSMENT_KEY
+    )
+    assert response.status_code == 201, response.content
+    b_assessment = response.json()["id"]
+    for (who, instrument), (baseline, follow_up) in B_SERIES.items():
+        for answers, at in ((baseline, now - timedelta(weeks=8)), (follow_up, now - timedelta(weeks=1))):
+            if answers:
+                assessment_record(
+                    actor=b,
+                    client=b_client if who == "b_client" else b_partner,
+                    case=b_case,
+                    instrument=instrument,
+                    answers=answers,
+                    administered_at=at,
+                )
+    response = b_api.post(
+        f"{API}assessment-schedules/", _b_schedule_body(homework), format="json", HTTP_IDEMPOTENCY_KEY=B_SCHEDULE_KEY
+    )
+    assert response.status_code == 201, response.content
+    homework["b_schedule"] = response.json()["id"]
+    response = b_client_api.post(
+        f"{API}assessments/",
+        _self_report_body(homework),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=B_SELF_REPORT_KEY,
+    )
+    assert response.status_code == 201, response.content
+    b_self_report = response.json()["id"]
+    b_alert = SafetyAlert.objects.get(case=b_case)
+    assert str(b_alert.assessment_id) == b_assessment
+    assert b_alert.acknowledged_at is None
+    b_assessments = list(Assessment.objects.filter(case=b_case).order_by("administered_at", "created_at"))
+    assert len(b_assessments) == 10
+    assert {str(a.pk) for a in b_assessments if a.is_baseline} >= {b_assessment}
+    b_earlier_rating = GASRatingFactory(
+        goal=b_goal, score=-1, rated_by=b, rated_on=timezone.localdate() - timedelta(weeks=6)
+    )
+
     users = {"clinician": clinician, "supervisor": supervisor, "admin": admin_user, "client": client_user}
     ids = {
         "b_user": b.id,
@@ -816,6 +1041,10 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "a_partner": a_partner.id,
         "a_assignment": a_assignment.id,
         "a_exercise": a_exercise.id,
+        "instrument_code": "phq9",
+        "b_assessment": b_assessment,
+        "b_self_report": b_self_report,
+        "b_alert": b_alert.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -860,6 +1089,14 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's used invitation token": ("secret", used_token),
         "B's replaced invitation token": ("secret", replaced_token),
         "B's open invitation token": ("secret", open_token),
+        **{
+            f"B's {a.instrument} assessment of {'client' if a.client_id == b_client.id else 'partner'} "
+            f"at {a.administered_at:%Y-%m-%d %H:%M} id": ("clinical_id", a.id)
+            for a in b_assessments
+        },
+        "B's self-report schedule id": ("clinical_id", homework["b_schedule"]),
+        "B's safety alert id": ("clinical_id", b_alert.id),
+        "B's earlier GAS rating id": ("clinical_id", b_earlier_rating.id),
         # the library is shared: these are not secret, but nothing outside exercises/ may show them
         "B's exercise id": ("library", b_exercise.id),
         "B's exercise title": ("library", B_EXERCISE["title"]),
@@ -887,6 +1124,10 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (HomeworkSubmission, b_first_submission),
         (HomeworkSubmission, b_submission),
         *((ClientInvitation, pk) for pk in b_invitations),
+        *((Assessment, a.pk) for a in b_assessments),
+        (AssessmentSchedule, homework["b_schedule"]),
+        (SafetyAlert, b_alert.pk),
+        (GoalAttainmentRating, b_earlier_rating.pk),
     ]
     return Scene(
         users=users,
@@ -902,6 +1143,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         b_note=b_note,
         b_exercise=b_exercise,
         b_assignment=b_assignment,
+        b_assessments=b_assessments,
         own={
             "a_case": a_case,
             "a_goal": a_goal,
@@ -933,10 +1175,13 @@ class Sent:
 
 def send(caller, op: Operation, variant: Variant, ids: dict) -> tuple[Sent, object]:
     path = op.path
-    if "{id}" in path:
-        path = path.replace("{id}", ids[variant.path or PATH_TARGETS[op.resource]])
-    url = path + ("?" + urlencode({p: ids[key] for p, key in variant.query.items()}) if variant.query else "")
+    if op.targets:
+        path = PATH_PARAMETER.sub(ids[variant.path or PATH_TARGETS[op.resource]], path)
+    query = {**{p: ids[key] for p, key in variant.query.items()}, **variant.params}
+    url = path + ("?" + urlencode(query) if query else "")
     headers = {}
+    if variant.accept:
+        headers["HTTP_ACCEPT"] = variant.accept
     body = None
     if op.method in ("post", "patch", "put"):
         body = variant.body(ids) if variant.body else {}
@@ -957,7 +1202,7 @@ CURSOR = re.compile(r"cursor=([A-Za-z0-9_\-%]+)")
 def visible_text(response, sent: Sent) -> str:
     """Everything the answer shows: body (without `instance` when it is the requested path), headers, and
     the decoded cursors of pagination links."""
-    text = response.content.decode()
+    text = response.content.decode(errors="replace")  # a PNG too: any text in it
     if response.get("Content-Type", "").startswith(PROBLEM):
         problem = json.loads(text)
         if problem.get("instance") == sent.path:
@@ -983,15 +1228,25 @@ def leaks(scene: Scene, response, sent: Sent, allowed: set[str]) -> list[str]:
     ]
 
 
+def is_json(response) -> bool:
+    return response.get("Content-Type", "").startswith(("application/json", PROBLEM))
+
+
 def check_outcome(response, outcome: Outcome) -> list[str]:
-    content = response.content.decode()[:600]
+    content = response.content.decode(errors="replace")[:600]
     if response.status_code != outcome.status:
         return [f"status {response.status_code}, expected {outcome.status}: {content}"]
     failures = []
-    body = response.json() if response.content else None
+    body = response.json() if response.content and is_json(response) else None
+    if (
+        outcome.status < 400
+        and response.content
+        and not response.get("Content-Type", "").startswith(outcome.media_type)
+    ):
+        return [f"Content-Type {response.get('Content-Type')}, expected {outcome.media_type}: {content}"]
     if outcome.status >= 400:
         if not response.get("Content-Type", "").startswith(PROBLEM):
-            failures.append(f"not problem+json: {response.get('Content-Type')}")
+            return [f"not problem+json: {response.get('Content-Type')}: {content}"]
         if outcome.code and body.get("code") != outcome.code:
             failures.append(f"code {body.get('code')!r}, expected {outcome.code!r}: {content}")
         if outcome.field and outcome.field not in [e.get("field") for e in body.get("errors", [])]:
@@ -1004,15 +1259,54 @@ def check_outcome(response, outcome: Outcome) -> list[str]:
 
 
 def normalised(response, sent: Sent, ids: dict) -> tuple[int, object]:
-    """Status and body with the request's path and ids replaced by placeholders, to compare two answers."""
-    body = response.json() if response.content else None
-    if isinstance(body, dict) and body.get("instance") == sent.path:
-        body["instance"] = "<the requested path>"
-    text = json.dumps(body)
+    """Status, media type and body with the request's path and ids replaced by placeholders, to compare two
+    answers."""
+    if is_json(response):
+        body = response.json() if response.content else None
+        if isinstance(body, dict) and body.get("instance") == sent.path:
+            body["instance"] = "<the requested path>"
+        text = json.dumps(body)
+    else:
+        text = response.content.decode(errors="replace")
     for key, value in sorted(ids.items(), key=lambda kv: -len(kv[1])):
         if len(value) >= 6:
             text = text.replace(value, f"<{key}>")
-    return response.status_code, json.loads(text)
+    return response.status_code, response.get("Content-Type"), json.loads(text) if is_json(response) else text
+
+
+def _figure(row: dict, *path: str):
+    """A figure of a report row, from JSON (nested) or CSV (flattened, as text)."""
+    if "_".join(path) in row:
+        value = row["_".join(path)]
+        return int(value) if value not in ("", None) else None
+    for key in path:
+        row = row[key]
+    return row
+
+
+def report_failures(scene: Scene, role: str, sent: Sent, response) -> list[str]:
+    """A report answers the caller's rows (their own; a supervisor's also their supervisee A's), or the one
+    `?clinician=` names, and a total row that sums those rows, nothing else."""
+    if is_json(response):
+        body = response.json()
+        rows, total = body["rows"], body.get("total")
+    else:
+        parsed = list(csv.DictReader(io.StringIO(response.content.decode())))
+        rows = [row for row in parsed if row["clinician"]]
+        total = next((row for row in parsed if not row["clinician"]), None)
+    expected_rows = {str(scene.users[role].id)} | ({scene.ids["a_user"]} if role == "supervisor" else set())
+    asked = parse_qs(urlsplit(sent.url).query).get("clinician")
+    if asked:
+        expected_rows &= set(asked)
+    failures = []
+    shown = [str(row["clinician"]) for row in rows]
+    if sorted(shown) != sorted(expected_rows):
+        failures.append(f"report rows for {shown}, expected {sorted(expected_rows)}")
+    if total is not None:
+        for path in [("cases",), *((("instruments", code, "n_clients")) for code in ("phq9", "gad7", "csi4"))]:
+            if _figure(total, *path) != sum(_figure(row, *path) for row in rows):
+                failures.append(f"the total's {'.'.join(path)} is not the sum of the rows': {total}")
+    return failures
 
 
 def b_state(scene: Scene) -> dict:
@@ -1048,13 +1342,19 @@ def b_state(scene: Scene) -> dict:
         "versions of the catalog exercise": ExerciseVersion.objects.filter(
             exercise_id=scene.ids["catalog_exercise"]
         ).count(),
+        "assessments on B's case": Assessment.objects.filter(case=scene.b_case).count(),
+        "assessments of B's clients": Assessment.objects.filter(client__in=scene.b_clients).count(),
+        "schedules on B's case": AssessmentSchedule.objects.filter(case=scene.b_case).count(),
+        "schedules of B's clients": AssessmentSchedule.objects.filter(client__in=scene.b_clients).count(),
+        "alerts on B's case": SafetyAlert.objects.filter(case=scene.b_case).count(),
+        "alerts about B's clients": SafetyAlert.objects.filter(client__in=scene.b_clients).count(),
     }
     return state
 
 
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
-TOTALS += (Exercise, ExerciseVersion)
+TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
 
 
 def totals() -> dict[str, int]:
@@ -1085,22 +1385,29 @@ def expected(role: str, op: Operation, variant: Variant) -> Outcome | None:
         if variant.admin:
             return variant.admin
         assert op.method == "get", f"{op}: say what the admin's write on B's object answers (Variant.admin)"
-        return Outcome(200, nonempty=op.is_list)
+        return Outcome(200, nonempty=op.lists_rows)
     if kind == LIBRARY:
         if op.method == "get":
-            return Outcome(200, nonempty=op.is_list)
+            return Outcome(200, nonempty=op.lists_rows)
         if variant.creates:
             return Outcome(201)
         assert variant.shared, f"{op}: say what a write on B's shared exercise answers (Variant.shared)"
         return variant.shared
+    if kind == REFERENCE:
+        assert op.method == "get", f"{op}: say who may change reference data"
+        return Outcome(200, nonempty=op.lists_rows)
+    if kind == REPORT:
+        if variant.reach:
+            return Outcome(404, "not_found")
+        return Outcome(200, media_type=CSV if CSV in (variant.accept, f"text/{variant.params.get('format')}") else JSON)
     if variant.field:
         return Outcome(400, "invalid", field=variant.field)
-    if "{id}" in op.path or variant.reach:
+    if op.targets or variant.reach:
         return Outcome(404, "not_found")
     if variant.query:
         return Outcome(200, empty=True)
     if op.method == "get":
-        return Outcome(200, nonempty=op.is_list)
+        return Outcome(200, nonempty=op.lists_rows)
     if variant.creates:
         return Outcome(201)
     return None
@@ -1120,8 +1427,19 @@ def test_every_contract_operation_has_a_foreign_object():
     }
     assert unmapped_filters == set()
     assert {(op.path, name) for op in OPERATIONS for name in op.uuid_filters} >= PLAIN_FILTERS_ON
-    assert {op.resource for op in OPERATIONS if "{id}" in op.path} <= set(PATH_TARGETS)
+    assert {op.resource for op in OPERATIONS if op.targets} <= set(PATH_TARGETS)
     assert all(access(role, op) for op in OPERATIONS for role in ROLES)
+
+
+def test_the_contract_names_the_scopes_every_operation_needs():
+    """Only the public operations and me/ take any token; every other operation declares the scopes it needs
+    (a generated client asks for its tokens from this), and the scope test below holds the code to it."""
+    vague = [
+        f"{op}: {[list(alternative) for alternative in op.security]}"
+        for op in OPERATIONS
+        if not op.public and access("clinician", op) != SELF and (not op.security or not all(op.security))
+    ]
+    assert vague == []
 
 
 def test_uuid_filters_take_ids():
@@ -1158,14 +1476,16 @@ def test_no_role_reaches_another_clinicians_records(scene, role, op, variant):
     failures += leaks(scene, response, sent, allowed_to_see(kind, op))
     asked = sent.path.rstrip("/").rsplit("/", 1)[-1]
     if (
-        kind in (MANAGES, LIBRARY)
+        kind in (MANAGES, LIBRARY, REFERENCE)
         and response.status_code == 200
-        and "{id}" in op.path
+        and op.targets
         and not op.is_list
-        and str(response.json()["id"]) != asked
+        and str(response.json().get("id", response.json().get("code"))) != asked
     ):
         failures.append("the answer is not the record asked for")
-    if kind in (SCOPED, FORBIDDEN, OPEN):
+    if kind == REPORT and response.status_code == 200:
+        failures += report_failures(scene, role, sent, response)
+    if kind in (SCOPED, FORBIDDEN, OPEN, REPORT):
         # Existence never leaks: the same request with ids that never existed answers exactly the same.
         twin = scene.twin_ids()
         twin_sent, twin_response = send(caller, op, variant, twin)
@@ -1209,15 +1529,21 @@ def test_without_a_token_every_operation_is_401(scene, anonymous, op, variant):
     assert not failures, "\n".join([sent.url, *failures])
 
 
+def lacking_scopes(op: Operation) -> list[str]:
+    """A token that cannot call `op`: `reports` alone; on the reports, every scope but `reports`."""
+    return [scope for scope in SCOPES if scope != "reports"] if op.resource == "reports" else ["reports"]
+
+
 @pytest.mark.parametrize(("op", "variant"), BASE)
 def test_a_token_without_the_operations_scope_is_403_for_every_role(scene, call_as, op, variant):
     assert variant is not None, f"{op}: no mapping in SPECS"
     before, counts_before = b_state(scene), totals()
     failures = []
+    token = lacking_scopes(op)
     for role in ROLES:
-        caller = call_as(scene.users[role], ["reports"])
+        caller = call_as(scene.users[role], token)
         sent, response = send(caller, op, variant, scene.ids)
-        if op.accepts_scopes({"reports"}):
+        if op.public or access(role, op) == SELF:
             found = check_outcome(response, variant.anyone or Outcome(200))
         else:
             found = check_outcome(response, Outcome(403, "insufficient_scope"))
@@ -1226,6 +1552,8 @@ def test_a_token_without_the_operations_scope_is_403_for_every_role(scene, call_
                 required = sorted(sorted(scopes) for scopes in response.json().get("required_scopes", []))
                 if required != declared:
                     found.append(f"required_scopes {required}, the contract declares {declared}")
+            if op.accepts_scopes(set(token)):
+                found.append(f"the contract says a token with {token} may call it")
         found += leaks(scene, response, sent, set())
         failures += [f"{role}: {message}" for message in found]
     if b_state(scene) != before or totals() != counts_before:
@@ -1280,6 +1608,27 @@ def _submission(scene):
     )
 
 
+def _assessment(scene, answers=(0, 0, 1, 0, 0, 1, 0, 0, 0)):
+    assessment_record(
+        actor=scene.users["clinician"],
+        client=scene.own["a_client"],
+        case=scene.own["a_case"],
+        instrument="phq9",
+        answers=list(answers),
+        administered_at=timezone.now() - timedelta(minutes=1),
+    )
+
+
+def _schedule(scene):
+    schedule_create(
+        actor=scene.users["clinician"],
+        client=scene.own["a_client"],
+        case=scene.own["a_case"],
+        instrument="gad7",
+        frequency="weekly",
+    )
+
+
 # list → (role that reads it, its {id} if any, how to add one row that role sees)
 LIST_GROWTH = {
     f"{API}staff/": (
@@ -1316,12 +1665,21 @@ LIST_GROWTH = {
     f"{API}assignments/": ("supervisor", None, _assignment),
     f"{API}me/assignments/": ("client", None, _assignment),
     f"{API}submissions/": ("client", None, _submission),
+    f"{API}assessments/": ("client", None, _assessment),
+    f"{API}assessment-schedules/": ("clinician", None, _schedule),
+    f"{API}me/assessments-due/": ("client", None, _schedule),
+    f"{API}alerts/": ("supervisor", None, lambda s: _assessment(s, answers=A_PHQ9)),
 }
-LISTS = [pytest.param(op, id=str(op)) for op in OPERATIONS if op.is_list]
+# Lists of data shipped with the API: nothing to grow.
+FIXED_LISTS = {f"{API}instruments/"}
+LISTS = [pytest.param(op, id=str(op)) for op in OPERATIONS if op.lists_rows and op.path not in FIXED_LISTS]
 
 
 def test_every_list_has_a_growth_recipe():
-    assert {op.path for op in OPERATIONS if op.is_list} == set(LIST_GROWTH)
+    """Every answer with `results`, paginated or not (what is due for a client is one short list)."""
+    assert {op.path for op in OPERATIONS if op.lists_rows} - FIXED_LISTS == set(LIST_GROWTH)
+    assert {op.path for op in OPERATIONS if op.is_list} <= set(LIST_GROWTH)
+    assert all(access("clinician", op) == REFERENCE for op in OPERATIONS if op.path in FIXED_LISTS)
 
 
 @pytest.mark.parametrize("op", LISTS)
@@ -1343,3 +1701,111 @@ def test_lists_cost_the_same_for_1_and_20_rows_and_never_show_b(scene, count_que
     assert one == many
     assert leaks(scene, first, sent, allowed) == []
     assert leaks(scene, last, sent, allowed) == []
+
+
+# ---------------------------------------------------------------- reports: B's figures stay out, the chart too
+
+REPORT_URLS = (
+    f"{API}reports/caseload/",
+    f"{API}reports/caseload/?format=csv",
+    f"{API}reports/outcomes/",
+    f"{API}reports/outcomes/?format=csv",
+    f"{API}reports/outcomes/?domain={GoalDomain.TRUST_REBUILDING}",
+)
+
+
+def _grow_b_caseload(scene):
+    """B's caseload grows in every figure the reports count: an open couple case with an achieved goal rated on
+    GAS, overdue homework, PHQ-9 and GAD-7 baselines and follow-ups of both partners (one raising an alert), a
+    note unsigned for ten days and one awaiting co-signature."""
+    b = scene.b_user
+    couple = CoupleFactory(partners__clinician=b)
+    partners = [member.client for member in CoupleMember.objects.filter(couple=couple).order_by("position")]
+    case = CaseFactory(clinician=b, subject_type=SubjectType.COUPLE, couple=couple)
+    goal = GoalFactory(
+        case=case,
+        domain=GoalDomain.TRUST_REBUILDING,
+        gas_levels=GAS_LEVELS,
+        achievement_status="achieved",
+        lifecycle_status="completed",
+    )
+    GASRatingFactory(goal=goal, score=2, rated_by=b, rated_on=timezone.localdate() - timedelta(days=1))
+    today = timezone.localdate()
+    assignment_create(
+        actor=b,
+        case=case,
+        exercise=Exercise.objects.get(pk=scene.ids["catalog_exercise"]),
+        assignees=partners,
+        start_date=today - timedelta(days=21),
+        due_date=today - timedelta(days=1),
+        frequency="weekly",
+        target_count=2,
+    )
+    now = timezone.now()
+    for client in partners:
+        for instrument, baseline, follow_up in (("phq9", [3] * 9, [0] * 9), ("gad7", [3] * 7, [0] * 7)):
+            for answers, at in ((baseline, now - timedelta(weeks=6)), (follow_up, now - timedelta(days=2))):
+                assessment_record(
+                    actor=b, client=client, case=case, instrument=instrument, answers=answers, administered_at=at
+                )
+    NoteFactory(case=case, session_date=today - timedelta(days=10))
+    NoteFactory(case=case, status=NoteStatus.SIGNED, signed_at=now, cosign_required=True)
+
+
+@pytest.mark.parametrize("role", STAFF)
+def test_b_figures_never_reach_a_or_s_reports(scene, call_as, role):
+    """A's and S's reports stay byte for byte the same however B's caseload changes (while B's own report
+    moves in every one of them), and show only their own rows. B's past supervisor reports on themself only."""
+    b_supervisor = User.objects.get(pk=scene.ids["b_supervisor"])
+    callers = {who: call_as(user, ["reports"]) for who, user in [(role, scene.users[role]), ("B", scene.b_user)]}
+    callers["B's past supervisor"] = call_as(b_supervisor, ["reports"])
+
+    def answers():
+        return {(who, url): caller.get(url) for who, caller in callers.items() for url in REPORT_URLS}
+
+    def seen(responses):
+        return {key: (r.status_code, r["Content-Type"], r.content) for key, r in responses.items()}
+
+    before = answers()
+    _grow_b_caseload(scene)
+    after = answers()
+
+    assert {key: r.status_code for key, r in {**before, **after}.items()} == dict.fromkeys(before, 200)
+    mine = [(role, url) for url in REPORT_URLS]
+    assert {k: v for k, v in seen(after).items() if k in mine} == {k: v for k, v in seen(before).items() if k in mine}
+    past = [("B's past supervisor", url) for url in REPORT_URLS]
+    assert {k: v for k, v in seen(after).items() if k in past} == {k: v for k, v in seen(before).items() if k in past}
+    unmoved = [url for url in REPORT_URLS if seen(before)[("B", url)] == seen(after)[("B", url)]]
+    assert unmoved == [], "B's growth must show in B's own report, or this test proves nothing"
+    failures = []
+    for url in REPORT_URLS:
+        sent = Sent("get", url.split("?")[0], url, None)
+        for response in (before[(role, url)], after[(role, url)]):
+            failures += report_failures(scene, role, sent, response)
+            failures += leaks(scene, response, sent, set())
+        past_rows = after[("B's past supervisor", url)]
+        if url.endswith("/caseload/") and [row["clinician"] for row in past_rows.json()["rows"]] != [
+            str(b_supervisor.id)
+        ]:
+            failures.append(f"B's past supervisor's report: {past_rows.content[:300]}")
+        if scene.b_user.display_name.lower() in past_rows.content.decode().lower():
+            failures.append(f"B's past supervisor sees B in {url}")
+    failures += audit_naming_b(scene)
+    assert failures == []
+
+
+@pytest.mark.parametrize("role", STAFF)
+def test_the_outcome_chart_is_a_png_of_the_callers_own_case_only(scene, role):
+    """The matrix's 404 for B's case means something: the same caller gets a PNG of A's case."""
+    caller = scene.caller(role)
+    own = caller.get(f"{API}cases/{scene.ids['a_case']}/outcomes/chart.png")
+    foreign = caller.get(f"{API}cases/{scene.ids['b_case']}/outcomes/chart.png")
+
+    assert own.status_code == 200, own.content[:300]
+    assert own["Content-Type"] == "image/png"
+    assert own.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert foreign.status_code == 404
+    assert foreign["Content-Type"].startswith(PROBLEM)
+    assert foreign.json()["code"] == "not_found"
+    assert b"PNG" not in foreign.content
+    assert audit_naming_b(scene) == []

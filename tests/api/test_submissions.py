@@ -502,6 +502,20 @@ def test_a_closed_case_takes_no_submissions(as_a, assignment, care, clinician):
 
     response = submit(as_a, assignment)
 
+    # Closing the case withdrew its homework, so the app hears that this homework is cancelled.
+    assert response.status_code == 409
+    assert problem(response)["code"] == "assignment_cancelled"
+    assert state() == before
+
+
+def test_homework_on_a_closed_case_takes_no_submissions_even_if_still_active(as_a, assignment, care):
+    from clinical.models import Case
+
+    Case.objects.filter(pk=care.case.pk).update(status="closed", closed_on=timezone.localdate(), closing_reason="x")
+    before = state()
+
+    response = submit(as_a, assignment)
+
     assert response.status_code == 409
     assert problem(response)["code"] == "case_closed"
     assert state() == before

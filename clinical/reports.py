@@ -1,0 +1,340 @@
+"""Caseload and outcome reports: SQL aggregates grouped by clinician (and a total), a fixed number of queries
+however large the caseload. Rows cover the clinicians the caller may report on: a clinician themself; a
+supervisor themself and their current supervisees.
+
+Homework adherence here is the SQL form of clinical/adherence.py (distinct periods with a completion, against
+periods begun, capped by the target; `each` sums assignees, `joint` shares one count); GAS T is the SQL form of
+instruments.gas_t_score with equal weights. Tests hold each pair together.
+"""
+
+from datetime import date, timedelta
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from clinical import instruments
+from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, Role, SafetyAlert, TreatmentGoal, User
+from clinical.selectors import supervisees_of
+
+UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
+ADHERENCE_SPLIT = 0.7
+
+
+def reportable_clinicians(*, user: User) -> list[User]:
+    """Whose caseloads `user` may report on, in a stable order."""
+    if user.role == Role.CLINICIAN:
+        return [user]
+    if user.role == Role.SUPERVISOR:
+        return [user, *supervisees_of(supervisor=user).order_by("display_name", "id")]
+    return []
+
+
+def _ratio(numerator, denominator) -> float | None:
+    return None if not denominator else round(float(numerator) / float(denominator), 4)
+
+
+def _round(value, digits=2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# One row per (assignment, assignee) of the cases' non-cancelled homework, progress as of %(today)s.
+HOMEWORK_ROWS = """
+    assignment AS (
+        SELECT ha.id, ha.case_id, c.clinician_id, ha.mode, ha.status, ha.due_date, ha.target_count AS target,
+            CASE
+                WHEN %(today)s::date < ha.start_date THEN 0
+                WHEN ha.frequency = 'once' THEN 1
+                WHEN ha.frequency = 'daily' THEN LEAST(ha.target_count,
+                    (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) + 1)
+                ELSE LEAST(ha.target_count,
+                    (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
+            END AS expected
+        FROM clinical_homeworkassignment ha JOIN clinical_case c ON c.id = ha.case_id
+        WHERE ha.case_id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
+    ),
+    done AS (
+        SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods
+        FROM clinical_homeworksubmission s
+        WHERE s.status = 'current' AND s.assignment_id IN (SELECT id FROM assignment)
+            AND s.completed_at < (%(today)s::date + 1)::timestamptz
+        GROUP BY ROLLUP (s.assignment_id, s.client_id)
+    ),
+    homework AS (
+        SELECT a.id, a.case_id, a.clinician_id, aa.client_id, a.mode, a.status, a.due_date, a.target, a.expected,
+            LEAST(a.target, COALESCE(CASE WHEN a.mode = 'joint' THEN shared.periods ELSE own.periods END, 0))
+                AS completed
+        FROM assignment a
+        JOIN clinical_homeworkassignment_assignees aa ON aa.homeworkassignment_id = a.id
+        LEFT JOIN done own ON own.assignment_id = a.id AND own.client_id = aa.client_id
+        LEFT JOIN done shared ON shared.assignment_id = a.id AND shared.client_id IS NULL
+    ),
+    per_assignment AS (
+        SELECT id, case_id, clinician_id, status, due_date,
+            CASE WHEN mode = 'joint' THEN MAX(completed) ELSE SUM(completed) END AS completed,
+            CASE WHEN mode = 'joint' THEN MAX(expected) ELSE SUM(expected) END AS expected,
+            BOOL_AND(completed >= target) AS done
+        FROM homework GROUP BY id, case_id, clinician_id, status, due_date, mode
+    )
+"""
+
+
+# ---------------------------------------------------------------- caseload
+
+CASELOAD_HOMEWORK = f"""
+WITH {HOMEWORK_ROWS}
+SELECT clinician_id,
+    COUNT(*) FILTER (WHERE status = 'active'),
+    COALESCE(SUM(completed) FILTER (WHERE status = 'active'), 0),
+    COALESCE(SUM(expected) FILTER (WHERE status = 'active'), 0),
+    COUNT(*) FILTER (WHERE status = 'active' AND due_date < %(today)s::date AND NOT done)
+FROM per_assignment GROUP BY clinician_id
+"""
+
+
+def caseload_report(*, user: User, clinician: User | None = None, today: date | None = None) -> list[dict]:
+    """Per clinician: open and paused cases, goals by lifecycle status (open and paused cases), active homework
+    with its adherence and how much is overdue, notes unsigned 72 h after the session, notes awaiting
+    co-signature, unacknowledged safety alerts."""
+    today = today or timezone.localdate()
+    clinicians = reportable_clinicians(user=user)
+    if clinician is not None:
+        clinicians = [c for c in clinicians if c.pk == clinician.pk]
+    ids = [c.pk for c in clinicians]
+    lifecycle = [s.value for s in GoalLifecycle if s != GoalLifecycle.ENTERED_IN_ERROR]
+    rows = {
+        c.pk: {
+            "clinician": c.pk,
+            "clinician_name": c.display_name,
+            "open_cases": 0,
+            "paused_cases": 0,
+            **{f"goals_{s}": 0 for s in lifecycle},
+            "active_homework": 0,
+            "homework_adherence": None,
+            "overdue_homework": 0,
+            "notes_unsigned_over_72h": 0,
+            "notes_awaiting_cosign": 0,
+            "unacknowledged_alerts": 0,
+        }
+        for c in clinicians
+    }
+    aggregates = [
+        (
+            "clinician",
+            Case.objects.filter(clinician__in=ids)
+            .values("clinician")
+            .annotate(
+                open_cases=Count("pk", filter=Q(status=CaseStatus.OPEN)),
+                paused_cases=Count("pk", filter=Q(status=CaseStatus.PAUSED)),
+            ),
+        ),
+        (
+            "case__clinician",
+            TreatmentGoal.objects.filter(case__clinician__in=ids, case__status__in=["open", "paused"])
+            .values("case__clinician")
+            .annotate(**{f"goals_{s}": Count("pk", filter=Q(lifecycle_status=s)) for s in lifecycle}),
+        ),
+        (
+            "author",
+            ProgressNote.objects.filter(author__in=ids)
+            .values("author")
+            .annotate(
+                notes_unsigned_over_72h=Count(
+                    "pk", filter=Q(status="draft", session_date__lte=today - timedelta(days=UNSIGNED_AFTER_DAYS))
+                ),
+                notes_awaiting_cosign=Count(
+                    "pk", filter=Q(status="signed", cosign_required=True, cosigned_at__isnull=True)
+                ),
+            ),
+        ),
+        (
+            "case__clinician",
+            SafetyAlert.objects.filter(case__clinician__in=ids, acknowledged_at__isnull=True)
+            .values("case__clinician")
+            .annotate(unacknowledged_alerts=Count("pk")),
+        ),
+    ]
+    for key, queryset in aggregates:
+        for result in queryset:
+            rows[result.pop(key)].update(result)
+    case_ids = list(Case.objects.filter(clinician__in=ids, status__in=["open", "paused"]).values_list("pk", flat=True))
+    for clinician_id, active, completed, expected, overdue in _fetch(
+        CASELOAD_HOMEWORK, {"today": today, "case_ids": case_ids}
+    ):
+        rows[clinician_id].update(
+            active_homework=active, homework_adherence=_ratio(completed, expected), overdue_homework=overdue
+        )
+    return list(rows.values())
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+def _caseness_sql() -> str:
+    """SQL: is the baseline total (`b.total`) of instrument `b.instrument` at caseness?"""
+    parts = []
+    for code, instrument in instruments.INSTRUMENTS.items():
+        if instrument.case_at_or_above is not None:
+            parts.append(f"WHEN '{code}' THEN b.total >= {instrument.case_at_or_above}")
+        else:
+            parts.append(f"WHEN '{code}' THEN b.total < {instrument.case_below}")
+    return "CASE b.instrument " + " ".join(parts) + " END"
+
+
+OUTCOME_SCORES = f"""
+WITH {HOMEWORK_ROWS},
+client_adherence AS (
+    SELECT client_id, SUM(completed)::float / NULLIF(SUM(expected), 0) AS adherence
+    FROM homework GROUP BY client_id
+),
+latest AS (
+    SELECT DISTINCT ON (a.case_id, a.client_id, a.instrument)
+        a.case_id, a.client_id, a.instrument, a.change, a.reliable_change, a.recovered
+    FROM clinical_assessment a
+    WHERE a.case_id = ANY(%(case_ids)s) AND NOT a.is_baseline AND a.administered_at < %(until_end)s
+    ORDER BY a.case_id, a.client_id, a.instrument, a.administered_at DESC
+),
+scored AS (
+    SELECT c.clinician_id, l.instrument, l.change, l.reliable_change, l.recovered, ca.adherence,
+        ({_caseness_sql()}) AS case_at_baseline
+    FROM latest l
+    JOIN clinical_case c ON c.id = l.case_id
+    JOIN clinical_assessment b
+        ON b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
+    LEFT JOIN client_adherence ca ON ca.client_id = l.client_id
+)
+SELECT clinician_id, instrument, COUNT(*), AVG(change),
+    AVG(CASE WHEN reliable_change = 'improved' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
+    AVG(CASE WHEN reliable_change = 'deteriorated' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
+    AVG(CASE WHEN recovered THEN 1.0 ELSE 0.0 END) FILTER (WHERE case_at_baseline),
+    AVG(change) FILTER (WHERE adherence >= %(split)s),
+    AVG(change) FILTER (WHERE adherence < %(split)s)
+FROM scored
+GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
+"""
+
+OUTCOME_CASES = f"""
+WITH {HOMEWORK_ROWS},
+goal_rating AS (
+    SELECT DISTINCT ON (r.goal_id) g.case_id, r.score
+    FROM clinical_goalattainmentrating r JOIN clinical_treatmentgoal g ON g.id = r.goal_id
+    WHERE g.case_id = ANY(%(case_ids)s) AND g.gas_levels IS NOT NULL
+        AND g.lifecycle_status NOT IN ('entered_in_error', 'cancelled') AND r.rated_on <= %(until)s::date
+    ORDER BY r.goal_id, r.rated_on DESC
+),
+case_gas AS (
+    SELECT case_id, 50 + 10 * SUM(score) / SQRT(0.7 * COUNT(*) + 0.3 * COUNT(*) * COUNT(*)) AS t
+    FROM goal_rating GROUP BY case_id
+),
+case_goals AS (
+    SELECT case_id, COUNT(*) AS goals, COUNT(*) FILTER (WHERE achievement_status = 'achieved') AS achieved
+    FROM clinical_treatmentgoal
+    WHERE case_id = ANY(%(case_ids)s) AND lifecycle_status <> 'entered_in_error'
+        AND (%(domain)s::text IS NULL OR domain = %(domain)s::text)
+    GROUP BY case_id
+),
+case_homework AS (
+    SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM per_assignment GROUP BY case_id
+)
+SELECT c.clinician_id, COUNT(*), SUM(cg.achieved), SUM(cg.goals), AVG(gas.t), SUM(ch.completed), SUM(ch.expected)
+FROM clinical_case c
+LEFT JOIN case_goals cg ON cg.case_id = c.id
+LEFT JOIN case_gas gas ON gas.case_id = c.id
+LEFT JOIN case_homework ch ON ch.case_id = c.id
+WHERE c.id = ANY(%(case_ids)s)
+GROUP BY GROUPING SETS ((c.clinician_id), ())
+"""
+
+
+def outcomes_report(
+    *,
+    user: User,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    domain: str | None = None,
+    clinician: User | None = None,
+    today: date | None = None,
+) -> dict:
+    """Per clinician, and a total row: cases active in the period, the share of goals achieved, mean GAS T,
+    homework adherence, and per instrument the clients with a baseline and a later score, their mean change and
+    the share reliably improved, reliably deteriorated and (of those at caseness at baseline) recovered; plus
+    the mean change of clients whose homework adherence is at least 0.7 against those below."""
+    today = today or timezone.localdate()
+    until = min(date_to or today, today)
+    clinicians = reportable_clinicians(user=user)
+    if clinician is not None:
+        clinicians = [c for c in clinicians if c.pk == clinician.pk]
+    ids = [c.pk for c in clinicians]
+    cases = Case.objects.filter(clinician__in=ids, opened_on__lte=until)
+    if date_from:
+        cases = cases.filter(Q(closed_on__isnull=True) | Q(closed_on__gte=date_from))
+    if domain:
+        cases = cases.filter(
+            Exists(
+                TreatmentGoal.objects.filter(case=OuterRef("pk"), domain=domain).exclude(
+                    lifecycle_status=GoalLifecycle.ENTERED_IN_ERROR
+                )
+            )
+        )
+    params = {
+        "domain": domain,
+        "case_ids": list(cases.values_list("pk", flat=True).distinct()),
+        "today": until,
+        "until": until,
+        "until_end": until + timedelta(days=1),
+        "split": ADHERENCE_SPLIT,
+    }
+    empty_instruments = {
+        code: {
+            "n_clients": 0,
+            "mean_change": None,
+            "reliably_improved_rate": None,
+            "reliably_deteriorated_rate": None,
+            "recovered_rate": None,
+            "mean_change_adherence_at_least_0_7": None,
+            "mean_change_adherence_below_0_7": None,
+        }
+        for code in instruments.INSTRUMENTS
+    }
+
+    def blank(clinician_id, name):
+        return {
+            "clinician": clinician_id,
+            "clinician_name": name,
+            "cases": 0,
+            "goals_achieved_rate": None,
+            "mean_gas_t": None,
+            "homework_adherence": None,
+            "instruments": {code: dict(values) for code, values in empty_instruments.items()},
+        }
+
+    rows = {c.pk: blank(c.pk, c.display_name) for c in clinicians}
+    total = blank(None, "All")
+    for clinician_id, n, achieved, goals, gas_t, completed, expected in _fetch(OUTCOME_CASES, params):
+        row = rows[clinician_id] if clinician_id else total
+        row.update(
+            cases=n,
+            goals_achieved_rate=_ratio(achieved or 0, goals),
+            mean_gas_t=_round(gas_t),
+            homework_adherence=_ratio(completed or 0, expected),
+        )
+    for clinician_id, code, n, mean, improved, deteriorated, recovered, adherent, less in _fetch(
+        OUTCOME_SCORES, params
+    ):
+        row = rows[clinician_id] if clinician_id else total
+        row["instruments"][code] = {
+            "n_clients": n,
+            "mean_change": _round(mean),
+            "reliably_improved_rate": _round(improved, 4),
+            "reliably_deteriorated_rate": _round(deteriorated, 4),
+            "recovered_rate": _round(recovered, 4),
+            "mean_change_adherence_at_least_0_7": _round(adherent),
+            "mean_change_adherence_below_0_7": _round(less),
+        }
+    return {"date_from": date_from, "date_to": until, "domain": domain, "rows": list(rows.values()), "total": total}

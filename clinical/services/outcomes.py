@@ -1,0 +1,221 @@
+"""Standard measures: recording assessments (by a clinician or self-reported), schedules, safety alerts."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clinical import instruments
+from clinical.audit import audit_record
+from clinical.errors import Conflict, InvalidInput, NotAllowed
+from clinical.models import (
+    Assessment,
+    AssessmentSchedule,
+    AssessmentSource,
+    Case,
+    Client,
+    Role,
+    SafetyAlert,
+    ScheduleStatus,
+)
+from clinical.selectors import alerts_visible_to
+
+from .cases import require_case_not_closed, require_case_writable
+from .homework import case_clients
+from .records import record_lock, record_save, record_update, require_in
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _check(instrument_code: str, answers, administered_at) -> instruments.Instrument:
+    instrument = instruments.INSTRUMENTS.get(instrument_code)
+    errors = {}
+    if instrument is None:
+        errors["instrument"] = [f"One of: {', '.join(instruments.INSTRUMENTS)}."]
+    else:
+        problems = instruments.answer_problems(instrument, answers)
+        if problems:
+            errors["answers"] = problems
+    if administered_at > timezone.now() + CLOCK_SKEW:
+        errors["administered_at"] = ["This is in the future."]
+    if errors:
+        raise InvalidInput(errors)
+    return instrument
+
+
+BASELINE_FIGURES = {
+    "is_baseline": True,
+    "change": None,
+    "reliable_change": "",
+    "recovered": None,
+    "clinically_significant": None,
+}
+
+
+def _figures(instrument: instruments.Instrument, baseline_total: int, total: int) -> dict:
+    change = instruments.change_from_baseline(instrument, baseline_total, total)
+    return {
+        "is_baseline": False,
+        "change": change.change,
+        "reliable_change": change.reliable_change,
+        "recovered": change.recovered,
+        "clinically_significant": change.clinically_significant,
+    }
+
+
+def refresh_series(*, client: Client, case: Case, instrument_code: str) -> None:
+    """(Re)compute the change figures of a client's series against its baseline, the earliest assessment.
+    Rows whose figures change get a new version, so ETags and `updated_since` sync see them."""
+    instrument = instruments.INSTRUMENTS[instrument_code]
+    series = list(
+        Assessment.objects.select_for_update()
+        .filter(client=client, case=case, instrument=instrument_code)
+        .order_by("administered_at", "created_at")
+    )
+    baseline = series[0]
+    for assessment in series:
+        fields = (
+            BASELINE_FIGURES if assessment.pk == baseline.pk else _figures(instrument, baseline.total, assessment.total)
+        )
+        if any(getattr(assessment, k) != v for k, v in fields.items()):
+            Assessment.objects.filter(pk=assessment.pk).update(
+                **fields, version=F("version") + 1, updated_at=timezone.now()
+            )
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    actor,
+    instrument: str,
+    answers: list,
+    administered_at,
+    client: Client | None = None,
+    case: Case | None = None,
+    schedule: AssessmentSchedule | None = None,
+) -> Assessment:
+    """Score and store an assessment, compare it with the baseline, and raise a safety alert in the same
+    transaction when PHQ-9 item 9 is above 0.
+
+    A clinician records for a client of one of their cases; a client self-reports against a schedule of theirs.
+    """
+    if actor.role == Role.CLIENT:
+        if schedule is None or schedule.client.user_id != actor.pk:
+            raise NotAllowed("Clients report against a schedule their clinician set.", code="schedule_required")
+        if schedule.status != ScheduleStatus.ACTIVE:
+            raise Conflict("This schedule was cancelled.", code="schedule_cancelled")
+        if instrument != schedule.instrument:
+            raise InvalidInput({"instrument": [f"This schedule asks for {schedule.instrument}."]})
+        if timezone.localdate(administered_at) < schedule.start_date:
+            raise InvalidInput({"administered_at": [f"This schedule starts on {schedule.start_date}."]})
+        client, case, source = schedule.client, schedule.case, AssessmentSource.SELF_REPORT
+    else:
+        require_case_writable(actor, case)
+        if client is None or client.pk not in {c.pk for c in case_clients(case)}:
+            raise InvalidInput({"client": ["A client of this case."]})
+        if schedule is not None and (schedule.client_id, schedule.case_id, schedule.instrument) != (
+            client.pk,
+            case.pk,
+            instrument,
+        ):
+            raise InvalidInput({"schedule": ["This schedule asks another client, case or measure."]})
+        source = AssessmentSource.CLINICIAN
+    definition = _check(instrument, answers, administered_at)
+    score = instruments.total(definition, answers)
+    baseline = (
+        Assessment.objects.select_for_update()
+        .filter(client=client, case=case, instrument=instrument)
+        .order_by("administered_at", "created_at")
+        .first()
+    )
+    becomes_baseline = baseline is None or administered_at < baseline.administered_at
+    figures = BASELINE_FIGURES if becomes_baseline else _figures(definition, baseline.total, score)
+    assessment = record_save(
+        Assessment(
+            client=client,
+            case=case,
+            instrument=instrument,
+            answers=answers,
+            administered_at=administered_at,
+            source=source,
+            schedule=schedule,
+            recorded_by=actor,
+            total=score,
+            band=instruments.band(definition, score),
+            **figures,
+        )
+    )
+    if becomes_baseline and baseline is not None:  # entered late, but earlier: the others compare with it now
+        refresh_series(client=client, case=case, instrument_code=instrument)
+    audit_record(actor=actor, action="create", object_type="assessment", object_ids=[assessment.pk])
+    code, item = instruments.SAFETY_ITEM
+    if instrument == code and answers[item - 1] > 0:
+        alert = SafetyAlert.objects.create(
+            case=case,
+            client=client,
+            assessment=assessment,
+            kind="phq9_item9",
+            detail=f"PHQ-9 item 9 (thoughts of self-harm) answered {answers[item - 1]} of 3.",
+        )
+        audit_record(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
+    return Assessment.objects.get(pk=assessment.pk)
+
+
+@transaction.atomic
+def schedule_create(
+    *, actor, client: Client, case: Case, instrument: str, frequency: str, start_date=None, end_date=None
+) -> AssessmentSchedule:
+    """Ask a client of the case to self-report an instrument, once or on a rhythm."""
+    require_case_writable(actor, case)
+    require_case_not_closed(case)
+    errors = {}
+    if client.pk not in {c.pk for c in case_clients(case)}:
+        errors["client"] = ["A client of this case."]
+    elif client.user_id is None:
+        errors["client"] = ["This client has no app login yet; invite them first."]
+    if instrument not in instruments.INSTRUMENTS:
+        errors["instrument"] = [f"One of: {', '.join(instruments.INSTRUMENTS)}."]
+    start_date = start_date or timezone.localdate()
+    if end_date is not None and end_date < start_date:
+        errors["end_date"] = ["The end date cannot come before the start date."]
+    if errors:
+        raise InvalidInput(errors)
+    schedule = record_save(
+        AssessmentSchedule(
+            client=client,
+            case=case,
+            instrument=instrument,
+            frequency=frequency,
+            start_date=start_date,
+            end_date=end_date,
+            created_by=actor,
+        )
+    )
+    audit_record(actor=actor, action="create", object_type="assessment_schedule", object_ids=[schedule.pk])
+    return schedule
+
+
+@transaction.atomic
+def schedule_cancel(*, actor, schedule: AssessmentSchedule) -> AssessmentSchedule:
+    require_case_writable(actor, schedule.case)
+    locked = record_lock(schedule, expected_version=None)
+    if locked.status != ScheduleStatus.ACTIVE:
+        raise Conflict("This schedule is already cancelled.", code="schedule_cancelled")
+    schedule = record_update(locked, expected_version=None, changes={"status": ScheduleStatus.CANCELLED})
+    audit_record(actor=actor, action="cancel", object_type="assessment_schedule", object_ids=[schedule.pk])
+    return schedule
+
+
+@transaction.atomic
+def alert_acknowledge(*, actor, alert: SafetyAlert) -> SafetyAlert:
+    """The case's clinician or their supervisor confirms they have seen the alert."""
+    require_in(alerts_visible_to(user=actor), alert, detail="Only the case's clinician or supervisor.")
+    locked = record_lock(alert, expected_version=None)
+    if locked.acknowledged_at is not None:
+        raise Conflict("This alert was already acknowledged.", code="already_acknowledged")
+    alert = record_update(
+        locked, expected_version=None, changes={"acknowledged_by": actor, "acknowledged_at": timezone.now()}
+    )
+    audit_record(actor=actor, action="acknowledge", object_type="alert", object_ids=[alert.pk])
+    return alert
