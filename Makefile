@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WITH_DB := $(PY) -m tools.devdb exec --
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format schema lock db-status db-stop clean
+.PHONY: run test bench lint format schema lock db-status db-stop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest -n 2 $(PYTEST_ARGS)'
+
+## Benchmark at practice scale (docs/performance.md); QUICK=1 for a short run on small practices.
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	DEVDB_DIR=.data/bench $(WITH_DB) $(PY) -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

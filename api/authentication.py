@@ -1,18 +1,33 @@
+from types import SimpleNamespace
+
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from oauth2_provider.settings import oauth2_settings
 from rest_framework.exceptions import AuthenticationFailed
 
 
 class BearerTokenAuthentication(OAuth2Authentication):
-    """OAuth 2 bearer tokens. A token that was sent but is unknown, expired or revoked is an explicit
-    401 `invalid_token` (RFC 6750 §3.1), not the same answer as sending none."""
+    """OAuth 2 bearer tokens in the Authorization header (RFC 6750 §2.1), checked by django-oauth-toolkit's
+    own validator (`validate_bearer_token`: the hashed token, expiry, RFC 8707 audience, the application).
+
+    It calls the validator directly instead of through oauthlib's resource endpoint, which rebuilds the
+    request and parses headers and body for the other token transports; our API takes the header only (tokens
+    in a query string or a form body are refused by RFC 9700 anyway). That plumbing was a fifth of a cached
+    read's time. A token that was sent but is unknown, expired or revoked is an explicit 401 `invalid_token`
+    (RFC 6750 §3.1), not the same answer as sending none.
+    """
 
     def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None and request.headers.get("Authorization", "").lower().startswith("bearer "):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        carrier = SimpleNamespace(uri=request.build_absolute_uri())
+        validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
+        if not validator.validate_bearer_token(token.strip(), [], carrier):
+            request.oauth2_error = getattr(carrier, "oauth2_error", {})
             raise AuthenticationFailed("The access token is invalid, expired or revoked.", code="invalid_token")
-        if result is not None and not result[0].is_active:  # deactivated accounts lose access at once
+        if not carrier.user.is_active:  # deactivated accounts lose access at once
             raise AuthenticationFailed("This account is deactivated.", code="invalid_token")
-        return result
+        return carrier.user, carrier.access_token
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -71,7 +71,7 @@ def audit_record(*, actor, action: str, object_type: str, object_ids: Iterable =
     """Append one event to the chain inside the current transaction."""
     context = current_request_context()
     ip_field = AuditEvent._meta.get_field("ip_address")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
         previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()

@@ -205,9 +205,11 @@ def _complete_if_done(assignment: HomeworkAssignment) -> None:
 
 
 def _after_submission(assignment: HomeworkAssignment) -> None:
-    """Progress changed: the assignment gets a new version (delta sync sees it) and completes when done."""
-    record_update(assignment, expected_version=None, changes={})
-    _complete_if_done(assignment)
+    """Progress changed: the assignment (locked by the caller) gets a new version, so delta sync sees it, and
+    completes when done."""
+    done = assignment.status == AssignmentStatus.ACTIVE and progress_of([assignment])[assignment.pk].done
+    changes = {"status": AssignmentStatus.COMPLETED} if done else {}
+    record_update(assignment, expected_version=None, changes=changes, locked=True)
 
 
 @transaction.atomic
@@ -215,7 +217,7 @@ def submission_record(
     *, actor, assignment: HomeworkAssignment, completed_at, responses: dict, shared_with_partner: bool = False
 ) -> HomeworkSubmission:
     """A client's completion of their homework, checked against the exercise version they were given."""
-    assignment = record_lock(assignment, expected_version=None)
+    assignment = record_lock(assignment, expected_version=None, related=("case", "exercise_version"))
     client = _client_of(actor, assignment)
     _require_open_for_submissions(assignment)
     _check_completion(assignment, completed_at, responses)
@@ -240,7 +242,7 @@ def submission_amend(
 ) -> HomeworkSubmission:
     """Correct a submission: a new revision is stored and the old one is kept, marked `amended`. The chain
     counts once towards adherence."""
-    assignment = record_lock(submission.assignment, expected_version=None)
+    assignment = record_lock(submission.assignment, expected_version=None, related=("case", "exercise_version"))
     locked = record_lock(submission, expected_version=None)
     if locked.client.user_id != actor.pk:
         raise NotAllowed("Only the client who sent it can correct a submission.", code="not_submitter")

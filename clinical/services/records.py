@@ -32,9 +32,11 @@ def require_in(queryset, obj, *, detail: str, code: str = "not_allowed") -> None
         raise NotAllowed(detail, code=code)
 
 
-def record_lock(instance: models.Model, *, expected_version: int | None) -> models.Model:
-    """Lock the row and check it is still at `expected_version` (None: any). Needs a transaction."""
-    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+def record_lock(instance: models.Model, *, expected_version: int | None, related: tuple = ()) -> models.Model:
+    """Lock the row and check it is still at `expected_version` (None: any). Needs a transaction.
+    `related`: foreign keys to read in the same query (their rows are not locked)."""
+    rows = type(instance).objects.select_related(*related).select_for_update(of=("self",))
+    locked = rows.get(pk=instance.pk)
     if expected_version is not None and locked.version != expected_version:
         raise StaleVersion(
             f"This record is at version {locked.version}, not {expected_version}; fetch it again.",
@@ -44,20 +46,27 @@ def record_lock(instance: models.Model, *, expected_version: int | None) -> mode
 
 
 @transaction.atomic
-def record_update(instance: models.Model, *, expected_version: int | None, changes: dict) -> models.Model:
+def record_update(
+    instance: models.Model, *, expected_version: int | None, changes: dict, locked: bool = False
+) -> models.Model:
     """Apply `changes` only if the row is still at `expected_version`; raise the version by one.
 
-    The row is locked for the check, so two writers with the same version cannot both win. Only the
-    changed columns are written.
+    The row is locked for the check (unless the caller passes a row it locked itself, `locked=True`), so two
+    writers with the same version cannot both win. The changed fields, and every constraint and uniqueness
+    rule, are checked with the model's own validation; only the changed columns are written.
     """
-    locked = record_lock(instance, expected_version=expected_version)
+    row = instance if locked else record_lock(instance, expected_version=expected_version)
     for field, value in changes.items():
-        setattr(locked, field, value)
-    locked.version += 1
-    locked.updated_at = timezone.now()
-    try:
-        locked.full_clean()
-    except ValidationError as exc:
-        raise validation_errors(exc) from exc
-    locked.save(update_fields=[*changes, "version", "updated_at"])
-    return locked
+        setattr(row, field, value)
+    row.version += 1
+    row.updated_at = timezone.now()
+    if changes:
+        unchanged = [f.name for f in row._meta.concrete_fields if f.name not in changes]
+        try:
+            row.full_clean(exclude=unchanged, validate_unique=False, validate_constraints=False)
+            row.validate_unique()
+            row.validate_constraints()
+        except ValidationError as exc:
+            raise validation_errors(exc) from exc
+    row.save(update_fields=[*changes, "version", "updated_at"])
+    return row

@@ -153,6 +153,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 
+# Row history context (user, URL, request id) is attached to the statements of requests that change rows;
+# reads change none (their audit event is not a tracked model), so they skip it.
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
 # Jacobson & Truax reliable change for instruments without a fixed threshold: {code: (SD, reliability)}.
 # CSI-4 needs a published SD and reliability (docs/outcome-measures.md); until both are given, its reliable
 # change is reported as not available rather than computed from unverified numbers.

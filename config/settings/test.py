@@ -3,6 +3,8 @@
 from .base import *
 
 DEBUG = False
+# The benchmark's practice generator is tested too (tests/bench).
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 # Several test runs may share one PostgreSQL server; each can name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,179 @@
+"""Choose the benchmark's callers and records in a generated practice, give them tokens, and record the SQL
+each endpoint runs (the baselines replay it). Writes one JSON file that bench/run.py and the baseline views read.
+"""
+
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, set_token_value
+
+from api.pagination import _encode
+from clinical import selectors
+from clinical.models import (
+    AssignmentStatus,
+    Case,
+    CaseStatus,
+    Client,
+    HomeworkAssignment,
+    HomeworkSubmission,
+    OAuthApplication,
+    ProgressNote,
+    Role,
+    User,
+)
+
+from ... import sample
+
+DEEP_PAGE = 5000
+PAGE_SIZE = 20
+POSTING_CLIENTS = 32
+REPLAYED = ("me_assignments", "case_detail", "case_notes", "submissions_deep")
+
+
+def _token(user: User, scopes: str, application: OAuthApplication) -> str:
+    raw = secrets.token_urlsafe(24)
+    token = AccessToken(user=user, application=application, scope=scopes, expires=timezone.now() + timedelta(days=1))
+    set_token_value(token, raw)
+    token.save()
+    return raw
+
+
+def _busiest_client() -> Client:
+    """The client with the most active homework on an open case (the heaviest me/assignments)."""
+    active = Q(assignments__status=AssignmentStatus.ACTIVE, assignments__case__status=CaseStatus.OPEN)
+    return (
+        Client.objects.filter(user__isnull=False)
+        .annotate(active=Count("assignments", filter=active))
+        .order_by("-active", "id")
+        .first()
+    )
+
+
+def _typical_case() -> Case:
+    """An open case with a median number of notes (a case's notes list is one page)."""
+    cases = Case.objects.filter(status=CaseStatus.OPEN).annotate(n=Count("notes")).order_by("n", "id")
+    return cases[cases.count() // 2]
+
+
+def _busiest_supervisor() -> User:
+    return (
+        User.objects.filter(role=Role.SUPERVISOR, is_active=True)
+        .annotate(n=Count("supervisions_given"))
+        .order_by("-n", "id")
+        .first()
+    )
+
+
+def _deep_cursor(supervisor: User) -> tuple[str, int]:
+    """The cursor of page DEEP_PAGE of the supervisor's submissions (or the deepest page there is)."""
+    visible = selectors.submissions_visible_to(user=supervisor).order_by("created_at", "id")
+    total = visible.count()
+    page = min(DEEP_PAGE, total // PAGE_SIZE)
+    if page < 2:
+        raise CommandError(f"{supervisor} sees {total} submissions: too few for a second page; generate a practice.")
+    last_of_previous = visible.values_list("created_at", "id")[(page - 1) * PAGE_SIZE - 1 : (page - 1) * PAGE_SIZE]
+    created_at, pk = last_of_previous[0]
+    return _encode("n", created_at, pk), page
+
+
+def _posting(application: OAuthApplication) -> list[dict]:
+    """Clients with active homework on an open case, each with a valid completion to send again and again."""
+    assignments = (
+        HomeworkAssignment.objects.filter(status=AssignmentStatus.ACTIVE, case__status=CaseStatus.OPEN)
+        .select_related("exercise_version")
+        .prefetch_related("assignees")
+        .order_by("id")[: POSTING_CLIENTS * 4]
+    )
+    posting, seen = [], set()
+    for assignment in assignments:
+        client = next((c for c in assignment.assignees.all() if c.user_id and c.pk not in seen), None)
+        if client is None:
+            continue
+        seen.add(client.pk)
+        body = {
+            "assignment": str(assignment.pk),
+            "completed_at": None,  # bench/run.py puts the current time in
+            "responses": sample.responses(assignment.exercise_version.response_fields),
+        }
+        posting.append({"token": _token(client.user, "homework", application), "body": body})
+        if len(posting) == POSTING_CLIENTS:
+            break
+    return posting
+
+
+def _record(method: str, path: str, token: str, body=None) -> tuple[int, list[str]]:
+    """Call the endpoint once in-process; the statements it ran, as sent (parameters inlined)."""
+    http = HttpClient(HTTP_HOST="localhost")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    with CaptureQueriesContext(connection) as queries:
+        if method == "GET":
+            response = http.get(path, **headers)
+        else:
+            headers["HTTP_IDEMPOTENCY_KEY"] = secrets.token_hex(16)
+            response = http.post(path, json.dumps(body), content_type="application/json", **headers)
+    statements = [q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    return response.status_code, statements
+
+
+class Command(BaseCommand):
+    help = "Pick the benchmark's callers in a generated practice, issue their tokens and record the SQL (bench/)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", required=True, type=Path)
+
+    def handle(self, *args, out: Path, **options):
+        with transaction.atomic():
+            application, _ = OAuthApplication.objects.get_or_create(
+                name="bench",
+                defaults={
+                    "client_type": OAuthApplication.CLIENT_CONFIDENTIAL,
+                    "authorization_grant_type": OAuthApplication.GRANT_CLIENT_CREDENTIALS,
+                },
+            )
+            client = _busiest_client()
+            case = _typical_case()
+            supervisor = _busiest_supervisor()
+            cursor, page = _deep_cursor(supervisor)
+            tokens = {
+                "client": _token(client.user, "homework", application),
+                "clinician": _token(case.clinician, "clinical:read", application),
+                "supervisor": _token(supervisor, "clinical:read reports", application),
+            }
+            posting = _posting(application)
+        submissions = f"/api/v1/submissions/?page_size={PAGE_SIZE}"
+        endpoints = {
+            "me_assignments": ("GET", "/api/v1/me/assignments/", "client"),
+            "case_detail": ("GET", f"/api/v1/cases/{case.pk}/", "clinician"),
+            "case_notes": ("GET", f"/api/v1/notes/?case={case.pk}", "clinician"),
+            "submissions_first": ("GET", submissions, "supervisor"),
+            "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
+            "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
+        }
+        plan = {"tokens": tokens, "posting": posting, "deep_page": page, "endpoints": {}, "statements": {}}
+        for name, (method, path, caller) in endpoints.items():
+            status, statements = _record(method, path, tokens[caller])
+            if status != 200:
+                raise RuntimeError(f"{name}: {method} {path} answered {status}")
+            plan["endpoints"][name] = {"method": method, "path": path, "token": tokens[caller]}
+            plan["statements"][name] = statements
+        body = {**posting[0]["body"], "completed_at": timezone.now().isoformat()}
+        status, statements = _record("POST", "/api/v1/submissions/", posting[0]["token"], body)
+        if status != 201:
+            raise RuntimeError(f"submission POST answered {status}")
+        plan["statements"]["submission_post"] = statements
+        plan["counts"] = {
+            "submissions": HomeworkSubmission.objects.count(),
+            "notes": ProgressNote.objects.count(),
+            "case_notes": ProgressNote.objects.filter(case=case).count(),
+            "client_assignments": HomeworkAssignment.objects.filter(assignees=client).count(),
+        }
+        out.write_text(json.dumps(plan, indent=1))
+        self.stdout.write(f"bench plan written to {out}")

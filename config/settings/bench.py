@@ -1,0 +1,13 @@
+"""Settings for `make bench`: the app as in production, plus the benchmark's generator and baseline views."""
+
+from .base import *
+
+INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
+ROOT_URLCONF = "bench.urls"
+DEBUG = False
+# The benchmark drives the API hard from one address; throttles are not what it measures.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"token_ip": "1000000/min", "token_user": "1000000/min", "invitation_accept": "1000/min"},
+}
+LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
