@@ -30,6 +30,7 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .records import CLINICIANS, ClinicalViewSet, ReadMixin
 from .renderers import CSVRenderer, JSONRenderer
+from .replica import SERVED_BY_PARAMETER, routed_read, with_served_by
 from .scoping import ScopedPrimaryKeyRelatedField
 
 # ---------------------------------------------------------------- instruments
@@ -399,25 +400,30 @@ def outcomes_body(outcomes) -> dict:
 
 
 class CaseOutcomesMixin:
-    """On CaseViewSet: GET cases/{id}/outcomes/ and cases/{id}/outcomes/chart.png."""
+    """On CaseViewSet: GET cases/{id}/outcomes/ and cases/{id}/outcomes/chart.png. The case is found (scoped) on
+    the primary; its scores may come from the read replica (api/replica.py)."""
 
-    @extend_schema(tags=["outcomes"], responses=CaseOutcomesSerializer)
+    def _case_outcomes(self, request):
+        case = self.get_object()
+        audit_read(request, "case_outcomes", [case])
+        return routed_read(request, lambda using: case_outcomes(case=case, using=using))
+
+    @extend_schema(tags=["outcomes"], responses=CaseOutcomesSerializer, parameters=[SERVED_BY_PARAMETER])
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
     def outcomes(self, request, pk=None):
         """A case's outcomes: each client's scores over time, the couple's CSI-4 discrepancy, the GAS T-score."""
-        case = self.get_object()
-        audit_read(request, "case_outcomes", [case])
-        return Response(CaseOutcomesSerializer(outcomes_body(case_outcomes(case=case))).data)
+        outcomes, served_by = self._case_outcomes(request)
+        return with_served_by(Response(CaseOutcomesSerializer(outcomes_body(outcomes)).data), served_by)
 
     @extend_schema(
         tags=["outcomes"],
         responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG")},
+        parameters=[SERVED_BY_PARAMETER],
     )
     def outcomes_chart(self, request, pk=None):
         """A chart of each client's scores over time per measure, with bands and cut-offs (PNG)."""
-        case = self.get_object()
-        audit_read(request, "case_outcomes", [case])
-        return Response(render_chart(case_outcomes(case=case)), content_type="image/png")
+        outcomes, served_by = self._case_outcomes(request)
+        return with_served_by(Response(render_chart(outcomes), content_type="image/png"), served_by)
 
 
 # ---------------------------------------------------------------- reports
@@ -537,7 +543,7 @@ class CaseloadReportView(ReportView):
     report_name = "caseload"
 
     @extend_schema(
-        parameters=[CLINICIAN_PARAMETER],
+        parameters=[CLINICIAN_PARAMETER, SERVED_BY_PARAMETER],
         responses={200: CaseloadReportSerializer, (200, "text/csv"): OpenApiTypes.STR},
         tags=["reports"],
     )
@@ -551,9 +557,12 @@ class CaseloadReportView(ReportView):
         query = CaseloadQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         clinician = self.chosen_clinician(query.validated_data.get("clinician"))
-        rows = reports.caseload_report(user=request.user, clinician=clinician)
+        # The figures may come from the read replica (api/replica.py); the audit event goes to the primary.
+        rows, served_by = routed_read(
+            request, lambda using: reports.caseload_report(user=request.user, clinician=clinician, using=using)
+        )
         self.audit(rows)
-        return Response({"rows": rows})
+        return with_served_by(Response({"rows": rows}), served_by)
 
 
 class OutcomesReportView(ReportView):
@@ -565,6 +574,7 @@ class OutcomesReportView(ReportView):
             OpenApiParameter("to", OpenApiTypes.DATE, description="Up to this date (default today)."),
             OpenApiParameter("domain", str, enum=GoalDomain.values, description="Only cases with a goal here."),
             CLINICIAN_PARAMETER,
+            SERVED_BY_PARAMETER,
         ],
         responses={200: OutcomesReportSerializer, (200, "text/csv"): OpenApiTypes.STR},
         tags=["reports"],
@@ -580,12 +590,16 @@ class OutcomesReportView(ReportView):
         query.is_valid(raise_exception=True)
         params = dict(query.validated_data)
         clinician = self.chosen_clinician(params.get("clinician"))
-        report = reports.outcomes_report(
-            user=request.user,
-            date_from=params.get("from"),
-            date_to=params.get("to"),
-            domain=params.get("domain"),
-            clinician=clinician,
+        report, served_by = routed_read(
+            request,
+            lambda using: reports.outcomes_report(
+                user=request.user,
+                date_from=params.get("from"),
+                date_to=params.get("to"),
+                domain=params.get("domain"),
+                clinician=clinician,
+                using=using,
+            ),
         )
         self.audit(report["rows"])
-        return Response(OutcomesReportSerializer(report).data)
+        return with_served_by(Response(OutcomesReportSerializer(report).data), served_by)

@@ -60,9 +60,11 @@ class ClinicalViewSet(ScopedViewSet):
         audit_read(self.request, self.record_name, rows)
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
-    def respond(self, obj, status_code=status.HTTP_200_OK):
-        """The object as the caller now sees it, fetched again through the scoped queryset."""
-        obj = self.get_queryset().get(pk=obj.pk)
+    def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False):
+        """The object as the caller now sees it: after a change, fetched again through the scoped queryset
+        (`fetched`: it was just read through it)."""
+        if not fetched:
+            obj = self.get_queryset().get(pk=obj.pk)
         return with_etag(Response(self.get_serializer(obj).data, status=status_code), obj)
 
 
@@ -73,7 +75,7 @@ class ReadMixin:
     def retrieve(self, request, pk=None):
         obj = self.get_object()
         audit_read(request, self.record_name, [obj])
-        return self.respond(obj)
+        return self.respond(obj, fetched=True)
 
 
 class CreateMixin:

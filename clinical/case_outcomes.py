@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import DEFAULT_DB_ALIAS
+
 from clinical import instruments
 from clinical.models import Assessment, Case, GoalAttainmentRating, GoalLifecycle
 
@@ -57,12 +59,13 @@ def csi4_discrepancy(first: list[Point], second: list[Point]) -> list[dict]:
     return sorted(rows, key=lambda row: row["at"])
 
 
-def case_outcomes(*, case: Case) -> CaseOutcomes:
-    """Everything the outcome view of a case shows, in three queries."""
+def case_outcomes(*, case: Case, using: str = DEFAULT_DB_ALIAS) -> CaseOutcomes:
+    """Everything the outcome view of a case shows, in three queries: the case's clients from the case's own
+    database, the scores and GAS ratings from `using` (the API may choose a streaming replica)."""
     clients = case_clients(case)
     outcomes = CaseOutcomes(case=case, clients=clients)
     series = defaultdict(lambda: defaultdict(list))
-    for a in Assessment.objects.filter(case=case).order_by("administered_at", "created_at"):
+    for a in Assessment.objects.using(using).filter(case=case).order_by("administered_at", "created_at"):
         series[a.client_id][a.instrument].append(
             Point(a.pk, a.administered_at, a.total, a.band, a.change, a.reliable_change or None)
         )
@@ -71,7 +74,8 @@ def case_outcomes(*, case: Case) -> CaseOutcomes:
         first, second = (outcomes.series[c.pk].get("csi4", []) for c in clients)
         outcomes.discrepancy = csi4_discrepancy(first, second)
     latest = (
-        GoalAttainmentRating.objects.filter(goal__case=case, goal__gas_levels__isnull=False)
+        GoalAttainmentRating.objects.using(using)
+        .filter(goal__case=case, goal__gas_levels__isnull=False)
         .exclude(goal__lifecycle_status__in=[GoalLifecycle.ENTERED_IN_ERROR, GoalLifecycle.CANCELLED])
         .order_by("goal", "-rated_on")
         .distinct("goal")

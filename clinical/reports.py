@@ -2,6 +2,9 @@
 however large the caseload. Rows cover the clinicians the caller may report on: a clinician themself; a
 supervisor themself and their current supervisees.
 
+Who may be reported on is always decided on the primary database; the figures are read from the database named
+by `using` (the API may choose a streaming replica, api/replica.py), everything else being equal.
+
 Homework adherence here is the SQL form of clinical/adherence.py (distinct periods with a completion, against
 periods begun, capped by the target; `each` sums assignees, `joint` shares one count); GAS T is the SQL form of
 instruments.gas_t_score with equal weights. Tests hold each pair together.
@@ -9,7 +12,7 @@ instruments.gas_t_score with equal weights. Tests hold each pair together.
 
 from datetime import date, timedelta
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -38,8 +41,8 @@ def _round(value, digits=2) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def _fetch(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
+def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -98,7 +101,9 @@ FROM per_assignment GROUP BY clinician_id
 """
 
 
-def caseload_report(*, user: User, clinician: User | None = None, today: date | None = None) -> list[dict]:
+def caseload_report(
+    *, user: User, clinician: User | None = None, today: date | None = None, using: str = DEFAULT_DB_ALIAS
+) -> list[dict]:
     """Per clinician: open and paused cases, goals by lifecycle status (open and paused cases), active homework
     with its adherence and how much is overdue, notes unsigned 72 h after the session, notes awaiting
     co-signature, unacknowledged safety alerts."""
@@ -127,7 +132,8 @@ def caseload_report(*, user: User, clinician: User | None = None, today: date | 
     aggregates = [
         (
             "clinician",
-            Case.objects.filter(clinician__in=ids)
+            Case.objects.using(using)
+            .filter(clinician__in=ids)
             .values("clinician")
             .annotate(
                 open_cases=Count("pk", filter=Q(status=CaseStatus.OPEN)),
@@ -136,13 +142,15 @@ def caseload_report(*, user: User, clinician: User | None = None, today: date | 
         ),
         (
             "case__clinician",
-            TreatmentGoal.objects.filter(case__clinician__in=ids, case__status__in=["open", "paused"])
+            TreatmentGoal.objects.using(using)
+            .filter(case__clinician__in=ids, case__status__in=["open", "paused"])
             .values("case__clinician")
             .annotate(**{f"goals_{s}": Count("pk", filter=Q(lifecycle_status=s)) for s in lifecycle}),
         ),
         (
             "author",
-            ProgressNote.objects.filter(author__in=ids)
+            ProgressNote.objects.using(using)
+            .filter(author__in=ids)
             .values("author")
             .annotate(
                 notes_unsigned_over_72h=Count(
@@ -155,7 +163,8 @@ def caseload_report(*, user: User, clinician: User | None = None, today: date | 
         ),
         (
             "case__clinician",
-            SafetyAlert.objects.filter(case__clinician__in=ids, acknowledged_at__isnull=True)
+            SafetyAlert.objects.using(using)
+            .filter(case__clinician__in=ids, acknowledged_at__isnull=True)
             .values("case__clinician")
             .annotate(unacknowledged_alerts=Count("pk")),
         ),
@@ -163,9 +172,10 @@ def caseload_report(*, user: User, clinician: User | None = None, today: date | 
     for key, queryset in aggregates:
         for result in queryset:
             rows[result.pop(key)].update(result)
-    case_ids = list(Case.objects.filter(clinician__in=ids, status__in=["open", "paused"]).values_list("pk", flat=True))
+    open_cases = Case.objects.using(using).filter(clinician__in=ids, status__in=["open", "paused"])
+    case_ids = list(open_cases.values_list("pk", flat=True))
     for clinician_id, active, completed, expected, overdue in _fetch(
-        CASELOAD_HOMEWORK, {"today": today, "case_ids": case_ids}
+        CASELOAD_HOMEWORK, {"today": today, "case_ids": case_ids}, using
     ):
         rows[clinician_id].update(
             active_homework=active, homework_adherence=_ratio(completed, expected), overdue_homework=overdue
@@ -260,6 +270,7 @@ def outcomes_report(
     domain: str | None = None,
     clinician: User | None = None,
     today: date | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> dict:
     """Per clinician, and a total row: cases active in the period, the share of goals achieved, mean GAS T,
     homework adherence, and per instrument the clients with a baseline and a later score, their mean change and
@@ -271,7 +282,7 @@ def outcomes_report(
     if clinician is not None:
         clinicians = [c for c in clinicians if c.pk == clinician.pk]
     ids = [c.pk for c in clinicians]
-    cases = Case.objects.filter(clinician__in=ids, opened_on__lte=until)
+    cases = Case.objects.using(using).filter(clinician__in=ids, opened_on__lte=until)
     if date_from:
         cases = cases.filter(Q(closed_on__isnull=True) | Q(closed_on__gte=date_from))
     if domain:
@@ -316,7 +327,7 @@ def outcomes_report(
 
     rows = {c.pk: blank(c.pk, c.display_name) for c in clinicians}
     total = blank(None, "All")
-    for clinician_id, n, achieved, goals, gas_t, completed, expected in _fetch(OUTCOME_CASES, params):
+    for clinician_id, n, achieved, goals, gas_t, completed, expected in _fetch(OUTCOME_CASES, params, using):
         row = rows[clinician_id] if clinician_id else total
         row.update(
             cases=n,
@@ -325,7 +336,7 @@ def outcomes_report(
             homework_adherence=_ratio(completed or 0, expected),
         )
     for clinician_id, code, n, mean, improved, deteriorated, recovered, adherent, less in _fetch(
-        OUTCOME_SCORES, params
+        OUTCOME_SCORES, params, using
     ):
         row = rows[clinician_id] if clinician_id else total
         row["instruments"][code] = {

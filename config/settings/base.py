@@ -111,6 +111,36 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # history and its stored idempotent response commit together or not at all.
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 
+# Optional: a PostgreSQL streaming replica of the primary (docs/scaling.md). Reports and case outcomes read from it
+# (api.replica) once it has replayed the caller's own last change; everything else, and every write, uses the
+# primary. Without DATABASE_REPLICA_URL nothing here exists and nothing extra runs.
+if env("DATABASE_REPLICA_URL", default=""):
+    _replica = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"] = {
+        **_replica,
+        "ENGINE": "django.db.backends.postgresql",
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            **_replica.get("OPTIONS", {}),
+            "connect_timeout": 2,
+            # An unreachable replica costs a routed read at most this wait before the primary answers.
+            "pool": {
+                "min_size": env.int("DATABASE_REPLICA_POOL_MIN_SIZE", default=1),
+                "max_size": env.int("DATABASE_REPLICA_POOL_MAX_SIZE", default=8),
+                "timeout": env.float("DATABASE_REPLICA_POOL_TIMEOUT", default=0.5),
+                "max_idle": 300,
+            },
+        },
+        "CONN_HEALTH_CHECKS": True,
+        # Read outside the request's transaction: only the routed reads touch it, and a request that does not
+        # must not take a replica connection.
+        "ATOMIC_REQUESTS": False,
+    }
+    # The replica is never migrated (it replays the primary's WAL) and never written to.
+    DATABASE_ROUTERS = ["config.db_routers.PrimaryReplicaRouter"]
+# After each change a caller makes, remember the primary's WAL position for them (a no-op without a replica).
+MIDDLEWARE = [*MIDDLEWARE, "api.replica.WritePositionMiddleware"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "clinical.User"
 LOGIN_URL = "login"
