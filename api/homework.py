@@ -1,5 +1,8 @@
 """Homework: assignments (therapist side), submissions (client app and therapist review), me/assignments."""
 
+from collections import defaultdict
+
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
@@ -7,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 
 from clinical import selectors
+from clinical.audit import audit_record
 from clinical.models import (
     AssignmentFrequency,
     AssignmentMode,
@@ -17,6 +21,7 @@ from clinical.models import (
     SubmissionStatus,
 )
 from clinical.services import homework as services
+from exercises.models import ExerciseVersion
 from exercises.selectors import exercises_visible_to
 
 from .etags import expected_version
@@ -249,7 +254,12 @@ class MyAssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
         tags=["me"],
     )
 )
-class MyAssignmentsViewSet(AssignmentProgressMixin, ClinicalViewSet):
+class MyAssignmentsViewSet(ClinicalViewSet):
+    """The client app's hottest read (every app start and sync), so it builds no model objects and runs no
+    serializer: four queries read plain rows (a page of assignments, their exercise versions, their assignees,
+    the periods with a completion) and `my_assignment` shapes each answer. MyAssignmentSerializer still
+    describes the answer in the contract, and a test holds the two to the same output."""
+
     record_name = "assignment"
     selector = selectors.assignments_of_client
     serializer_class = MyAssignmentSerializer
@@ -259,13 +269,89 @@ class MyAssignmentsViewSet(AssignmentProgressMixin, ClinicalViewSet):
     etag = False
 
     def shape_queryset(self, queryset):
-        queryset = super().shape_queryset(queryset)
         if "updated_since" not in self.request.query_params:
             queryset = queryset.filter(status=AssignmentStatus.ACTIVE)
         return queryset
 
     def list(self, request):
-        return self.list_response(self.get_queryset())
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*MY_ASSIGNMENT_COLUMNS))
+        ids = [row["id"] for row in rows]
+        audit_record(actor=request.user, action="read", object_type=self.record_name, object_ids=ids)
+        versions = {
+            v["id"]: v
+            for v in ExerciseVersion.objects.filter(pk__in={row["exercise_version_id"] for row in rows}).values(
+                *ExerciseVersionSerializer.Meta.fields
+            )
+        }
+        assignees, mine = defaultdict(list), {}
+        for assignment_id, client_id, user_id in HomeworkAssignment.assignees.through.objects.filter(
+            homeworkassignment_id__in=ids
+        ).values_list("homeworkassignment_id", "client_id", "client__user_id"):
+            assignees[assignment_id].append(client_id)
+            if user_id == request.user.pk:
+                mine[assignment_id] = client_id
+        progress = services.progress_of_rows(rows, assignees=assignees)
+        return self.get_paginated_response(
+            [
+                my_assignment(row, versions[row["exercise_version_id"]], progress[row["id"]], mine[row["id"]])
+                for row in rows
+            ]
+        )
+
+
+MY_ASSIGNMENT_COLUMNS = [
+    "id",
+    "exercise_version_id",
+    "mode",
+    "instructions",
+    "start_date",
+    "due_date",
+    "frequency",
+    "target_count",
+    "status",
+    "created_at",
+    "updated_at",
+    "version",
+]
+
+
+def _datetime(value):
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _date(value):
+    return None if value is None else value.isoformat()
+
+
+def my_assignment(row: dict, version: dict, progress, client_id) -> dict:
+    """One item of me/assignments/ (MyAssignmentSerializer's fields, in its order) from plain rows."""
+    mine = progress.by_assignee[client_id]
+    return {
+        "id": str(row["id"]),
+        "exercise_version": {
+            **version,
+            "id": str(version["id"]),
+            "created_at": _datetime(version["created_at"]),
+        },
+        "mode": row["mode"],
+        "instructions": row["instructions"],
+        "start_date": _date(row["start_date"]),
+        "due_date": _date(row["due_date"]),
+        "frequency": row["frequency"],
+        "target_count": row["target_count"],
+        "status": row["status"],
+        "completed_count": progress.overall.completed,
+        "expected_to_date": progress.overall.expected,
+        "adherence": progress.overall.adherence,
+        "overdue": row["status"] == AssignmentStatus.ACTIVE and progress.overdue,
+        "my_progress": {"completed": mine.completed, "expected": mine.expected, "adherence": mine.adherence},
+        "updated_at": _datetime(row["updated_at"]),
+        "version": row["version"],
+    }
 
 
 # ---------------------------------------------------------------- submissions
@@ -375,7 +461,8 @@ class SubmissionViewSet(ReadMixin, ClinicalViewSet):
     @idempotent(required=True)
     def create(self, request):
         submission = services.submission_record(actor=request.user, **self.validated())
-        return self.respond(submission, status.HTTP_201_CREATED)
+        # The caller's own new submission, with its client: nothing to fetch again.
+        return self.respond(submission, status.HTTP_201_CREATED, fetched=True)
 
     @extend_schema(tags=["submissions"], responses={201: SubmissionSerializer})
     @action(detail=True, methods=["post"])

@@ -41,6 +41,11 @@ def _decode(cursor: str, pk_field) -> tuple[str, datetime, object]:
         raise ValidationError({"cursor": ["This cursor is not one this API issued."]}, code="invalid_cursor") from exc
 
 
+def _value(row, name):
+    """A column of a row: a model object's attribute, or a key of a plain row (`.values()`)."""
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
 def parse_page_size(request) -> int:
     raw = request.query_params.get("page_size")
     if raw is None:
@@ -84,9 +89,9 @@ class CreatedCursorPagination(BasePagination):
         if rows:
             first, last = rows[0], rows[-1]
             if more or backwards:
-                self.next_cursor = _encode("n", getattr(last, ordering[0]), getattr(last, ordering[1]))
+                self.next_cursor = _encode("n", _value(last, ordering[0]), _value(last, ordering[1]))
             if (more and backwards) or (position is not None and not backwards):
-                self.previous_cursor = _encode("p", getattr(first, ordering[0]), getattr(first, ordering[1]))
+                self.previous_cursor = _encode("p", _value(first, ordering[0]), _value(first, ordering[1]))
         elif position is not None:
             # An empty page past either end still links back to where the caller came from.
             opposite = "p" if position[0] == "n" else "n"

@@ -61,8 +61,9 @@ class ClinicalViewSet(ScopedViewSet):
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
     def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False):
-        """The object as the caller now sees it: after a change, fetched again through the scoped queryset
-        (`fetched`: it was just read through it)."""
+        """The object as the caller now sees it: after a change, fetched again through the scoped queryset,
+        unless `fetched` says it already is what the caller sees (just read through that queryset, or just
+        written by the caller with everything the answer shows)."""
         if not fetched:
             obj = self.get_queryset().get(pk=obj.pk)
         return with_etag(Response(self.get_serializer(obj).data, status=status_code), obj)

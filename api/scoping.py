@@ -38,6 +38,13 @@ class ScopedViewSet(CountsSurviveFailureMixin, GenericViewSet):
     def shape_queryset(self, queryset):
         return queryset
 
+    def filter_queryset(self, queryset):
+        # Query-string filters narrow lists; a record addressed by its id is found by scope alone (and the
+        # filter set's form is not built for nothing).
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)
+
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A writable reference that accepts only objects the caller may reach; anything else reads as

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -67,14 +68,33 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+@cache
+def _insert_statement() -> tuple[str, list]:
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    # Names from the model's own metadata, values as parameters.
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id", fields  # noqa: S608
+
+
+_HEAD = "SELECT hash FROM {table} ORDER BY id DESC LIMIT 1"
+
+
 def audit_record(*, actor, action: str, object_type: str, object_ids: Iterable = (), detail=None) -> AuditEvent:
-    """Append one event to the chain inside the current transaction."""
+    """Append one event to the chain inside the current transaction.
+
+    Three statements on one cursor (lock, head, insert), written out rather than built by the ORM each time:
+    every request that reads or changes a record runs them, and the query building was a tenth of a read.
+    The values are prepared by the model's own fields, as the ORM would.
+    """
     context = current_request_context()
     ip_field = AuditEvent._meta.get_field("ip_address")
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    insert, fields = _insert_statement()
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        cursor.execute(_HEAD.format(table=connection.ops.quote_name(AuditEvent._meta.db_table)))
+        head = cursor.fetchone()
         event = AuditEvent(
             occurred_at=timezone.now(),
             actor=actor,
@@ -86,11 +106,13 @@ def audit_record(*, actor, action: str, object_type: str, object_ids: Iterable =
             ip_address=ip_field.to_python(context.ip_address),  # stored normalised; hash what is stored
             user_agent=context.user_agent[:300],
             detail=detail or {},
-            prev_hash=previous or GENESIS_HASH,
+            prev_hash=head[0] if head else GENESIS_HASH,
         )
         event.hash = event_hash(event)
-        event.save(force_insert=True)
-        return event
+        cursor.execute(insert, [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields])
+        (event.pk,) = cursor.fetchone()
+    event._state.adding, event._state.db = False, connection.alias
+    return event
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from clinical import adherence
@@ -154,20 +155,40 @@ def assignment_cancel(*, actor, assignment: HomeworkAssignment, expected_version
 
 def progress_of(assignments, *, today=None) -> dict:
     """{assignment id: adherence.AssignmentProgress} for a page of assignments, in one query."""
+    return progress_of_rows(
+        [
+            {
+                "id": a.pk,
+                "frequency": a.frequency,
+                "mode": a.mode,
+                "start_date": a.start_date,
+                "due_date": a.due_date,
+                "target_count": a.target_count,
+            }
+            for a in assignments
+        ],
+        assignees={a.pk: [c.pk for c in a.assignees.all()] for a in assignments},
+        today=today,
+    )
+
+
+def progress_of_rows(rows, *, assignees: dict, today=None) -> dict:
+    """progress_of for assignments read as plain rows (dicts with those columns) and {assignment id: [client
+    ids]}, for read paths that build no model objects."""
     today = today or timezone.localdate()
-    periods = completion_periods(assignment_ids=[a.pk for a in assignments])
+    periods = completion_periods(assignment_ids=[row["id"] for row in rows])
     return {
-        a.pk: adherence.assignment_progress(
-            frequency=a.frequency,
-            mode=a.mode,
-            start=a.start_date,
-            due=a.due_date,
-            target=a.target_count,
-            assignees=[c.pk for c in a.assignees.all()],
-            periods_by_client=periods.get(a.pk, {}),
+        row["id"]: adherence.assignment_progress(
+            frequency=row["frequency"],
+            mode=row["mode"],
+            start=row["start_date"],
+            due=row["due_date"],
+            target=row["target_count"],
+            assignees=assignees[row["id"]],
+            periods_by_client=periods.get(row["id"], {}),
             today=today,
         )
-        for a in assignments
+        for row in rows
     }
 
 
@@ -218,6 +239,7 @@ def submission_record(
 ) -> HomeworkSubmission:
     """A client's completion of their homework, checked against the exercise version they were given."""
     assignment = record_lock(assignment, expected_version=None, related=("case", "exercise_version"))
+    prefetch_related_objects([assignment], "assignees")  # read once: who submits, and the progress after
     client = _client_of(actor, assignment)
     _require_open_for_submissions(assignment)
     _check_completion(assignment, completed_at, responses)

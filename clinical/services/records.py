@@ -45,17 +45,23 @@ def record_lock(instance: models.Model, *, expected_version: int | None, related
     return locked
 
 
-@transaction.atomic
 def record_update(
     instance: models.Model, *, expected_version: int | None, changes: dict, locked: bool = False
 ) -> models.Model:
     """Apply `changes` only if the row is still at `expected_version`; raise the version by one.
 
-    The row is locked for the check (unless the caller passes a row it locked itself, `locked=True`), so two
-    writers with the same version cannot both win. The changed fields, and every constraint and uniqueness
-    rule, are checked with the model's own validation; only the changed columns are written.
+    The row is locked for the check (unless the caller passes a row it locked itself, `locked=True`, in the
+    transaction that still holds the lock), so two writers with the same version cannot both win. The changed
+    fields, and every constraint and uniqueness rule, are checked with the model's own validation; only the
+    changed columns are written.
     """
-    row = instance if locked else record_lock(instance, expected_version=expected_version)
+    if locked:
+        return _apply(instance, changes)
+    with transaction.atomic():
+        return _apply(record_lock(instance, expected_version=expected_version), changes)
+
+
+def _apply(row: models.Model, changes: dict) -> models.Model:
     for field, value in changes.items():
         setattr(row, field, value)
     row.version += 1

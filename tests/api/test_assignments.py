@@ -5,12 +5,16 @@ Progress numbers are worked out by hand in comments. Dates are relative to today
 UTC in the test settings); a completion is sent at noon UTC of its day, so its local date is that day.
 """
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
+from api.homework import MyAssignmentSerializer
+from api.renderers import JSONRenderer
 from clinical.models import (
     AuditEvent,
     CaseStatus,
@@ -1042,6 +1046,28 @@ def test_my_assignments_read_is_audited(call_as, homework_scene, logins):
     mine = {str(s[name].pk) for name in ("joint", "a_only", "a_to_cancel", "a_to_complete")}  # all still active
     assert {str(i) for i in event.object_ids} == ids(response) == mine
     assert event.actor_role == "client"
+
+
+def test_my_assignments_answer_exactly_what_the_serializer_describes(call_as, homework_scene, logins, clinician):
+    """me/assignments/ builds its answer from plain rows, without MyAssignmentSerializer; the serializer is the
+    contract, so both must say the same, field for field, whatever the progress, dates and status."""
+    s = homework_scene
+    submit(call_as, logins[1], s["joint"], day(0), hour=0)
+    submit(call_as, logins[0], s["a_only"], day(0), hour=0)
+    submit(call_as, logins[0], s["a_to_complete"], day(0), hour=0)
+    services.assignment_cancel(actor=clinician, assignment=s["a_to_cancel"])
+    app = call_as(logins[0], ["homework"])
+
+    for path in (MINE, f"{MINE}?updated_since=2000-01-01T00:00:00Z"):
+        answer = app.get(path).json()["results"]
+        assignments = {a.pk: a for a in HomeworkAssignment.objects.filter(pk__in=[row["id"] for row in answer])}
+        rows = [assignments[uuid.UUID(row["id"])] for row in answer]
+        request = SimpleNamespace(user=logins[0])
+        described = MyAssignmentSerializer(
+            rows, many=True, context={"request": request, "progress": services.progress_of(rows)}
+        ).data
+        assert json.loads(JSONRenderer().render(described)) == answer
+    assert {row["status"] for row in answer} == {"active", "cancelled", "completed"}
 
 
 def test_my_assignments_query_count_does_not_grow(call_as, count_queries, couple_case, partners, logins):

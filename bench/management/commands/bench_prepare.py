@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Func, Q
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -46,13 +46,19 @@ def _token(user: User, scopes: str, application: OAuthApplication) -> str:
     return raw
 
 
-def _busiest_client() -> Client:
-    """The client with the most active homework on an open case (the heaviest me/assignments)."""
+CLIENT_HOMEWORK = 20  # active assignments of the client whose me/assignments is measured, at every scale
+
+
+def _busy_client() -> Client:
+    """A client with CLIENT_HOMEWORK active assignments on open cases (or as near as there is): the same
+    me/assignments page at every scale, so the scale ratio compares like with like (the busiest client of a
+    bigger practice has more homework only because there are more clients to choose from)."""
     active = Q(assignments__status=AssignmentStatus.ACTIVE, assignments__case__status=CaseStatus.OPEN)
     return (
         Client.objects.filter(user__isnull=False)
         .annotate(active=Count("assignments", filter=active))
-        .order_by("-active", "id")
+        .annotate(distance=Func(F("active") - CLIENT_HOMEWORK, function="ABS"))
+        .order_by("distance", "id")
         .first()
     )
 
@@ -70,6 +76,12 @@ def _busiest_supervisor() -> User:
         .order_by("-n", "id")
         .first()
     )
+
+
+def _supervisee_of(supervisor: User) -> User:
+    """The supervisor's supervisee with the median caseload: whose report compares across scales."""
+    supervisees = selectors.supervisees_of(supervisor=supervisor).annotate(n=Count("cases")).order_by("n", "id")
+    return supervisees[supervisees.count() // 2]
 
 
 def _deep_cursor(supervisor: User) -> tuple[str, int]:
@@ -138,10 +150,11 @@ class Command(BaseCommand):
                     "authorization_grant_type": OAuthApplication.GRANT_CLIENT_CREDENTIALS,
                 },
             )
-            client = _busiest_client()
+            client = _busy_client()
             case = _typical_case()
             supervisor = _busiest_supervisor()
             cursor, page = _deep_cursor(supervisor)
+            supervisee = _supervisee_of(supervisor)
             tokens = {
                 "client": _token(client.user, "homework", application),
                 "clinician": _token(case.clinician, "clinical:read", application),
@@ -156,6 +169,7 @@ class Command(BaseCommand):
             "submissions_first": ("GET", submissions, "supervisor"),
             "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
             "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
+            "outcomes_report_one": ("GET", f"/api/v1/reports/outcomes/?clinician={supervisee.pk}", "supervisor"),
         }
         plan = {"tokens": tokens, "posting": posting, "deep_page": page, "endpoints": {}, "statements": {}}
         for name, (method, path, caller) in endpoints.items():
@@ -174,6 +188,10 @@ class Command(BaseCommand):
             "notes": ProgressNote.objects.count(),
             "case_notes": ProgressNote.objects.filter(case=case).count(),
             "client_assignments": HomeworkAssignment.objects.filter(assignees=client).count(),
+            "client_active_assignments": client.active,
+            "supervised_clinicians": selectors.supervisees_of(supervisor=supervisor).count(),
+            "report_cases": selectors.cases_visible_to(user=supervisor).count(),
+            "supervisee_cases": Case.objects.filter(clinician=supervisee).count(),
         }
         out.write_text(json.dumps(plan, indent=1))
         self.stdout.write(f"bench plan written to {out}")
