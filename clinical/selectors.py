@@ -64,26 +64,24 @@ def supervisees_of(*, supervisor: User) -> QuerySet[User]:
     return User.objects.filter(supervisions_received__supervisor=supervisor, supervisions_received__ended_on=None)
 
 
-def _holders(user: User, *, writable: bool) -> Q | None:
-    """Whose caseloads `user` reaches, as a condition on a clinician column (None: nobody's)."""
+def _held_by(user: User, *, writable: bool, field: str) -> Q | None:
+    """Rows whose `field` (a clinician column) names a clinician whose caseload `user` reaches: their own, and a
+    supervisor reading also their current supervisees'. None: nobody's.
+
+    A condition on the column itself (`= me OR IN (my supervisees)`), so PostgreSQL uses the column's index; a
+    subquery over users would scan every user."""
     if user.role not in STAFF_ROLES:
         return None
+    own = Q(**{field: user.pk})
     if writable or user.role != Role.SUPERVISOR:
-        return Q(pk=user.pk)
+        return own
     active = Supervision.objects.filter(supervisor=user, ended_on__isnull=True).values("supervisee")
-    return Q(pk=user.pk) | Q(pk__in=active)
-
-
-def _holder_ids(user: User, *, writable: bool):
-    holders = _holders(user, writable=writable)
-    return None if holders is None else User.objects.filter(holders).values("pk")
+    return own | Q(**{f"{field}__in": active})
 
 
 def _cases(user: User, *, writable: bool) -> QuerySet[Case]:
-    holder_ids = _holder_ids(user, writable=writable)
-    if holder_ids is None:
-        return Case.objects.none()
-    return Case.objects.filter(clinician__in=holder_ids)
+    held = _held_by(user, writable=writable, field="clinician")
+    return Case.objects.none() if held is None else Case.objects.filter(held)
 
 
 def cases_visible_to(*, user: User) -> QuerySet[Case]:
@@ -95,12 +93,12 @@ def cases_writable_by(*, user: User) -> QuerySet[Case]:
 
 
 def _clients(user: User, *, writable: bool) -> QuerySet[Client]:
-    holder_ids = _holder_ids(user, writable=writable)
-    if holder_ids is None:
+    held = _held_by(user, writable=writable, field="primary_clinician")
+    if held is None:
         return Client.objects.none()
     cases = _cases(user, writable=writable)
     return Client.objects.filter(
-        Q(primary_clinician__in=holder_ids)
+        held
         | Exists(cases.filter(client=OuterRef("pk")))
         | Exists(CoupleMember.objects.filter(client=OuterRef("pk"), couple__cases__in=cases))
     )
@@ -117,7 +115,7 @@ def clients_writable_by(*, user: User) -> QuerySet[Client]:
 def _couples(user: User, *, writable: bool) -> QuerySet[Couple]:
     """Couples on the user's cases, or whose partners are both the user's clients (a couple never reveals a
     partner the user could not see on their own)."""
-    if _holders(user, writable=writable) is None:
+    if user.role not in STAFF_ROLES:
         return Couple.objects.none()
     members = CoupleMember.objects.filter(couple=OuterRef("pk"))
     return Couple.objects.filter(
@@ -145,7 +143,9 @@ def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:
 def notes_visible_to(*, user: User) -> QuerySet[ProgressNote]:
     """Notes on the cases the user sees; a supervisor also sees what their supervisees wrote on cases that
     have since moved to someone else, so those notes can still be co-signed."""
-    visible = Q(case__in=cases_visible_to(user=user))
+    # Per note, whether its case is visible (EXISTS on the case's primary key), not the set of every visible
+    # case: with the supervisor's alternative OR-ed in, PostgreSQL would otherwise build that whole set first.
+    visible = Q(Exists(cases_visible_to(user=user).filter(pk=OuterRef("case_id"))))
     if user.role == Role.SUPERVISOR:
         visible |= Q(author__in=supervisees_of(supervisor=user).values("pk"))
     return ProgressNote.objects.filter(visible)

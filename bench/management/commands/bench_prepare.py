@@ -97,12 +97,16 @@ def _deep_cursor(supervisor: User) -> tuple[str, int]:
 
 
 def _posting(application: OAuthApplication) -> list[dict]:
-    """Clients with active homework on an open case, each with a valid completion to send again and again."""
+    """Clients with active homework on an open case, each with a valid completion to send again and again.
+
+    The homework with the fewest submissions: a run adds a few hundred to each, and the next run picks others,
+    so repeated runs do not measure an assignment no client could fill (progress reads its submissions)."""
     assignments = (
         HomeworkAssignment.objects.filter(status=AssignmentStatus.ACTIVE, case__status=CaseStatus.OPEN)
+        .annotate(submitted=Count("submissions"))
         .select_related("exercise_version")
         .prefetch_related("assignees")
-        .order_by("id")[: POSTING_CLIENTS * 4]
+        .order_by("submitted", "id")[: POSTING_CLIENTS * 4]
     )
     posting, seen = [], set()
     for assignment in assignments:
