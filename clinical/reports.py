@@ -60,7 +60,8 @@ HOMEWORK_ROWS = """
                     (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
             END AS expected
         FROM clinical_homeworkassignment ha JOIN clinical_case c ON c.id = ha.case_id
-        WHERE ha.case_id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
+        -- c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice
+        WHERE ha.case_id = ANY(%(case_ids)s) AND c.id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
     ),
     done AS (
         SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods
@@ -232,11 +233,16 @@ GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
 OUTCOME_CASES = f"""
 WITH {HOMEWORK_ROWS},
 goal_rating AS (
-    SELECT DISTINCT ON (r.goal_id) g.case_id, r.score
-    FROM clinical_goalattainmentrating r JOIN clinical_treatmentgoal g ON g.id = r.goal_id
+    -- Each goal's latest rating, looked up per goal of these cases (not by scanning every rating).
+    SELECT g.case_id, r.score
+    FROM clinical_treatmentgoal g
+    CROSS JOIN LATERAL (
+        SELECT score FROM clinical_goalattainmentrating
+        WHERE goal_id = g.id AND rated_on <= %(until)s::date
+        ORDER BY rated_on DESC LIMIT 1
+    ) r
     WHERE g.case_id = ANY(%(case_ids)s) AND g.gas_levels IS NOT NULL
-        AND g.lifecycle_status NOT IN ('entered_in_error', 'cancelled') AND r.rated_on <= %(until)s::date
-    ORDER BY r.goal_id, r.rated_on DESC
+        AND g.lifecycle_status NOT IN ('entered_in_error', 'cancelled')
 ),
 case_gas AS (
     SELECT case_id, 50 + 10 * SUM(score) / SQRT(0.7 * COUNT(*) + 0.3 * COUNT(*) * COUNT(*)) AS t
