@@ -208,6 +208,8 @@ def run(variant: Variant, seconds: float, connections: int) -> None:
 def report_script(plan: dict, path: Path) -> Path:
     """The outcomes report's own SQL (the aggregates, not the token lookup or the audit event), for pgbench."""
     statements = [sql for sql in plan["statements"]["outcomes_report"] if sql.lstrip().startswith("WITH")]
+    # pgbench reads one statement per line: drop line comments before joining the lines.
+    statements = [re.sub(r"--[^\n]*", "", sql) for sql in statements]
     path.write_text("".join(f"{' '.join(sql.split())};\n" for sql in statements))
     return path
 

@@ -60,7 +60,7 @@ HOMEWORK_ROWS = """
                     (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
             END AS expected
         FROM clinical_homeworkassignment ha JOIN clinical_case c ON c.id = ha.case_id
-        -- c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice
+        /* c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice */
         WHERE ha.case_id = ANY(%(case_ids)s) AND c.id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
     ),
     done AS (
@@ -233,7 +233,7 @@ GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
 OUTCOME_CASES = f"""
 WITH {HOMEWORK_ROWS},
 goal_rating AS (
-    -- Each goal's latest rating, looked up per goal of these cases (not by scanning every rating).
+    /* Each goal's latest rating, looked up per goal of these cases (not by scanning every rating). */
     SELECT g.case_id, r.score
     FROM clinical_treatmentgoal g
     CROSS JOIN LATERAL (
