@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -173,7 +174,7 @@ def run_wrk(variant: Variant, seconds: float, connections: int) -> dict:
             "path": variant.path,
         }
     )
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script)]
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script)]
     output = subprocess.run(
         [*command, f"http://127.0.0.1:{variant.port}{variant.path}"], capture_output=True, text=True, check=True
     ).stdout
@@ -217,7 +218,9 @@ def report_script(plan: dict, path: Path) -> Path:
 def median_ratio(group: Group, numerator: str, denominator: str) -> float:
     variants = {v.name: v for v in group.variants}
     pairs = zip(variants[numerator].rps(), variants[denominator].rps(), strict=True)
-    return statistics.median(a / b for a, b in pairs)
+    # A run in which a variant finished no request (slower than the run is long) has no ratio: NaN, never met.
+    ratios = [a / b for a, b in pairs if a and b]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Group]:
@@ -352,7 +355,7 @@ def summarize(groups: list[Group]) -> dict:
                 {
                     "group": group.title,
                     "ratio": label,
-                    "value": round(value, 3),
+                    "value": None if math.isnan(value) else round(value, 3),
                     "target": f"{'≥' if sense == 'min' else '≤'} {target}",
                     "met": met,
                 }
@@ -372,7 +375,8 @@ def print_table(summary: dict) -> None:
             group = row["group"]
             print(group)
         label = f"  {row['ratio']}"
-        print(f"{label:60} {row['value']:7.3f} {row['target']:>7}  {'yes' if row['met'] else 'NO'}")
+        value = f"{row['value']:7.3f}" if row["value"] is not None else f"{'-':>7}"
+        print(f"{label:60} {value} {row['target']:>7}  {'yes' if row['met'] else 'NO'}")
 
 
 def main(argv=None) -> int:
