@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WITH_DB := $(PY) -m tools.devdb exec --
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format schema lock db-status db-stop clean
+.PHONY: run test bench resilience fuzz lint format schema lock db-status db-stop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ test: install
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	DEVDB_DIR=.data/bench $(WITH_DB) $(PY) -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+## Load and faults (docs/reliability.md): mobile clients, a PostgreSQL outage and killed workers; a few minutes.
+resilience: install
+	DEVDB_DIR=.data/resilience $(WITH_DB) $(PY) -m tests.resilience.run $(RESILIENCE_ARGS)
+
+## Contract fuzzing, long run (make test runs a short one): schemathesis over every operation as each role, all
+## checks, FUZZ_MAX_EXAMPLES examples (default 200); prints operations x checks, full reports in .data/fuzz-report/.
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} FUZZ_SUMMARY=1 FUZZ_REPORT_DIR=$${FUZZ_REPORT_DIR:-.data/fuzz-report} \
+		$(WITH_DB) $(PY) -m pytest -n 2 tests/fuzz $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from clinical.models import AuditEvent, Role
 from clinical.selectors import audit_events_visible_to
 
+from .filters import InstantFilter
 from .scoping import ScopedViewSet
 
 
@@ -42,8 +43,8 @@ class AuditEventFilter(filters.FilterSet):
         method="filter_object",
         label="Events that name this record id",
     )
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = InstantFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = InstantFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -26,8 +26,12 @@ class BearerTokenAuthentication(OAuth2Authentication):
             request.oauth2_error = getattr(carrier, "oauth2_error", {})
             raise AuthenticationFailed("The access token is invalid, expired or revoked.", code="invalid_token")
         if not carrier.user.is_active:  # deactivated accounts lose access at once
+            request.oauth2_error = {"error": "invalid_token"}
             raise AuthenticationFailed("This account is deactivated.", code="invalid_token")
         return carrier.user, carrier.access_token
 
     def authenticate_header(self, request):
+        # RFC 6750 §3: when a token was sent and refused, the challenge says so; without one it stays bare.
+        if hasattr(request, "oauth2_error"):
+            return 'Bearer realm="api", error="invalid_token"'
         return 'Bearer realm="api"'

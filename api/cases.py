@@ -26,6 +26,7 @@ from clinical.services import goals as goal_services
 from .audit import audit_read
 from .etags import expected_version
 from .filters import ScopedIdFilter
+from .json_types import JSONTypes
 from .outcomes import CaseOutcomesMixin
 from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
@@ -56,7 +57,7 @@ class CaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CaseCreateSerializer(serializers.Serializer):
+class CaseCreateSerializer(JSONTypes, serializers.Serializer):
     subject_type = serializers.ChoiceField(choices=SubjectType.choices)
     client = ScopedPrimaryKeyRelatedField(
         selectors.clients_visible_to,
@@ -76,13 +77,13 @@ class CaseCreateSerializer(serializers.Serializer):
     opened_on = serializers.DateField(required=False)
 
 
-class CaseUpdateSerializer(serializers.Serializer):
+class CaseUpdateSerializer(JSONTypes, serializers.Serializer):
     presenting_concerns = serializers.ListField(
         child=serializers.ChoiceField(choices=PresentingConcern.choices), max_length=8
     )
 
 
-class CaseCloseSerializer(serializers.Serializer):
+class CaseCloseSerializer(JSONTypes, serializers.Serializer):
     closing_reason = serializers.CharField(max_length=500, help_text="Why the case closes (required).")
 
 
@@ -182,7 +183,7 @@ class GoalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GoalCreateSerializer(serializers.Serializer):
+class GoalCreateSerializer(JSONTypes, serializers.Serializer):
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
     domain = serializers.ChoiceField(choices=GoalDomain.choices)
     title = serializers.CharField(max_length=200)
@@ -198,7 +199,7 @@ class GoalUpdateSerializer(GoalCreateSerializer):
     case = None
 
 
-class GoalTransitionSerializer(serializers.Serializer):
+class GoalTransitionSerializer(JSONTypes, serializers.Serializer):
     to = serializers.ChoiceField(choices=GoalLifecycle.choices)
 
 
@@ -209,7 +210,7 @@ class GASRatingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GASRatingCreateSerializer(serializers.Serializer):
+class GASRatingCreateSerializer(JSONTypes, serializers.Serializer):
     score = serializers.IntegerField(min_value=-2, max_value=2)
     rated_on = serializers.DateField(required=False, help_text="Defaults to today.")
 

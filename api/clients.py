@@ -13,6 +13,7 @@ from clinical.services import clients as services
 from clinical.services import invitations as invitation_services
 
 from .filters import NameSearchFilter
+from .json_types import JSONTypes
 from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
@@ -31,13 +32,16 @@ CLIENT_FIELDS = [
 
 
 class ClientSerializer(serializers.ModelSerializer):
+    # Declared so the schema says what the answer holds: an address, or "" when none was given.
+    email = serializers.EmailField(read_only=True, allow_blank=True)
+
     class Meta:
         model = Client
         fields = ["id", *CLIENT_FIELDS, "primary_clinician", "user", "created_at", "updated_at", "version"]
         read_only_fields = fields
 
 
-class ClientWriteSerializer(serializers.ModelSerializer):
+class ClientWriteSerializer(JSONTypes, serializers.ModelSerializer):
     class Meta:
         model = Client
         fields = CLIENT_FIELDS
@@ -113,7 +117,7 @@ class CoupleSerializer(serializers.ModelSerializer):
         return [str(member.client_id) for member in couple.members.all()]
 
 
-class CoupleCreateSerializer(serializers.Serializer):
+class CoupleCreateSerializer(JSONTypes, serializers.Serializer):
     partners = serializers.ListField(
         child=ScopedPrimaryKeyRelatedField(selectors.clients_writable_by),
         min_length=2,
@@ -124,7 +128,7 @@ class CoupleCreateSerializer(serializers.Serializer):
     together_since = serializers.DateField(required=False, allow_null=True)
 
 
-class CoupleUpdateSerializer(serializers.Serializer):
+class CoupleUpdateSerializer(JSONTypes, serializers.Serializer):
     relationship_type = serializers.ChoiceField(choices=RelationshipType.choices, required=False)
     together_since = serializers.DateField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=CoupleStatus.choices, required=False)

@@ -156,6 +156,9 @@ class ProblemResponse(HttpResponse):
         }
         if instance:
             body["instance"] = instance
+        if errors is None and status == 400:
+            # Every 400 lists its problems (the contract's ValidationProblem), a malformed body as one of them.
+            errors = [{"field": None, "code": body["code"], "message": detail}]
         if errors is not None:
             body["errors"] = errors
         body.update(extra)

@@ -15,6 +15,7 @@ from exercises.services import exercise_create, exercise_revise
 from .etags import expected_version, with_etag
 from .filters import NameSearchFilter
 from .idempotency import idempotent
+from .json_types import JSONTypes
 from .scoping import ScopedViewSet
 
 
@@ -34,7 +35,7 @@ class ResponseFieldSerializer(serializers.Serializer):
     )
 
 
-class ExerciseContentSerializer(serializers.Serializer):
+class ExerciseContentSerializer(JSONTypes, serializers.Serializer):
     title = serializers.CharField(max_length=200)
     summary = serializers.CharField(max_length=2000)
     steps = serializers.ListField(child=serializers.CharField(max_length=2000), min_length=1, max_length=30)

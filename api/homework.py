@@ -28,8 +28,10 @@ from .etags import expected_version
 from .exercises import ExerciseVersionSerializer
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
+from .json_types import JSONTypes
 from .records import CLINICIANS, ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
+from .throttling import submission_throttles
 
 # ---------------------------------------------------------------- progress
 
@@ -119,7 +121,7 @@ class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
         ]
 
 
-class AssignmentCreateSerializer(serializers.Serializer):
+class AssignmentCreateSerializer(JSONTypes, serializers.Serializer):
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
     exercise = ScopedPrimaryKeyRelatedField(exercises_visible_to, help_text="Its current version is pinned.")
     assignees = serializers.ListField(
@@ -143,7 +145,7 @@ class AssignmentCreateSerializer(serializers.Serializer):
     )
 
 
-class AssignmentUpdateSerializer(serializers.Serializer):
+class AssignmentUpdateSerializer(JSONTypes, serializers.Serializer):
     instructions = serializers.CharField(allow_blank=True, max_length=5000)
     due_date = serializers.DateField(allow_null=True)
     target_count = serializers.IntegerField(min_value=1, max_value=366)
@@ -397,20 +399,20 @@ class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
             raise NotFound("No such homework among yours.") from exc
 
 
-class SubmissionCreateSerializer(serializers.Serializer):
+class SubmissionCreateSerializer(JSONTypes, serializers.Serializer):
     assignment = _AssigneeAssignmentField(selectors.assignments_of_client)
     completed_at = serializers.DateTimeField(help_text="When you did it (your device's clock, with offset).")
     responses = serializers.DictField(help_text="Answers by response-field key of the exercise version.")
     shared_with_partner = serializers.BooleanField(default=False)
 
 
-class SubmissionAmendSerializer(serializers.Serializer):
+class SubmissionAmendSerializer(JSONTypes, serializers.Serializer):
     responses = serializers.DictField()
     completed_at = serializers.DateTimeField(required=False)
     shared_with_partner = serializers.BooleanField(required=False)
 
 
-class ReviewSerializer(serializers.Serializer):
+class ReviewSerializer(JSONTypes, serializers.Serializer):
     feedback = serializers.CharField(max_length=5000)
 
 
@@ -453,10 +455,14 @@ class SubmissionViewSet(ReadMixin, ClinicalViewSet):
         "amend": SubmissionAmendSerializer,
         "review": ReviewSerializer,
     }
-    extra_problems = {"create": [409], "amend": [409], "review": [409]}
+    extra_problems = {"create": [404, 409], "amend": [409], "review": [409]}  # create: homework not among yours
 
     def shape_queryset(self, queryset):
         return queryset.select_related("client")
+
+    def get_throttles(self):
+        # Sending is rate-limited per client and per address (api/throttling.py); reading and reviewing are not.
+        return submission_throttles() if self.action in ("create", "amend") else []
 
     @idempotent(required=True)
     def create(self, request):

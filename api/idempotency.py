@@ -42,6 +42,10 @@ class IdempotencyKeyReused(APIException):
     default_code = "idempotency_key_reused"
 
 
+# 1 to 255 visible ASCII characters (what the schema declares, so clients and fuzzers know the rule).
+KEY_PATTERN = r"^[!-~]{1,255}$"
+
+
 def _valid_key(key: str) -> bool:
     return 1 <= len(key) <= 255 and all(33 <= ord(ch) <= 126 for ch in key)
 

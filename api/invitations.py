@@ -8,11 +8,12 @@ from rest_framework.views import APIView
 
 from clinical.services.invitations import invitation_accept
 
+from .json_types import JSONTypes
 from .me import MeSerializer
 from .throttling import CountsSurviveFailureMixin, ScopedRate
 
 
-class InvitationAcceptSerializer(serializers.Serializer):
+class InvitationAcceptSerializer(JSONTypes, serializers.Serializer):
     token = serializers.CharField(max_length=200)
     email = serializers.EmailField(max_length=254, help_text="The e-mail address to sign in with.")
     password = serializers.CharField(max_length=128, style={"input_type": "password"})

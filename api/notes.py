@@ -13,6 +13,7 @@ from clinical.services import notes as services
 from .etags import expected_version
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
+from .json_types import JSONTypes
 from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
 
@@ -56,7 +57,7 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NoteWriteSerializer(serializers.Serializer):
+class NoteWriteSerializer(JSONTypes, serializers.Serializer):
     session_date = serializers.DateField()
     format = serializers.ChoiceField(choices=NoteFormat.choices)
     sections = serializers.DictField(
@@ -72,11 +73,11 @@ class NoteCreateSerializer(NoteWriteSerializer):
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
 
 
-class AddendumCreateSerializer(serializers.Serializer):
+class AddendumCreateSerializer(JSONTypes, serializers.Serializer):
     text = serializers.CharField(max_length=20000)
 
 
-class EnteredInErrorSerializer(serializers.Serializer):
+class EnteredInErrorSerializer(JSONTypes, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 

@@ -4,7 +4,13 @@ a case's outcomes (JSON and a PNG chart), and the caseload and outcome reports (
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -26,8 +32,9 @@ from clinical.models import (
 from clinical.services import outcomes as services
 
 from .audit import audit_read
-from .filters import ScopedIdFilter
+from .filters import ScopedIdFilter, reject_blank
 from .idempotency import idempotent
+from .json_types import JSONTypes
 from .records import CLINICIANS, ClinicalViewSet, ReadMixin
 from .renderers import CSVRenderer, JSONRenderer
 from .replica import SERVED_BY_PARAMETER, routed_read, with_served_by
@@ -73,6 +80,7 @@ class InstrumentSerializer(serializers.Serializer):
         return None if threshold is None else round(threshold, 2)
 
 
+@extend_schema_serializer(many=False)  # already the page: the list action's answer is one of these, not an array
 class InstrumentListSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
@@ -146,7 +154,7 @@ class AssessmentSerializer(serializers.ModelSerializer):
         return assessment.reliable_change or None
 
 
-class AssessmentCreateSerializer(serializers.Serializer):
+class AssessmentCreateSerializer(JSONTypes, serializers.Serializer):
     """A clinician names client, case and instrument; a client names the schedule they are answering."""
 
     instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
@@ -233,7 +241,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ScheduleCreateSerializer(serializers.Serializer):
+class ScheduleCreateSerializer(JSONTypes, serializers.Serializer):
     client = ScopedPrimaryKeyRelatedField(selectors.clients_visible_to)
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
     instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
@@ -509,6 +517,14 @@ class ReportView(APIView):
     read_scopes = ["reports"]
     allowed_roles = CLINICIANS
     renderer_classes = [JSONRenderer, CSVRenderer]
+    extra_problems = {"get": [404]}  # ?clinician= naming someone the caller may not report on
+
+    def validated_query(self, serializer_class) -> dict:
+        query_params = self.request.query_params
+        reject_blank(query_params, serializer_class().fields)  # none of them can be an empty string
+        query = serializer_class(data=query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
 
     def chosen_clinician(self, clinician_id):
         """`?clinician=`: one of the clinicians the caller may report on; anyone else answers 404."""
@@ -554,9 +570,8 @@ class CaseloadReportView(ReportView):
         the session, notes awaiting co-signature, unacknowledged alerts. JSON, or CSV with Accept: text/csv or
         ?format=csv.
         """
-        query = CaseloadQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        clinician = self.chosen_clinician(query.validated_data.get("clinician"))
+        query = self.validated_query(CaseloadQuerySerializer)
+        clinician = self.chosen_clinician(query.get("clinician"))
         # The figures may come from the read replica (api/replica.py); the audit event goes to the primary.
         rows, served_by = routed_read(
             request, lambda using: reports.caseload_report(user=request.user, clinician=clinician, using=using)
@@ -586,9 +601,7 @@ class OutcomesReportView(ReportView):
         later score, mean change, reliably improved, deteriorated and recovered; with mean change for clients
         whose homework adherence is at least 0.7 against those below. JSON or CSV.
         """
-        query = OutcomesQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = dict(query.validated_data)
+        params = dict(self.validated_query(OutcomesQuerySerializer))
         clinician = self.chosen_clinician(params.get("clinician"))
         report, served_by = routed_read(
             request,

@@ -15,6 +15,7 @@ from clinical.services import cases as case_services
 
 from .etags import expected_version, with_etag
 from .idempotency import idempotent
+from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField, ScopedViewSet
 
 # ---------------------------------------------------------------- staff
@@ -44,7 +45,7 @@ class StaffSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StaffCreateSerializer(serializers.Serializer):
+class StaffCreateSerializer(JSONTypes, serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     display_name = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=STAFF_ROLES, default=Role.CLINICIAN)
@@ -62,7 +63,7 @@ class StaffCreateSerializer(serializers.Serializer):
         return value
 
 
-class StaffUpdateSerializer(serializers.Serializer):
+class StaffUpdateSerializer(JSONTypes, serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
     display_name = serializers.CharField(max_length=150, required=False)
     role = serializers.ChoiceField(choices=STAFF_ROLES, required=False)
@@ -78,7 +79,7 @@ class StaffFilter(filters.FilterSet):
         fields = ["role", "is_active"]
 
 
-class ReassignSerializer(serializers.Serializer):
+class ReassignSerializer(JSONTypes, serializers.Serializer):
     to = ScopedPrimaryKeyRelatedField(selectors.clinicians_visible_to, help_text="The receiving clinician.")
 
 
@@ -185,13 +186,13 @@ class SupervisionSerializer(serializers.ModelSerializer):
         return obj.ended_on is None
 
 
-class SupervisionCreateSerializer(serializers.Serializer):
+class SupervisionCreateSerializer(JSONTypes, serializers.Serializer):
     supervisor = ScopedPrimaryKeyRelatedField(selectors.clinicians_visible_to)
     supervisee = ScopedPrimaryKeyRelatedField(selectors.clinicians_visible_to)
     started_on = serializers.DateField(required=False)
 
 
-class SupervisionEndSerializer(serializers.Serializer):
+class SupervisionEndSerializer(JSONTypes, serializers.Serializer):
     ended_on = serializers.DateField(required=False, help_text="Defaults to today.")
 
 

@@ -1,4 +1,6 @@
 import orjson
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
 
@@ -64,3 +66,22 @@ class PNGRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, except that `?format=` naming a representation the operation lacks, or naming none, is
+    a 406, as an Accept header that matches nothing is: DRF answers the first with 404 (which reads as "no such
+    resource") and ignores the second."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        param = self.settings.URL_FORMAT_OVERRIDE
+        if format_suffix is None and param and param in request.query_params and not request.query_params[param]:
+            self.filter_renderers(renderers, "")  # raises, naming the formats on offer
+        return super().select_renderer(request, renderers, format_suffix)
+
+    def filter_renderers(self, renderers, format):
+        matching = [renderer for renderer in renderers if renderer.format == format]
+        if not matching:
+            offered = ", ".join(sorted({renderer.format for renderer in renderers}))
+            raise NotAcceptable(f"No {format!r} representation here; format may be: {offered}.")
+        return matching

@@ -18,6 +18,7 @@ from rest_framework.permissions import IsAuthenticated
 from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
 from .filters import ScopedIdFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import REPLAYED_HEADER
 
 
@@ -49,8 +50,17 @@ class ValidationProblemSerializer(ProblemSerializer):
 
 
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
-WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer realm="api"`'}}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "schema": {"type": "string"},
+        "description": '`Bearer realm="api"` without a token; `Bearer realm="api", error="invalid_token"` when the '
+        "token sent is invalid, expired or revoked (RFC 6750 §3).",
+    }
+}
 HEADERS_BY_STATUS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
+# At least one character that is not white space, as Python's str.strip() (which DRF trims with) counts it: that
+# is regex \s plus the separators U+001C..U+001F and U+0085, which JavaScript's \s does not include.
+NOT_ONLY_SPACES = r"[^\s\x1c-\x1f\x85]"
 IDEMPOTENCY_DESCRIPTION = (
     "A fresh unique value (e.g. a UUID) per logical request. A retry with the same key and body returns "
     "the first response instead of acting twice."
@@ -75,6 +85,18 @@ class AutoSchema(SpectacularAutoSchema):
         if declared is None:
             return super().get_request_serializer()
         return declared.get(getattr(self.view, "action", None))
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        if (
+            direction == "request"
+            and type(field) is serializers.CharField
+            and not field.allow_blank
+            and field.trim_whitespace
+        ):
+            # DRF trims text and then refuses it when empty: "   " is not a title. Say so (found by fuzzing).
+            meta["pattern"] = NOT_ONLY_SPACES
+        return meta
 
     def get_summary(self):
         """The first paragraph of the handler's docstring, unless @extend_schema gives one."""
@@ -106,6 +128,7 @@ class AutoSchema(SpectacularAutoSchema):
                     OpenApiParameter.HEADER,
                     required=idempotency == "required",
                     description=IDEMPOTENCY_DESCRIPTION,
+                    pattern=IDEMPOTENCY_KEY_PATTERN,
                 )
             )
             parameters.append(

@@ -3,6 +3,8 @@
 Rates are read at request time (DRF binds them at import), so settings changes apply at once.
 """
 
+import math
+
 from django.db import connection, transaction
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -11,6 +13,17 @@ from rest_framework.throttling import SimpleRateThrottle
 class ScopedRate(SimpleRateThrottle):
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def wait(self):
+        """Seconds until a request would be allowed: when the oldest request still filling the window leaves it.
+
+        Never None, so a 429 always carries `Retry-After` (DRF's own estimate gives None once the history holds
+        more requests than the rate, which concurrent requests or a lowered rate can cause).
+        """
+        if len(self.history) < self.num_requests:
+            return 1
+        leaves_at = self.history[self.num_requests - 1] + self.duration
+        return max(1, math.ceil(leaves_at - self.now))
 
 
 class TokenPerAddressThrottle(ScopedRate):
@@ -32,6 +45,31 @@ class TokenPerAccountThrottle(ScopedRate):
             return None
         username = request.POST.get("username", "").strip().lower()
         return self.cache_format % {"scope": self.scope, "ident": username} if username else None
+
+
+class SubmissionPerUserThrottle(ScopedRate):
+    """Submissions (and amendments) per client account, from whatever address."""
+
+    scope = "submission_user"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class SubmissionPerAddressThrottle(ScopedRate):
+    """Submissions per client address, whichever accounts send them: slows one machine using many tokens."""
+
+    scope = "submission_ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def submission_throttles():
+    """Every submission request counts, an idempotent replay included: a replay still costs a transaction, a lock
+    and a hash of the body, and a client refused one loses nothing (its submission is stored; the retry after
+    `Retry-After` gets the same answer)."""
+    return [SubmissionPerUserThrottle(), SubmissionPerAddressThrottle()]
 
 
 class CountsSurviveFailureMixin:

@@ -19,6 +19,8 @@ from . import (
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# No `staff.json`-style aliases: every route is one the contract documents (tests/api/test_access_matrix.py).
+router.include_format_suffixes = False
 router.register("staff", practice.StaffViewSet, basename="staff")
 router.register("supervisions", practice.SupervisionViewSet, basename="supervision")
 router.register("audit-events", audit_events.AuditEventViewSet, basename="audit-event")

@@ -4,9 +4,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from config.db_pool import POOL_OPTIONS
 from tools.devdb import embedded_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -53,10 +55,12 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "pgtrigger",
     "pghistory",
+    "corsheaders",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "api.errors.ProblemDetailsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.limits.RequestBodyLimitMiddleware",
@@ -102,6 +106,8 @@ DATABASES["default"]["OPTIONS"] = {
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=2.0),
         "max_idle": 300,
+        # While the server is down, fail waiting requests at once and reconnect on demand (config/db_pool.py).
+        **POOL_OPTIONS,
     },
 }
 # The pool checks a connection before lending it: one broken by a database restart is replaced,
@@ -145,6 +151,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "clinical.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/api/docs/"
+LOGOUT_REDIRECT_URL = "login"  # without it, signing out looks for a template only the admin app ships: a 500
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -194,6 +201,13 @@ RELIABLE_CHANGE_PARAMETERS = {}
 if env("CSI4_RELIABLE_CHANGE_SD", default="") and env("CSI4_RELIABLE_CHANGE_R", default=""):
     RELIABLE_CHANGE_PARAMETERS["csi4"] = (env.float("CSI4_RELIABLE_CHANGE_SD"), env.float("CSI4_RELIABLE_CHANGE_R"))
 
+# Browser apps on other origins: only those DJANGO_CORS_ALLOWED_ORIGINS lists (comma-separated); none by default.
+# The API, the token and revocation endpoints and the metadata, never the sign-in and consent pages.
+CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api/|o/token/|o/revoke_token/|\.well-known/)"
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-match")
+CORS_EXPOSE_HEADERS = ("ETag", "Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate", "X-Request-ID")
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -210,15 +224,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.CreatedCursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "api.filters.StrictFilterBackend",
         "api.filters.UpdatedSinceFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.renderers.ContentNegotiation",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "token_ip": env("THROTTLE_TOKEN_IP", default="30/min"),
         "token_user": env("THROTTLE_TOKEN_USER", default="10/min"),
         "invitation_accept": env("THROTTLE_INVITATION_ACCEPT", default="10/min"),
+        # Homework submissions and amendments. A phone back online sends its whole backlog at once (a week of
+        # daily exercises, resent after timeouts): bursts of dozens are normal for one client, and many clients
+        # may share one address behind a carrier's NAT or a clinic's Wi-Fi.
+        "submission_user": env("THROTTLE_SUBMISSION_USER", default="120/min"),
+        "submission_ip": env("THROTTLE_SUBMISSION_IP", default="600/min"),
     },
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

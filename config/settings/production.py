@@ -1,5 +1,7 @@
 """Production settings: refuse to start with development secrets, debug on, or no allowed hosts."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
@@ -36,6 +38,26 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 OAUTH2_PROVIDER = {
     **OAUTH2_PROVIDER,
     "ALLOWED_REDIRECT_URI_SCHEMES": env.list("OAUTH_REDIRECT_URI_SCHEMES", default=["https"]),
+}
+
+# Browser apps on other origins: only those DJANGO_CORS_ALLOWED_ORIGINS lists (none by default), each an https
+# origin. Tokens travel in the Authorization header, never in cookies, so no credentials cross origins.
+for _origin in CORS_ALLOWED_ORIGINS:
+    _parts = urlsplit(_origin)
+    if _parts.scheme != "https" or not _parts.hostname or "*" in _origin or _parts.path or _parts.query:
+        raise ImproperlyConfigured(
+            f"DJANGO_CORS_ALLOWED_ORIGINS must list https origins (https://host[:port]), not {_origin!r}."
+        )
+CORS_ALLOW_ALL_ORIGINS = False
+CORS_ALLOWED_ORIGIN_REGEXES = []
+CORS_ALLOW_CREDENTIALS = False
+
+# No browsable API and no form parsing, whatever base.py comes to say: JSON in, JSON out (CSV and PNG only where
+# a view declares them).
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 
 SILENCED_SYSTEM_CHECKS = [

@@ -11,7 +11,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run many requests per second from one address; each throttle test sets the rate it checks.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"token_ip": "1000/min", "token_user": "1000/min", "invitation_accept": "1000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "token_ip": "1000/min",
+        "token_user": "1000/min",
+        "invitation_accept": "1000/min",
+        "submission_user": "1000/min",
+        "submission_ip": "1000/min",
+    },
 }
 OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALWAYS_RELOAD_OAUTHLIB_CORE": True}
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}

@@ -21,7 +21,11 @@ The reports name no record: A's and S's reports answer with their own rows, neve
 `?clinician=<B>` answers 404, as for anybody who does not exist.
 
 The operations are read from the contract, so a new endpoint joins the matrix by itself: the test fails
-until SPECS says which foreign object stands in for its path and what body it sends.
+until SPECS says which foreign object stands in for its path and what body it sends. The contract is in turn
+held to the URL configuration: every route and method there is an operation of the contract, or one of the
+public routes listed with the reason it takes no token. Without a token every method of every other route is
+a 401; a token lacking the operation's scope a 403. Every write is also sent with the server-owned fields its
+answer shows (read from the contract), forged: they are ignored or refused, never stored.
 """
 
 import base64
@@ -42,6 +46,7 @@ import pytest
 import yaml
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from clinical.audit import audit_record
 from clinical.models import (
@@ -1529,9 +1534,15 @@ def test_without_a_token_every_operation_is_401(scene, anonymous, op, variant):
     assert not failures, "\n".join([sent.url, *failures])
 
 
-def lacking_scopes(op: Operation) -> list[str]:
-    """A token that cannot call `op`: `reports` alone; on the reports, every scope but `reports`."""
-    return [scope for scope in SCOPES if scope != "reports"] if op.resource == "reports" else ["reports"]
+def lacking_scopes(op: Operation) -> list[list[str]]:
+    """Tokens that cannot call `op`: `reports` alone (on the reports, every scope but `reports`), and every
+    scope there is except those the contract says the operation takes: the missing scope is what refuses it,
+    not the lack of all the others."""
+    tokens = [[scope for scope in SCOPES if scope != "reports"] if op.resource == "reports" else ["reports"]]
+    declared = {scope for alternative in op.security if alternative for scope in alternative}
+    if declared:
+        tokens.append([scope for scope in SCOPES if scope not in declared])
+    return [token for i, token in enumerate(tokens) if token not in tokens[:i]]
 
 
 @pytest.mark.parametrize(("op", "variant"), BASE)
@@ -1539,8 +1550,7 @@ def test_a_token_without_the_operations_scope_is_403_for_every_role(scene, call_
     assert variant is not None, f"{op}: no mapping in SPECS"
     before, counts_before = b_state(scene), totals()
     failures = []
-    token = lacking_scopes(op)
-    for role in ROLES:
+    for token, role in [(token, role) for token in lacking_scopes(op) for role in ROLES]:
         caller = call_as(scene.users[role], token)
         sent, response = send(caller, op, variant, scene.ids)
         if op.public or access(role, op) == SELF:
@@ -1555,7 +1565,7 @@ def test_a_token_without_the_operations_scope_is_403_for_every_role(scene, call_
             if op.accepts_scopes(set(token)):
                 found.append(f"the contract says a token with {token} may call it")
         found += leaks(scene, response, sent, set())
-        failures += [f"{role}: {message}" for message in found]
+        failures += [f"{role} with {token}: {message}" for message in found]
     if b_state(scene) != before or totals() != counts_before:
         failures.append("something changed")
     failures += audit_naming_b(scene)
@@ -1809,3 +1819,604 @@ def test_the_outcome_chart_is_a_png_of_the_callers_own_case_only(scene, role):
     assert foreign.json()["code"] == "not_found"
     assert b"PNG" not in foreign.content
     assert audit_naming_b(scene) == []
+
+
+# ---------------------------------------------------------------- the URL configuration: no route outside the matrix
+
+ROUTE_PARAMETER = re.compile(r"\(\?P<(\w+)>[^)]*\)|<(?:\w+:)?(\w+)>")
+PROBE_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _openapi_path(route: str) -> str:
+    """A Django route (`path()` converters or a router's regex) in the contract's spelling (`{id}`)."""
+
+    def name(match):
+        parameter = match.group(1) or match.group(2)
+        return "{id}" if parameter == "pk" else "{" + parameter + "}"
+
+    return "/" + ROUTE_PARAMETER.sub(name, route.replace("^", "").replace("$", ""))
+
+
+def _route_methods(callback) -> set[str]:
+    """The methods a route handles: a viewset's routed actions, a class-based view's handlers (HEAD and
+    OPTIONS come with every view and are probed separately); a function view is read-only here."""
+    if getattr(callback, "actions", None):  # DRF adds `head` to it once the view has served a request
+        return {method.upper() for method in callback.actions if method not in ("head", "options")}
+    view = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+    if view is None:
+        return {"GET"}
+    return {m.upper() for m in view.http_method_names if m not in ("head", "options") and hasattr(view, m)}
+
+
+def url_routes() -> dict[str, set[str]]:
+    """Every route of the URL configuration (`config.urls`), as `{path: methods}`."""
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern.callback
+
+    routes: dict[str, set[str]] = {}
+    for route, callback in walk(get_resolver().url_patterns, ""):
+        routes.setdefault(_openapi_path(route), set()).update(_route_methods(callback))
+    return routes
+
+
+@dataclass(frozen=True)
+class PublicRoute:
+    methods: frozenset[str]
+    why: str
+    probe: str  # the path an anonymous caller tries
+    status: int  # what they get: anything but 401, on purpose
+
+
+# Routes outside the contract (it documents /api/v1/ only). Each takes no bearer token, on purpose.
+PUBLIC_ROUTES = {
+    "/": PublicRoute(frozenset(PROBE_METHODS) - {"HEAD", "OPTIONS"}, "sends a browser to the API docs", "/", 302),
+    "/api/problems/": PublicRoute(
+        frozenset({"GET"}), "what each problem `type` means (RFC 9457 type URIs)", "/api/problems/", 200
+    ),
+    "/api/problems/{slug}": PublicRoute(frozenset({"GET"}), "one problem type", "/api/problems/not-found", 200),
+    "/api/schema/": PublicRoute(frozenset({"GET"}), "the OpenAPI contract itself", "/api/schema/", 200),
+    "/api/docs/": PublicRoute(frozenset({"GET"}), "Swagger UI (sign-in happens inside it)", "/api/docs/", 200),
+    "/api/docs/oauth2-redirect.html": PublicRoute(
+        frozenset({"GET"}), "where Swagger UI's sign-in popup lands", "/api/docs/oauth2-redirect.html", 200
+    ),
+    "/api/redoc/": PublicRoute(frozenset({"GET"}), "ReDoc", "/api/redoc/", 200),
+    "/o/authorize/": PublicRoute(
+        frozenset({"GET", "POST", "PUT"}),
+        "authorization code + PKCE: a signed-in browser session consents; strangers go to the sign-in page",
+        "/o/authorize/",
+        302,
+    ),
+    "/o/token/": PublicRoute(frozenset({"POST"}), "where tokens are obtained (throttled)", "/o/token/", 400),
+    "/o/revoke_token/": PublicRoute(
+        frozenset({"POST"}), "RFC 7009 revocation; the client identifies itself", "/o/revoke_token/", 400
+    ),
+    "/o/introspect/": PublicRoute(
+        frozenset({"GET", "POST"}),
+        "RFC 7662 introspection; the resource server authenticates with client credentials",
+        "/o/introspect/",
+        403,
+    ),
+    "/.well-known/oauth-authorization-server": PublicRoute(
+        frozenset({"GET"}), "RFC 8414 metadata", "/.well-known/oauth-authorization-server", 200
+    ),
+    "/.well-known/oauth-authorization-server/{issuer_path}": PublicRoute(
+        frozenset({"GET"}), "RFC 8414 metadata", "/.well-known/oauth-authorization-server/other", 200
+    ),
+    "/.well-known/oauth-protected-resource": PublicRoute(
+        frozenset({"GET"}), "RFC 9728 metadata", "/.well-known/oauth-protected-resource", 200
+    ),
+    "/.well-known/oauth-protected-resource/{resource_path}": PublicRoute(
+        frozenset({"GET"}), "RFC 9728 metadata", "/.well-known/oauth-protected-resource/other", 200
+    ),
+    "/accounts/login/": PublicRoute(
+        frozenset({"GET", "POST", "PUT"}), "the sign-in page of the authorization flow", "/accounts/login/", 200
+    ),
+    "/accounts/logout/": PublicRoute(frozenset({"POST"}), "ends that browser session", "/accounts/logout/", 302),
+}
+# Operations of the contract that take no token, on purpose.
+PUBLIC_OPERATIONS = {
+    ("GET", f"{API}health/"): "readiness for load balancers and orchestrators; says nothing but ok/unavailable",
+    ("GET", f"{API}health/live/"): "liveness, the same",
+    ("POST", f"{API}invitations/accept/"): "a new client turns their single-use invitation into a login",
+}
+
+
+def test_every_route_of_the_url_configuration_is_in_the_matrix():
+    """The matrix walks the contract; this holds the contract to the URL configuration. A route the contract
+    does not document (hidden from the schema, or a method it leaves out) fails here until it is documented,
+    and so joins every test above; outside /api/v1/ only the public routes listed here may exist."""
+    routes = url_routes()
+    api_routes = {(method, path) for path, methods in routes.items() if path.startswith(API) for method in methods}
+    assert api_routes == {op.key for op in OPERATIONS}
+    assert {path: methods for path, methods in routes.items() if not path.startswith(API)} == {
+        path: set(route.methods) for path, route in PUBLIC_ROUTES.items()
+    }
+
+
+def test_the_public_operations_are_listed_on_purpose():
+    assert {op.key: op.public for op in OPERATIONS if op.public} == dict.fromkeys(PUBLIC_OPERATIONS, True)
+
+
+@pytest.mark.parametrize("path", PUBLIC_ROUTES)
+def test_public_routes_answer_without_a_token(anonymous, path):
+    route = PUBLIC_ROUTES[path]
+    method = "GET" if "GET" in route.methods else "POST"
+
+    response = getattr(anonymous, method.lower())(route.probe)
+
+    assert response.status_code == route.status, response.content[:300]
+    assert response.status_code != 401
+
+
+def _probe_path(path: str) -> str:
+    values = {"{code}": "phq9", "{id}": "1" if path.startswith(f"{API}audit-events/") else str(uuid.uuid4())}
+    return PATH_PARAMETER.sub(lambda match: values[match.group(0)], path)
+
+
+PROTECTED_ROUTES = sorted({op.path for op in OPERATIONS if not op.public})
+
+
+@pytest.mark.parametrize("path", PROTECTED_ROUTES)
+def test_without_a_token_every_method_of_every_protected_route_is_401(db, anonymous, path):
+    """Whatever the method, documented or not (HEAD, OPTIONS, PUT, DELETE...), no token gets a 401
+    problem+json with a Bearer challenge, before any other answer (404, 405, 428...)."""
+    url = _probe_path(path)
+    failures = []
+    for method in PROBE_METHODS:
+        response = anonymous.generic(method, url, b"{}", content_type="application/json")
+        if response.status_code != 401 or not response.get("WWW-Authenticate", "").startswith("Bearer"):
+            failures.append(f"{method}: {response.status_code} {response.get('WWW-Authenticate')}")
+        elif method != "HEAD" and (
+            not response["Content-Type"].startswith(PROBLEM) or response.json()["code"] != "not_authenticated"
+        ):
+            failures.append(f"{method}: {response['Content-Type']} {response.content[:200]}")
+    assert failures == [], url
+
+
+# ---------------------------------------------------------------- mass assignment: server-owned fields stay so
+#
+# Every write of the contract, made by a role that may make it on a record of its own, twice on twin records: once
+# as documented, once with every field the answer shows but the request body does not take (id, author, clinician,
+# status, version, created_at, received_at, reviewed_by, cosigned_by...) sent too, with forged values pointing at
+# B's records where they are ids. Each forged field is either ignored (the answer and the stored record, read back,
+# are those of the plain twin, and no forged value appears anywhere) or, where MASS_ASSIGNMENT_REJECTED says so,
+# refused with a 400 naming it that changes nothing.
+
+FORGED_TEXT = "forged-value"
+FORGED_DAY = "2001-02-03"
+FORGED_INTEGER = 987
+# a forged id names B's record of the same kind; `id` a fresh one
+FORGED_ID_TARGETS = {
+    "client": "b_client",
+    "partners": "b_client",
+    "assignees": "b_client",
+    "case": "b_case",
+    "couple": "b_couple",
+    "goal": "b_goal",
+    "goals": "b_goal",
+    "goals_addressed": "b_goal",
+    "assignment": "b_assignment",
+    "amends": "b_first_submission",
+    "schedule": "b_schedule",
+    "assessment": "b_assessment",
+    "exercise": "b_exercise",
+    "supervisor": "b_supervisor",
+}
+MASS_ASSIGNMENT_REJECTED: dict[tuple[str, str], set[str]] = {}  # (method, path) → fields refused with 400
+# fields that differ between two identical requests by design: a fresh secret, a slug with a random suffix
+VOLATILE = {
+    ("POST", f"{API}clients/{{id}}/invite/"): {"token"},
+    ("POST", f"{API}exercises/"): {"slug"},
+    ("PATCH", f"{API}exercises/{{id}}/"): {"slug"},
+}
+
+
+@functools.cache
+def contract_document() -> dict:
+    return yaml.safe_load(schema.SCHEMA_FILE.read_text())
+
+
+def _component(node: dict) -> dict:
+    """A schema with $ref, allOf and nullable oneOf/anyOf resolved to the one schema that describes values."""
+    components = contract_document()["components"]["schemas"]
+    while True:
+        if "$ref" in node:
+            node = components[node["$ref"].rsplit("/", 1)[-1]]
+        elif "allOf" in node:
+            node = node["allOf"][0]
+        elif "oneOf" in node or "anyOf" in node:
+            options = [_component(option) for option in node.get("oneOf", node.get("anyOf"))]
+            node = next(o for o in options if o.get("enum") != [None] and o.get("type") != "null")
+        else:
+            return node
+
+
+def _json_body_schema(node: dict | None) -> dict:
+    return _component((node or {}).get("content", {}).get("application/json", {}).get("schema", {}))
+
+
+def write_fields(op: Operation) -> tuple[set[str], dict]:
+    """What the request body takes, and the schema of each field the success answer shows."""
+    item = contract_document()["paths"][op.path][op.method]
+    takes = set(_json_body_schema(item.get("requestBody")).get("properties", {}))
+    success = next(item["responses"][code] for code in sorted(item["responses"]) if code.startswith("2"))
+    return takes, _json_body_schema(success).get("properties", {})
+
+
+def forge(node: dict, current, name: str, ids: dict, markers: list[str]):
+    """A value of this schema that is not `current`; ids name B's records. Distinctive text goes to
+    `markers`, which must appear nowhere in an answer that ignored it."""
+    node = _component(node)
+    if "enum" in node:
+        return next(value for value in node["enum"] if value not in (None, "", current))
+    kind, fmt = node.get("type"), node.get("format")
+    if kind == "string" and fmt == "uuid":
+        value = str(uuid.uuid4()) if name == "id" else ids[FORGED_ID_TARGETS.get(name, "b_user")]
+    elif kind == "string" and fmt == "date-time":
+        value = f"{FORGED_DAY}T04:05:06+00:00"
+    elif kind == "string" and fmt == "date":
+        value = FORGED_DAY
+    elif kind == "string" and fmt == "email":
+        value = f"{FORGED_TEXT}@example.test"
+    elif kind == "integer":
+        return FORGED_INTEGER + 1 if current == FORGED_INTEGER else FORGED_INTEGER
+    elif kind == "number":
+        return 0.987
+    elif kind == "boolean":
+        return not current if isinstance(current, bool) else True
+    elif kind == "array":
+        first = current[0] if isinstance(current, list) and current else None
+        return [forge(node.get("items", {}), first, name, ids, markers)]
+    elif kind == "object" or "properties" in node:
+        current = current if isinstance(current, dict) else {}
+        if "properties" in node:
+            return {k: forge(v, current.get(k), k, ids, markers) for k, v in node["properties"].items()}
+        values = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), dict) else {}
+        return {k: forge(values, v, k, ids, markers) for k, v in (current or {FORGED_TEXT: None}).items()}
+    else:
+        value = FORGED_TEXT
+    markers.append(value[:10] if value.startswith(FORGED_DAY) else value)
+    return value
+
+
+@dataclass
+class Write:
+    role: str  # who makes it: a role that may, on a record of its own
+    target: str | None  # the {id} of the path
+    body: dict
+
+
+def _twin_client(scene, n, **extra):
+    return ClientFactory(
+        primary_clinician=scene.users["clinician"],
+        given_name="Robin",
+        family_name=f"Twin{n}",
+        email=f"robin.twin{n}@example.test",
+        **extra,
+    )
+
+
+def _twin_case(scene, n, **extra):
+    return CaseFactory(clinician=scene.users["clinician"], client=_twin_client(scene, n), **extra)
+
+
+def _twin_couple_case(scene, n):
+    couple = CoupleFactory(partners=[_twin_client(scene, n), _twin_client(scene, f"{n}b")])
+    return CaseFactory(clinician=scene.users["clinician"], subject_type=SubjectType.COUPLE, couple=couple, client=None)
+
+
+def _twin_colleague(n, role=Role.CLINICIAN, label="colleague"):
+    return UserFactory(role=role, email=f"{label}.twin{n}@example.test", display_name=f"{label} twin{n}")
+
+
+def _twin_assignment(scene, n, *, on_own_case=False):
+    case = scene.own["a_case"] if on_own_case else _twin_couple_case(scene, n)
+    clients = [member.client for member in CoupleMember.objects.filter(couple=case.couple).order_by("position")]
+    return assignment_create(
+        actor=scene.users["clinician"], case=case, exercise=scene.own["phone_free"], assignees=clients
+    )
+
+
+def _twin_submission(scene, n):
+    return submission_record(
+        actor=scene.users["client"],
+        assignment=_twin_assignment(scene, n, on_own_case=True),
+        completed_at=timezone.now() - timedelta(hours=1),
+        responses=A_RESPONSES,
+    )
+
+
+def _twin_goal(scene, n, **extra):
+    return GoalFactory(case=_twin_case(scene, n), title=f"Goal twin{n}", **extra)
+
+
+def _twin_note(scene, n, **extra):
+    return NoteFactory(case=_twin_case(scene, n), **extra)
+
+
+def _signed(**extra):
+    return {"status": NoteStatus.SIGNED, "signed_at": timezone.now(), **extra}
+
+
+def _twin_reassignment(scene, n):
+    leaving = _twin_colleague(n, label="leaving")
+    CaseFactory(clinician=leaving, client=ClientFactory(primary_clinician=leaving, email=f"left.twin{n}@example.test"))
+    return Write("admin", str(leaving.id), {"to": str(_twin_colleague(n, label="taking").id)})
+
+
+def _twin_schedule_client(scene, n):
+    login = UserFactory(role=Role.CLIENT, email=f"app.twin{n}@example.test", display_name=f"App twin{n}")
+    client = _twin_client(scene, n, user=login)
+    return client, CaseFactory(clinician=scene.users["clinician"], client=client)
+
+
+def _twin_schedule(scene, n):
+    client, case = _twin_schedule_client(scene, n)
+    schedule = schedule_create(
+        actor=scene.users["clinician"], client=client, case=case, instrument="gad7", frequency="weekly"
+    )
+    return Write("clinician", str(schedule.id), {})
+
+
+def _twin_alert(scene, n):
+    case = _twin_case(scene, n)
+    assessment_record(
+        actor=scene.users["clinician"],
+        client=case.client,
+        case=case,
+        instrument="phq9",
+        answers=A_PHQ9,
+        administered_at=timezone.now() - timedelta(hours=1),
+    )
+    return Write("clinician", str(SafetyAlert.objects.get(case=case).id), {})
+
+
+def _twin_invitation(scene, n):
+    _, token = invitation_create(actor=scene.users["clinician"], client=_twin_client(scene, n))
+    return Write(
+        "anonymous",
+        None,
+        {"token": token, "email": f"new.twin{n}@example.test", "password": "violet-harbour-lantern-91"},
+    )
+
+
+def _twin_schedule_body(scene, n):
+    client, case = _twin_schedule_client(scene, n)
+    return Write(
+        "clinician",
+        None,
+        {"client": str(client.id), "case": str(case.id), "instrument": "csi4", "frequency": "fortnightly"},
+    )
+
+
+def _twin_assessment_body(scene, n):
+    case = _twin_case(scene, n)
+    return Write(
+        "clinician",
+        None,
+        {
+            "client": str(case.client_id),
+            "case": str(case.id),
+            "instrument": "phq9",
+            "answers": [1, 1, 1, 1, 1, 1, 1, 1, 0],
+            "administered_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+        },
+    )
+
+
+def _twin_assignment_body(scene, n):
+    case = _twin_couple_case(scene, n)
+    clients = [str(m.client_id) for m in CoupleMember.objects.filter(couple=case.couple).order_by("position")]
+    return Write(
+        "clinician", None, {"case": str(case.id), "exercise": scene.ids["catalog_exercise"], "assignees": clients}
+    )
+
+
+def _own(role, make_target, body=None):
+    """A write on a fresh record of the caller's own: `make_target(scene, n)` → the record."""
+    return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
+
+
+MASS_ASSIGNMENT = {
+    ("POST", f"{API}staff/"): lambda s, n: Write(
+        "admin", None, {"email": f"staff.twin{n}@example.test", "display_name": f"Staff twin{n}"}
+    ),
+    ("PATCH", f"{API}staff/{{id}}/"): _own("admin", lambda s, n: _twin_colleague(n), {"display_name": "Renamed"}),
+    ("POST", f"{API}staff/{{id}}/reassign-caseload/"): _twin_reassignment,
+    ("POST", f"{API}supervisions/"): lambda s, n: Write(
+        "admin",
+        None,
+        {
+            "supervisor": str(_twin_colleague(n, Role.SUPERVISOR, "supervisor").id),
+            "supervisee": str(_twin_colleague(n).id),
+        },
+    ),
+    ("POST", f"{API}supervisions/{{id}}/end/"): _own(
+        "admin",
+        lambda s, n: SupervisionFactory(
+            supervisor=_twin_colleague(n, Role.SUPERVISOR, "supervisor"), supervisee=_twin_colleague(n)
+        ),
+    ),
+    ("POST", f"{API}clients/"): lambda s, n: Write(
+        "clinician", None, {"given_name": "Robin", "family_name": f"Twin{n}"}
+    ),
+    ("PATCH", f"{API}clients/{{id}}/"): _own("clinician", _twin_client, {"preferred_name": "Rob"}),
+    ("POST", f"{API}clients/{{id}}/invite/"): _own("clinician", _twin_client),
+    ("POST", f"{API}couples/"): lambda s, n: Write(
+        "clinician",
+        None,
+        {"partners": [str(_twin_client(s, n).id), str(_twin_client(s, f"{n}b").id)], "relationship_type": "dating"},
+    ),
+    ("PATCH", f"{API}couples/{{id}}/"): _own(
+        "clinician",
+        lambda s, n: CoupleFactory(partners=[_twin_client(s, n), _twin_client(s, f"{n}b")]),
+        {"relationship_type": "dating"},
+    ),
+    ("POST", f"{API}cases/"): lambda s, n: Write(
+        "clinician", None, {"subject_type": "individual", "client": str(_twin_client(s, n).id)}
+    ),
+    ("PATCH", f"{API}cases/{{id}}/"): _own("clinician", _twin_case, {"presenting_concerns": ["trust"]}),
+    ("POST", f"{API}cases/{{id}}/pause/"): _own("clinician", _twin_case),
+    ("POST", f"{API}cases/{{id}}/resume/"): _own("clinician", lambda s, n: _twin_case(s, n, status="paused")),
+    ("POST", f"{API}cases/{{id}}/close/"): _own("clinician", _twin_case, {"closing_reason": "Moved away"}),
+    ("POST", f"{API}goals/"): lambda s, n: Write(
+        "clinician", None, {"case": str(_twin_case(s, n).id), "domain": "communication", "title": "Weekly check-in"}
+    ),
+    ("PATCH", f"{API}goals/{{id}}/"): _own("clinician", _twin_goal, {"title": "Renamed"}),
+    ("POST", f"{API}goals/{{id}}/gas-ratings/"): _own(
+        "clinician", lambda s, n: _twin_goal(s, n, gas_levels=GAS_LEVELS), {"score": 1}
+    ),
+    ("POST", f"{API}goals/{{id}}/transition/"): _own("clinician", _twin_goal, {"to": "on_hold"}),
+    ("POST", f"{API}notes/"): lambda s, n: Write("clinician", None, _note_body(s.ids, case=str(_twin_case(s, n).id))),
+    ("PATCH", f"{API}notes/{{id}}/"): _own("clinician", _twin_note, {"sections": {"plan": "Weekly check-in"}}),
+    ("POST", f"{API}notes/{{id}}/addenda/"): _own(
+        "clinician", lambda s, n: _twin_note(s, n, **_signed()), {"text": "A later thought"}
+    ),
+    ("POST", f"{API}notes/{{id}}/cosign/"): _own(
+        "supervisor", lambda s, n: _twin_note(s, n, **_signed(cosign_required=True))
+    ),
+    ("POST", f"{API}notes/{{id}}/entered-in-error/"): _own(
+        "clinician", lambda s, n: _twin_note(s, n, **_signed()), {"reason": "Wrong client"}
+    ),
+    ("POST", f"{API}notes/{{id}}/sign/"): _own("clinician", _twin_note),
+    ("POST", f"{API}exercises/"): lambda s, n: Write(
+        "clinician", None, {**NEUTRAL_EXERCISE, "title": f"Evening walk twin{n}"}
+    ),
+    ("PATCH", f"{API}exercises/{{id}}/"): _own(
+        "clinician",
+        lambda s, n: exercise_create(
+            author=s.users["clinician"], content={**NEUTRAL_EXERCISE, "title": f"Evening walk twin{n}"}
+        ),
+        {"summary": "A longer walk together after dinner."},
+    ),
+    ("POST", f"{API}assignments/"): _twin_assignment_body,
+    ("PATCH", f"{API}assignments/{{id}}/"): _own("clinician", _twin_assignment, {"instructions": "Twice a week"}),
+    ("POST", f"{API}assignments/{{id}}/cancel/"): _own("clinician", _twin_assignment),
+    ("POST", f"{API}submissions/"): lambda s, n: Write(
+        "client",
+        None,
+        {
+            "assignment": str(_twin_assignment(s, n, on_own_case=True).id),
+            "completed_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+            "responses": A_RESPONSES,
+        },
+    ),
+    ("POST", f"{API}submissions/{{id}}/amend/"): _own(
+        "client", _twin_submission, {"responses": {**A_RESPONSES, "presence": 5}}
+    ),
+    ("POST", f"{API}submissions/{{id}}/review/"): _own("clinician", _twin_submission, {"feedback": "Well done"}),
+    ("POST", f"{API}assessments/"): _twin_assessment_body,
+    ("POST", f"{API}assessment-schedules/"): _twin_schedule_body,
+    ("POST", f"{API}assessment-schedules/{{id}}/cancel/"): _twin_schedule,
+    ("POST", f"{API}alerts/{{id}}/acknowledge/"): _twin_alert,
+    ("POST", f"{API}invitations/accept/"): _twin_invitation,
+}
+WRITES = [pytest.param(op, id=str(op)) for op in OPERATIONS if op.method in ("post", "put", "patch")]
+
+
+def test_every_write_has_a_mass_assignment_recipe():
+    assert {op.key for op in OPERATIONS if op.method in ("post", "put", "patch")} == set(MASS_ASSIGNMENT)
+
+
+TWIN = re.compile(r"twin(\d+)", re.IGNORECASE)
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+DATETIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def canonical(value, ignore=frozenset()):
+    """An answer with what differs between twins by nature (ids, timestamps, the twin's number) blanked."""
+    if isinstance(value, dict):
+        return {canonical(k): canonical(v) for k, v in value.items() if k not in ignore}
+    if isinstance(value, list):
+        return sorted((canonical(v) for v in value), key=json.dumps)
+    if isinstance(value, str):
+        if UUID_TEXT.match(value):
+            return "<uuid>"
+        if DATETIME_TEXT.match(value) and not value.startswith(FORGED_DAY):
+            return "<datetime>"
+        return TWIN.sub("twin#", value)
+    return value
+
+
+def _write(scene, op: Operation, write: Write, body: dict):
+    caller = APIClient() if write.role == "anonymous" else scene.caller(write.role)
+    path = PATH_PARAMETER.sub(write.target, op.path) if op.targets else op.path
+    headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())} if op.method == "post" else {"HTTP_IF_MATCH": "*"}
+    return caller, getattr(caller, op.method)(path, body, format="json", **headers)
+
+
+def _read_back(scene, op: Operation, write: Write, caller, answer: dict):
+    """The changed or created record as its reader now sees it, or None where the answer is not a record."""
+    if op.path == f"{API}invitations/accept/":
+        return scene.call_as(User.objects.get(pk=answer["id"]), ["homework"]).get(f"{API}me/").json()
+    if op.path == f"{API}goals/{{id}}/gas-ratings/":
+        rows = caller.get(f"{API}goals/{write.target}/gas-ratings/").json()["results"]
+        return next(row for row in rows if row["id"] == answer["id"])
+    detail = f"{API}{op.resource}/{{id}}/"
+    if "id" in answer and ("GET", detail) in {o.key for o in OPERATIONS}:
+        response = caller.get(detail.replace("{id}", answer["id"]))
+        assert response.status_code == 200, response.content[:300]
+        return response.json()
+    return None
+
+
+@pytest.mark.parametrize("op", WRITES)
+def test_server_owned_fields_are_ignored_or_refused_on_every_write(scene, op):
+    recipe = MASS_ASSIGNMENT[op.key]
+    takes, shows = write_fields(op)
+    ignore = VOLATILE.get(op.key, set())
+
+    # the plain write, on the first twin
+    plain = recipe(scene, 1)
+    caller, response = _write(scene, op, plain, plain.body)
+    assert 200 <= response.status_code < 300, response.content[:500]
+    control = response.json()
+    assert set(control) == set(shows), "the answer does not match its documented schema"
+    control_stored = _read_back(scene, op, plain, caller, control)
+
+    # the same write on the second twin, with every server-owned field forged
+    twin = recipe(scene, 2)
+    markers: list[str] = []
+    forged = {f: forge(shows[f], control.get(f), f, scene.ids, markers) for f in sorted(set(shows) - takes)}
+    assert forged or op.key in {("POST", f"{API}invitations/accept/")}, "nothing to forge?"
+    failures = []
+    rejected = MASS_ASSIGNMENT_REJECTED.get(op.key, set())
+    for field in sorted(rejected):
+        before = totals()
+        _, refused = _write(scene, op, twin, {**twin.body, field: forged[field]})
+        failures += [f"{field}: {m}" for m in check_outcome(refused, Outcome(400, "invalid", field=field))]
+        if totals() != before:
+            failures.append(f"{field}: a refused write created rows")
+    caller, response = _write(scene, op, twin, {**twin.body, **{f: v for f, v in forged.items() if f not in rejected}})
+    if not 200 <= response.status_code < 300:
+        failures.append(
+            f"with the forged fields: {response.status_code} {response.content[:500]} "
+            "(refusing is fine: list the fields it names in MASS_ASSIGNMENT_REJECTED)"
+        )
+        assert failures == [], f"{op}: " + "\n".join(failures)
+    answer = response.json()
+    stored = _read_back(scene, op, twin, caller, answer)
+    for label, seen, expected_ in [("answer", answer, control), ("stored record", stored, control_stored)]:
+        if seen is None:
+            continue
+        text = json.dumps(seen)
+        failures += [f"{label}: the forged {m!r} appears" for m in markers if m in text]
+        failures += [
+            f"{label}: {f} took the forged value {v!r}"
+            for f, v in forged.items()
+            if f not in rejected and f in seen and seen[f] == v
+        ]
+        if canonical(seen, ignore) != canonical(expected_, ignore):
+            changed = sorted(
+                k
+                for k in set(seen) | set(expected_)
+                if k not in ignore and canonical(seen.get(k)) != canonical(expected_.get(k))
+            )
+            failures.append(f"{label}: differs from the plain twin's in {changed}: {seen} vs {expected_}")
+    assert failures == [], f"{op} forged {forged}:\n" + "\n".join(failures)

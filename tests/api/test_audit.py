@@ -3,6 +3,7 @@ transaction; refused requests leave none; the practice admin reads the trail; ro
 
 import re
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 import pghistory.models
 import pytest
@@ -797,11 +798,22 @@ def test_the_trail_filters_by_time(admin_api, trail):
     assert listed_ids(admin_api, occurred_before=iso(events[1])) == e[:1]
     assert listed_ids(admin_api, occurred_after=iso(events[1]), occurred_before=iso(events[3])) == [e[1], e[2]]
     assert listed_ids(admin_api, occurred_after=(events[4].occurred_at + timedelta(seconds=1)).isoformat()) == []
+    # Found by the contract fuzzer: an offset beyond PostgreSQL's ±15:59 was a 500; it is read in UTC.
+    far = events[1].occurred_at.astimezone(dt_timezone(timedelta(hours=20, minutes=12)))
+    assert listed_ids(admin_api, occurred_before=far.isoformat()) == e[:1]
 
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("actor", "not-a-uuid"), ("object", "123"), ("occurred_after", "yesterday"), ("occurred_before", "2026-13-01")],
+    [
+        ("actor", "not-a-uuid"),
+        ("object", "123"),
+        ("occurred_after", "yesterday"),
+        ("occurred_before", "2026-13-01"),
+        ("occurred_before", "2026-11-01T10:00:00"),  # no offset: which instant is it?
+        ("occurred_after", "0001-01-01T00:00:00+01:00"),  # before year 1 in UTC
+        ("actor", ""),
+    ],
 )
 def test_a_malformed_filter_is_a_field_error(admin_api, trail, param, value):
     response = admin_api.get("/api/v1/audit-events/", {param: value})

@@ -3,12 +3,14 @@
 import uuid
 
 import pytest
+import yaml
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from api.models import IdempotencyRecord
 from clinical.models import AuditEvent, Client, Couple, CoupleMember, Role, SubjectType, Supervision
 from tests.factories import CaseFactory, ClientFactory, CoupleFactory, UserFactory
+from tools import schema
 
 CLIENTS = "/api/v1/clients/"
 COUPLES = "/api/v1/couples/"
@@ -399,6 +401,23 @@ def test_unknown_status_filter_is_400(clinician_api, clinician):
     assert not AuditEvent.objects.exists()
 
 
+@pytest.mark.parametrize("query", ["status=", "status=%20"])
+def test_a_filter_named_without_a_value_is_400_not_every_row(clinician_api, clinician, query):
+    # Found by the contract fuzzer: django-filter read `?status=` as no filter and answered every row.
+    ClientFactory(primary_clinician=clinician)
+
+    response = clinician_api.get(f"{CLIENTS}?{query}")
+
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["status"]
+
+
+def test_an_empty_free_text_search_is_no_filter(clinician_api, clinician):
+    client = ClientFactory(primary_clinician=clinician)
+
+    assert ids(clinician_api.get(f"{CLIENTS}?search=")) == [str(client.pk)]
+
+
 def test_search_is_case_insensitive_on_given_family_and_preferred_name(clinician_api, clinician, other_clinician):
     by_given = ClientFactory(primary_clinician=clinician, given_name="Alexandra", family_name="Ng")
     by_family = ClientFactory(primary_clinician=clinician, given_name="Sam", family_name="McALEXander")
@@ -548,6 +567,27 @@ def test_invalid_patch_lists_the_fields_and_changes_nothing(clinician_api, own_c
     assert all(e["message"] for e in errors)
     assert client_row(own_client) == before
     assert not AuditEvent.objects.filter(action="update").exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("phone", 5551234), ("given_name", 7), ("date_of_birth", 19900101)])
+def test_a_value_of_another_json_type_is_400_not_converted(clinician_api, field, value):
+    # Found by the contract fuzzer: DRF stored the number 5551234 sent for a text field as "5551234".
+    body = {"given_name": "Riley", "family_name": "Chen", field: value}
+
+    response = clinician_api.post(CLIENTS, body)
+
+    assert response.status_code == 400, response.json()
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert not Client.objects.exists()
+
+
+def test_a_client_without_an_email_answers_the_documented_empty_string(clinician_api, clinician):
+    # Found by the contract fuzzer: the schema promised an e-mail address and the answer held "".
+    client = ClientFactory(primary_clinician=clinician, email="")
+
+    assert clinician_api.get(client_url(client)).json()["email"] == ""
+    email = yaml.safe_load(schema.SCHEMA_FILE.read_text())["components"]["schemas"]["Client"]["properties"]["email"]
+    assert {"type": "string", "maxLength": 0} in email["oneOf"]
 
 
 def test_blank_required_name_is_400(clinician_api, own_client):

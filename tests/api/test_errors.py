@@ -28,6 +28,8 @@ def test_400_malformed_json(admin_api):
 
     body = assert_problem(response, 400, "malformed_body")
     assert body["type"] == "/api/problems/malformed"
+    # Found by the contract fuzzer: every 400 is a ValidationProblem, so it lists its problems too.
+    assert body["errors"] == [{"field": None, "code": "malformed_body", "message": body["detail"]}]
 
 
 def test_400_validation_lists_every_field(admin_api):
@@ -58,7 +60,7 @@ def test_401_with_unknown_token(anonymous):
     response = anonymous.get("/api/v1/me/")
 
     assert_problem(response, 401, "invalid_token")
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'  # RFC 6750 §3
 
 
 def test_403_wrong_scope(call_as, admin_user):

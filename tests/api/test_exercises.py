@@ -4,12 +4,14 @@ with If-Match, only by their author), and a flat query count."""
 import re
 
 import pytest
+import yaml
 
 from clinical.models import Role
 from exercises.models import DOMAINS, Audience, Exercise, ExerciseVersion
 from exercises.services import exercise_publish
 from tests.conftest import ALL_SCOPES
 from tests.factories import UserFactory
+from tools import schema
 
 URL = "/api/v1/exercises/"
 READ = ["clinical:read"]
@@ -343,6 +345,21 @@ def test_invalid_content_is_400_naming_the_fields_and_creates_nothing(db, call_a
     assert_problem(response, 400)
     assert {e["field"] for e in response.json()["errors"]} == fields
     assert library_size() == (0, 0)
+
+
+def test_text_of_only_white_space_is_400_and_the_schema_says_so(db, call_as, clinician):
+    # Found by the contract fuzzer: "\r" and "\x1c" met the schema's minLength 1, but DRF trims them to "" and
+    # refuses them. The schema's pattern now says which characters count as white space.
+    response = call_as(clinician, WRITE).post(URL, content(title="  \r ", summary="\x1c\x85", steps=["\t"]))
+
+    assert_problem(response, 400)
+    assert {e["field"] for e in response.json()["errors"]} == {"title", "summary", "steps.0"}
+    assert library_size() == (0, 0)
+    request = yaml.safe_load(schema.SCHEMA_FILE.read_text())["components"]["schemas"]["ExerciseContentRequest"]
+    pattern = request["properties"]["title"]["pattern"]
+    assert request["properties"]["steps"]["items"]["pattern"] == pattern
+    assert not any(re.search(pattern, text) for text in ("  \r ", "\x1c\x85", "\t", "\u3000"))
+    assert all(re.search(pattern, text) for text in ("Walk", " x ", "\ufeff"))
 
 
 def test_missing_content_is_400_naming_every_missing_field(db, call_as, clinician):

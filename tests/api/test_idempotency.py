@@ -1,18 +1,21 @@
 """Idempotency-Key on POST: replay, mismatch (422), in-flight duplicate (409), expiry after 7 days."""
 
+import re
 import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.db import connection, connections
 from django.utils import timezone
 
-from api.idempotency import _lock_id
+from api.idempotency import KEY_PATTERN, _lock_id
 from api.models import IdempotencyRecord
 from clinical.models import Role, Supervision, User
 from tests.conftest import Caller
 from tests.factories import UserFactory, issue_token
+from tools import schema
 
 
 def create_clinician(api, key, email="kim@example.test", **extra):
@@ -193,6 +196,24 @@ def test_malformed_keys_are_400(admin_api, key):
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "Idempotency-Key"
     assert not User.objects.filter(email="kim@example.test").exists()
+    assert not re.fullmatch(KEY_PATTERN, key)
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 255, "!~", "2bb04c21-937a-43d3-9106-c010a2acb3a3"])
+def test_the_schema_states_which_keys_are_valid(admin_api, key):
+    # Found by the contract fuzzer: the schema said any string, the API accepts 1 to 255 visible ASCII characters.
+    document = yaml.safe_load(schema.SCHEMA_FILE.read_text())
+    declared = {
+        p["schema"]["pattern"]
+        for item in document["paths"].values()
+        for op in item.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "Idempotency-Key"
+    }
+
+    assert declared == {KEY_PATTERN}
+    assert re.fullmatch(KEY_PATTERN, key)
+    assert create_clinician(admin_api, key).status_code == 201
 
 
 def test_stored_response_is_encrypted_at_rest(admin_api):

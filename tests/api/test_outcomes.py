@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from PIL import Image
@@ -32,6 +33,7 @@ from tests.factories import (
     GoalFactory,
     UserFactory,
 )
+from tools import schema
 
 INSTRUMENTS = "/api/v1/instruments/"
 ASSESSMENTS = "/api/v1/assessments/"
@@ -217,6 +219,15 @@ FREQUENCY_OPTIONS = [
     {"value": 2, "label": "More than half the days"},
     {"value": 3, "label": "Nearly every day"},
 ]
+
+
+def test_the_instrument_list_is_documented_as_the_page_it_answers():
+    # Found by the contract fuzzer: the schema described an array of pages instead of one page.
+    document = yaml.safe_load(schema.SCHEMA_FILE.read_text())
+    answer = document["paths"][INSTRUMENTS]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    assert answer == {"$ref": "#/components/schemas/InstrumentList"}
+    assert set(document["components"]["schemas"]["InstrumentList"]["required"]) == {"next", "previous", "results"}
 
 
 def test_the_three_measures_are_listed_with_their_scoring(call_as, clinician):

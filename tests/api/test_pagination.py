@@ -119,3 +119,18 @@ def test_updated_since_needs_a_full_instant_with_offset(admin_api, value):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "updated_since"
+
+
+@pytest.mark.parametrize("value", ["2026-11-21T10:00:00-19:05", "4327-03-22T11:09:01.16-23:41"])
+def test_updated_since_with_an_offset_beyond_postgresqls_range_is_read_in_utc(admin_api, staff, value):
+    # Found by the contract fuzzer: Python accepts offsets up to ±23:59, PostgreSQL only ±15:59 (was a 500).
+    response = admin_api.get("/api/v1/staff/", {"updated_since": value})
+
+    assert response.status_code == 200
+
+
+def test_updated_since_before_year_1_in_utc_is_400(admin_api):
+    response = admin_api.get("/api/v1/staff/", {"updated_since": "0001-01-01T00:00:00+01:00"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "updated_since"

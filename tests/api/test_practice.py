@@ -21,6 +21,16 @@ def test_admin_lists_staff_with_their_supervisor(admin_api, clinician, superviso
     assert rows[str(other_clinician.id)]["supervisor"] is None
 
 
+@pytest.mark.parametrize("value", ["yes", "1", "null", "True"])
+def test_a_boolean_filter_takes_true_or_false_only(admin_api, clinician, value):
+    # Found by the contract fuzzer: django-filter ignored `?is_active=null` and answered every row.
+    response = admin_api.get("/api/v1/staff/", {"is_active": value})
+
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["is_active"]
+    assert admin_api.get("/api/v1/staff/", {"is_active": "true"}).status_code == 200
+
+
 def test_staff_list_query_count_does_not_grow(admin_api, count_queries):
     UserFactory(role=Role.CLINICIAN)
     one = count_queries(lambda: admin_api.get("/api/v1/staff/"))

@@ -446,7 +446,8 @@ def settings_with(**env_changes) -> dict:
     env.update(env_changes)
     code = (
         "import json; from django.conf import settings as s; "
-        "print(json.dumps({'databases': s.DATABASES, 'routers': s.DATABASE_ROUTERS, 'middleware': s.MIDDLEWARE}))"
+        "print(json.dumps({'databases': s.DATABASES, 'routers': s.DATABASE_ROUTERS, 'middleware': s.MIDDLEWARE}, "
+        "default=repr))"  # the pool's reconnect_failed callback (config/db_pool.py) is a function
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False

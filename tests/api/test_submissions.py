@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
 import pytest
+import yaml
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -25,6 +26,7 @@ from clinical.services import homework as services
 from exercises.services import current_content, exercise_publish
 from tests.conftest import Caller
 from tests.factories import CaseFactory, ClientFactory, CoupleFactory, UserFactory, issue_token
+from tools import schema
 
 SUBMISSIONS = "/api/v1/submissions/"
 READ_WRITE = ["clinical:read", "clinical:write"]
@@ -280,6 +282,8 @@ def test_an_unknown_assignment_id_is_404(as_a, assignment):
     assert response.status_code == 404
     assert problem(response)["code"] == "not_found"
     assert state() == before
+    # Found by the contract fuzzer: the schema did not list this 404.
+    assert "404" in yaml.safe_load(schema.SCHEMA_FILE.read_text())["paths"][SUBMISSIONS]["post"]["responses"]
 
 
 def test_a_token_without_the_homework_scope_cannot_submit(call_as, care, assignment):
@@ -759,6 +763,18 @@ def test_only_the_submitter_amends(who, shared, status, code, call_as, care, ass
 
 
 # ---------------------------------------------------------------- review
+
+
+def test_feedback_of_another_json_type_is_400_and_reviews_nothing(as_clinician, care, assignment):
+    # Found by the contract fuzzer: {"feedback": 0} was stored as the feedback "0".
+    submission = recorded(care.a_user, assignment)
+    before = state()
+
+    response = review(as_clinician, submission, feedback=0)
+
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in problem(response)["errors"]] == ["feedback"]
+    assert state() == before
 
 
 def test_the_case_clinician_reviews_once_and_the_submitter_sees_the_feedback(as_a, as_clinician, care, assignment):

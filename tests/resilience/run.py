@@ -1,0 +1,513 @@
+"""`make resilience`: the app under load and faults, as deployed, with figures and a verdict.
+
+Run through `python -m tools.devdb exec` with DEVDB_DIR=.data/resilience (its own embedded PostgreSQL, which the
+outage scenario stops and starts). Steps:
+
+1. A generated practice (`generate_practice --scale 0.01`) in a template database, made once and kept while the
+   generator and migrations are unchanged; each run copies it into a fresh database `resilience`.
+2. Mobile clients (tests/resilience/load.py) with homework-scoped tokens, one per client with active homework.
+3. gunicorn (sync workers, config.settings.base: the production stack without its HTTPS-only switches) on
+   127.0.0.1:8401, its log in .data/resilience/gunicorn.log.
+4. Scenarios, each printing its figures and failing on any requirement it misses:
+   steady   60 s of load: no 5xx, no hang, every 201 stored exactly once, nothing stored without a 201.
+   outage   the same load; PostgreSQL stopped (pg_ctl stop -m fast) for 10 s and started again: 503
+            problem+json within 2 s while down, serving again within 5 s of its return, every retried key
+            stored exactly once.
+   kill     the same load for 30 s while gunicorn workers are killed (SIGKILL) in the middle of requests: no
+            partial write, retried keys stored exactly once.
+   After each: every read answered 200 has its audit event; at the end `manage.py verify_audit` passes.
+
+Writes .data/resilience/results.json; exit status 1 when a requirement failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PY = sys.executable
+WORK = Path(os.environ.get("DEVDB_DIR", ROOT / ".data" / "resilience")).resolve()
+TEMPLATE, DATABASE = "resilience_template", "resilience"
+SETTINGS = "config.settings.base"
+DOWN_ANSWER_LIMIT = 2.0  # seconds: while the database is down, every request is answered within this
+RECOVERY_LIMIT = 5.0  # seconds after the database is back: every request is served again
+# The load sends a completion every few tenths of a second per client for minutes, far above what an app does;
+# the limits are raised (not removed), so the throttles' counters still run on every submission.
+LOAD_THROTTLE_RATE = "100000/min"
+
+
+@dataclass
+class Outcome:
+    name: str
+    figures: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def require(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.problems.append(message)
+
+
+# ---------------------------------------------------------------- database and server
+
+
+def manage(url: str, *args: str, settings: str = SETTINGS) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": settings}
+    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+
+
+def ensure_database(base_url: str, scale: float, seed: int) -> str:
+    """A fresh copy of the generated practice (generated once per generator/migrations version)."""
+    import psycopg
+
+    from bench.run import database_url, fingerprint
+
+    marker = WORK / f"{TEMPLATE}.fingerprint"
+    wanted = fingerprint(scale, seed)
+    admin = database_url(base_url, "postgres")
+    if not (marker.exists() and marker.read_text() == wanted):
+        started = time.monotonic()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        template_url = database_url(base_url, TEMPLATE)
+        # As bench/run.py makes its practices (the generator is part of the bench app).
+        for args in (["migrate", "-v0"], ["createcachetable"], ["load_exercises"]):
+            manage(template_url, *args, settings="config.settings.bench")
+        manage(
+            template_url,
+            "generate_practice",
+            "--scale",
+            str(scale),
+            "--seed",
+            str(seed),
+            settings="config.settings.bench",
+        )
+        marker.write_text(wanted)
+        print(f"practice generated at scale {scale} in {time.monotonic() - started:.0f} s", flush=True)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}" TEMPLATE "{TEMPLATE}"')
+    return database_url(base_url, DATABASE)
+
+
+def devdb(command: str) -> None:
+    """Stop (`pause`) or start (`resume`) this run's embedded PostgreSQL, on the same socket (tools/devdb.py)."""
+    subprocess.run([PY, "-m", "tools.devdb", command], cwd=ROOT, check=True, capture_output=True)
+
+
+def start_server(url: str, port: int, workers: int, log) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "THROTTLE_SUBMISSION_USER": LOAD_THROTTLE_RATE,
+        "THROTTLE_SUBMISSION_IP": LOAD_THROTTLE_RATE,
+    }
+    command = [str(Path(PY).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "--timeout", "30"]
+    command += ["--graceful-timeout", "5", "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/", timeout=2).read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"gunicorn on port {port} did not start; see {log.name}")
+
+
+PG_LOG = WORK / "pg" / "log"
+
+
+def pg_log_offset() -> int:
+    return PG_LOG.stat().st_size if PG_LOG.exists() else 0
+
+
+def pg_log_since(offset: int) -> dict:
+    """What PostgreSQL logged since `offset`: errors by message, and transactions whose client vanished (PostgreSQL
+    rolls those back)."""
+    with PG_LOG.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").splitlines()
+    errors = Counter(line.split("ERROR:", 1)[1].strip()[:100] for line in lines if " ERROR: " in line)
+    cut = sum(1 for line in lines if "unexpected EOF on client connection with an open transaction" in line)
+    return {"errors": dict(errors.most_common(5)), "error_count": sum(errors.values()), "open_transactions_cut": cut}
+
+
+def workers_of(server: subprocess.Popen) -> list:
+    import psutil
+
+    return psutil.Process(server.pid).children()
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class Context:
+    def __init__(self, args, plans, server, url):
+        self.args, self.plans, self.server, self.url = args, plans, server, url
+        self.user_ids = [p.user_id for p in plans]
+
+    def load(self, seconds: float, seed: int):
+        from .load import Load
+
+        return Load(self.args.port, self.plans, seconds=seconds, seed=seed, one_address=self.args.one_address)
+
+
+def check_database(context: Context, outcome: Outcome, load, since, log_offset: int) -> None:
+    from django.db import connections
+
+    from .practice import audit_reads, reconcile
+
+    postgres = pg_log_since(log_offset)
+    outcome.figures["postgres_log"] = postgres
+    print(
+        f"    PostgreSQL log: {postgres['error_count']} errors {postgres['errors'] or ''}; transactions whose client "
+        f"vanished (rolled back): {postgres['open_transactions_cut']}"
+    )
+    connections.close_all()
+    numbers, problems = reconcile(load.keys, context.user_ids, since)
+    outcome.figures["reconciliation"] = numbers
+    outcome.problems += problems
+    print(
+        f"    reconciliation: {numbers['keys']} keys, {numbers['answered_201']} answered 201, {numbers['stored']} "
+        f"stored ({numbers['stored_keys']} stored keys), stored without a 201: {numbers['stored_without_201']}, "
+        f"submissions without exactly one create event: {numbers['create_events_not_1']}, "
+        f"unresolved: {numbers['unresolved']}"
+    )
+    numbers, problems = audit_reads(load.calls, context.user_ids, since)
+    outcome.figures["audit_reads"] = numbers
+    outcome.problems += problems
+    print(
+        f"    audit: {numbers['reads_answered_200']} reads answered 200, {numbers['read_events_matching']} with their "
+        f"read event; events left by failed requests: {numbers['events_of_failed_requests']}"
+    )
+
+
+def no_hangs(outcome: Outcome, calls) -> None:
+    from .load import NORMAL_TIMEOUT
+
+    hung = [c for c in calls if c.error == "timeout" and c.timeout >= NORMAL_TIMEOUT]
+    outcome.require(not hung, f"{len(hung)} requests got no answer within {NORMAL_TIMEOUT:.0f} s")
+
+
+def steady(context: Context) -> Outcome:
+    from django.utils import timezone
+
+    from .load import figures, print_figures
+
+    outcome = Outcome("steady")
+    print(f"\nsteady: {len(context.plans)} clients for {context.args.seconds:.0f} s", flush=True)
+    since, log_offset = timezone.now(), pg_log_offset()
+    load = context.load(context.args.seconds, seed=1)
+    load.run()
+    numbers = figures(load)
+    outcome.figures["load"] = numbers
+    print_figures("load", numbers)
+    outcome.require(numbers["server_errors"] == 0, f"{numbers['server_errors']} 5xx answers")
+    dropped = [c for c in load.calls if c.error in ("disconnect", "refused")]
+    outcome.require(not dropped, f"{len(dropped)} requests dropped without an answer")
+    no_hangs(outcome, load.calls)
+    check_database(context, outcome, load, since, log_offset)
+    return outcome
+
+
+def outage(context: Context) -> Outcome:
+    from django.db import connections
+    from django.utils import timezone
+
+    from .load import figures, ms, print_figures
+
+    outcome = Outcome("outage")
+    seconds, down_for, down_at = context.args.seconds, context.args.down, context.args.seconds / 3
+    print(
+        f"\noutage: {len(context.plans)} clients for {seconds:.0f} s; PostgreSQL stopped at {down_at:.0f} s for "
+        f"{down_for:.0f} s",
+        flush=True,
+    )
+    since, log_offset = timezone.now(), pg_log_offset()
+    connections.close_all()
+    load = context.load(seconds, seed=2)
+    runner = threading.Thread(target=load.run)
+    runner.start()
+    paused = False
+    try:
+        time.sleep(down_at)
+        stop_issued = time.monotonic()
+        devdb("pause")
+        paused = True
+        stopped = time.monotonic()
+        time.sleep(max(0.0, stop_issued + down_for - time.monotonic()))
+        start_issued = time.monotonic()
+        devdb("resume")
+        paused = False
+        back = time.monotonic()
+    finally:
+        if paused:
+            devdb("resume")
+        runner.join()
+
+    calls = load.calls
+    down_calls = [c for c in calls if stop_issued <= c.started < back]
+    after_calls = [c for c in calls if c.started >= back]
+    unavailable = [c for c in calls if c.status == 503]
+    first_503 = min((c.ended for c in unavailable if c.ended >= stop_issued), default=None)
+    first_ok_after = min((c.ended for c in after_calls if c.status is not None and c.status < 400), default=None)
+    last_503_after = max((c.ended for c in after_calls if c.status == 503), default=None)
+    down_answered = [c for c in down_calls if c.status is not None]
+    down_slowest = max((c.elapsed for c in down_answered), default=None)
+    numbers = {
+        "load": figures(load),
+        "while_down": figures(load, down_calls),
+        "after_return": figures(load, after_calls),
+        "stop_seconds": round(stopped - stop_issued, 2),
+        "start_seconds": round(back - start_issued, 2),
+        "down_seconds": round(back - stop_issued, 2),
+        "first_503_after_stop": None if first_503 is None else round(first_503 - stop_issued, 3),
+        "first_success_after_return": None if first_ok_after is None else round(first_ok_after - back, 3),
+        "last_503_after_return": None if last_503_after is None else round(last_503_after - back, 3),
+        "slowest_answer_while_down": down_slowest,
+    }
+    outcome.figures.update(numbers)
+    print_figures("whole load", numbers["load"])
+    print_figures("started while down", numbers["while_down"])
+    print_figures("started after the return", numbers["after_return"])
+    print(
+        f"    pg_ctl stop took {numbers['stop_seconds']} s, start {numbers['start_seconds']} s; first 503 "
+        f"{ms(numbers['first_503_after_stop'])} after the stop; slowest answer while down "
+        f"{ms(down_slowest)}; after the return: first success {ms(numbers['first_success_after_return'])}, "
+        f"last 503 {ms(numbers['last_503_after_return'])}"
+    )
+
+    late = [c for c in down_answered if c.elapsed > DOWN_ANSWER_LIMIT]
+    outcome.require(not late, f"{len(late)} requests sent while down took over {DOWN_ANSWER_LIMIT} s to answer")
+    wrong = [c for c in down_answered if c.status >= 500 and (c.status != 503 or not c.problem)]
+    outcome.require(not wrong, f"{len(wrong)} answers while down were not 503 problem+json: {wrong[:3]}")
+    outcome.require(first_503 is not None, "no request was answered 503 while the database was down")
+    outcome.require(first_ok_after is not None, "nothing succeeded after the database came back")
+    outcome.require(
+        first_ok_after is None or first_ok_after - back <= RECOVERY_LIMIT,
+        f"first success only {ms(numbers['first_success_after_return'])} after the database came back",
+    )
+    still_failing = [c for c in after_calls if c.status == 503 and c.started >= back + RECOVERY_LIMIT]
+    outcome.require(
+        not still_failing, f"{len(still_failing)} requests sent {RECOVERY_LIMIT} s after the return got 503"
+    )
+    other = [c for c in calls if c.status is not None and c.status >= 500 and c.status != 503]
+    outcome.require(not other, f"{len(other)} 5xx answers other than 503")
+    stray = [c for c in unavailable if c.ended < stop_issued or c.started >= back + RECOVERY_LIMIT]
+    outcome.require(not stray, f"{len(stray)} 503 answers outside the outage")
+    no_hangs(outcome, calls)
+    check_database(context, outcome, load, since, log_offset)
+    return outcome
+
+
+def kill(context: Context) -> Outcome:
+    from django.utils import timezone
+
+    from .load import figures, print_figures
+
+    outcome = Outcome("kill")
+    seconds, wanted = context.args.kill_seconds, context.args.kills
+    print(
+        f"\nkill: {len(context.plans)} clients for {seconds:.0f} s; {wanted} workers killed while serving a completion",
+        flush=True,
+    )
+    since, log_offset = timezone.now(), pg_log_offset()
+    load = context.load(seconds, seed=3)
+    runner = threading.Thread(target=load.run)
+    runner.start()
+    kills = []
+    interval = seconds / (wanted + 1)
+    rng = random.Random(context.args.seed)
+    for number in range(wanted):
+        time.sleep(max(0.0, load.started + interval * (number + 1) - time.monotonic()))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(kills) <= number:
+            target = serving_a_completion(context, load)
+            if target is None:
+                time.sleep(0.002)
+                continue
+            worker, peer, request = target
+            # A moment into the request, so that the kill lands inside its transaction more often than not; then only
+            # if that worker is still serving that request (a client's next request may reuse its port).
+            time.sleep(rng.uniform(0, 0.03))
+            if peer in established_peers(worker, context.args.port) and load.in_flight.get(peer[0]) == request:
+                os.kill(worker.pid, signal.SIGKILL)
+                kills.append(worker.pid)
+    runner.join()
+    time.sleep(1)
+    alive = len(workers_of(context.server))
+
+    numbers = figures(load)
+    posts_cut = [k for k in load.keys.values() if k.lost_answers.get("disconnect")]
+    reads_cut = [c for c in load.calls if c.method == "GET" and c.error == "disconnect"]
+    outcome.figures.update(
+        {
+            "load": numbers,
+            "workers_killed_mid_request": len(kills),
+            "workers_after": alive,
+            "completions_cut_off": len(posts_cut),
+            "cut_off_then_replayed": sum(1 for k in posts_cut if k.after_lost_answer == "replayed"),
+            "cut_off_then_created": sum(1 for k in posts_cut if k.after_lost_answer == "created"),
+            "reads_cut_off": len(reads_cut),
+        }
+    )
+    print_figures("load", numbers)
+    print(
+        f"    workers killed while serving: {len(kills)} (workers running afterwards: {alive}/{context.args.workers}); "
+        f"completions cut off: {len(posts_cut)}, whose retry was answered by storing it then (nothing of the cut-off "
+        f"attempt was kept): {outcome.figures['cut_off_then_created']}, by replaying a commit (of the cut-off attempt "
+        f"or an earlier one): {outcome.figures['cut_off_then_replayed']}; reads cut off: {len(reads_cut)}"
+    )
+    outcome.require(len(kills) == wanted, f"only {len(kills)} of {wanted} workers were caught serving a request")
+    outcome.require(posts_cut, "no completion was cut off by a kill: nothing was tested (run longer or kill more)")
+    outcome.require(alive == context.args.workers, f"{alive} workers after the kills, not {context.args.workers}")
+    outcome.require(numbers["server_errors"] == 0, f"{numbers['server_errors']} 5xx answers")
+    no_hangs(outcome, load.calls)
+    check_database(context, outcome, load, since, log_offset)
+    outcome.require(
+        outcome.figures["postgres_log"]["open_transactions_cut"] > 0,
+        "no kill caught a request inside its transaction: nothing was rolled back (run longer or kill more)",
+    )
+    return outcome
+
+
+def established_peers(worker, port: int) -> set:
+    import psutil
+
+    try:
+        connections = worker.net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return set()
+    return {tuple(c.raddr) for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port}
+
+
+def serving_a_completion(context: Context, load):
+    """A worker serving a client's submission right now, and that client's address: each client has its own source
+    address, so the worker's connection says whose request it is, and the client knows what it sent."""
+    for worker in workers_of(context.server):
+        for peer in established_peers(worker, context.args.port):
+            request = load.in_flight.get(peer[0])
+            if request is not None and (request[0] == "submit" or load.one_address):
+                return worker, peer, request
+    return None
+
+
+SCENARIOS = {"steady": steady, "outage": outage, "kill": kill}
+
+
+def verify_audit(url: str) -> Outcome:
+    outcome = Outcome("verify_audit")
+    result = subprocess.run(
+        [PY, "manage.py", "verify_audit"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS},
+        capture_output=True,
+        text=True,
+    )
+    text = (result.stdout + result.stderr).strip()
+    print(f"\nverify_audit: {text.splitlines()[0] if text else result.returncode}")
+    outcome.figures["output"] = text
+    outcome.require(result.returncode == 0, f"verify_audit failed: {text}")
+    return outcome
+
+
+def server_log(path: Path) -> Outcome:
+    """Anything the app logged as an error (an unhandled exception is a 500, whatever the client saw)."""
+    outcome = Outcome("server log")
+    lines = path.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if "unhandled error" in line or line.startswith("Traceback")]
+    outcome.figures = {"lines": len(lines), "unhandled_errors": len(errors)}
+    print(f"server log: {len(lines)} lines, unhandled errors: {len(errors)}")
+    outcome.require(not errors, f"the app logged {len(errors)} unhandled errors, e.g. {errors[:2]}")
+    return outcome
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60, help="load per scenario (steady, outage)")
+    parser.add_argument("--down", type=float, default=10, help="seconds PostgreSQL stays stopped")
+    parser.add_argument("--kill-seconds", type=float, default=30)
+    parser.add_argument("--kills", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8401)
+    parser.add_argument("--scale", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=sorted(SCENARIOS), action="append", help="run only these scenarios")
+    parser.add_argument("--one-address", action="store_true", help="every client from 127.0.0.1, as behind one NAT")
+    args = parser.parse_args(argv)
+    if "DATABASE_URL" not in os.environ or not (WORK / "pg" / "postmaster.pid").exists():
+        print("run through `make resilience` (DEVDB_DIR=.data/resilience python -m tools.devdb exec -- ...)")
+        return 2
+    WORK.mkdir(parents=True, exist_ok=True)
+
+    url = ensure_database(os.environ["DATABASE_URL"], args.scale, args.seed)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from .practice import prepare
+
+    plans = prepare(args.clients, args.seed)
+    log_path = WORK / "gunicorn.log"
+    outcomes = []
+    started = time.monotonic()
+    try:
+        with log_path.open("w") as log:
+            server = start_server(url, args.port, args.workers, log)
+            try:
+                print(f"gunicorn: {args.workers} sync workers on 127.0.0.1:{args.port}; {len(plans)} mobile clients")
+                context = Context(args, plans, server, url)
+                for name in args.only or list(SCENARIOS):
+                    outcomes.append(SCENARIOS[name](context))
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+        outcomes.append(verify_audit(url))
+        outcomes.append(server_log(log_path))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if "outage" in (args.only or SCENARIOS):
+            # The outage restarted PostgreSQL, and `tools.devdb exec` stops only the server process it started
+            # itself: stop this one here, or it would outlive the run.
+            devdb("pause")
+
+    failed = [o for o in outcomes if o.problems]
+    results = {
+        "clients": len(plans),
+        "workers": args.workers,
+        "scale": args.scale,
+        "seconds": round(time.monotonic() - started),
+        **{o.name: {"figures": o.figures, "problems": o.problems} for o in outcomes},
+    }
+    (WORK / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(f"\nresults written to {(WORK / 'results.json').relative_to(ROOT)} ({results['seconds']} s)")
+    for o in outcomes:
+        print(f"{o.name:>14}: {'ok' if not o.problems else 'FAILED'}")
+        for problem in o.problems[:20]:
+            print(f"{'':>16}- {problem}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
