@@ -47,7 +47,25 @@ class TokenPerAccountThrottle(ScopedRate):
         return self.cache_format % {"scope": self.scope, "ident": username} if username else None
 
 
-class SubmissionPerUserThrottle(ScopedRate):
+class CountedAtCommit(ScopedRate):
+    """A rate whose count is written when the request's transaction commits, not when the request is let in.
+
+    The counters are rows of the database cache. Written at once, inside the request's transaction (ATOMIC_REQUESTS),
+    the row stays locked until the request ends, so every other request counted on it — the same client, or the
+    same address behind a NAT — waits for this one to finish. Written at commit, the lock lasts one statement. A
+    request whose transaction rolls back is not counted; a refused one still is (CountsSurviveFailureMixin keeps the
+    request's transaction, and with it this write, when it undoes the request's own writes). Two requests running
+    at once can each miss the other's count, as they could before: the cache reads without locking.
+    """
+
+    def throttle_success(self):
+        self.history.insert(0, self.now)
+        cache, key, history, duration = self.cache, self.key, self.history, self.duration
+        transaction.on_commit(lambda: cache.set(key, history, duration))
+        return True
+
+
+class SubmissionPerUserThrottle(CountedAtCommit):
     """Submissions (and amendments) per client account, from whatever address."""
 
     scope = "submission_user"
@@ -56,7 +74,7 @@ class SubmissionPerUserThrottle(ScopedRate):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class SubmissionPerAddressThrottle(ScopedRate):
+class SubmissionPerAddressThrottle(CountedAtCommit):
     """Submissions per client address, whichever accounts send them: slows one machine using many tokens."""
 
     scope = "submission_ip"

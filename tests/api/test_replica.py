@@ -270,6 +270,7 @@ class TestWithAStreamingReplica:
         self, replica, new_client, call_as, supervisor, clinician
     ):
         writer, reader = call_as(clinician), call_as(supervisor)  # A changes things; B only reads
+        replica.wait_until_replayed()  # A's first case, written by the fixtures after the replica caught up
         replica.pause_replay()
         try:
             open_case(writer, new_client)  # committed on the primary; the paused replica has not seen it

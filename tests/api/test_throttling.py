@@ -8,16 +8,25 @@ retry after `Retry-After` gets the same answer.
 """
 
 import uuid
+from types import SimpleNamespace
 
+import psycopg
 import pytest
 import yaml
+from django.core.cache import cache
+from django.db import connection, transaction
 
 from api.models import IdempotencyRecord
+from api.throttling import SubmissionPerUserThrottle
 from clinical.models import HomeworkSubmission
 from tests.api.test_submissions import SUBMISSIONS, CoupleInCare, amend, an_hour_ago, answers, state, submit
 from tools import schema
 
 HOMEWORK = ["homework"]
+
+# Committed for real: the counts are written when a request's transaction commits (api/throttling.py), which a
+# test wrapped in one rolled-back transaction never does.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -166,6 +175,23 @@ def test_amendments_share_the_limit_and_reads_are_not_limited(rates, as_a, assig
     assert as_a.get("/api/v1/submissions/").status_code == 200
     assert as_a.get(f"/api/v1/submissions/{first.json()['id']}/").status_code == 200
     assert as_a.get("/api/v1/me/assignments/").status_code == 200
+
+
+def test_a_counted_request_leaves_its_counter_unlocked_until_it_commits(rates, care, as_a, assignment):
+    """The count is written at commit: while a submission is still running, the same client's (or address's)
+    other requests can update the counter at once instead of waiting for this one to end."""
+    rates(user="100/min")
+    assert submit(as_a, assignment).status_code == 201  # the counter row exists now
+    throttle = SubmissionPerUserThrottle()
+    with transaction.atomic():  # a request's transaction, still running
+        assert throttle.allow_request(SimpleNamespace(user=care.a_user), None)
+        with psycopg.connect(**connection.get_connection_params()) as other:
+            other.execute("SET lock_timeout = '500ms'")
+            updated = other.execute(
+                "UPDATE cache_entries SET expires = expires WHERE cache_key = %s", [cache.make_key(throttle.key)]
+            ).rowcount
+    assert updated == 1
+    assert len(cache.get(throttle.key)) == 2  # and once committed, this request is counted too
 
 
 def test_the_contract_documents_429_with_retry_after_where_it_can_happen():
