@@ -61,7 +61,8 @@ class CountedAtCommit(ScopedRate):
     def throttle_success(self):
         self.history.insert(0, self.now)
         cache, key, history, duration = self.cache, self.key, self.history, self.duration
-        transaction.on_commit(lambda: cache.set(key, history, duration))
+        # robust: the request has committed by then; a count that fails to be written is logged, not a 500.
+        transaction.on_commit(lambda: cache.set(key, history, duration), robust=True)
         return True
 
 
