@@ -27,10 +27,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from tools.serve import wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -152,15 +153,7 @@ def serve(url: str, port: int, plan: Path, server: str) -> subprocess.Popen:
         if threads:
             command += ["--threads", threads]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/floor/", timeout=1).read()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{server} on port {port} did not start")
+    return wait_until_serving(process, f"http://127.0.0.1:{port}/bench/floor/", f"{server} on port {port}")
 
 
 def run_wrk(variant: Variant, seconds: float, connections: int) -> dict:

@@ -5,10 +5,27 @@ gunicorn replaces this process, so Ctrl-C and SIGTERM reach it directly and it s
 """
 
 import os
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, what: str, timeout: float = 30) -> subprocess.Popen:
+    """`server`, once `url` answers 2xx; killed, and RuntimeError, when it has not within `timeout` seconds. For
+    the harnesses that start gunicorn themselves (bench/run.py, tests/resilience/run.py)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()  # noqa: S310 (an http://127.0.0.1 address we built)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"{what} did not start")
 
 
 def main() -> None:

@@ -31,10 +31,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tools.serve import wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PY = sys.executable
@@ -119,15 +120,8 @@ def start_server(url: str, port: int, workers: int, log) -> subprocess.Popen:
     command += ["--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "--timeout", "30"]
     command += ["--graceful-timeout", "5", "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/", timeout=2).read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError(f"gunicorn on port {port} did not start; see {log.name}")
+    health = f"http://127.0.0.1:{port}/api/v1/health/"
+    return wait_until_serving(server, health, f"gunicorn on port {port} (see {log.name})")
 
 
 PG_LOG = WORK / "pg" / "log"
