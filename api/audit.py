@@ -7,7 +7,7 @@ import uuid
 import pghistory
 from pghistory.middleware import HistoryMiddleware
 
-from clinical.audit import RequestContext, audit_record, request_context
+from kernel.audit import RequestContext, audit_append, request_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,9 +50,10 @@ class RowHistoryMiddleware(HistoryMiddleware):
         return {**super().get_context(request), "request_id": getattr(request, "request_id", "")}
 
 
-def audit_read(request, object_type: str, objects) -> None:
-    """Record that the caller read these records (a list read records every id it returned)."""
-    audit_record(actor=request.user, action="read", object_type=object_type, object_ids=[o.pk for o in objects])
+def audit_read(request, object_type: str, object_ids, *, detail=None) -> None:
+    """Record that the caller read these records (a list read records every id it returned). Used by the one
+    viewset base (api/viewsets.py), and nowhere else."""
+    audit_append(actor=request.user, action="read", object_type=object_type, object_ids=object_ids, detail=detail)
 
 
 __all__ = ["RequestContextMiddleware", "RowHistoryMiddleware", "audit_read", "pghistory"]

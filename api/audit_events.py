@@ -3,13 +3,12 @@
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
-from rest_framework.response import Response
 
 from clinical.models import AuditEvent, Role
 from clinical.selectors import audit_events_visible_to
 
 from .filters import InstantFilter
-from .scoping import ScopedViewSet
+from .viewsets import ListMixin, ResourceViewSet, RetrieveMixin
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -58,7 +57,10 @@ class AuditEventFilter(filters.FilterSet):
     list=extend_schema(summary="List audit events (practice admin)", tags=["practice"]),
     retrieve=extend_schema(summary="Get an audit event", tags=["practice"]),
 )
-class AuditEventViewSet(ScopedViewSet):
+class AuditEventViewSet(ListMixin, RetrieveMixin, ResourceViewSet):
+    resource = "audit_event"
+    audited = False  # reading the trail is not a read of a clinical record
+    etag = False  # events never change
     selector = audit_events_visible_to
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
@@ -68,10 +70,3 @@ class AuditEventViewSet(ScopedViewSet):
     cursor_ordering = ("occurred_at", "id")
     delta_sync = False
     lookup_value_regex = r"\d+"
-
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk=None):
-        return Response(self.get_serializer(self.get_object()).data)

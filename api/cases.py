@@ -1,12 +1,14 @@
-"""Cases and their treatment goals (with Goal Attainment Scaling)."""
+"""Cases, their treatment goals (with Goal Attainment Scaling), and a case's outcomes (JSON and a PNG chart)."""
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from clinical import selectors
+from clinical.case_outcomes import case_outcomes
+from clinical.instruments import INSTRUMENTS
 from clinical.models import (
     GAS_SCORES,
     Case,
@@ -23,13 +25,12 @@ from clinical.models import (
 from clinical.services import cases as case_services
 from clinical.services import goals as goal_services
 
-from .audit import audit_read
-from .etags import expected_version
+from .charts import ChartRenderer
 from .filters import ScopedIdFilter
 from .json_types import JSONTypes
-from .outcomes import CaseOutcomesMixin
-from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
+from .replica import SERVED_BY_PARAMETER, routed_read, with_served_by
 from .scoping import ScopedPrimaryKeyRelatedField
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 # ---------------------------------------------------------------- cases
 
@@ -98,14 +99,59 @@ class CaseFilter(filters.FilterSet):
         fields = ["status", "subject_type", "client", "couple"]
 
 
+class PointSerializer(serializers.Serializer):
+    assessment = serializers.UUIDField()
+    administered_at = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    band = serializers.CharField()
+    change = serializers.IntegerField(allow_null=True)
+    reliable_change = serializers.CharField(allow_null=True, help_text="Null for the baseline, or when not available.")
+
+
+class ClientSeriesSerializer(serializers.Serializer):
+    client = serializers.UUIDField()
+    phq9 = PointSerializer(many=True)
+    gad7 = PointSerializer(many=True)
+    csi4 = PointSerializer(many=True)
+
+
+class DiscrepancySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    first_partner_score = serializers.IntegerField()
+    second_partner_score = serializers.IntegerField()
+    discrepancy = serializers.IntegerField(help_text="Absolute difference of the two partners' CSI-4 totals.")
+
+
+class CaseOutcomesSerializer(serializers.Serializer):
+    case = serializers.UUIDField()
+    clients = ClientSeriesSerializer(many=True, help_text="In partner order (first, second).")
+    csi4_discrepancy = DiscrepancySerializer(many=True)
+    gas_t_score = serializers.FloatField(allow_null=True, help_text="Kiresuk & Sherman, rho 0.3, equal weights.")
+    gas_goals = serializers.IntegerField(help_text="Goals with GAS levels and at least one rating.")
+
+    def to_representation(self, outcomes):
+        return super().to_representation(
+            {
+                "case": outcomes.case.pk,
+                "clients": [
+                    {"client": client.pk, **{code: outcomes.series[client.pk].get(code, []) for code in INSTRUMENTS}}
+                    for client in outcomes.clients
+                ],
+                "csi4_discrepancy": outcomes.discrepancy,
+                "gas_t_score": outcomes.gas_t,
+                "gas_goals": outcomes.gas_goals,
+            }
+        )
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the cases you hold or supervise", tags=["cases"]),
     retrieve=extend_schema(summary="Get a case", tags=["cases"]),
     create=extend_schema(summary="Open a case for a client or a couple", tags=["cases"]),
     partial_update=extend_schema(summary="Change a case's presenting concerns", tags=["cases"]),
 )
-class CaseViewSet(CaseOutcomesMixin, ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "case"
+class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "case"
     selector = selectors.cases_visible_to
     serializer_class = CaseSerializer
     filterset_class = CaseFilter
@@ -119,32 +165,57 @@ class CaseViewSet(CaseOutcomesMixin, ReadMixin, CreateMixin, UpdateMixin, Clinic
     extra_problems = {"create": [409], "partial_update": [409], "pause": [409], "resume": [409], "close": [409]}
     if_match_actions = ("pause", "resume", "close")
 
-    def _transition(self, request, name, **kwargs):
-        case = self.get_object()
-        version = expected_version(request, required=False)
-        return self.respond(
-            case_services.case_transition(
-                actor=request.user, case=case, action=name, expected_version=version, **kwargs
-            )
-        )
-
     @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         """Pause an open case."""
-        return self._transition(request, "pause")
+        return self.act(case_services.case_transition, action="pause")
 
     @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         """Resume a paused case."""
-        return self._transition(request, "resume")
+        return self.act(case_services.case_transition, action="resume")
 
     @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         """Close a case, with a reason; a closed case is frozen."""
-        return self._transition(request, "close", **self.validated())
+        return self.act(case_services.case_transition, action="close")
+
+    # A case's outcomes: the case is found (scoped) on the primary; its scores may come from the read replica
+    # (api/replica.py).
+
+    def _outcomes(self):
+        case = self.get_object()
+        return case, routed_read(self.request, lambda using: case_outcomes(case=case, using=using))
+
+    @extend_schema(tags=["outcomes"], responses=CaseOutcomesSerializer, parameters=[SERVED_BY_PARAMETER])
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def outcomes(self, request, pk=None):
+        """A case's outcomes: each client's scores over time, the couple's CSI-4 discrepancy, the GAS T-score."""
+        case, (outcomes, served_by) = self._outcomes()
+        return with_served_by(
+            self.present(outcomes, CaseOutcomesSerializer, audit_as="case_outcomes", ids=[case.pk]), served_by
+        )
+
+    @extend_schema(
+        tags=["outcomes"],
+        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG")},
+        parameters=[SERVED_BY_PARAMETER],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="outcomes/chart.png",
+        filterset_class=None,
+        pagination_class=None,
+        renderer_classes=[ChartRenderer],
+    )
+    def outcomes_chart(self, request, pk=None):
+        """A chart of each client's scores over time per measure, with bands and cut-offs (PNG)."""
+        case, (outcomes, served_by) = self._outcomes()
+        return with_served_by(self.present(outcomes, audit_as="case_outcomes", ids=[case.pk]), served_by)
 
 
 # ---------------------------------------------------------------- goals
@@ -233,8 +304,8 @@ class GoalFilter(filters.FilterSet):
         summary="Change a goal's text, dates, priority, achievement or GAS levels", tags=["goals"]
     ),
 )
-class GoalViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "goal"
+class GoalViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "goal"
     selector = selectors.goals_visible_to
     serializer_class = GoalSerializer
     filterset_class = GoalFilter
@@ -260,11 +331,7 @@ class GoalViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
         """Move a goal through its lifecycle."""
-        goal = self.get_object()
-        version = expected_version(request, required=False)
-        return self.respond(
-            goal_services.goal_transition(actor=request.user, goal=goal, expected_version=version, **self.validated())
-        )
+        return self.act(goal_services.goal_transition)
 
     @extend_schema(
         methods=["GET"], summary="List a goal's GAS ratings", tags=["goals"], responses=GASRatingSerializer(many=True)
@@ -283,10 +350,6 @@ class GoalViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
         filterset_class=None,
     )
     def gas_ratings(self, request, pk=None):
-        goal = self.get_object()
         if request.method == "POST":
-            rating = goal_services.gas_rating_record(actor=request.user, goal=goal, **self.validated())
-            return Response(GASRatingSerializer(rating).data, status=status.HTTP_201_CREATED)
-        ratings = self.paginate_queryset(goal.gas_ratings.all())
-        audit_read(request, "gas_rating", ratings)
-        return self.get_paginated_response(GASRatingSerializer(ratings, many=True).data)
+            return self.act(goal_services.gas_rating_record, status_code=status.HTTP_201_CREATED, fetched=True)
+        return self.page(self.get_object().gas_ratings.all(), resource="gas_rating")

@@ -5,30 +5,18 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from clinical import selectors
-from clinical.models import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
+from clinical.models import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 from clinical.services import clients as services
 from clinical.services import invitations as invitation_services
 
 from .filters import NameSearchFilter
 from .json_types import JSONTypes
-from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 # ---------------------------------------------------------------- clients
-
-CLIENT_FIELDS = [
-    "given_name",
-    "family_name",
-    "preferred_name",
-    "pronouns",
-    "date_of_birth",
-    "email",
-    "phone",
-    "status",
-]
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -37,14 +25,14 @@ class ClientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Client
-        fields = ["id", *CLIENT_FIELDS, "primary_clinician", "user", "created_at", "updated_at", "version"]
+        fields = ["id", *CLIENT_DETAILS, "primary_clinician", "user", "created_at", "updated_at", "version"]
         read_only_fields = fields
 
 
 class ClientWriteSerializer(JSONTypes, serializers.ModelSerializer):
     class Meta:
         model = Client
-        fields = CLIENT_FIELDS
+        fields = CLIENT_DETAILS
 
 
 class ClientFilter(filters.FilterSet):
@@ -60,9 +48,9 @@ class ClientFilter(filters.FilterSet):
 
 
 class InvitationSerializer(serializers.Serializer):
-    client = serializers.UUIDField()
+    client = serializers.UUIDField(source="invitation.client_id")
     token = serializers.CharField(help_text="Give this to the client; it is not stored and not shown again.")
-    expires_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(source="invitation.expires_at")
 
 
 @extend_schema_view(
@@ -71,8 +59,8 @@ class InvitationSerializer(serializers.Serializer):
     create=extend_schema(summary="Add a client to your caseload", tags=["clients"]),
     partial_update=extend_schema(summary="Change a client's details", tags=["clients"]),
 )
-class ClientViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "client"
+class ClientViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "client"
     selector = selectors.clients_visible_to
     serializer_class = ClientSerializer
     filterset_class = ClientFilter
@@ -88,9 +76,11 @@ class ClientViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
 
         Hand it to the client (the frontend's job). Inviting again replaces the previous invitation.
         """
-        invitation, token = invitation_services.invitation_create(actor=request.user, client=self.get_object())
-        body = {"client": invitation.client_id, "token": token, "expires_at": invitation.expires_at}
-        return Response(InvitationSerializer(body).data, status=status.HTTP_201_CREATED)
+        return self.act(
+            invitation_services.invitation_create,
+            status_code=status.HTTP_201_CREATED,
+            serializer_class=InvitationSerializer,
+        )
 
 
 # ---------------------------------------------------------------- couples
@@ -148,8 +138,8 @@ class CoupleFilter(filters.FilterSet):
     create=extend_schema(summary="Pair two of your clients as a couple", tags=["couples"]),
     partial_update=extend_schema(summary="Change a couple's details or end it", tags=["couples"]),
 )
-class CoupleViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "couple"
+class CoupleViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "couple"
     selector = selectors.couples_visible_to
     serializer_class = CoupleSerializer
     filterset_class = CoupleFilter

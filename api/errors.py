@@ -20,8 +20,7 @@ from psycopg_pool import PoolTimeout
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
-from clinical import errors as domain
-from exercises import errors as exercise_errors
+from kernel import errors as domain
 
 logger = logging.getLogger(__name__)
 
@@ -201,26 +200,10 @@ def _domain_problem(exc: domain.DomainError, instance: str | None) -> ProblemRes
     return ProblemResponse(status, detail=exc.detail, code=exc.code, instance=instance, **exc.extra)
 
 
-def _exercise_problem(exc: Exception, instance: str | None) -> ProblemResponse:
-    if isinstance(exc, exercise_errors.ExerciseInvalid):
-        errors = [{"field": f, "code": "invalid", "message": m} for f, ms in exc.problems.items() for m in ms]
-        return ProblemResponse(400, detail="The exercise is not valid.", errors=errors, instance=instance)
-    if isinstance(exc, exercise_errors.ExerciseNotYours):
-        return ProblemResponse(403, detail=str(exc), code="not_exercise_author", instance=instance)
-    return ProblemResponse(
-        412, detail=str(exc), code="stale_version", instance=instance, current_version=exc.current_version
-    )
-
-
-EXERCISE_ERRORS = (exercise_errors.ExerciseInvalid, exercise_errors.ExerciseNotYours, exercise_errors.ExerciseStale)
-
-
 def problem_for_exception(exc: Exception, instance: str | None = None) -> ProblemResponse | None:
     """The problem response for an exception, or None when it is unexpected (a bug)."""
     if isinstance(exc, domain.DomainError):
         return _domain_problem(exc, instance)
-    if isinstance(exc, EXERCISE_ERRORS):
-        return _exercise_problem(exc, instance)
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
         logger.warning("database unavailable: %s", exc)
         return ProblemResponse(

@@ -10,7 +10,7 @@ import re
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from clinical.errors import StaleVersion
+from kernel.errors import StaleVersion
 
 ETAG_RE = re.compile(r'^(?:W/)?"(\d+)"$')
 

@@ -2,21 +2,20 @@
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from clinical.models import Role
-from exercises.models import DOMAINS, Audience, Exercise, ExerciseVersion, Frequency
+from exercises.models import Audience, Exercise, Frequency
 from exercises.responses import FIELD_TYPES
 from exercises.selectors import exercises_visible_to
 from exercises.services import exercise_create, exercise_revise
+from kernel.models import GoalDomain
 
-from .etags import expected_version, with_etag
 from .filters import NameSearchFilter
-from .idempotency import idempotent
 from .json_types import JSONTypes
-from .scoping import ScopedViewSet
+from .serializers import ExerciseVersionSerializer
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 
 class ResponseFieldSerializer(serializers.Serializer):
@@ -39,32 +38,11 @@ class ExerciseContentSerializer(JSONTypes, serializers.Serializer):
     title = serializers.CharField(max_length=200)
     summary = serializers.CharField(max_length=2000)
     steps = serializers.ListField(child=serializers.CharField(max_length=2000), min_length=1, max_length=30)
-    domains = serializers.ListField(child=serializers.ChoiceField(choices=DOMAINS), min_length=1)
+    domains = serializers.ListField(child=serializers.ChoiceField(choices=GoalDomain.choices), min_length=1)
     audience = serializers.ChoiceField(choices=Audience.choices)
     suggested_frequency = serializers.ChoiceField(choices=Frequency.choices)
     estimated_minutes = serializers.IntegerField(min_value=1, max_value=600)
     response_fields = ResponseFieldSerializer(many=True)
-
-
-class ExerciseVersionSerializer(serializers.ModelSerializer):
-    """One version's full text: what a client sees when this version is assigned."""
-
-    class Meta:
-        model = ExerciseVersion
-        fields = [
-            "id",
-            "number",
-            "title",
-            "summary",
-            "steps",
-            "domains",
-            "audience",
-            "suggested_frequency",
-            "estimated_minutes",
-            "response_fields",
-            "created_at",
-        ]
-        read_only_fields = fields
 
 
 class ExerciseSerializer(serializers.ModelSerializer):
@@ -83,7 +61,7 @@ class ExerciseSerializer(serializers.ModelSerializer):
 
 
 class ExerciseFilter(filters.FilterSet):
-    domain = filters.ChoiceFilter(choices=[(d, d) for d in DOMAINS], method="filter_domain")
+    domain = filters.ChoiceFilter(choices=GoalDomain.choices, method="filter_domain")
     audience = filters.ChoiceFilter(choices=Audience.choices, field_name="current__audience")
     search = NameSearchFilter(fields=["current__title", "current__summary"], label="Title or summary contains")
     catalog = filters.ChoiceFilter(
@@ -106,63 +84,27 @@ class ExerciseFilter(filters.FilterSet):
 @extend_schema_view(
     list=extend_schema(summary="List the exercise library", tags=["exercises"]),
     retrieve=extend_schema(summary="Get an exercise and its current text", tags=["exercises"]),
-    create=extend_schema(
-        summary="Write your own exercise",
-        tags=["exercises"],
-        request=ExerciseContentSerializer,
-        responses={201: ExerciseSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Revise your own exercise (a new version)",
-        tags=["exercises"],
-        request=ExerciseContentSerializer,
-        responses=ExerciseSerializer,
-    ),
+    create=extend_schema(summary="Write your own exercise", tags=["exercises"]),
+    partial_update=extend_schema(summary="Revise your own exercise (a new version)", tags=["exercises"]),
     versions=extend_schema(
         summary="List an exercise's versions", tags=["exercises"], responses=ExerciseVersionSerializer(many=True)
     ),
 )
-class ExerciseViewSet(ScopedViewSet):
+class ExerciseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "exercise"
+    audited = False  # the library holds no personal data; publishing is audited by the services
     selector = exercises_visible_to
     serializer_class = ExerciseSerializer
     filterset_class = ExerciseFilter
+    request_serializers = {"create": ExerciseContentSerializer, "partial_update": ExerciseContentSerializer}
+    create_service = exercise_create
+    update_service = exercise_revise
     read_scopes = [["clinical:read"], ["homework"]]
     write_scopes = ["clinical:write"]
     allowed_roles = [Role.CLINICIAN, Role.SUPERVISOR, Role.CLIENT]
     action_roles = {"create": [Role.CLINICIAN, Role.SUPERVISOR], "partial_update": [Role.CLINICIAN, Role.SUPERVISOR]}
-    http_method_names = ["get", "post", "patch", "head", "options"]
     extra_problems = {"partial_update": [403]}
-    etag = True
-
-    def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk=None):
-        exercise = self.get_object()
-        return with_etag(Response(self.get_serializer(exercise).data), exercise)
-
-    @idempotent
-    def create(self, request):
-        content = ExerciseContentSerializer(data=request.data)
-        content.is_valid(raise_exception=True)
-        exercise = exercise_create(author=request.user, content=dict(content.validated_data))
-        exercise = self.get_queryset().get(pk=exercise.pk)
-        return with_etag(Response(self.get_serializer(exercise).data, status=status.HTTP_201_CREATED), exercise)
-
-    def partial_update(self, request, pk=None):
-        exercise = self.get_object()
-        version = expected_version(request)
-        content = ExerciseContentSerializer(data=request.data, partial=True)
-        content.is_valid(raise_exception=True)
-        exercise = exercise_revise(
-            actor=request.user, exercise=exercise, expected_version=version, changes=dict(content.validated_data)
-        )
-        exercise = self.get_queryset().get(pk=exercise.pk)
-        return with_etag(Response(self.get_serializer(exercise).data), exercise)
 
     @action(detail=True, methods=["get"], filterset_class=None, serializer_class=ExerciseVersionSerializer)
     def versions(self, request, pk=None):
-        exercise = self.get_object()
-        rows = self.paginate_queryset(exercise.versions.all())
-        return self.get_paginated_response(ExerciseVersionSerializer(rows, many=True).data)
+        return self.page(self.get_object().versions.all())

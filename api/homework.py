@@ -10,7 +10,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 
 from clinical import selectors
-from clinical.audit import audit_record
 from clinical.models import (
     AssignmentFrequency,
     AssignmentMode,
@@ -24,14 +23,13 @@ from clinical.services import homework as services
 from exercises.models import ExerciseVersion
 from exercises.selectors import exercises_visible_to
 
-from .etags import expected_version
-from .exercises import ExerciseVersionSerializer
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
-from .records import CLINICIANS, ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
+from .serializers import ExerciseVersionSerializer
 from .throttling import submission_throttles
+from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 # ---------------------------------------------------------------- progress
 
@@ -48,6 +46,11 @@ class AssigneeProgressSerializer(ProgressSerializer):
 
 def _progress(serializer, assignment):
     return serializer.context["progress"][assignment.pk]
+
+
+# The terms of homework, as both the therapist's and the client's answers show them.
+TERMS = ["instructions", "start_date", "due_date", "frequency", "target_count", "status"]
+PROGRESS = ["completed_count", "expected_to_date", "adherence", "overdue"]
 
 
 class ProgressFieldsMixin(serializers.Serializer):
@@ -94,17 +97,9 @@ class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
             "assignees",
             "mode",
             "goals",
-            "instructions",
-            "start_date",
-            "due_date",
-            "frequency",
-            "target_count",
-            "status",
+            *TERMS,
             "assigned_by",
-            "completed_count",
-            "expected_to_date",
-            "adherence",
-            "overdue",
+            *PROGRESS,
             "by_assignee",
             "created_at",
             "updated_at",
@@ -162,32 +157,14 @@ class AssignmentFilter(filters.FilterSet):
         fields = ["case", "status", "assignee"]
 
 
-class AssignmentProgressMixin:
-    """Assignment answers carry progress, computed for the whole page in one query."""
-
-    def shape_queryset(self, queryset):
-        return queryset.select_related("exercise_version").prefetch_related("assignees", "goals")
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        context["progress"] = getattr(self, "_progress", {})
-        return context
-
-    def get_serializer(self, *args, **kwargs):
-        rows = args[0] if args else kwargs.get("instance")
-        if rows is not None:
-            self._progress = services.progress_of(rows if kwargs.get("many") else [rows])
-        return super().get_serializer(*args, **kwargs)
-
-
 @extend_schema_view(
     list=extend_schema(summary="List homework assignments", tags=["assignments"]),
     retrieve=extend_schema(summary="Get a homework assignment with its progress", tags=["assignments"]),
     create=extend_schema(summary="Assign an exercise on a case", tags=["assignments"]),
     partial_update=extend_schema(summary="Change instructions, due date, target or goals", tags=["assignments"]),
 )
-class AssignmentViewSet(AssignmentProgressMixin, ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "assignment"
+class AssignmentViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "assignment"
     selector = selectors.assignments_visible_to
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
@@ -197,15 +174,18 @@ class AssignmentViewSet(AssignmentProgressMixin, ReadMixin, CreateMixin, UpdateM
     extra_problems = {"create": [409], "partial_update": [409], "cancel": [409]}
     if_match_actions = ("cancel",)
 
+    def shape_queryset(self, queryset):
+        return queryset.select_related("exercise_version").prefetch_related("assignees", "goals")
+
+    def serializer_context_for(self, rows) -> dict:
+        # Progress for the whole page in one query (ProgressFieldsMixin reads it).
+        return {"progress": selectors.assignment_progress(assignments=rows)}
+
     @extend_schema(tags=["assignments"])
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel active homework; its submissions stay."""
-        assignment = self.get_object()
-        version = expected_version(request, required=False)
-        return self.respond(
-            services.assignment_cancel(actor=request.user, assignment=assignment, expected_version=version)
-        )
+        return self.act(services.assignment_cancel)
 
 
 # ---------------------------------------------------------------- the client's app
@@ -219,24 +199,7 @@ class MyAssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = HomeworkAssignment
-        fields = [
-            "id",
-            "exercise_version",
-            "mode",
-            "instructions",
-            "start_date",
-            "due_date",
-            "frequency",
-            "target_count",
-            "status",
-            "completed_count",
-            "expected_to_date",
-            "adherence",
-            "overdue",
-            "my_progress",
-            "updated_at",
-            "version",
-        ]
+        fields = ["id", "exercise_version", "mode", *TERMS, *PROGRESS, "my_progress", "updated_at", "version"]
         read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
@@ -256,14 +219,14 @@ class MyAssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
         tags=["me"],
     )
 )
-class MyAssignmentsViewSet(ClinicalViewSet):
+class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
     """The client app's hottest read (every app start and sync), so it builds no model objects and runs no
     serializer: four queries read plain rows (a page of assignments, their exercise versions, their assignees,
     the periods with a completion) and `my_assignment` shapes each answer. MyAssignmentSerializer still
     describes the answer in the contract, and a test holds the two to the same output."""
 
-    record_name = "assignment"
-    selector = selectors.assignments_of_client
+    resource = "assignment"
+    selector = selectors.assignments_visible_to
     serializer_class = MyAssignmentSerializer
     read_scopes = ["homework"]
     allowed_roles = [Role.CLIENT]
@@ -273,12 +236,10 @@ class MyAssignmentsViewSet(ClinicalViewSet):
     def shape_queryset(self, queryset):
         if "updated_since" not in self.request.query_params:
             queryset = queryset.filter(status=AssignmentStatus.ACTIVE)
-        return queryset
+        return queryset.values("id", "exercise_version_id", "mode", *TERMS, "created_at", "updated_at", "version")
 
-    def list(self, request):
-        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*MY_ASSIGNMENT_COLUMNS))
+    def represent(self, rows, serializer_class=None) -> list:
         ids = [row["id"] for row in rows]
-        audit_record(actor=request.user, action="read", object_type=self.record_name, object_ids=ids)
         versions = {
             v["id"]: v
             for v in ExerciseVersion.objects.filter(pk__in={row["exercise_version_id"] for row in rows}).values(
@@ -290,31 +251,13 @@ class MyAssignmentsViewSet(ClinicalViewSet):
             homeworkassignment_id__in=ids
         ).values_list("homeworkassignment_id", "client_id", "client__user_id"):
             assignees[assignment_id].append(client_id)
-            if user_id == request.user.pk:
+            if user_id == self.request.user.pk:
                 mine[assignment_id] = client_id
-        progress = services.progress_of_rows(rows, assignees=assignees)
-        return self.get_paginated_response(
-            [
-                my_assignment(row, versions[row["exercise_version_id"]], progress[row["id"]], mine[row["id"]])
-                for row in rows
-            ]
-        )
-
-
-MY_ASSIGNMENT_COLUMNS = [
-    "id",
-    "exercise_version_id",
-    "mode",
-    "instructions",
-    "start_date",
-    "due_date",
-    "frequency",
-    "target_count",
-    "status",
-    "created_at",
-    "updated_at",
-    "version",
-]
+        progress = selectors.assignment_progress_of_rows(rows=rows, assignees=assignees)
+        return [
+            my_assignment(row, versions[row["exercise_version_id"]], progress[row["id"]], mine[row["id"]])
+            for row in rows
+        ]
 
 
 def _datetime(value):
@@ -340,12 +283,7 @@ def my_assignment(row: dict, version: dict, progress, client_id) -> dict:
             "created_at": _datetime(version["created_at"]),
         },
         "mode": row["mode"],
-        "instructions": row["instructions"],
-        "start_date": _date(row["start_date"]),
-        "due_date": _date(row["due_date"]),
-        "frequency": row["frequency"],
-        "target_count": row["target_count"],
-        "status": row["status"],
+        **{name: _date(row[name]) if name.endswith("_date") else row[name] for name in TERMS},
         "completed_count": progress.overall.completed,
         "expected_to_date": progress.overall.expected,
         "adherence": progress.overall.adherence,
@@ -400,7 +338,7 @@ class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
 
 
 class SubmissionCreateSerializer(JSONTypes, serializers.Serializer):
-    assignment = _AssigneeAssignmentField(selectors.assignments_of_client)
+    assignment = _AssigneeAssignmentField(selectors.assignments_visible_to)
     completed_at = serializers.DateTimeField(help_text="When you did it (your device's clock, with offset).")
     responses = serializers.DictField(help_text="Answers by response-field key of the exercise version.")
     shared_with_partner = serializers.BooleanField(default=False)
@@ -416,14 +354,8 @@ class ReviewSerializer(JSONTypes, serializers.Serializer):
     feedback = serializers.CharField(max_length=5000)
 
 
-def _reachable_assignments(*, user):
-    if user.role == Role.CLIENT:
-        return selectors.assignments_of_client(user=user)
-    return selectors.assignments_visible_to(user=user)
-
-
 class SubmissionFilter(filters.FilterSet):
-    assignment = ScopedIdFilter(_reachable_assignments, field_name="assignment")
+    assignment = ScopedIdFilter(selectors.assignments_visible_to, field_name="assignment")
     status = filters.ChoiceFilter(choices=SubmissionStatus.choices)
     client = filters.UUIDFilter()
 
@@ -437,11 +369,11 @@ class SubmissionFilter(filters.FilterSet):
     retrieve=extend_schema(summary="Get a submission", tags=["submissions"]),
     create=extend_schema(summary="Submit a completed exercise (client app)", tags=["submissions"]),
 )
-class SubmissionViewSet(ReadMixin, ClinicalViewSet):
+class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
     """Clients submit and correct; their clinician reviews. A client sees their own submissions and, in a
     couple case, their partner's where the partner chose to share them."""
 
-    record_name = "submission"
+    resource = "submission"
     selector = selectors.submissions_visible_to
     serializer_class = SubmissionSerializer
     filterset_class = SubmissionFilter
@@ -456,6 +388,10 @@ class SubmissionViewSet(ReadMixin, ClinicalViewSet):
         "review": ReviewSerializer,
     }
     extra_problems = {"create": [404, 409], "amend": [409], "review": [409]}  # create: homework not among yours
+    create_service = services.submission_create
+    idempotency_required = True
+    # The caller's own new submission, with its client: nothing to fetch again.
+    created_as_answered = True
 
     def shape_queryset(self, queryset):
         return queryset.select_related("client")
@@ -464,24 +400,15 @@ class SubmissionViewSet(ReadMixin, ClinicalViewSet):
         # Sending is rate-limited per client and per address (api/throttling.py); reading and reviewing are not.
         return submission_throttles() if self.action in ("create", "amend") else []
 
-    @idempotent(required=True)
-    def create(self, request):
-        submission = services.submission_record(actor=request.user, **self.validated())
-        # The caller's own new submission, with its client: nothing to fetch again.
-        return self.respond(submission, status.HTTP_201_CREATED, fetched=True)
-
     @extend_schema(tags=["submissions"], responses={201: SubmissionSerializer})
     @action(detail=True, methods=["post"])
     @idempotent(required=True)
     def amend(self, request, pk=None):
         """Correct your submission: a new revision; the old one is kept, marked amended."""
-        submission = self.get_object()
-        revision = services.submission_amend(actor=request.user, submission=submission, **self.validated())
-        return self.respond(revision, status.HTTP_201_CREATED)
+        return self.act(services.submission_amend, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(tags=["submissions"])
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
         """Review a submission with feedback for the client (once)."""
-        submission = self.get_object()
-        return self.respond(services.submission_review(actor=request.user, submission=submission, **self.validated()))
+        return self.act(services.submission_review)

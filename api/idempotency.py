@@ -115,19 +115,34 @@ def run_idempotently(request, handler, *, required: bool):
 def idempotent(handler=None, *, required=False):
     """Decorate a view handler (`create`, or an `@action`) to honour Idempotency-Key.
 
-    `required` is a bool, or a function of the request (e.g. required of client apps only).
+    `required` is a bool, a function of the request (e.g. required of client apps only), or "view": the view's
+    own `idempotency_required` says which (the one viewset base's create, api/viewsets.py).
     """
 
     def decorate(func):
         @functools.wraps(func)
         def wrapper(self, request, *args, **kwargs):
-            needed = required(request) if callable(required) else required
+            needed = idempotency_of(self, required)
+            needed = needed(request) if callable(needed) else needed
             return run_idempotently(request, lambda: func(self, request, *args, **kwargs), required=needed)
 
-        wrapper.idempotency = "required" if required is True else ("conditional" if callable(required) else "optional")
+        wrapper.idempotency = required
         return wrapper
 
     return decorate(handler) if handler is not None else decorate
+
+
+def idempotency_of(view, required):
+    """What a handler's `required` means for this view."""
+    return getattr(view, "idempotency_required", False) if required == "view" else required
+
+
+def idempotency_label(view, handler) -> str | None:
+    """For the contract: `required`, `conditional` (required of some callers), `optional`, or None (no key)."""
+    if not hasattr(handler, "idempotency"):
+        return None
+    required = idempotency_of(view, handler.idempotency)
+    return "required" if required is True else ("conditional" if callable(required) else "optional")
 
 
 def purge_expired(now=None) -> int:

@@ -10,12 +10,11 @@ from clinical import selectors
 from clinical.models import NOTE_SECTIONS, NoteAddendum, NoteFormat, NoteStatus, ProgressNote, Role
 from clinical.services import notes as services
 
-from .etags import expected_version
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
-from .records import ClinicalViewSet, CreateMixin, ReadMixin, UpdateMixin
 from .scoping import ScopedPrimaryKeyRelatedField
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
     f"{fmt}: {', '.join(names)}" for fmt, names in NOTE_SECTIONS.items()
@@ -115,8 +114,8 @@ SOAP_EXAMPLE = OpenApiExample(
     create=extend_schema(summary="Write a draft progress note", tags=["notes"], examples=[SOAP_EXAMPLE]),
     partial_update=extend_schema(summary="Edit your draft note (signed notes answer 409)", tags=["notes"]),
 )
-class NoteViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
-    record_name = "note"
+class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "note"
     selector = selectors.notes_visible_to
     serializer_class = NoteSerializer
     filterset_class = NoteFilter
@@ -143,38 +142,30 @@ class NoteViewSet(ReadMixin, CreateMixin, UpdateMixin, ClinicalViewSet):
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
         """Sign your draft; it is locked from then on."""
-        note = self.get_object()
-        version = expected_version(request, required=False)
-        return self.respond(services.note_sign(actor=request.user, note=note, expected_version=version))
+        return self.act(services.note_sign)
 
     @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"])
     def cosign(self, request, pk=None):
         """Co-sign a supervisee's signed note."""
-        return self.respond(services.note_cosign(actor=request.user, note=self.get_object()))
+        return self.act(services.note_cosign)
 
     @extend_schema(tags=["notes"], responses={201: NoteSerializer})
     @action(detail=True, methods=["post"])
     @idempotent
     def addenda(self, request, pk=None):
         """Add an addendum to a signed note."""
-        note = self.get_object()
-        services.note_add_addendum(actor=request.user, note=note, **self.validated())
-        return self.respond(note, status.HTTP_201_CREATED)
+        return self.act(services.note_add_addendum, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"], url_path="entered-in-error")
     def entered_in_error(self, request, pk=None):
         """Retire a note written in error, with the reason."""
-        note = self.get_object()
-        version = expected_version(request, required=False)
-        return self.respond(
-            services.note_enter_in_error(actor=request.user, note=note, expected_version=version, **self.validated())
-        )
+        return self.act(services.note_enter_in_error)
 
     @extend_schema(tags=["notes"], responses=NoteSerializer(many=True))
     @action(detail=False, methods=["get"], url_path="awaiting-cosign")
     def awaiting_cosign(self, request):
         """Notes waiting for your co-signature."""
         awaiting = selectors.notes_awaiting_cosign_for(supervisor=request.user).values("pk")
-        return self.list_response(self.get_queryset().filter(pk__in=awaiting))
+        return self.page(self.get_queryset().filter(pk__in=awaiting))

@@ -150,3 +150,14 @@ class CreatedCursorPagination(BasePagination):
                 },
             },
         ]
+
+
+class SinglePage(BasePagination):
+    """A short, complete collection (reference data, what is due now) answered as one page in the same envelope as
+    every list, so that clients read all lists alike."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        return list(queryset)
+
+    def get_paginated_response(self, data):
+        return Response({"next": None, "previous": None, "results": data})

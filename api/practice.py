@@ -4,19 +4,17 @@ from django.contrib.auth.password_validation import validate_password
 from django.db.models import OuterRef, Subquery
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from clinical import selectors
 from clinical.models import STAFF_ROLES, Role, Supervision, User
 from clinical.services import accounts
 from clinical.services import cases as case_services
 
-from .etags import expected_version, with_etag
-from .idempotency import idempotent
 from .json_types import JSONTypes
-from .scoping import ScopedPrimaryKeyRelatedField, ScopedViewSet
+from .scoping import ScopedPrimaryKeyRelatedField
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 # ---------------------------------------------------------------- staff
 
@@ -94,71 +92,44 @@ def _with_supervisor(queryset):
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["practice"]),
-    retrieve=extend_schema(tags=["practice"]),
-    create=extend_schema(tags=["practice"], request=StaffCreateSerializer, responses={201: StaffSerializer}),
-    partial_update=extend_schema(tags=["practice"], request=StaffUpdateSerializer, responses={200: StaffSerializer}),
+    list=extend_schema(summary="List staff: clinician and supervisor accounts", tags=["practice"]),
+    retrieve=extend_schema(summary="Get one staff account", tags=["practice"]),
+    create=extend_schema(summary="Create a clinician or supervisor account", tags=["practice"]),
+    partial_update=extend_schema(
+        summary="Change a clinician's e-mail, name, role or active flag (If-Match required)",
+        description="Setting `is_active` to false deactivates the account and revokes all its tokens at once.",
+        tags=["practice"],
+    ),
 )
-class StaffViewSet(ScopedViewSet):
+class StaffViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
+    resource = "staff"
+    object_keyword = "clinician"
+    audited = False  # accounts, not clinical records; every change to them is audited by its service
     selector = selectors.clinicians_visible_to
     serializer_class = StaffSerializer
     filterset_class = StaffFilter
+    request_serializers = {
+        "create": StaffCreateSerializer,
+        "partial_update": StaffUpdateSerializer,
+        "reassign_caseload": ReassignSerializer,
+    }
+    create_service = accounts.staff_create
+    update_service = accounts.staff_update
     read_scopes = write_scopes = ["admin"]
     allowed_roles = [Role.ADMIN]
-    http_method_names = ["get", "post", "patch", "head", "options"]
-    etag = True
+    extra_problems = {"partial_update": [409]}
 
     def shape_queryset(self, queryset):
         return _with_supervisor(queryset)
 
-    def _fresh(self, user):
-        return self.get_queryset().get(pk=user.pk)
-
-    def list(self, request):
-        """List staff: clinician and supervisor accounts."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk=None):
-        """Get one staff account."""
-        clinician = self.get_object()
-        return with_etag(Response(self.get_serializer(clinician).data), clinician)
-
-    @idempotent
-    def create(self, request):
-        """Create a clinician or supervisor account."""
-        data = StaffCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clinician = self._fresh(accounts.staff_create(**data.validated_data))
-        return with_etag(Response(self.get_serializer(clinician).data, status=status.HTTP_201_CREATED), clinician)
-
-    def partial_update(self, request, pk=None):
-        """Change a clinician's e-mail, name, role or active flag (If-Match required).
-
-        Setting `is_active` to false deactivates the account and revokes all its tokens at once.
-        """
-        clinician = self.get_object()
-        version = expected_version(request)
-        data = StaffUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clinician = accounts.staff_update(clinician=clinician, expected_version=version, **data.validated_data)
-        clinician = self._fresh(clinician)
-        return with_etag(Response(self.get_serializer(clinician).data), clinician)
-
-    @extend_schema(request=ReassignSerializer, responses=ReassignResultSerializer, tags=["practice"])
+    @extend_schema(responses=ReassignResultSerializer, tags=["practice"])
     @action(detail=True, methods=["post"], url_path="reassign-caseload")
     def reassign_caseload(self, request, pk=None):
         """Move a departing clinician's open and paused cases, and their clients, to another clinician.
 
         Answers only counts: the admin reads no clinical content. The move is audited.
         """
-        departing = self.get_object()
-        data = ReassignSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        moved = case_services.caseload_reassign(actor=request.user, departing=departing, **data.validated_data)
-        return Response(ReassignResultSerializer(moved).data)
-
-    extra_problems = {"partial_update": [409]}
+        return self.act(case_services.caseload_reassign, serializer_class=ReassignResultSerializer)
 
 
 # ---------------------------------------------------------------- supervisions
@@ -207,48 +178,34 @@ class SupervisionFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["practice"]),
-    retrieve=extend_schema(tags=["practice"]),
-    create=extend_schema(
-        tags=["practice"], request=SupervisionCreateSerializer, responses={201: SupervisionSerializer}
+    list=extend_schema(
+        summary="List supervision relations (the admin sees all; clinicians and supervisors their own)",
+        tags=["practice"],
     ),
-    end=extend_schema(tags=["practice"], request=SupervisionEndSerializer, responses={200: SupervisionSerializer}),
+    retrieve=extend_schema(summary="Get one supervision relation", tags=["practice"]),
+    create=extend_schema(
+        summary="Start a supervision: a supervisor takes on a clinician (one active supervisor per clinician)",
+        tags=["practice"],
+    ),
+    end=extend_schema(tags=["practice"], responses={200: SupervisionSerializer}),
 )
-class SupervisionViewSet(ScopedViewSet):
+class SupervisionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
+    resource = "supervision"
+    audited = False  # who supervises whom is practice administration; starts and ends are audited by the services
     selector = selectors.supervisions_visible_to
     serializer_class = SupervisionSerializer
     filterset_class = SupervisionFilter
+    request_serializers = {"create": SupervisionCreateSerializer, "end": SupervisionEndSerializer}
+    create_service = accounts.supervision_start
     read_scopes = [["admin"], ["clinical:read"]]
     write_scopes = ["admin"]
     allowed_roles = [Role.ADMIN, Role.SUPERVISOR, Role.CLINICIAN]
     action_roles = {"create": [Role.ADMIN], "end": [Role.ADMIN]}
     http_method_names = ["get", "post", "head", "options"]
+    if_match_actions = ("end",)
     extra_problems = {"create": [409], "end": [409]}
-    etag = True
-
-    def list(self, request):
-        """List supervision relations (the admin sees all; clinicians and supervisors their own)."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk=None):
-        """Get one supervision relation."""
-        supervision = self.get_object()
-        return with_etag(Response(self.get_serializer(supervision).data), supervision)
-
-    @idempotent
-    def create(self, request):
-        """Start a supervision: a supervisor takes on a clinician (one active supervisor per clinician)."""
-        data = SupervisionCreateSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        supervision = accounts.supervision_start(**data.validated_data)
-        return with_etag(Response(self.get_serializer(supervision).data, status=status.HTTP_201_CREATED), supervision)
 
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         """End an active supervision; it stays on record."""
-        supervision = self.get_object()
-        data = SupervisionEndSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        supervision = accounts.supervision_end(supervision=supervision, **data.validated_data)
-        return with_etag(Response(self.get_serializer(supervision).data), supervision)
+        return self.act(accounts.supervision_end)

@@ -19,7 +19,7 @@ from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
 from .filters import ScopedIdFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
-from .idempotency import REPLAYED_HEADER
+from .idempotency import REPLAYED_HEADER, idempotency_label
 
 
 class BearerTokenScheme(DjangoOAuthToolkitScheme):
@@ -107,7 +107,7 @@ class AutoSchema(SpectacularAutoSchema):
         return self._handler_doc()[1]
 
     def _idempotency(self) -> str | None:
-        return getattr(self._handler(), "idempotency", None)
+        return idempotency_label(self.view, self._handler())
 
     def _optional_if_match(self) -> bool:
         return self.method == "POST" and getattr(self.view, "action", None) in getattr(

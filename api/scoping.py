@@ -1,9 +1,9 @@
 """One way to build a viewset's queryset: from a selector that knows what the caller may reach.
 
 A subclass names its selector (`selector = clinicians_visible_to`) and may shape the result
-(`shape_queryset`, for select_related and the like). It may not override `get_queryset` or set
-`queryset`: that is how an unscoped query would slip in. Anything not in the selector's result
-answers 404, so existence never leaks.
+(`shape_queryset`, for select_related and the like). Neither it nor any class it mixes in may override
+`get_queryset` or set `queryset`: that is how an unscoped query would slip in. Anything not in the selector's
+result answers 404, so existence never leaks.
 """
 
 from rest_framework import serializers
@@ -19,18 +19,24 @@ class ScopedViewSet(CountsSurviveFailureMixin, GenericViewSet):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if not cls.i_have_checked_this_queryset_is_scoped_by_hand:
+        # Every class the new one inherits from, up to this base: a mixin listed before it in the bases brings
+        # its own get_queryset as surely as the class body does.
+        for klass in cls.__mro__:
+            if klass is ScopedViewSet:
+                break
+            if klass.__dict__.get("i_have_checked_this_queryset_is_scoped_by_hand"):
+                continue
             for name in ("get_queryset", "queryset"):
-                if name in cls.__dict__:
-                    raise TypeError(
-                        f"{cls.__name__} defines {name}; scoped viewsets get their queryset from `selector`."
-                    )
+                if name in klass.__dict__:
+                    where = cls.__name__ if klass is cls else f"{cls.__name__} (through {klass.__name__})"
+                    raise TypeError(f"{where} defines {name}; scoped viewsets get their queryset from `selector`.")
         if callable(cls.__dict__.get("selector")):
             cls.selector = staticmethod(cls.__dict__["selector"])
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
-            return self.get_serializer_class().Meta.model.objects.none()
+            model = getattr(getattr(self.get_serializer_class(), "Meta", None), "model", None)
+            return model.objects.none() if model else None
         if self.selector is None:
             raise TypeError(f"{type(self).__name__} must name a selector")
         return self.shape_queryset(self.selector(user=self.request.user))

@@ -1,26 +1,23 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from . import (
+    alerts,
     audit_events,
     cases,
     clients,
     exercises,
     health,
     homework,
-    invitations,
     me,
+    measures,
     notes,
-    outcomes,
     practice,
     problems,
-    renderers,
+    reports,
 )
+from .routers import Router
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
-# No `staff.json`-style aliases: every route is one the contract documents (tests/api/test_access_matrix.py).
-router.include_format_suffixes = False
+router = Router()
 router.register("staff", practice.StaffViewSet, basename="staff")
 router.register("supervisions", practice.SupervisionViewSet, basename="supervision")
 router.register("audit-events", audit_events.AuditEventViewSet, basename="audit-event")
@@ -31,27 +28,23 @@ router.register("goals", cases.GoalViewSet, basename="goal")
 router.register("notes", notes.NoteViewSet, basename="note")
 router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
 router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-assignment")
+router.register("me/assessments-due", measures.MyAssessmentsDueViewSet, basename="my-assessments-due")
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
 router.register("assignments", homework.AssignmentViewSet, basename="assignment")
 router.register("submissions", homework.SubmissionViewSet, basename="submission")
-router.register("instruments", outcomes.InstrumentViewSet, basename="instrument")
-router.register("assessments", outcomes.AssessmentViewSet, basename="assessment")
-router.register("assessment-schedules", outcomes.ScheduleViewSet, basename="assessment-schedule")
-router.register("alerts", outcomes.AlertViewSet, basename="alert")
+router.register("instruments", measures.InstrumentViewSet, basename="instrument")
+router.register("assessments", measures.AssessmentViewSet, basename="assessment")
+router.register("assessment-schedules", measures.ScheduleViewSet, basename="assessment-schedule")
+router.register("alerts", alerts.AlertViewSet, basename="alert")
+router.register("reports", reports.ReportViewSet, basename="report")
 
+# Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
+# invitation without a token).
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
-    path("invitations/accept/", invitations.InvitationAcceptView.as_view(), name="invitation-accept"),
-    path("me/assessments-due/", outcomes.MyAssessmentsDueView.as_view(), name="my-assessments-due"),
-    path("reports/caseload/", outcomes.CaseloadReportView.as_view(), name="report-caseload"),
-    path("reports/outcomes/", outcomes.OutcomesReportView.as_view(), name="report-outcomes"),
-    path(
-        "cases/<uuid:pk>/outcomes/chart.png",
-        cases.CaseViewSet.as_view({"get": "outcomes_chart"}, renderer_classes=[renderers.PNGRenderer]),
-        name="case-outcomes-chart",
-    ),
+    path("invitations/accept/", me.InvitationAcceptView.as_view(), name="invitation-accept"),
     *router.urls,
 ]
 

@@ -19,7 +19,7 @@ How it loads
   FIELD_ENCRYPTION_KEYS (the same `clinical.fields.fernet()` the models use), so the API decrypts them.
 - Audit events: one for each change the services would have written for the stored state (create, sign, cosign,
   pause, close, transition, review, amend, cancel, acknowledge), in time order, hash-chained with
-  `clinical.audit.event_hash`, so `manage.py verify_audit` passes. Rows carry version 1 even where the services
+  `kernel.audit.event_hash`, so `manage.py verify_audit` passes. Rows carry version 1 even where the services
   would have raised it.
 - The two big tables (submissions, audit events) are loaded without their secondary indexes, which are built again
   at the end of the same transaction (one sorted build beats millions of single inserts).
@@ -54,10 +54,10 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from clinical import adherence, instruments
-from clinical.audit import GENESIS_HASH, event_hash
 from clinical.fields import fernet
 from clinical.models import NOTE_SECTIONS, AuditEvent, Case, Client, User
 from exercises.models import Exercise
+from kernel.audit import GENESIS_HASH, event_hash
 
 from . import sample
 
@@ -384,7 +384,7 @@ class Sent:
 
 
 class AuditRecord:
-    """What `clinical.audit.event_hash` reads from an AuditEvent, without building model instances."""
+    """What `kernel.audit.event_hash` reads from an AuditEvent, without building model instances."""
 
     __slots__ = (
         "action",

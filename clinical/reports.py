@@ -17,20 +17,11 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinical import instruments
-from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, Role, SafetyAlert, TreatmentGoal, User
-from clinical.selectors import supervisees_of
+from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, TreatmentGoal, User
+from clinical.selectors import clinicians_reportable_by
 
 UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
 ADHERENCE_SPLIT = 0.7
-
-
-def reportable_clinicians(*, user: User) -> list[User]:
-    """Whose caseloads `user` may report on, in a stable order."""
-    if user.role == Role.CLINICIAN:
-        return [user]
-    if user.role == Role.SUPERVISOR:
-        return [user, *supervisees_of(supervisor=user).order_by("display_name", "id")]
-    return []
 
 
 def _ratio(numerator, denominator) -> float | None:
@@ -109,7 +100,7 @@ def caseload_report(
     with its adherence and how much is overdue, notes unsigned 72 h after the session, notes awaiting
     co-signature, unacknowledged safety alerts."""
     today = today or timezone.localdate()
-    clinicians = reportable_clinicians(user=user)
+    clinicians = list(clinicians_reportable_by(user=user))
     if clinician is not None:
         clinicians = [c for c in clinicians if c.pk == clinician.pk]
     ids = [c.pk for c in clinicians]
@@ -284,7 +275,7 @@ def outcomes_report(
     the mean change of clients whose homework adherence is at least 0.7 against those below."""
     today = today or timezone.localdate()
     until = min(date_to or today, today)
-    clinicians = reportable_clinicians(user=user)
+    clinicians = list(clinicians_reportable_by(user=user))
     if clinician is not None:
         clinicians = [c for c in clinicians if c.pk == clinician.pk]
     ids = [c.pk for c in clinicians]

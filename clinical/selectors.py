@@ -1,17 +1,24 @@
-"""Reads. Each `*_visible_to` decides what one user may see, `*_writable_by` what they may change; the API
-never widens either.
+"""Reads. For each kind of record one `<records>_visible_to(user=...)` decides what a user of any role may see,
+and `<records>_writable_by` what they may change; the API never widens either, and uses nothing else to scope
+its lists, its writable references, its filters and its reports.
 
 - a clinician sees and changes their own caseload: the cases they hold, and the clients, couples, goals and
   notes on them, plus clients whose primary clinician they are;
 - a supervisor sees the same for the clinicians they actively supervise (read only), and holds a caseload
   of their own like any clinician;
-- the practice admin sees no clinical content; a client sees only their own goals' titles (me/goals/).
+- the practice admin sees no clinical content;
+- a client sees their own therapy: the cases they are the subject of (alone or as a partner), the titles of
+  their goals, the homework given to them, their own submissions (and their partner's where shared), their own
+  assessments and schedules; never notes, alerts or anyone's client record.
 """
 
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case as Choice
+from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
 
+from clinical import adherence
 from clinical.models import (
     SCHEDULE_INTERVAL_DAYS,
     STAFF_ROLES,
@@ -28,6 +35,7 @@ from clinical.models import (
     ProgressNote,
     Role,
     SafetyAlert,
+    SubjectType,
     Supervision,
     TreatmentGoal,
     User,
@@ -85,6 +93,11 @@ def _cases(user: User, *, writable: bool) -> QuerySet[Case]:
 
 
 def cases_visible_to(*, user: User) -> QuerySet[Case]:
+    """Staff: their caseload (a supervisor's with their supervisees'). A client: the cases of their own therapy,
+    alone or with their partner."""
+    if user.role == Role.CLIENT:
+        as_partner = CoupleMember.objects.filter(couple=OuterRef("couple"), client__user=user)
+        return Case.objects.filter(Q(client__user=user) | Exists(as_partner))
     return _cases(user, writable=False)
 
 
@@ -133,10 +146,15 @@ def couples_writable_by(*, user: User) -> QuerySet[Couple]:
 
 
 def goals_visible_to(*, user: User) -> QuerySet[TreatmentGoal]:
-    return TreatmentGoal.objects.filter(case__in=cases_visible_to(user=user))
+    """The goals on the cases the user sees; a client does not see goals entered in error."""
+    goals = TreatmentGoal.objects.filter(case__in=cases_visible_to(user=user))
+    return goals.exclude(lifecycle_status="entered_in_error") if user.role == Role.CLIENT else goals
 
 
 def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:
+    """Staff only: a rating is the clinician's judgement."""
+    if user.role not in STAFF_ROLES:
+        return GoalAttainmentRating.objects.none()
     return GoalAttainmentRating.objects.filter(goal__case__in=cases_visible_to(user=user))
 
 
@@ -145,6 +163,8 @@ def notes_visible_to(*, user: User) -> QuerySet[ProgressNote]:
     have since moved to someone else, so those notes can still be co-signed."""
     # Per note, whether its case is visible (EXISTS on the case's primary key), not the set of every visible
     # case: with the supervisor's alternative OR-ed in, PostgreSQL would otherwise build that whole set first.
+    if user.role not in STAFF_ROLES:  # clients never read notes
+        return ProgressNote.objects.none()
     visible = Q(Exists(cases_visible_to(user=user).filter(pk=OuterRef("case_id"))))
     if user.role == Role.SUPERVISOR:
         visible |= Q(author__in=supervisees_of(supervisor=user).values("pk"))
@@ -161,15 +181,6 @@ def notes_awaiting_cosign_for(*, supervisor: User) -> QuerySet[ProgressNote]:
     )
 
 
-def goals_of_client(*, user: User) -> QuerySet[TreatmentGoal]:
-    """The goals on the cases of the client whose login `user` is: their own, or their couple's."""
-    if user.role != Role.CLIENT:
-        return TreatmentGoal.objects.none()
-    return TreatmentGoal.objects.filter(
-        Q(case__client__user=user) | Q(case__couple__members__client__user=user)
-    ).exclude(lifecycle_status="entered_in_error")
-
-
 def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
     """The audit trail is the practice admin's to read."""
     return AuditEvent.objects.all() if user.role == Role.ADMIN else AuditEvent.objects.none()
@@ -178,17 +189,19 @@ def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
 # ---------------------------------------------------------------- homework
 
 
+def case_clients(case: Case) -> list:
+    """The clients a case is about: its client, or both partners of its couple."""
+    if case.subject_type == SubjectType.INDIVIDUAL:
+        return [case.client]
+    return [member.client for member in case.couple.members.select_related("client").order_by("position")]
+
+
 def assignments_visible_to(*, user: User) -> QuerySet[HomeworkAssignment]:
-    """Staff: the homework on the cases they see. (Clients use assignments_of_client.)"""
+    """Staff: the homework on the cases they see. A client: the homework given to them (not their partner's)."""
+    if user.role == Role.CLIENT:
+        mine = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment=OuterRef("pk"), client__user=user)
+        return HomeworkAssignment.objects.filter(Exists(mine))
     return HomeworkAssignment.objects.filter(case__in=cases_visible_to(user=user))
-
-
-def assignments_of_client(*, user: User) -> QuerySet[HomeworkAssignment]:
-    """The homework given to the client whose login `user` is."""
-    if user.role != Role.CLIENT:
-        return HomeworkAssignment.objects.none()
-    mine = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment=OuterRef("pk"), client__user=user)
-    return HomeworkAssignment.objects.filter(Exists(mine))
 
 
 def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
@@ -228,18 +241,6 @@ def completion_periods(*, assignment_ids) -> dict:
 # ---------------------------------------------------------------- outcomes
 
 
-def cases_of_client(*, user: User) -> QuerySet[Case]:
-    """The cases a client user is the subject of, alone or with their partner."""
-    if user.role != Role.CLIENT:
-        return Case.objects.none()
-    return Case.objects.filter(Q(client__user=user) | Q(couple__members__client__user=user)).distinct()
-
-
-def cases_reachable_by(*, user: User) -> QuerySet[Case]:
-    """For filters that name a case: staff's visible cases, or a client's own."""
-    return cases_of_client(user=user) if user.role == Role.CLIENT else cases_visible_to(user=user)
-
-
 def assessments_visible_to(*, user: User) -> QuerySet[Assessment]:
     """Staff: assessments on the cases they see. A client: their own."""
     if user.role == Role.CLIENT:
@@ -254,16 +255,15 @@ def schedules_visible_to(*, user: User) -> QuerySet[AssessmentSchedule]:
 
 
 def alerts_visible_to(*, user: User) -> QuerySet[SafetyAlert]:
-    """Safety alerts go to the case's clinician and their supervisor."""
+    """Safety alerts go to the case's clinician and their supervisor, never to a client."""
+    if user.role not in STAFF_ROLES:
+        return SafetyAlert.objects.none()
     return SafetyAlert.objects.filter(case__in=cases_visible_to(user=user))
 
 
 def assessments_due_for(*, user: User, today=None) -> list[tuple[AssessmentSchedule, object]]:
     """(schedule, due since) for each of the client's active schedules with nothing reported in its current
     period: once — until answered; weekly/fortnightly/monthly — each period from the start date."""
-    from django.db.models import Max
-    from django.utils import timezone
-
     today = today or timezone.localdate()
     schedules = list(
         schedules_visible_to(user=user)
@@ -289,3 +289,60 @@ def assessments_due_for(*, user: User, today=None) -> list[tuple[AssessmentSched
         if last is None or (schedule.frequency != "once" and timezone.localdate(last) < since):
             due.append((schedule, since))
     return due
+
+
+# ---------------------------------------------------------------- homework progress
+
+
+def assignment_progress(*, assignments, today=None) -> dict:
+    """{assignment id: adherence.AssignmentProgress} for a page of assignments, in one query."""
+    return assignment_progress_of_rows(
+        rows=[
+            {
+                "id": a.pk,
+                "frequency": a.frequency,
+                "mode": a.mode,
+                "start_date": a.start_date,
+                "due_date": a.due_date,
+                "target_count": a.target_count,
+            }
+            for a in assignments
+        ],
+        assignees={a.pk: [c.pk for c in a.assignees.all()] for a in assignments},
+        today=today,
+    )
+
+
+def assignment_progress_of_rows(*, rows, assignees: dict, today=None) -> dict:
+    """assignment_progress for assignments read as plain rows (dicts with those columns) and {assignment id:
+    [client ids]}, for read paths that build no model objects."""
+    today = today or timezone.localdate()
+    periods = completion_periods(assignment_ids=[row["id"] for row in rows])
+    return {
+        row["id"]: adherence.assignment_progress(
+            frequency=row["frequency"],
+            mode=row["mode"],
+            start=row["start_date"],
+            due=row["due_date"],
+            target=row["target_count"],
+            assignees=assignees[row["id"]],
+            periods_by_client=periods.get(row["id"], {}),
+            today=today,
+        )
+        for row in rows
+    }
+
+
+# ---------------------------------------------------------------- reports
+
+
+def clinicians_reportable_by(*, user: User) -> QuerySet[User]:
+    """Whose caseloads `user` may report on: a clinician themself; a supervisor themself and their current
+    supervisees. In report order: the caller first, then by name."""
+    if user.role not in STAFF_ROLES:
+        return User.objects.none()
+    whom = Q(pk=user.pk)
+    if user.role == Role.SUPERVISOR:
+        whom |= Q(pk__in=supervisees_of(supervisor=user).values("pk"))
+    caller_first = Choice(When(pk=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return User.objects.filter(whom).order_by(caller_first, "display_name", "id")

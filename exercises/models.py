@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from kernel.models import GoalDomain, Record
+
 
 class Audience(models.TextChoices):
     INDIVIDUAL = "individual"
@@ -20,25 +22,17 @@ class Frequency(models.TextChoices):
     WEEKLY = "weekly"
 
 
-# The goal domains an exercise serves; the same words as treatment goals' domains (clinical.GoalDomain).
-DOMAINS = ("trust_rebuilding", "communication", "conflict_resolution", "emotional_intimacy", "other")
-
-
-class Exercise(models.Model):
+class Exercise(Record):
     """A homework exercise: from the practice's catalog (`author` empty) or written by a clinician.
 
     Its content lives in immutable versions; `current` is the one new assignments get.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=80, unique=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     current = models.ForeignKey("ExerciseVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["created_at", "id"], name="exercise_created_id")]
@@ -72,7 +66,7 @@ class ExerciseVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(suggested_frequency__in=Frequency.values), name="exercise_frequency_valid"
             ),
-            models.CheckConstraint(condition=Q(domains__contained_by=list(DOMAINS)), name="exercise_domains_valid"),
+            models.CheckConstraint(condition=Q(domains__contained_by=GoalDomain.values), name="exercise_domains_valid"),
             models.CheckConstraint(condition=Q(estimated_minutes__gte=1), name="exercise_minutes_positive"),
         ]
         triggers = [

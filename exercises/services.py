@@ -12,8 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .errors import ExerciseInvalid, ExerciseNotYours, ExerciseStale
-from .models import DOMAINS, Audience, Exercise, ExerciseVersion, Frequency
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version
+from kernel.errors import InvalidInput, NotAllowed
+from kernel.models import GoalDomain
+
+from .models import Audience, Exercise, ExerciseVersion, Frequency
 from .responses import definition_problems
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.yaml"
@@ -45,8 +49,8 @@ def content_problems(content: dict) -> dict[str, list[str]]:
     if not isinstance(steps, list) or not steps or not all(isinstance(s, str) and s.strip() for s in steps):
         problems["steps"] = ["An ordered, non-empty list of non-empty texts."]
     domains = content.get("domains", ["other"])
-    if not isinstance(domains, list) or not domains or not set(domains) <= set(DOMAINS):
-        problems["domains"] = [f"A non-empty list from: {', '.join(DOMAINS)}."]
+    if not isinstance(domains, list) or not domains or not set(domains) <= set(GoalDomain.values):
+        problems["domains"] = [f"A non-empty list from: {', '.join(GoalDomain.values)}."]
     if content.get("audience", Audience.EITHER) not in Audience.values:
         problems["audience"] = [f"One of: {', '.join(Audience.values)}."]
     if content.get("suggested_frequency", Frequency.ONCE) not in Frequency.values:
@@ -57,6 +61,10 @@ def content_problems(content: dict) -> dict[str, list[str]]:
     if "response_fields" in content:
         problems.update(definition_problems(content["response_fields"]))
     return problems
+
+
+def invalid_exercise(problems: dict[str, list[str]]) -> InvalidInput:
+    return InvalidInput(problems, detail="The exercise is not valid.")
 
 
 def content_hash(content: dict) -> str:
@@ -76,7 +84,7 @@ def exercise_publish(*, slug: str, content: dict, author=None) -> tuple[Exercise
     """Create the exercise or give it a new version when its content changed. Returns (exercise, changed)."""
     problems = content_problems(content)
     if problems:
-        raise ExerciseInvalid(problems)
+        raise invalid_exercise(problems)
     content = _normalised(content)
     digest = content_hash(content)
     exercise, _ = Exercise.objects.select_for_update().get_or_create(slug=slug, defaults={"author": author})
@@ -106,30 +114,42 @@ def catalog_entries(path: Path = CATALOG_FILE) -> list[dict]:
 
 @transaction.atomic
 def catalog_load(path: Path = CATALOG_FILE) -> CatalogReport:
-    """Load the curated catalog idempotently: new exercises, new versions of changed ones, nothing else."""
+    """Load the curated catalog idempotently: new exercises, new versions of changed ones, nothing else. What it
+    published is appended to the audit trail (no actor: the practice's own release, not a person)."""
     report = CatalogReport()
     entries = catalog_entries(path)
     slugs = [entry.get("slug") for entry in entries]
     duplicates = {slug for slug in slugs if slugs.count(slug) > 1}
     if duplicates:
-        raise ExerciseInvalid({"slug": [f"Used twice in the catalog: {', '.join(sorted(duplicates))}."]})
+        raise invalid_exercise({"slug": [f"Used twice in the catalog: {', '.join(sorted(duplicates))}."]})
     taken = set(Exercise.objects.filter(slug__in=slugs, author__isnull=False).values_list("slug", flat=True))
     if taken:
-        raise ExerciseInvalid({"slug": [f"Already used by a clinician's own exercise: {', '.join(sorted(taken))}."]})
+        raise invalid_exercise({"slug": [f"Already used by a clinician's own exercise: {', '.join(sorted(taken))}."]})
+    published = []
     for entry in entries:
         entry = dict(entry)
         slug = entry.pop("slug")
         existed = Exercise.objects.filter(slug=slug).exists()
         try:
-            _, changed = exercise_publish(slug=slug, content=entry)
-        except ExerciseInvalid as exc:
-            raise ExerciseInvalid({f"{slug}.{k}": v for k, v in exc.problems.items()}) from exc
+            exercise, changed = exercise_publish(slug=slug, content=entry)
+        except InvalidInput as exc:
+            raise invalid_exercise({f"{slug}.{k}": v for k, v in exc.errors.items()}) from exc
         if not existed:
             report.created += 1
         elif changed:
             report.changed += 1
         else:
             report.unchanged += 1
+        if changed:
+            published.append(exercise.pk)
+    if published:
+        audit_append(
+            actor=None,
+            action="publish",
+            object_type="exercise",
+            object_ids=published,
+            detail={"catalog": True, "created": report.created, "changed": report.changed},
+        )
     return report
 
 
@@ -138,29 +158,36 @@ def current_content(exercise: Exercise) -> dict:
 
 
 @transaction.atomic
-def exercise_create(*, author, content: dict) -> Exercise:
+def exercise_create(*, actor, **content) -> Exercise:
     """A clinician's own exercise, in the catalog's format, shared with the practice. Always a new exercise,
     never a version of an existing one."""
     problems = content_problems(content)
     if problems:
-        raise ExerciseInvalid(problems)
+        raise invalid_exercise(problems)
     while True:
         slug = f"{slugify(content.get('title') or 'exercise')[:60]}-{secrets.token_hex(3)}"
         if not Exercise.objects.filter(slug=slug).exists():
             break
-    Exercise.objects.create(slug=slug, author=author)
-    exercise, _ = exercise_publish(slug=slug, content=content, author=author)
+    Exercise.objects.create(slug=slug, author=actor)
+    exercise, _ = exercise_publish(slug=slug, content=content, author=actor)
+    audit_append(actor=actor, action="create", object_type="exercise", object_ids=[exercise.pk])
     return exercise
 
 
 @transaction.atomic
-def exercise_revise(*, actor, exercise: Exercise, expected_version: int | None, changes: dict) -> Exercise:
+def exercise_revise(*, actor, exercise: Exercise, expected_version: int | None, **changes) -> Exercise:
     """Its author changes a clinician-written exercise: a new version if the content changed. Assignments
     already given keep their version."""
-    locked = Exercise.objects.select_for_update().get(pk=exercise.pk)
+    locked = lock_at_version(exercise, expected_version=expected_version)
     if locked.author_id is None or locked.author_id != actor.pk:
-        raise ExerciseNotYours("Only the clinician who wrote this exercise can change it.")
-    if expected_version is not None and locked.version != expected_version:
-        raise ExerciseStale(locked.version)
-    exercise, _ = exercise_publish(slug=locked.slug, content={**current_content(locked), **changes})
+        raise NotAllowed("Only the clinician who wrote this exercise can change it.", code="not_exercise_author")
+    exercise, changed = exercise_publish(slug=locked.slug, content={**current_content(locked), **changes})
+    if changed:
+        audit_append(
+            actor=actor,
+            action="update",
+            object_type="exercise",
+            object_ids=[exercise.pk],
+            detail={"version": exercise.current.number},
+        )
     return exercise

@@ -1,4 +1,5 @@
-from .audit import AuditEvent
+from kernel.models import AuditEvent, GoalDomain
+
 from .care import (
     GAS_SCORES,
     NOTE_SECTIONS,
@@ -6,7 +7,6 @@ from .care import (
     CaseStatus,
     GoalAchievement,
     GoalAttainmentRating,
-    GoalDomain,
     GoalLifecycle,
     GoalPriority,
     NoteAddendum,
@@ -27,7 +27,7 @@ from .homework import (
     SubmissionStatus,
 )
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
-from .outcomes import (
+from .measures import (
     INSTRUMENT_CODES,
     SCHEDULE_INTERVAL_DAYS,
     Assessment,
@@ -37,9 +37,10 @@ from .outcomes import (
     ScheduleFrequency,
     ScheduleStatus,
 )
-from .people import Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
+from .people import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 
 __all__ = [
+    "CLIENT_DETAILS",
     "GAS_SCORES",
     "INSTRUMENT_CODES",
     "NOTE_SECTIONS",

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinical.fields import EncryptedJSONField, EncryptedTextField
+from kernel.models import GoalDomain
 
 from .base import Record, not_in_future
 from .people import Client, Couple
@@ -81,14 +82,6 @@ class Case(Record):
 
     def __str__(self):
         return f"case {self.pk}"
-
-
-class GoalDomain(models.TextChoices):
-    TRUST_REBUILDING = "trust_rebuilding"
-    COMMUNICATION = "communication"
-    CONFLICT_RESOLUTION = "conflict_resolution"
-    EMOTIONAL_INTIMACY = "emotional_intimacy"
-    OTHER = "other"
 
 
 class GoalPriority(models.TextChoices):

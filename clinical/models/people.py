@@ -12,6 +12,19 @@ class ClientStatus(models.TextChoices):
     DISCHARGED = "discharged"
 
 
+# What a clinician records about a client, and may change.
+CLIENT_DETAILS = (
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "pronouns",
+    "date_of_birth",
+    "email",
+    "phone",
+    "status",
+)
+
+
 @pghistory.track()
 class Client(Record):
     """A person in care. Their login (`user`), if any, is how the mobile app finds them."""

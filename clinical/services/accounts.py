@@ -3,10 +3,10 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinical.errors import Conflict, InvalidInput
 from clinical.models import STAFF_ROLES, Role, Supervision, User
-
-from .records import record_save, record_update
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput
 
 
 @transaction.atomic
@@ -22,20 +22,25 @@ def user_create(*, email: str, display_name: str, role: str, password: str | Non
         user.set_unusable_password()
     try:
         with transaction.atomic():
-            return record_save(user, exclude_validation=["password"])
+            return save_valid(user, exclude_validation=["password"])
     except IntegrityError as exc:  # a concurrent create with the same address
         raise InvalidInput({"email": ["An account with this e-mail address already exists."]}) from exc
 
 
-def staff_create(*, email: str, display_name: str, role: str = Role.CLINICIAN, password: str | None = None):
-    """A clinician or supervisor account; other roles are created elsewhere."""
+@transaction.atomic
+def staff_create(
+    *, actor: User, email: str, display_name: str, role: str = Role.CLINICIAN, password: str | None = None
+) -> User:
+    """The practice admin creates a clinician or supervisor account; other roles are created elsewhere."""
     if role not in STAFF_ROLES:
         raise InvalidInput({"role": [f"A clinician's role is one of: {', '.join(STAFF_ROLES)}."]})
-    return user_create(email=email, display_name=display_name, role=role, password=password)
+    user = user_create(email=email, display_name=display_name, role=role, password=password)
+    audit_append(actor=actor, action="create", object_type="staff", object_ids=[user.pk], detail={"role": role})
+    return user
 
 
 @transaction.atomic
-def staff_update(*, clinician: User, expected_version: int | None, **changes) -> User:
+def staff_update(*, actor: User, clinician: User, expected_version: int | None, **changes) -> User:
     """Change a clinician's name, e-mail, role or active flag.
 
     A supervisor who still supervises someone cannot be made a plain clinician. Deactivating an account
@@ -51,9 +56,13 @@ def staff_update(*, clinician: User, expected_version: int | None, **changes) ->
         changes["email"] = User.objects.normalize_email(changes["email"])
         if User.objects.filter(email=changes["email"]).exclude(pk=clinician.pk).exists():
             raise InvalidInput({"email": ["An account with this e-mail address already exists."]})
-    updated = record_update(clinician, expected_version=expected_version, changes=changes)
+    updated = update_versioned(clinician, expected_version=expected_version, changes=changes)
     if changes.get("is_active") is False:
         tokens_revoke_all(user=updated)
+    # Which fields changed, and the new role or active flag (no names or addresses: the trail outlives them).
+    detail = {"fields": sorted(changes), **{k: changes[k] for k in ("role", "is_active") if k in changes}}
+    action = "deactivate" if changes.get("is_active") is False else "update"
+    audit_append(actor=actor, action=action, object_type="staff", object_ids=[updated.pk], detail=detail)
     return updated
 
 
@@ -80,7 +89,7 @@ def _supervisors_above(user: User) -> set:
 
 
 @transaction.atomic
-def supervision_start(*, supervisor: User, supervisee: User, started_on=None) -> Supervision:
+def supervision_start(*, actor: User, supervisor: User, supervisee: User, started_on=None) -> Supervision:
     """A supervisor starts overseeing a clinician. A clinician has at most one active supervisor, and
     supervision never runs in a circle (A supervises B, B supervises A)."""
     errors = {}
@@ -101,17 +110,30 @@ def supervision_start(*, supervisor: User, supervisee: User, started_on=None) ->
             "This clinician already has an active supervisor; end that supervision first.",
             code="already_supervised",
         )
-    supervision = Supervision(
-        supervisor=supervisor, supervisee=supervisee, started_on=started_on or timezone.localdate()
+    supervision = save_valid(
+        Supervision(supervisor=supervisor, supervisee=supervisee, started_on=started_on or timezone.localdate())
     )
-    return record_save(supervision)
+    audit_append(
+        actor=actor,
+        action="create",
+        object_type="supervision",
+        object_ids=[supervision.pk],
+        detail={"supervisor": str(supervisor.pk), "supervisee": str(supervisee.pk)},
+    )
+    return supervision
 
 
-def supervision_end(*, supervision: Supervision, ended_on=None, expected_version: int | None = None) -> Supervision:
+@transaction.atomic
+def supervision_end(
+    *, actor: User, supervision: Supervision, ended_on=None, expected_version: int | None = None
+) -> Supervision:
     """End an active supervision; an ended one stays as history."""
-    if supervision.ended_on is not None:
+    locked = lock_at_version(supervision, expected_version=expected_version)
+    if locked.ended_on is not None:
         raise Conflict("This supervision has already ended.", code="supervision_ended")
     ended_on = ended_on or timezone.localdate()
-    if ended_on < supervision.started_on:
+    if ended_on < locked.started_on:
         raise InvalidInput({"ended_on": ["A supervision cannot end before it started."]})
-    return record_update(supervision, expected_version=expected_version, changes={"ended_on": ended_on})
+    supervision = update_versioned(locked, expected_version=None, changes={"ended_on": ended_on}, locked=True)
+    audit_append(actor=actor, action="end", object_type="supervision", object_ids=[supervision.pk])
+    return supervision

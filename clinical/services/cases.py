@@ -3,8 +3,6 @@
 from django.db import transaction
 from django.utils import timezone
 
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput, NotAllowed
 from clinical.models import (
     STAFF_ROLES,
     Case,
@@ -17,8 +15,9 @@ from clinical.models import (
     User,
 )
 from clinical.selectors import cases_writable_by, clients_writable_by, couples_writable_by
-
-from .records import record_lock, record_save, record_update, require_in
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput, NotAllowed
 
 # action → (states it may start from, state it leads to)
 CASE_ACTIONS = {
@@ -67,7 +66,7 @@ def case_open(
             raise InvalidInput({"couple": ["Not a couple on your caseload."]})
         if couple.status != CoupleStatus.ACTIVE:
             raise Conflict("This couple has ended; a new case needs an active couple.", code="couple_ended")
-    case = record_save(
+    case = save_valid(
         Case(
             subject_type=subject_type,
             client=client,
@@ -77,7 +76,7 @@ def case_open(
             opened_on=opened_on or timezone.localdate(),
         )
     )
-    audit_record(actor=actor, action="create", object_type="case", object_ids=[case.pk])
+    audit_append(actor=actor, action="create", object_type="case", object_ids=[case.pk])
     return case
 
 
@@ -89,8 +88,8 @@ def case_update(*, actor, case: Case, expected_version: int | None, **changes) -
     require_case_not_closed(case)
     if "presenting_concerns" in changes:
         changes["presenting_concerns"] = sorted(set(changes["presenting_concerns"]))
-    case = record_update(case, expected_version=expected_version, changes=changes)
-    audit_record(
+    case = update_versioned(case, expected_version=expected_version, changes=changes)
+    audit_append(
         actor=actor,
         action="update",
         object_type="case",
@@ -106,7 +105,7 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
     also withdraws the case's active homework and self-report schedules: nothing stays due on a closed case."""
     require_case_writable(actor, case)
     sources, target = CASE_ACTIONS[action]
-    locked = record_lock(case, expected_version=expected_version)
+    locked = lock_at_version(case, expected_version=expected_version)
     if locked.status not in sources:
         raise Conflict(
             f"This case is {locked.status}; it cannot {action}.",
@@ -119,8 +118,8 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
         if not closing_reason.strip():
             raise InvalidInput({"closing_reason": ["Say why the case is closing."]})
         changes.update(closed_on=timezone.localdate(), closing_reason=closing_reason.strip())
-    case = record_update(locked, expected_version=None, changes=changes)
-    audit_record(
+    case = update_versioned(locked, expected_version=None, changes=changes)
+    audit_append(
         actor=actor,
         action=action,
         object_type="case",
@@ -134,8 +133,8 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
 
 def _withdraw_open_work(actor, case: Case) -> None:
     for assignment in case.assignments.filter(status="active"):
-        record_update(assignment, expected_version=None, changes={"status": "cancelled"})
-        audit_record(
+        update_versioned(assignment, expected_version=None, changes={"status": "cancelled"})
+        audit_append(
             actor=actor,
             action="cancel",
             object_type="assignment",
@@ -143,8 +142,8 @@ def _withdraw_open_work(actor, case: Case) -> None:
             detail={"reason": "case closed"},
         )
     for schedule in case.assessment_schedules.filter(status="active"):
-        record_update(schedule, expected_version=None, changes={"status": "cancelled"})
-        audit_record(
+        update_versioned(schedule, expected_version=None, changes={"status": "cancelled"})
+        audit_append(
             actor=actor,
             action="cancel",
             object_type="assessment_schedule",
@@ -158,32 +157,32 @@ def allowed_case_actions(status: str) -> list[str]:
 
 
 @transaction.atomic
-def caseload_reassign(*, actor: User, departing: User, to: User) -> dict:
+def caseload_reassign(*, actor: User, clinician: User, to: User) -> dict:
     """The admin moves a departing clinician's open and paused cases, and the clients whose primary clinician
     they are, to another clinician. Nothing clinical is read; the move is audited."""
     if actor.role != Role.ADMIN:
         raise NotAllowed("Only the practice admin reassigns caseloads.")
-    if to.pk == departing.pk:
+    if to.pk == clinician.pk:
         raise InvalidInput({"to": ["Choose another clinician."]})
     if to.role not in STAFF_ROLES or not to.is_active:
         raise InvalidInput({"to": ["The receiving clinician must be an active clinician or supervisor."]})
     now = timezone.now()
     moving = Case.objects.select_for_update().filter(
-        clinician=departing, status__in=[CaseStatus.OPEN, CaseStatus.PAUSED]
+        clinician=clinician, status__in=[CaseStatus.OPEN, CaseStatus.PAUSED]
     )
     case_ids = list(moving.values_list("pk", flat=True))
     for case in Case.objects.filter(pk__in=case_ids):  # row by row so that row history records each move
-        record_update(case, expected_version=None, changes={"clinician": to})
-    client_ids = list(Client.objects.filter(primary_clinician=departing).values_list("pk", flat=True))
+        update_versioned(case, expected_version=None, changes={"clinician": to})
+    client_ids = list(Client.objects.filter(primary_clinician=clinician).values_list("pk", flat=True))
     for client in Client.objects.filter(pk__in=client_ids):
-        record_update(client, expected_version=None, changes={"primary_clinician": to})
-    audit_record(
+        update_versioned(client, expected_version=None, changes={"primary_clinician": to})
+    audit_append(
         actor=actor,
         action="reassign",
         object_type="case",
         object_ids=case_ids,
         detail={
-            "from": str(departing.pk),
+            "from": str(clinician.pk),
             "to": str(to.pk),
             "clients": len(client_ids),
             "at": now.isoformat(),

@@ -2,23 +2,11 @@
 
 from django.db import IntegrityError, transaction
 
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput, NotAllowed
 from clinical.models import STAFF_ROLES, Client, Couple, CoupleMember, CoupleStatus
 from clinical.selectors import clients_writable_by, couples_writable_by
-
-from .records import record_save, record_update, require_in
-
-CLIENT_FIELDS = (
-    "given_name",
-    "family_name",
-    "preferred_name",
-    "pronouns",
-    "date_of_birth",
-    "email",
-    "phone",
-    "status",
-)
+from kernel.audit import audit_append
+from kernel.changes import require_in, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput, NotAllowed
 
 
 def _require_clinician(actor):
@@ -30,8 +18,8 @@ def _require_clinician(actor):
 def client_create(*, actor, **fields) -> Client:
     """A clinician adds a client to their own caseload (they become the primary clinician)."""
     _require_clinician(actor)
-    client = record_save(Client(primary_clinician=actor, **fields))
-    audit_record(actor=actor, action="create", object_type="client", object_ids=[client.pk])
+    client = save_valid(Client(primary_clinician=actor, **fields))
+    audit_append(actor=actor, action="create", object_type="client", object_ids=[client.pk])
     return client
 
 
@@ -39,8 +27,8 @@ def client_create(*, actor, **fields) -> Client:
 def client_update(*, actor, client: Client, expected_version: int | None, **changes) -> Client:
     """Change a client's details. Only their own clinicians (not supervisors) may."""
     require_in(clients_writable_by(user=actor), client, detail="Only the client's clinician may change this record.")
-    client = record_update(client, expected_version=expected_version, changes=changes)
-    audit_record(
+    client = update_versioned(client, expected_version=expected_version, changes=changes)
+    audit_append(
         actor=actor,
         action="update",
         object_type="client",
@@ -63,7 +51,7 @@ def couple_create(*, actor, partners: list[Client], relationship_type: str, toge
         raise Conflict(
             "A partner is already in an active couple; end that couple first.", code="client_in_active_couple"
         )
-    couple = record_save(Couple(relationship_type=relationship_type, together_since=together_since))
+    couple = save_valid(Couple(relationship_type=relationship_type, together_since=together_since))
     try:
         with transaction.atomic():
             CoupleMember.objects.bulk_create(
@@ -71,7 +59,7 @@ def couple_create(*, actor, partners: list[Client], relationship_type: str, toge
             )
     except IntegrityError as exc:  # a concurrent request paired one of them first
         raise Conflict("A partner is already in an active couple.", code="client_in_active_couple") from exc
-    audit_record(actor=actor, action="create", object_type="couple", object_ids=[couple.pk])
+    audit_append(actor=actor, action="create", object_type="couple", object_ids=[couple.pk])
     return couple
 
 
@@ -80,14 +68,14 @@ def couple_update(*, actor, couple: Couple, expected_version: int | None, **chan
     """Change a couple's details or status. Re-activating needs both partners free of other active couples."""
     require_in(couples_writable_by(user=actor), couple, detail="Only the couple's clinician may change this record.")
     status = changes.get("status")
-    couple = record_update(couple, expected_version=expected_version, changes=changes)
+    couple = update_versioned(couple, expected_version=expected_version, changes=changes)
     if status is not None:
         try:
             with transaction.atomic():
                 CoupleMember.objects.filter(couple=couple).update(couple_active=status == CoupleStatus.ACTIVE)
         except IntegrityError as exc:
             raise Conflict("A partner is now in another active couple.", code="client_in_active_couple") from exc
-    audit_record(
+    audit_append(
         actor=actor,
         action="update",
         object_type="couple",

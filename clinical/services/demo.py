@@ -23,7 +23,7 @@ from clinical.models import (
     User,
 )
 
-from . import cases, clients, goals, homework, notes
+from . import cases, clients, goals, homework, measures, notes
 from .accounts import supervision_start, user_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -58,7 +58,7 @@ def _application(client_id: str, **fields) -> OAuthApplication:
 def seed_demo() -> dict[str, User]:
     users = {email.split("@")[0]: _account(email, name, role) for email, name, role in DEMO_ACCOUNTS}
     if not Supervision.objects.filter(supervisee=users["clinician"], ended_on__isnull=True).exists():
-        supervision_start(supervisor=users["supervisor"], supervisee=users["clinician"])
+        supervision_start(actor=users["admin"], supervisor=users["supervisor"], supervisee=users["clinician"])
 
     port = os.environ.get("PORT", "8000")
     _application(
@@ -205,13 +205,11 @@ DEMO_MEASURES = {
 
 
 def _measures(case, clinician, alex, sam) -> None:
-    from . import outcomes
-
     days_ago = [(timezone.localdate() - case.opened_on).days, 14, 1]
     for name, client in (("alex", alex), ("sam", sam)):
         for code, administrations in DEMO_MEASURES[name].items():
             for answers, ago in zip(administrations, days_ago, strict=True):
-                outcomes.assessment_record(
+                measures.assessment_record(
                     actor=clinician,
                     client=client,
                     case=case,
@@ -219,7 +217,7 @@ def _measures(case, clinician, alex, sam) -> None:
                     answers=answers,
                     administered_at=_at(ago, hour=17),
                 )
-        outcomes.schedule_create(
+        measures.schedule_create(
             actor=clinician,
             client=client,
             case=case,
@@ -270,7 +268,7 @@ def _homework(case, clinician, alex, sam) -> None:
         due_date=today + timedelta(days=1),
         instructions="One line a day is enough. Say it out loud when you can.",
     )
-    homework.submission_record(
+    homework.submission_create(
         actor=alex.user,
         assignment=check_in,
         completed_at=_at(13),
@@ -281,7 +279,7 @@ def _homework(case, clinician, alex, sam) -> None:
             "wish_for_next_week": "More time without phones.",
         },
     )
-    homework.submission_record(
+    homework.submission_create(
         actor=sam.user,
         assignment=check_in,
         completed_at=_at(6),
@@ -297,7 +295,7 @@ def _homework(case, clinician, alex, sam) -> None:
         (4, "Listened to my worry", 5),
         (2, "Laughed at my terrible joke", 4),
     ]:
-        homework.submission_record(
+        homework.submission_create(
             actor=alex.user,
             assignment=appreciation,
             completed_at=_at(days_ago),
@@ -305,7 +303,7 @@ def _homework(case, clinician, alex, sam) -> None:
             responses={"appreciated": note, "shared": True, "mood_after": mood},
         )
     for days_ago, note in [(5, "Texted to check I got home"), (3, "Planned Saturday for us")]:
-        homework.submission_record(
+        homework.submission_create(
             actor=sam.user,
             assignment=appreciation,
             completed_at=_at(days_ago),

@@ -3,12 +3,12 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput
 from clinical.models import GAS_SCORES, Case, GoalAttainmentRating, GoalLifecycle, TreatmentGoal
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput
 
 from .cases import require_case_not_closed, require_case_writable
-from .records import record_lock, record_save, record_update
 
 L = GoalLifecycle
 # The allowed lifecycle changes; anything else is refused with this table's answer for the current state.
@@ -43,8 +43,8 @@ def goal_create(*, actor, case: Case, **fields) -> TreatmentGoal:
     require_case_writable(actor, case)
     require_case_not_closed(case)
     fields["gas_levels"] = validate_gas_levels(fields.get("gas_levels"))
-    goal = record_save(TreatmentGoal(case=case, **fields))
-    audit_record(actor=actor, action="create", object_type="goal", object_ids=[goal.pk])
+    goal = save_valid(TreatmentGoal(case=case, **fields))
+    audit_append(actor=actor, action="create", object_type="goal", object_ids=[goal.pk])
     return goal
 
 
@@ -60,8 +60,8 @@ def goal_update(*, actor, goal: TreatmentGoal, expected_version: int | None, **c
             raise Conflict(
                 "This goal has GAS ratings; its levels can be reworded but not removed.", code="gas_levels_in_use"
             )
-    goal = record_update(goal, expected_version=expected_version, changes=changes)
-    audit_record(
+    goal = update_versioned(goal, expected_version=expected_version, changes=changes)
+    audit_append(
         actor=actor,
         action="update",
         object_type="goal",
@@ -76,7 +76,7 @@ def goal_transition(*, actor, goal: TreatmentGoal, to: str, expected_version: in
     """Move a goal through its lifecycle along GOAL_TRANSITIONS (not on a closed case: it is frozen)."""
     require_case_writable(actor, goal.case)
     require_case_not_closed(goal.case)
-    locked = record_lock(goal, expected_version=expected_version)
+    locked = lock_at_version(goal, expected_version=expected_version)
     allowed = GOAL_TRANSITIONS[locked.lifecycle_status]
     if to not in allowed:
         raise Conflict(
@@ -85,8 +85,8 @@ def goal_transition(*, actor, goal: TreatmentGoal, to: str, expected_version: in
             lifecycle_status=locked.lifecycle_status,
             allowed=list(allowed),
         )
-    goal = record_update(locked, expected_version=None, changes={"lifecycle_status": to})
-    audit_record(
+    goal = update_versioned(locked, expected_version=None, changes={"lifecycle_status": to})
+    audit_append(
         actor=actor,
         action="transition",
         object_type="goal",
@@ -117,7 +117,7 @@ def gas_rating_record(*, actor, goal: TreatmentGoal, score: int, rated_on=None) 
             rating = GoalAttainmentRating.objects.create(goal=goal, score=score, rated_on=rated_on, rated_by=actor)
     except IntegrityError as exc:
         raise Conflict(f"This goal already has a rating for {rated_on}.", code="gas_already_rated") from exc
-    audit_record(
+    audit_append(
         actor=actor,
         action="create",
         object_type="gas_rating",

@@ -7,8 +7,6 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from clinical import adherence
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput, NotAllowed
 from clinical.models import (
     AssignmentMode,
     AssignmentStatus,
@@ -16,25 +14,19 @@ from clinical.models import (
     HomeworkAssignment,
     HomeworkSubmission,
     Role,
-    SubjectType,
     SubmissionStatus,
 )
-from clinical.selectors import completion_periods
+from clinical.selectors import assignment_progress, case_clients
 from exercises.models import Audience, Exercise
 from exercises.responses import response_problems
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput, NotAllowed
 
 from .cases import require_case_not_closed, require_case_writable
-from .records import record_lock, record_save, record_update
 
 DEFAULT_TARGETS = {"once": 1, "daily": 7, "weekly": 4}
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-def case_clients(case: Case) -> list:
-    """The clients a case is about: its client, or both partners of its couple."""
-    if case.subject_type == SubjectType.INDIVIDUAL:
-        return [case.client]
-    return [member.client for member in case.couple.members.select_related("client").order_by("position")]
 
 
 @transaction.atomic
@@ -80,7 +72,7 @@ def assignment_create(
     frequency = frequency or version.suggested_frequency
     target_count = target_count or DEFAULT_TARGETS[frequency]
     _check_reachable(frequency, start_date, due_date, target_count)
-    assignment = record_save(
+    assignment = save_valid(
         HomeworkAssignment(
             case=case,
             exercise_version=version,
@@ -95,7 +87,7 @@ def assignment_create(
     )
     assignment.assignees.set(assignees)
     assignment.goals.set(goals)
-    audit_record(actor=actor, action="create", object_type="assignment", object_ids=[assignment.pk])
+    audit_append(actor=actor, action="create", object_type="assignment", object_ids=[assignment.pk])
     return assignment
 
 
@@ -118,7 +110,7 @@ def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version
     already done completes it."""
     require_case_writable(actor, assignment.case)
     require_case_not_closed(assignment.case)
-    locked = record_lock(assignment, expected_version=expected_version)
+    locked = lock_at_version(assignment, expected_version=expected_version)
     if locked.status != AssignmentStatus.ACTIVE:
         raise Conflict(f"This assignment is {locked.status}; it no longer changes.", code="assignment_not_active")
     goals = changes.pop("goals", None)
@@ -130,12 +122,12 @@ def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version
         changes.get("due_date", locked.due_date),
         changes.get("target_count", locked.target_count),
     )
-    assignment = record_update(locked, expected_version=None, changes=changes)
+    assignment = update_versioned(locked, expected_version=None, changes=changes)
     _complete_if_done(assignment)
     if goals is not None:
         assignment.goals.set(goals)
     fields = sorted([*changes, *(["goals"] if goals is not None else [])])
-    audit_record(
+    audit_append(
         actor=actor, action="update", object_type="assignment", object_ids=[assignment.pk], detail={"fields": fields}
     )
     return assignment
@@ -145,51 +137,12 @@ def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version
 def assignment_cancel(*, actor, assignment: HomeworkAssignment, expected_version: int | None = None):
     """Withdraw active homework; its submissions stay."""
     require_case_writable(actor, assignment.case)
-    locked = record_lock(assignment, expected_version=expected_version)
+    locked = lock_at_version(assignment, expected_version=expected_version)
     if locked.status != AssignmentStatus.ACTIVE:
         raise Conflict(f"This assignment is already {locked.status}.", code="assignment_not_active")
-    assignment = record_update(locked, expected_version=None, changes={"status": AssignmentStatus.CANCELLED})
-    audit_record(actor=actor, action="cancel", object_type="assignment", object_ids=[assignment.pk])
+    assignment = update_versioned(locked, expected_version=None, changes={"status": AssignmentStatus.CANCELLED})
+    audit_append(actor=actor, action="cancel", object_type="assignment", object_ids=[assignment.pk])
     return assignment
-
-
-def progress_of(assignments, *, today=None) -> dict:
-    """{assignment id: adherence.AssignmentProgress} for a page of assignments, in one query."""
-    return progress_of_rows(
-        [
-            {
-                "id": a.pk,
-                "frequency": a.frequency,
-                "mode": a.mode,
-                "start_date": a.start_date,
-                "due_date": a.due_date,
-                "target_count": a.target_count,
-            }
-            for a in assignments
-        ],
-        assignees={a.pk: [c.pk for c in a.assignees.all()] for a in assignments},
-        today=today,
-    )
-
-
-def progress_of_rows(rows, *, assignees: dict, today=None) -> dict:
-    """progress_of for assignments read as plain rows (dicts with those columns) and {assignment id: [client
-    ids]}, for read paths that build no model objects."""
-    today = today or timezone.localdate()
-    periods = completion_periods(assignment_ids=[row["id"] for row in rows])
-    return {
-        row["id"]: adherence.assignment_progress(
-            frequency=row["frequency"],
-            mode=row["mode"],
-            start=row["start_date"],
-            due=row["due_date"],
-            target=row["target_count"],
-            assignees=assignees[row["id"]],
-            periods_by_client=periods.get(row["id"], {}),
-            today=today,
-        )
-        for row in rows
-    }
 
 
 def _client_of(actor, assignment: HomeworkAssignment):
@@ -220,25 +173,31 @@ def _require_open_for_submissions(assignment: HomeworkAssignment) -> None:
     require_case_not_closed(assignment.case)
 
 
+def _now_done(assignment: HomeworkAssignment) -> bool:
+    """Active homework whose every required completion is in."""
+    if assignment.status != AssignmentStatus.ACTIVE:
+        return False
+    return assignment_progress(assignments=[assignment])[assignment.pk].done
+
+
 def _complete_if_done(assignment: HomeworkAssignment) -> None:
-    if assignment.status == AssignmentStatus.ACTIVE and progress_of([assignment])[assignment.pk].done:
-        record_update(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
+    if _now_done(assignment):
+        update_versioned(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
 
 
 def _after_submission(assignment: HomeworkAssignment) -> None:
     """Progress changed: the assignment (locked by the caller) gets a new version, so delta sync sees it, and
     completes when done."""
-    done = assignment.status == AssignmentStatus.ACTIVE and progress_of([assignment])[assignment.pk].done
-    changes = {"status": AssignmentStatus.COMPLETED} if done else {}
-    record_update(assignment, expected_version=None, changes=changes, locked=True)
+    changes = {"status": AssignmentStatus.COMPLETED} if _now_done(assignment) else {}
+    update_versioned(assignment, expected_version=None, changes=changes, locked=True)
 
 
 @transaction.atomic
-def submission_record(
+def submission_create(
     *, actor, assignment: HomeworkAssignment, completed_at, responses: dict, shared_with_partner: bool = False
 ) -> HomeworkSubmission:
     """A client's completion of their homework, checked against the exercise version they were given."""
-    assignment = record_lock(assignment, expected_version=None, related=("case", "exercise_version"))
+    assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
     prefetch_related_objects([assignment], "assignees")  # read once: who submits, and the progress after
     client = _client_of(actor, assignment)
     _require_open_for_submissions(assignment)
@@ -254,7 +213,7 @@ def submission_record(
         shared_with_partner=shared_with_partner,
     )
     _after_submission(assignment)
-    audit_record(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
+    audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
     return submission
 
 
@@ -264,8 +223,8 @@ def submission_amend(
 ) -> HomeworkSubmission:
     """Correct a submission: a new revision is stored and the old one is kept, marked `amended`. The chain
     counts once towards adherence."""
-    assignment = record_lock(submission.assignment, expected_version=None, related=("case", "exercise_version"))
-    locked = record_lock(submission, expected_version=None)
+    assignment = lock_at_version(submission.assignment, expected_version=None, related=("case", "exercise_version"))
+    locked = lock_at_version(submission, expected_version=None)
     if locked.client.user_id != actor.pk:
         raise NotAllowed("Only the client who sent it can correct a submission.", code="not_submitter")
     if locked.status != SubmissionStatus.CURRENT:
@@ -273,7 +232,7 @@ def submission_amend(
     _require_open_for_submissions(assignment)
     completed_at = completed_at or locked.completed_at
     _check_completion(assignment, completed_at, responses)
-    record_update(locked, expected_version=None, changes={"status": SubmissionStatus.AMENDED})
+    update_versioned(locked, expected_version=None, changes={"status": SubmissionStatus.AMENDED})
     revision = HomeworkSubmission.objects.create(
         assignment=assignment,
         client=locked.client,
@@ -287,7 +246,7 @@ def submission_amend(
         amends=locked,
     )
     _after_submission(assignment)
-    audit_record(
+    audit_append(
         actor=actor,
         action="amend",
         object_type="submission",
@@ -301,17 +260,17 @@ def submission_amend(
 def submission_review(*, actor, submission: HomeworkSubmission, feedback: str) -> HomeworkSubmission:
     """The case's clinician answers a submission; the client sees the feedback on their own submission."""
     require_case_writable(actor, submission.assignment.case)
-    locked = record_lock(submission, expected_version=None)
+    locked = lock_at_version(submission, expected_version=None)
     if locked.status != SubmissionStatus.CURRENT:
         raise Conflict("Review the latest revision of this submission.", code="submission_amended")
     if locked.reviewed_at is not None:
         raise Conflict("This submission was already reviewed.", code="already_reviewed")
     if not feedback.strip():
         raise InvalidInput({"feedback": ["Write some feedback."]})
-    submission = record_update(
+    submission = update_versioned(
         locked,
         expected_version=None,
         changes={"feedback": feedback.strip(), "reviewed_by": actor, "reviewed_at": timezone.now()},
     )
-    audit_record(actor=actor, action="review", object_type="submission", object_ids=[submission.pk])
+    audit_append(actor=actor, action="review", object_type="submission", object_ids=[submission.pk])
     return submission

@@ -3,19 +3,20 @@
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput
 from clinical.models import Client, ClientInvitation, Role, User
 from clinical.selectors import clients_writable_by
+from kernel.audit import audit_append
+from kernel.changes import require_in
+from kernel.errors import Conflict, InvalidInput
 
 from .accounts import user_create
-from .records import require_in
 
 INVITATION_LIFETIME = timedelta(hours=72)
 
@@ -24,8 +25,13 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class IssuedInvitation(NamedTuple):
+    invitation: ClientInvitation
+    token: str  # shown once: only its hash is kept
+
+
 @transaction.atomic
-def invitation_create(*, actor, client: Client) -> tuple[ClientInvitation, str]:
+def invitation_create(*, actor, client: Client) -> IssuedInvitation:
     """A new single-use invitation (valid 72 hours) replacing any open one. The token is returned once and
     only its hash is kept."""
     require_in(clients_writable_by(user=actor), client, detail="Only the client's clinician may invite them.")
@@ -38,8 +44,8 @@ def invitation_create(*, actor, client: Client) -> tuple[ClientInvitation, str]:
     invitation = ClientInvitation.objects.create(
         client=client, token_hash=_digest(token), created_by=actor, expires_at=now + INVITATION_LIFETIME
     )
-    audit_record(actor=actor, action="invite", object_type="client", object_ids=[client.pk])
-    return invitation, token
+    audit_append(actor=actor, action="invite", object_type="client", object_ids=[client.pk])
+    return IssuedInvitation(invitation, token)
 
 
 @transaction.atomic
@@ -64,5 +70,5 @@ def invitation_accept(*, token: str, email: str, password: str) -> User:
     Client.objects.filter(pk=client.pk).update(user=user, version=client.version + 1, updated_at=timezone.now())
     invitation.used_at = timezone.now()
     invitation.save(update_fields=["used_at"])
-    audit_record(actor=user, action="accept_invitation", object_type="client", object_ids=[client.pk])
+    audit_append(actor=user, action="accept_invitation", object_type="client", object_ids=[client.pk])
     return user

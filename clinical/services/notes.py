@@ -3,13 +3,13 @@
 from django.db import transaction
 from django.utils import timezone
 
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput, NotAllowed
 from clinical.models import NOTE_SECTIONS, Case, NoteAddendum, NoteStatus, ProgressNote
 from clinical.selectors import active_supervisor_of
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput, NotAllowed
 
 from .cases import require_case_not_closed, require_case_writable
-from .records import record_lock, record_save, record_update
 
 
 def validate_sections(note_format: str, sections: dict) -> dict:
@@ -57,7 +57,7 @@ def note_create(*, actor, case: Case, session_date, format: str, sections: dict,
     require_case_not_closed(case)
     _validate_session_date(session_date)
     goals = _validate_goals(case, goals_addressed)
-    note = record_save(
+    note = save_valid(
         ProgressNote(
             case=case,
             author=actor,
@@ -67,7 +67,7 @@ def note_create(*, actor, case: Case, session_date, format: str, sections: dict,
         )
     )
     note.goals_addressed.set(goals)
-    audit_record(actor=actor, action="create", object_type="note", object_ids=[note.pk])
+    audit_append(actor=actor, action="create", object_type="note", object_ids=[note.pk])
     return note
 
 
@@ -75,7 +75,7 @@ def note_create(*, actor, case: Case, session_date, format: str, sections: dict,
 def note_update(*, actor, note: ProgressNote, expected_version: int | None, **changes) -> ProgressNote:
     """The author edits their draft. Signed notes answer 409: they change only through addenda."""
     _require_author(actor, note)
-    locked = record_lock(note, expected_version=expected_version)
+    locked = lock_at_version(note, expected_version=expected_version)
     _require_draft(locked)
     goals = changes.pop("goals_addressed", None)
     if "session_date" in changes:
@@ -93,10 +93,10 @@ def note_update(*, actor, note: ProgressNote, expected_version: int | None, **ch
                 raise InvalidInput({"format": [message]})
             sections = {k: v for k, v in sections.items() if k in NOTE_SECTIONS[note_format]}
         changes["sections"] = validate_sections(note_format, sections)
-    note = record_update(locked, expected_version=None, changes=changes)
+    note = update_versioned(locked, expected_version=None, changes=changes)
     if goals is not None:
         note.goals_addressed.set(_validate_goals(note.case, goals))
-    audit_record(
+    audit_append(
         actor=actor,
         action="update",
         object_type="note",
@@ -111,7 +111,7 @@ def note_sign(*, actor, note: ProgressNote, expected_version: int | None = None)
     """The author signs a complete draft; it is locked from then on. A note by a clinician who has a
     supervisor now needs that supervisor's co-signature."""
     _require_author(actor, note)
-    locked = record_lock(note, expected_version=expected_version)
+    locked = lock_at_version(note, expected_version=expected_version)
     _require_draft(locked)
     missing = [name for name in NOTE_SECTIONS[locked.format] if not (locked.sections or {}).get(name, "").strip()]
     if missing:
@@ -121,7 +121,7 @@ def note_sign(*, actor, note: ProgressNote, expected_version: int | None = None)
             missing_sections=missing,
         )
     supervisor = active_supervisor_of(clinician=actor)
-    note = record_update(
+    note = update_versioned(
         locked,
         expected_version=None,
         changes={
@@ -130,7 +130,7 @@ def note_sign(*, actor, note: ProgressNote, expected_version: int | None = None)
             "cosign_required": supervisor is not None,
         },
     )
-    audit_record(actor=actor, action="sign", object_type="note", object_ids=[note.pk])
+    audit_append(actor=actor, action="sign", object_type="note", object_ids=[note.pk])
     return note
 
 
@@ -140,49 +140,52 @@ def note_cosign(*, actor, note: ProgressNote) -> ProgressNote:
     supervisor = active_supervisor_of(clinician=note.author)
     if supervisor is None or supervisor.pk != actor.pk:
         raise NotAllowed("Only the author's supervisor may co-sign this note.", code="not_authors_supervisor")
-    locked = record_lock(note, expected_version=None)
+    locked = lock_at_version(note, expected_version=None)
     if locked.status != NoteStatus.SIGNED or not locked.cosign_required:
         raise Conflict("Only a signed note that needs co-signature can be co-signed.", code="cosign_not_needed")
     if locked.cosigned_at is not None:
         raise Conflict("This note is already co-signed.", code="already_cosigned")
-    note = record_update(locked, expected_version=None, changes={"cosigned_by": actor, "cosigned_at": timezone.now()})
-    audit_record(actor=actor, action="cosign", object_type="note", object_ids=[note.pk])
+    note = update_versioned(
+        locked, expected_version=None, changes={"cosigned_by": actor, "cosigned_at": timezone.now()}
+    )
+    audit_append(actor=actor, action="cosign", object_type="note", object_ids=[note.pk])
     return note
 
 
 @transaction.atomic
-def note_add_addendum(*, actor, note: ProgressNote, text: str) -> NoteAddendum:
-    """After signing, the author or their supervisor may add to a note, never change it."""
+def note_add_addendum(*, actor, note: ProgressNote, text: str) -> ProgressNote:
+    """After signing, the author or their supervisor may add to a note, never change it. Returns the note, at its
+    new version."""
     supervisor = active_supervisor_of(clinician=note.author)
     if actor.pk != note.author_id and (supervisor is None or supervisor.pk != actor.pk):
         raise NotAllowed("Only the note's author or their supervisor may add to it.", code="not_author_or_cosigner")
-    locked = record_lock(note, expected_version=None)
+    locked = lock_at_version(note, expected_version=None)
     if locked.status != NoteStatus.SIGNED:
         raise Conflict("Addenda are for signed notes; edit a draft directly.", code="note_not_signed")
     if not text.strip():
         raise InvalidInput({"text": ["An addendum needs some text."]})
     addendum = NoteAddendum.objects.create(note=locked, author=actor, text=text.strip())
-    record_update(locked, expected_version=None, changes={})  # a new version: clients holding the ETag see it
-    audit_record(
+    update_versioned(locked, expected_version=None, changes={})  # a new version: clients holding the ETag see it
+    audit_append(
         actor=actor,
         action="addendum",
         object_type="note",
         object_ids=[note.pk],
         detail={"addendum": str(addendum.pk)},
     )
-    return addendum
+    return locked
 
 
 @transaction.atomic
 def note_enter_in_error(*, actor, note: ProgressNote, reason: str, expected_version: int | None = None) -> ProgressNote:
     """The author retires a note written by mistake; it is kept, marked, with the reason."""
     _require_author(actor, note)
-    locked = record_lock(note, expected_version=expected_version)
+    locked = lock_at_version(note, expected_version=expected_version)
     if locked.status == NoteStatus.ENTERED_IN_ERROR:
         raise Conflict("This note is already marked entered in error.", code="note_entered_in_error")
     if not reason.strip():
         raise InvalidInput({"reason": ["Say why the note is being retired."]})
-    note = record_update(
+    note = update_versioned(
         locked,
         expected_version=None,
         changes={
@@ -190,5 +193,5 @@ def note_enter_in_error(*, actor, note: ProgressNote, reason: str, expected_vers
             "entered_in_error_reason": reason.strip(),
         },
     )
-    audit_record(actor=actor, action="enter_in_error", object_type="note", object_ids=[note.pk])
+    audit_append(actor=actor, action="enter_in_error", object_type="note", object_ids=[note.pk])
     return note

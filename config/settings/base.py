@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "api",
     "clinical",
     "exercises",
+    "kernel",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -299,7 +300,9 @@ SPECTACULAR_SETTINGS = {
         "AssignmentStatusEnum": "clinical.models.homework.AssignmentStatus",
         "SubmissionStatusEnum": "clinical.models.homework.SubmissionStatus",
         "FrequencyEnum": "exercises.models.Frequency",
-        "ScheduleFrequencyEnum": "clinical.models.outcomes.ScheduleFrequency",
+        "ScheduleFrequencyEnum": "clinical.models.measures.ScheduleFrequency",
+        # Goals and exercises speak of the same domains (kernel.models.GoalDomain): one enum in the contract.
+        "DomainEnum": "kernel.models.GoalDomain",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -48,7 +48,6 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clinical.audit import audit_record
 from clinical.models import (
     Assessment,
     AssessmentSchedule,
@@ -73,11 +72,12 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
-from clinical.services.homework import assignment_create, submission_record, submission_review
+from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.invitations import invitation_accept, invitation_create
-from clinical.services.outcomes import assessment_record, schedule_create
+from clinical.services.measures import assessment_record, schedule_create
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import catalog_entries, exercise_create, exercise_publish, exercise_revise
+from kernel.audit import audit_append
 from tests.factories import (
     GAS_LEVELS,
     AddendumFactory,
@@ -251,11 +251,11 @@ def access(role: str, op: Operation) -> str | None:
 
 
 # What of B's the admin legitimately sees where they manage: B's account, and in the audit trail the ids of
-# the records it names. Never clinical text.
+# the records it names (B's exercise among them: writing one is audited). Never clinical text.
 MANAGES_ALLOWS = {
     "staff": {"account", "account_id"},
     "supervisions": {"account", "account_id"},
-    "audit-events": {"account", "account_id", "clinical_id"},
+    "audit-events": {"account", "account_id", "clinical_id", "library"},
 }
 # What of B's every user of the library sees: B's exercise, and B's account id as its author.
 LIBRARY_ALLOWS = {"library", "account_id"}
@@ -874,8 +874,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     a_assignment = assignment_create(
         actor=clinician, case=a_case, exercise=phone_free, assignees=[c_client, a_partner], goals=[a_goal]
     )
-    submission_record(actor=client_user, assignment=a_assignment, completed_at=now, responses=A_RESPONSES)
-    a_exercise = exercise_create(author=clinician, content=NEUTRAL_EXERCISE)
+    submission_create(actor=client_user, assignment=a_assignment, completed_at=now, responses=A_RESPONSES)
+    a_exercise = exercise_create(actor=clinician, **NEUTRAL_EXERCISE)
     # A's outcomes: a PHQ-9 of A's client (with an alert), and a CSI-4 A's client is asked to self-report.
     assessment_record(
         actor=clinician,
@@ -921,11 +921,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     # replaced, the second open); the partner's shared submission and its correction (through the API, with
     # Idempotency-Keys the walk reuses), and B's review of the correction.
     b_api = call_as(b)
-    b_exercise = exercise_create(author=b, content=B_EXERCISE)
+    b_exercise = exercise_create(actor=b, **B_EXERCISE)
     b_first_summary = b_exercise.current.summary
-    b_exercise = exercise_revise(
-        actor=b, exercise=b_exercise, expected_version=None, changes={"summary": B_EXERCISE_SUMMARY}
-    )
+    b_exercise = exercise_revise(actor=b, exercise=b_exercise, expected_version=None, summary=B_EXERCISE_SUMMARY)
     check_in = catalog["weekly-relationship-check-in"]
     homework = {
         "b_case": str(b_case.id),
@@ -1596,7 +1594,7 @@ def _exercise_version(scene):
         actor=scene.users["clinician"],
         exercise=scene.own["a_exercise"],
         expected_version=None,
-        changes={"title": title},
+        title=title,
     )
 
 
@@ -1610,7 +1608,7 @@ def _assignment(scene):
 
 
 def _submission(scene):
-    submission_record(
+    submission_create(
         actor=scene.users["client"],
         assignment=scene.own["a_assignment"],
         completed_at=timezone.now(),
@@ -1650,7 +1648,7 @@ LIST_GROWTH = {
     f"{API}audit-events/": (
         "admin",
         None,
-        lambda s: audit_record(
+        lambda s: audit_append(
             actor=s.users["clinician"], action="read", object_type="goal", object_ids=[uuid.uuid4()]
         ),
     ),
@@ -1669,7 +1667,7 @@ LIST_GROWTH = {
     f"{API}exercises/": (
         "clinician",
         None,
-        lambda s: exercise_create(author=s.users["clinician"], content=NEUTRAL_EXERCISE),
+        lambda s: exercise_create(actor=s.users["clinician"], **NEUTRAL_EXERCISE),
     ),
     f"{API}exercises/{{id}}/versions/": ("clinician", "a_exercise", _exercise_version),
     f"{API}assignments/": ("supervisor", None, _assignment),
@@ -2124,7 +2122,7 @@ def _twin_assignment(scene, n, *, on_own_case=False):
 
 
 def _twin_submission(scene, n):
-    return submission_record(
+    return submission_create(
         actor=scene.users["client"],
         assignment=_twin_assignment(scene, n, on_own_case=True),
         completed_at=timezone.now() - timedelta(hours=1),
@@ -2291,7 +2289,7 @@ MASS_ASSIGNMENT = {
     ("PATCH", f"{API}exercises/{{id}}/"): _own(
         "clinician",
         lambda s, n: exercise_create(
-            author=s.users["clinician"], content={**NEUTRAL_EXERCISE, "title": f"Evening walk twin{n}"}
+            actor=s.users["clinician"], **{**NEUTRAL_EXERCISE, "title": f"Evening walk twin{n}"}
         ),
         {"summary": "A longer walk together after dinner."},
     ),

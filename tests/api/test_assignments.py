@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from api.homework import MyAssignmentSerializer
 from api.renderers import JSONRenderer
+from clinical import selectors
 from clinical.models import (
     AuditEvent,
     CaseStatus,
@@ -895,7 +896,7 @@ def test_list_query_count_does_not_grow(call_as, api, count_queries, couple_case
     def add_assignment_with_submissions():
         assignment = assign(couple_case, DAILY_EITHER, partners, start_date=day(-3))
         for user, offset in ((logins[0], -3), (logins[0], -2), (logins[1], -1)):
-            services.submission_record(
+            services.submission_create(
                 actor=user,
                 assignment=assignment,
                 completed_at=timezone.now() + timedelta(days=offset),
@@ -1064,7 +1065,7 @@ def test_my_assignments_answer_exactly_what_the_serializer_describes(call_as, ho
         rows = [assignments[uuid.UUID(row["id"])] for row in answer]
         request = SimpleNamespace(user=logins[0])
         described = MyAssignmentSerializer(
-            rows, many=True, context={"request": request, "progress": services.progress_of(rows)}
+            rows, many=True, context={"request": request, "progress": selectors.assignment_progress(assignments=rows)}
         ).data
         assert json.loads(JSONRenderer().render(described)) == answer
     assert {row["status"] for row in answer} == {"active", "cancelled", "completed"}
@@ -1076,7 +1077,7 @@ def test_my_assignments_query_count_does_not_grow(call_as, count_queries, couple
 
     def add():
         assignment = assign(couple_case, DAILY_EITHER, [a, b], start_date=day(-2))
-        services.submission_record(
+        services.submission_create(
             actor=logins[1], assignment=assignment, completed_at=timezone.now(), responses=ANSWERS[DAILY_EITHER]
         )
 

@@ -11,7 +11,6 @@ from django.apps import apps
 from django.db.models import Max
 from django.utils import timezone
 
-from clinical.audit import audit_record
 from clinical.models import (
     AuditEvent,
     Case,
@@ -23,6 +22,7 @@ from clinical.models import (
     NoteStatus,
     Role,
 )
+from kernel.audit import audit_append
 from tests.factories import (
     GAS_LEVELS,
     CaseFactory,
@@ -699,7 +699,7 @@ def test_a_refused_request_records_nothing_and_changes_nothing(
 
 @pytest.mark.parametrize("role", [Role.CLINICIAN, Role.SUPERVISOR, Role.CLIENT])
 def test_only_the_admin_reads_the_trail(call_as, role):
-    event = audit_record(actor=None, action="read", object_type="client")
+    event = audit_append(actor=None, action="read", object_type="client")
     caller = call_as(UserFactory(role=role), ["admin", "clinical:read", "clinical:write", "homework", "reports"])
 
     for path in ("/api/v1/audit-events/", f"/api/v1/audit-events/{event.pk}/"):
@@ -742,7 +742,7 @@ def test_the_admin_reads_events_as_stored(admin_api, api, clinician, case):
 
 
 def test_reading_the_trail_is_read_only(admin_api):
-    event = audit_record(actor=None, action="read", object_type="client")
+    event = audit_append(actor=None, action="read", object_type="client")
     before = database_state()
 
     for method in ("post", "patch", "put", "delete"):
@@ -757,11 +757,11 @@ def trail(clinician, supervisor):
     """Five events in time order, by two actors, over clients c1, c2, a case and a goal."""
     c1, c2, case_id, goal_id = (ClientFactory().pk, ClientFactory().pk, CaseFactory().pk, GoalFactory().pk)
     events = [
-        audit_record(actor=clinician, action="read", object_type="client", object_ids=[c1, c2]),
-        audit_record(actor=clinician, action="update", object_type="client", object_ids=[c1]),
-        audit_record(actor=supervisor, action="read", object_type="case", object_ids=[case_id]),
-        audit_record(actor=clinician, action="read", object_type="goal", object_ids=[goal_id]),
-        audit_record(actor=supervisor, action="read", object_type="client", object_ids=[c2]),
+        audit_append(actor=clinician, action="read", object_type="client", object_ids=[c1, c2]),
+        audit_append(actor=clinician, action="update", object_type="client", object_ids=[c1]),
+        audit_append(actor=supervisor, action="read", object_type="case", object_ids=[case_id]),
+        audit_append(actor=clinician, action="read", object_type="goal", object_ids=[goal_id]),
+        audit_append(actor=supervisor, action="read", object_type="client", object_ids=[c2]),
     ]
     assert [e.occurred_at for e in events] == sorted({e.occurred_at for e in events})
     return {"events": events, "c1": c1, "c2": c2}
@@ -836,10 +836,10 @@ def test_the_trail_pages_by_cursor_in_time_order(admin_api, trail):
 
 
 def test_the_trail_list_queries_do_not_grow(admin_api, clinician, count_queries):
-    audit_record(actor=clinician, action="read", object_type="client")
+    audit_append(actor=clinician, action="read", object_type="client")
     one = count_queries(lambda: admin_api.get("/api/v1/audit-events/"))
     for _ in range(19):
-        audit_record(actor=clinician, action="read", object_type="client")
+        audit_append(actor=clinician, action="read", object_type="client")
 
     assert count_queries(lambda: admin_api.get("/api/v1/audit-events/")) == one
     assert len(admin_api.get("/api/v1/audit-events/").json()["results"]) == 20

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from clinical.models import Role
-from exercises.models import DOMAINS, Audience, Exercise, ExerciseVersion
+from exercises.models import Audience, Exercise, ExerciseVersion
 from exercises.services import exercise_publish
+from kernel.models import GoalDomain
 from tests.conftest import ALL_SCOPES
 from tests.factories import UserFactory
 from tools import schema
@@ -158,7 +159,7 @@ def ids_where(predicate) -> set[str]:
     return {str(e.id) for e in Exercise.objects.select_related("current") if predicate(e.current)}
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.parametrize("domain", GoalDomain.values)
 def test_filter_by_domain(catalog, own_exercise, call_as, clinician, domain):
     got = listed(call_as(clinician, READ), domain=domain)
 
@@ -572,3 +573,34 @@ def test_versions_query_count_is_the_same_for_1_and_20_versions(own_exercise, ca
 
     assert one == many
     assert [r["number"] for r in caller.get(url).json()["results"]] == list(range(1, 21))
+
+
+# ---------------------------------------------------------------- publishing is audited
+
+
+def test_writing_and_revising_an_exercise_is_audited_with_its_author(db, call_as, clinician):
+    from clinical.models import AuditEvent
+
+    caller = call_as(clinician, WRITE)
+    created = caller.post(URL, content()).json()
+    caller.patch(f"{URL}{created['id']}/", {"title": "Morning walk"}, HTTP_IF_MATCH='"1"')
+    caller.patch(f"{URL}{created['id']}/", {"title": "Morning walk"}, HTTP_IF_MATCH='"2"')  # no change: no event
+
+    events = AuditEvent.objects.filter(object_type="exercise").order_by("id")
+    assert [(e.action, e.actor_id, e.object_ids, e.detail) for e in events] == [
+        ("create", clinician.pk, [Exercise.objects.get().pk], {}),
+        ("update", clinician.pk, [Exercise.objects.get().pk], {"version": 2}),
+    ]
+
+
+def test_loading_the_catalog_is_audited_once_per_change_with_no_actor(db):
+    from clinical.models import AuditEvent
+    from exercises.services import catalog_load
+
+    catalog_load()
+    catalog_load()  # nothing changed: nothing to record
+
+    [event] = AuditEvent.objects.filter(object_type="exercise")
+    assert (event.action, event.actor_id) == ("publish", None)
+    assert sorted(event.object_ids) == sorted(Exercise.objects.values_list("pk", flat=True))
+    assert event.detail == {"catalog": True, "created": Exercise.objects.count(), "changed": 0}

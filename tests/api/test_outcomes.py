@@ -23,7 +23,7 @@ from clinical.models import (
     SafetyAlert,
     SubjectType,
 )
-from clinical.services import outcomes as services
+from clinical.services import measures as services
 from tests.factories import (
     GAS_LEVELS,
     CaseFactory,
@@ -1337,7 +1337,7 @@ def test_another_clinician_gets_no_chart(call_as, care, other_clinician):
 
 def test_closing_a_case_withdraws_its_homework_and_schedules(call_as, clinician, catalog):
     from clinical.models import AssessmentSchedule, HomeworkAssignment
-    from clinical.services import homework, outcomes
+    from clinical.services import homework, measures
 
     case = CaseFactory(clinician=clinician)
     client = case.client
@@ -1346,7 +1346,7 @@ def test_closing_a_case_withdraws_its_homework_and_schedules(call_as, clinician,
     assignment = homework.assignment_create(
         actor=clinician, case=case, exercise=catalog["daily-appreciation-note"], assignees=[client]
     )
-    schedule = outcomes.schedule_create(
+    schedule = measures.schedule_create(
         actor=clinician, client=client, case=case, instrument="phq9", frequency="weekly"
     )
     app = call_as(client.user, ["homework"])
@@ -1365,13 +1365,13 @@ def test_a_self_report_dated_before_its_schedule_starts_is_refused(call_as, clin
     import uuid
 
     from clinical.models import Assessment
-    from clinical.services import outcomes
+    from clinical.services import measures
 
     case = CaseFactory(clinician=clinician)
     client = case.client
     client.user = UserFactory(role=Role.CLIENT)
     client.save()
-    schedule = outcomes.schedule_create(actor=clinician, client=client, case=case, instrument="gad7", frequency="once")
+    schedule = measures.schedule_create(actor=clinician, client=client, case=case, instrument="gad7", frequency="once")
 
     response = call_as(client.user, ["homework"]).post(
         "/api/v1/assessments/",

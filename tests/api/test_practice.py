@@ -282,3 +282,49 @@ def test_only_the_admin_reassigns(call_as, supervisor, clinician, other_clinicia
         f"/api/v1/staff/{clinician.id}/reassign-caseload/", {"to": str(other_clinician.id)}
     )
     assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- the admin's changes are in the audit trail
+
+
+def _events(**lookup):
+    return list(AuditEvent.objects.filter(**lookup).order_by("id"))
+
+
+def test_creating_and_deactivating_an_account_is_audited_with_the_admin_as_actor(admin_api, admin_user):
+    created = admin_api.post("/api/v1/staff/", {"email": "riley@example.test", "display_name": "Riley"}).json()
+
+    changed = admin_api.patch(f"/api/v1/staff/{created['id']}/", {"is_active": False}, HTTP_IF_MATCH='"1"')
+
+    assert changed.status_code == 200
+    [create, deactivate] = _events(object_type="staff", object_ids__contains=[created["id"]])
+    assert (create.action, create.actor_id, create.detail) == ("create", admin_user.pk, {"role": "clinician"})
+    assert (deactivate.action, deactivate.actor_id) == ("deactivate", admin_user.pk)
+    assert deactivate.detail == {"fields": ["is_active"], "is_active": False}
+    assert "riley" not in str(create.detail) + str(deactivate.detail)  # no names or addresses in the trail
+
+
+def test_starting_and_ending_a_supervision_is_audited(admin_api, admin_user, supervisor, other_clinician):
+    started = admin_api.post(
+        "/api/v1/supervisions/", {"supervisor": str(supervisor.id), "supervisee": str(other_clinician.id)}
+    ).json()
+
+    ended = admin_api.post(f"/api/v1/supervisions/{started['id']}/end/", {}, HTTP_IF_MATCH='"1"')
+
+    assert ended.status_code == 200
+    [start, end] = _events(object_type="supervision")
+    assert (start.action, start.actor_id, start.object_ids) == ("create", admin_user.pk, [Supervision.objects.get().pk])
+    assert start.detail == {"supervisor": str(supervisor.id), "supervisee": str(other_clinician.id)}
+    assert (end.action, end.actor_id) == ("end", admin_user.pk)
+
+
+def test_ending_a_supervision_honours_if_match(admin_api, clinician):
+    supervision = Supervision.objects.get(supervisee=clinician)
+
+    stale = admin_api.post(f"/api/v1/supervisions/{supervision.id}/end/", {}, HTTP_IF_MATCH='"7"')
+
+    assert stale.status_code == 412
+    assert stale.json()["code"] == "stale_version"
+    supervision.refresh_from_db()
+    assert supervision.ended_on is None
+    assert _events(object_type="supervision", action="end") == []

@@ -19,7 +19,7 @@ from clinical.models import (
     User,
 )
 from clinical.services import homework
-from clinical.services import outcomes as outcome_services
+from clinical.services import measures as outcome_services
 from clinical.services.demo import seed_demo
 from tests.factories import (
     GAS_LEVELS,
@@ -409,7 +409,7 @@ def busy_case(holder, catalog):
         target_count=7,
     )
     for client, ago in ((a, 3), (a, 2), (b, 1)):
-        homework.submission_record(
+        homework.submission_create(
             actor=client.user,
             assignment=assignment,
             completed_at=days_ago(ago),

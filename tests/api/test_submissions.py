@@ -161,7 +161,7 @@ def review(api, submission, feedback="Lovely work: the 'when' part is concrete a
 
 def recorded(user, assignment, *, shared=False, responses=None, completed_at=None):
     """A submission stored through the service (no HTTP), to set the scene."""
-    return services.submission_record(
+    return services.submission_create(
         actor=user,
         assignment=assignment,
         completed_at=completed_at or an_hour_ago(),

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from bench.generate import BULK_TABLES, GENERATED_PASSWORD, SCALE_ONE, Plan
 from clinical import adherence, instruments
-from clinical.audit import audit_record
 from clinical.models import (
     NOTE_SECTIONS,
     Assessment,
@@ -38,6 +37,7 @@ from clinical.models import (
     User,
 )
 from exercises.responses import response_problems
+from kernel.audit import audit_append
 from tests.factories import CaseFactory, UserFactory
 
 SCALE = 0.002
@@ -320,7 +320,7 @@ def test_the_audit_trail_verifies_and_records_every_created_record(practice):
         == []
     )
     # New events chain on (the id sequence was moved past the generated ids).
-    audit_record(actor=None, action="test", object_type="case", object_ids=[])
+    audit_append(actor=None, action="test", object_type="case", object_ids=[])
     assert verify_audit().startswith(f"OK: {AuditEvent.objects.count()} audit events")
 
 
@@ -398,7 +398,7 @@ def test_a_database_it_did_not_generate_is_refused(transactional_db, existing):
     elif existing == "a case":
         CaseFactory()
     else:
-        audit_record(actor=None, action="read", object_type="case", object_ids=[])
+        audit_append(actor=None, action="read", object_type="case", object_ids=[])
     before = counts()
     for args in ((), ("--replace",)):
         with pytest.raises(CommandError, match="holds data generate_practice did not make"):

@@ -3,10 +3,10 @@
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from clinical.errors import Conflict, InvalidInput, StaleVersion
 from clinical.fields import FieldDecryptionError
 from clinical.models import Role, Supervision, User
 from clinical.services import accounts
+from kernel.errors import Conflict, InvalidInput, StaleVersion
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,53 +27,59 @@ def test_the_database_refuses_mixed_case_emails():
         User.objects.bulk_create([User(email="Mixed@Example.test", display_name="M", role=Role.CLIENT)])
 
 
-def test_update_with_a_stale_version_changes_nothing():
+def test_update_with_a_stale_version_changes_nothing(admin_user):
     clinician = UserFactory(role=Role.CLINICIAN, display_name="Before")
-    accounts.staff_update(clinician=clinician, expected_version=1, display_name="After")
+    accounts.staff_update(actor=admin_user, clinician=clinician, expected_version=1, display_name="After")
 
     with pytest.raises(StaleVersion):
-        accounts.staff_update(clinician=clinician, expected_version=1, display_name="Lost update")
+        accounts.staff_update(actor=admin_user, clinician=clinician, expected_version=1, display_name="Lost update")
 
     clinician.refresh_from_db()
     assert (clinician.display_name, clinician.version) == ("After", 2)
 
 
-def test_one_active_supervision_per_clinician_is_a_database_rule_too():
+def test_one_active_supervision_per_clinician_is_a_database_rule_too(admin_user):
     clinician = UserFactory(role=Role.CLINICIAN)
     first = UserFactory(role=Role.SUPERVISOR)
-    accounts.supervision_start(supervisor=first, supervisee=clinician)
+    accounts.supervision_start(actor=admin_user, supervisor=first, supervisee=clinician)
 
     with pytest.raises(Conflict):
-        accounts.supervision_start(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
+        accounts.supervision_start(actor=admin_user, supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
     with pytest.raises(IntegrityError), transaction.atomic():
         Supervision.objects.create(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
 
 
-def test_a_supervision_ends_then_another_can_start():
+def test_a_supervision_ends_then_another_can_start(admin_user):
     clinician = UserFactory(role=Role.CLINICIAN)
-    supervision = accounts.supervision_start(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
-    accounts.supervision_end(supervision=supervision)
+    supervision = accounts.supervision_start(
+        actor=admin_user, supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician
+    )
+    accounts.supervision_end(actor=admin_user, supervision=supervision)
 
-    replacement = accounts.supervision_start(supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician)
+    replacement = accounts.supervision_start(
+        actor=admin_user, supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=clinician
+    )
 
     assert replacement.ended_on is None
     assert Supervision.objects.filter(supervisee=clinician).count() == 2
 
 
-def test_a_supervision_cannot_end_before_it_started():
+def test_a_supervision_cannot_end_before_it_started(admin_user):
     supervision = accounts.supervision_start(
-        supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=UserFactory(role=Role.CLINICIAN)
+        actor=admin_user, supervisor=UserFactory(role=Role.SUPERVISOR), supervisee=UserFactory(role=Role.CLINICIAN)
     )
     with pytest.raises(InvalidInput):
-        accounts.supervision_end(supervision=supervision, ended_on=supervision.started_on.replace(year=2000))
+        accounts.supervision_end(
+            actor=admin_user, supervision=supervision, ended_on=supervision.started_on.replace(year=2000)
+        )
 
 
-def test_demoting_a_supervisor_with_supervisees_is_refused():
+def test_demoting_a_supervisor_with_supervisees_is_refused(admin_user):
     supervisor = UserFactory(role=Role.SUPERVISOR)
-    accounts.supervision_start(supervisor=supervisor, supervisee=UserFactory(role=Role.CLINICIAN))
+    accounts.supervision_start(actor=admin_user, supervisor=supervisor, supervisee=UserFactory(role=Role.CLINICIAN))
 
     with pytest.raises(Conflict):
-        accounts.staff_update(clinician=supervisor, expected_version=None, role=Role.CLINICIAN)
+        accounts.staff_update(actor=admin_user, clinician=supervisor, expected_version=None, role=Role.CLINICIAN)
 
 
 def test_a_value_no_key_decrypts_raises_instead_of_leaking_ciphertext(admin_api):

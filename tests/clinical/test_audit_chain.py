@@ -13,17 +13,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import ProgrammingError, connection, transaction
 
-from clinical.audit import GENESIS_HASH, RequestContext, audit_record, audit_verify, event_hash, request_context
 from clinical.models import AuditEvent, GoalLifecycle, Role
 from clinical.services import clients as client_services
 from clinical.services import goals as goal_services
+from kernel.audit import GENESIS_HASH, RequestContext, audit_append, audit_verify, event_hash, request_context
 from tests.factories import CaseFactory, GoalFactory, UserFactory
 
-TRIGGER = "clinical.AuditEvent:audit_is_append_only"
+TRIGGER = "kernel.AuditEvent:audit_is_append_only"
 
 
 def record(actor, action="read", object_type="client", ids=None, detail=None):
-    return audit_record(
+    return audit_append(
         actor=actor, action=action, object_type=object_type, object_ids=ids or [uuid.uuid4()], detail=detail
     )
 

@@ -1,6 +1,7 @@
 """Caseload and outcome reports (clinical.reports), on scenes built with factories and services, against numbers
 worked out by hand. T is today; "T-9" is nine days ago. Every expected number is a literal with its arithmetic in
-a comment; the SQL homework adherence is also held against the Python one (clinical.adherence via progress_of).
+a comment; the SQL homework adherence is also held against the Python one (clinical.adherence, through
+selectors.assignment_progress).
 """
 
 from datetime import timedelta
@@ -10,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clinical import selectors
 from clinical.instruments import INSTRUMENTS
 from clinical.models import (
     AssignmentStatus,
@@ -25,8 +27,9 @@ from clinical.models import (
 from clinical.reports import caseload_report, outcomes_report
 from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
+from clinical.services.alerts import alert_acknowledge
 from clinical.services.goals import gas_rating_record
-from clinical.services.outcomes import alert_acknowledge, assessment_record
+from clinical.services.measures import assessment_record
 from tests.factories import (
     GAS_LEVELS,
     CaseFactory,
@@ -137,7 +140,7 @@ def assign(catalog, case, assignees, *, frequency, start, target, due=None, mode
 
 
 def submit(assignment, client, days_ago):
-    return homework_services.submission_record(
+    return homework_services.submission_create(
         actor=client.user, assignment=assignment, completed_at=ago(days_ago), responses=RESPONSES
     )
 
@@ -396,7 +399,7 @@ def test_after_the_supervision_ends_the_supervisor_no_longer_gets_the_row(db):
     assert [row["clinician"] for row in caseload_report(user=sam)] == [sam.pk, casey.pk]
     from clinical.services.accounts import supervision_end
 
-    supervision_end(supervision=supervision)
+    supervision_end(actor=staff("Dana", Role.ADMIN), supervision=supervision)
     assert [row["clinician"] for row in caseload_report(user=sam)] == [sam.pk]
 
 
@@ -531,7 +534,7 @@ def python_progress(scene):
             "assignees"
         )
     )
-    progress = homework_services.progress_of(assignments, today=T())
+    progress = selectors.assignment_progress(assignments=assignments, today=T())
     by_pk = {a.pk: a for a in assignments}
     return {name: (by_pk[a.pk], progress[a.pk]) for name, a in scene.assignments.items()}
 
@@ -586,7 +589,7 @@ def test_sql_adherence_equals_python_on_another_day(adherence_scene):
     scene = adherence_scene
     rows = rows_by_clinician(caseload_report(user=scene.sam, today=T(30)))
     assignments = [a for a, _ in python_progress(scene).values()]
-    progress = homework_services.progress_of(assignments, today=T(30))
+    progress = selectors.assignment_progress(assignments=assignments, today=T(30))
     for name, assignment in scene.assignments.items():
         row = rows[scene.clinician_of(name)]
         expected = progress[assignment.pk]

@@ -104,7 +104,7 @@ class Homework:
         )
 
     def submit(self, client=None, *, responses=None, days_ago=1, shared=False):
-        return services.submission_record(
+        return services.submission_create(
             actor=(client or self.a).user,
             assignment=self.assignment,
             completed_at=timezone.now() - timedelta(days=days_ago),

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from clinical.models import Case, Client
-from clinical.services import cases, clients, goals, notes, outcomes
+from clinical.services import cases, clients, goals, measures, notes
 from clinical.services.demo import seed_demo
 from clinical.services.invitations import invitation_create
 
@@ -35,7 +35,7 @@ def seed_practice() -> dict:
         sections={"data": "Named two feelings each.", "assessment": "Engaged.", "plan": "Daily feeling log."},
         goals_addressed=list(case.goals.all()[:1]),
     )
-    outcomes.assessment_record(
+    measures.assessment_record(
         actor=clinician,
         client=alex,
         case=case,

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from exercises.services import ExerciseInvalid, catalog_load
+from exercises.services import catalog_load
+from kernel.errors import InvalidInput
 
 
 class Command(BaseCommand):
@@ -9,8 +10,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             report = catalog_load()
-        except ExerciseInvalid as exc:
-            raise CommandError(f"the catalog is not valid: {exc}") from exc
+        except InvalidInput as exc:
+            problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.errors.items())
+            raise CommandError(f"the catalog is not valid: {problems}") from exc
         self.stdout.write(
             f"exercise catalog: {report.created} new, {report.changed} new versions, {report.unchanged} unchanged"
         )

@@ -1,4 +1,4 @@
-"""Exceptions the domain raises. The API maps each class to one HTTP status, once, in api/errors.py."""
+"""Exceptions the domain apps raise. The API maps each class to one HTTP status, once, in api/errors.py."""
 
 
 class DomainError(Exception):

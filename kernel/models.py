@@ -1,3 +1,8 @@
+"""What every domain app shares: the columns of a versioned record, the goal domains that goals and exercises
+both speak of, and the audit trail every read and change of a record is appended to."""
+
+import uuid
+
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -5,8 +10,31 @@ from django.db import models
 from django.utils import timezone
 
 
+class Record(models.Model):
+    """Columns every API resource shares: a UUID, creation and change times, and an ETag version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Raised by every service that changes the row; the API's ETag is this number.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+
+
+class GoalDomain(models.TextChoices):
+    """What a treatment goal works on, and what an exercise serves."""
+
+    TRUST_REBUILDING = "trust_rebuilding"
+    COMMUNICATION = "communication"
+    CONFLICT_RESOLUTION = "conflict_resolution"
+    EMOTIONAL_INTIMACY = "emotional_intimacy"
+    OTHER = "other"
+
+
 class AuditEvent(models.Model):
-    """Who read or changed which clinical record, when, from where.
+    """Who read or changed which record, when, from where.
 
     Append-only (a trigger refuses UPDATE and DELETE) and hash-chained: `hash` is the SHA-256 of the row's
     content and the previous row's hash, so a removed or altered row breaks the chain (`verify_audit`).
@@ -29,6 +57,8 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
+        # Created by the clinical app before the kernel existed; the table keeps its name.
+        db_table = "clinical_auditevent"
         indexes = [
             models.Index(fields=["actor", "occurred_at"], name="audit_by_actor"),
             models.Index(fields=["object_type", "occurred_at"], name="audit_by_type"),

@@ -17,7 +17,7 @@ from functools import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinical.models import AuditEvent
+from kernel.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK = 0x6175646974  # "audit"
@@ -81,7 +81,7 @@ def _insert_statement() -> tuple[str, list]:
 _HEAD = "SELECT hash FROM {table} ORDER BY id DESC LIMIT 1"
 
 
-def audit_record(*, actor, action: str, object_type: str, object_ids: Iterable = (), detail=None) -> AuditEvent:
+def audit_append(*, actor, action: str, object_type: str, object_ids: Iterable = (), detail=None) -> AuditEvent:
     """Append one event to the chain inside the current transaction.
 
     Three statements on one cursor (lock, head, insert), written out rather than built by the ORM each time:

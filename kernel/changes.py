@@ -1,14 +1,15 @@
-"""Changing a versioned record: the optimistic-concurrency rule every update service shares."""
+"""How a record changes: saved only once valid, and changed only at the version the caller last saw (optimistic
+concurrency, the rule every update service shares)."""
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from clinical.errors import InvalidInput, NotAllowed, StaleVersion
+from kernel.errors import InvalidInput, NotAllowed, StaleVersion
 
 
-def validation_errors(exc: ValidationError) -> InvalidInput:
-    """Turn Django's ValidationError into the domain's InvalidInput, keeping messages per field."""
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    """Django's ValidationError as the domain's InvalidInput, keeping messages per field."""
     if hasattr(exc, "error_dict"):
         errors = {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
     else:
@@ -16,12 +17,12 @@ def validation_errors(exc: ValidationError) -> InvalidInput:
     return InvalidInput(errors)
 
 
-def record_save(instance: models.Model, *, exclude_validation: list[str] | None = None) -> models.Model:
+def save_valid(instance: models.Model, *, exclude_validation: list[str] | None = None) -> models.Model:
     """Validate with the model's own rules (fields, constraints) and save."""
     try:
         instance.full_clean(exclude=exclude_validation)
     except ValidationError as exc:
-        raise validation_errors(exc) from exc
+        raise invalid_input(exc) from exc
     instance.save()
     return instance
 
@@ -32,7 +33,7 @@ def require_in(queryset, obj, *, detail: str, code: str = "not_allowed") -> None
         raise NotAllowed(detail, code=code)
 
 
-def record_lock(instance: models.Model, *, expected_version: int | None, related: tuple = ()) -> models.Model:
+def lock_at_version(instance: models.Model, *, expected_version: int | None, related: tuple = ()) -> models.Model:
     """Lock the row and check it is still at `expected_version` (None: any). Needs a transaction.
     `related`: foreign keys to read in the same query (their rows are not locked)."""
     rows = type(instance).objects.select_related(*related).select_for_update(of=("self",))
@@ -45,7 +46,7 @@ def record_lock(instance: models.Model, *, expected_version: int | None, related
     return locked
 
 
-def record_update(
+def update_versioned(
     instance: models.Model, *, expected_version: int | None, changes: dict, locked: bool = False
 ) -> models.Model:
     """Apply `changes` only if the row is still at `expected_version`; raise the version by one.
@@ -58,7 +59,7 @@ def record_update(
     if locked:
         return _apply(instance, changes)
     with transaction.atomic():
-        return _apply(record_lock(instance, expected_version=expected_version), changes)
+        return _apply(lock_at_version(instance, expected_version=expected_version), changes)
 
 
 def _apply(row: models.Model, changes: dict) -> models.Model:
@@ -73,6 +74,6 @@ def _apply(row: models.Model, changes: dict) -> models.Model:
             row.validate_unique()
             row.validate_constraints()
         except ValidationError as exc:
-            raise validation_errors(exc) from exc
+            raise invalid_input(exc) from exc
     row.save(update_fields=[*changes, "version", "updated_at"])
     return row

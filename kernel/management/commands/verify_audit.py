@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinical.audit import audit_verify
+from kernel.audit import audit_verify
 
 
 class Command(BaseCommand):

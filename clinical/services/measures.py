@@ -1,4 +1,5 @@
-"""Standard measures: recording assessments (by a clinician or self-reported), schedules, safety alerts."""
+"""Standard measures: recording assessments (by a clinician or self-reported, raising safety alerts) and
+self-report schedules."""
 
 from datetime import timedelta
 
@@ -7,8 +8,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from clinical import instruments
-from clinical.audit import audit_record
-from clinical.errors import Conflict, InvalidInput, NotAllowed
 from clinical.models import (
     Assessment,
     AssessmentSchedule,
@@ -19,11 +18,12 @@ from clinical.models import (
     SafetyAlert,
     ScheduleStatus,
 )
-from clinical.selectors import alerts_visible_to
+from clinical.selectors import case_clients
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import Conflict, InvalidInput, NotAllowed
 
 from .cases import require_case_not_closed, require_case_writable
-from .homework import case_clients
-from .records import record_lock, record_save, record_update, require_in
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -131,7 +131,7 @@ def assessment_record(
     )
     becomes_baseline = baseline is None or administered_at < baseline.administered_at
     figures = BASELINE_FIGURES if becomes_baseline else _figures(definition, baseline.total, score)
-    assessment = record_save(
+    assessment = save_valid(
         Assessment(
             client=client,
             case=case,
@@ -148,7 +148,7 @@ def assessment_record(
     )
     if becomes_baseline and baseline is not None:  # entered late, but earlier: the others compare with it now
         refresh_series(client=client, case=case, instrument_code=instrument)
-    audit_record(actor=actor, action="create", object_type="assessment", object_ids=[assessment.pk])
+    audit_append(actor=actor, action="create", object_type="assessment", object_ids=[assessment.pk])
     code, item = instruments.SAFETY_ITEM
     if instrument == code and answers[item - 1] > 0:
         alert = SafetyAlert.objects.create(
@@ -158,7 +158,7 @@ def assessment_record(
             kind="phq9_item9",
             detail=f"PHQ-9 item 9 (thoughts of self-harm) answered {answers[item - 1]} of 3.",
         )
-        audit_record(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
+        audit_append(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
     return Assessment.objects.get(pk=assessment.pk)
 
 
@@ -181,7 +181,7 @@ def schedule_create(
         errors["end_date"] = ["The end date cannot come before the start date."]
     if errors:
         raise InvalidInput(errors)
-    schedule = record_save(
+    schedule = save_valid(
         AssessmentSchedule(
             client=client,
             case=case,
@@ -192,30 +192,16 @@ def schedule_create(
             created_by=actor,
         )
     )
-    audit_record(actor=actor, action="create", object_type="assessment_schedule", object_ids=[schedule.pk])
+    audit_append(actor=actor, action="create", object_type="assessment_schedule", object_ids=[schedule.pk])
     return schedule
 
 
 @transaction.atomic
 def schedule_cancel(*, actor, schedule: AssessmentSchedule) -> AssessmentSchedule:
     require_case_writable(actor, schedule.case)
-    locked = record_lock(schedule, expected_version=None)
+    locked = lock_at_version(schedule, expected_version=None)
     if locked.status != ScheduleStatus.ACTIVE:
         raise Conflict("This schedule is already cancelled.", code="schedule_cancelled")
-    schedule = record_update(locked, expected_version=None, changes={"status": ScheduleStatus.CANCELLED})
-    audit_record(actor=actor, action="cancel", object_type="assessment_schedule", object_ids=[schedule.pk])
+    schedule = update_versioned(locked, expected_version=None, changes={"status": ScheduleStatus.CANCELLED})
+    audit_append(actor=actor, action="cancel", object_type="assessment_schedule", object_ids=[schedule.pk])
     return schedule
-
-
-@transaction.atomic
-def alert_acknowledge(*, actor, alert: SafetyAlert) -> SafetyAlert:
-    """The case's clinician or their supervisor confirms they have seen the alert."""
-    require_in(alerts_visible_to(user=actor), alert, detail="Only the case's clinician or supervisor.")
-    locked = record_lock(alert, expected_version=None)
-    if locked.acknowledged_at is not None:
-        raise Conflict("This alert was already acknowledged.", code="already_acknowledged")
-    alert = record_update(
-        locked, expected_version=None, changes={"acknowledged_by": actor, "acknowledged_at": timezone.now()}
-    )
-    audit_record(actor=actor, action="acknowledge", object_type="alert", object_ids=[alert.pk])
-    return alert

@@ -1,0 +1,295 @@
+"""Standard measures: the instruments (PHQ-9, GAD-7, CSI-4), assessments (clinician-recorded or self-reported),
+self-report schedules, and what a client is asked to fill in now (me/assessments-due)."""
+
+from django.http import Http404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import serializers
+from rest_framework.decorators import action
+
+from clinical import instruments, selectors
+from clinical.models import INSTRUMENT_CODES, Assessment, AssessmentSchedule, Role, ScheduleFrequency
+from clinical.services import measures as services
+
+from .filters import ScopedIdFilter
+from .json_types import JSONTypes
+from .pagination import SinglePage
+from .scoping import ScopedPrimaryKeyRelatedField
+from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin
+
+# ---------------------------------------------------------------- instruments
+
+
+class OptionSerializer(serializers.Serializer):
+    value = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class ItemSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    text = serializers.CharField()
+    options = OptionSerializer(many=True)
+
+
+class BandSerializer(serializers.Serializer):
+    low = serializers.IntegerField()
+    high = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class InstrumentSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    prompt = serializers.CharField()
+    citation = serializers.CharField()
+    items = ItemSerializer(many=True)
+    min_total = serializers.IntegerField()
+    max_total = serializers.IntegerField()
+    bands = BandSerializer(many=True)
+    direction = serializers.ChoiceField(choices=[instruments.LOWER_IS_BETTER, instruments.HIGHER_IS_BETTER])
+    cutoff = serializers.FloatField(help_text="Caseness: at or above for lower-is-better, below for higher-is-better.")
+    reliable_change_threshold = serializers.SerializerMethodField(
+        help_text="Points of change that count as reliable; null while not configured (CSI-4, see the docs)."
+    )
+
+    def get_reliable_change_threshold(self, instrument) -> float | None:
+        threshold = instruments.reliable_change_threshold(instrument)
+        return None if threshold is None else round(threshold, 2)
+
+
+@extend_schema_serializer(many=False)  # already the page: the list action's answer is one of these, not an array
+class InstrumentListSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = InstrumentSerializer(many=True)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the standard measures (PHQ-9, GAD-7, CSI-4)",
+        tags=["outcomes"],
+        responses=InstrumentListSerializer,
+    ),
+    retrieve=extend_schema(
+        summary="Get a measure: items, answer options, scoring", tags=["outcomes"], responses=InstrumentSerializer
+    ),
+)
+class InstrumentViewSet(ResourceViewSet):
+    """The measures are data shipped with the API, the same for everyone (not records: no audit, no ETag)."""
+
+    resource = "instrument"
+    audited = False
+    etag = False
+    serializer_class = InstrumentSerializer
+    pagination_class = SinglePage
+    filter_backends = []  # three measures: nothing to filter
+    read_scopes = [["clinical:read"], ["homework"]]
+    allowed_roles = [*CLINICIANS, Role.CLIENT]
+    http_method_names = ["get", "head", "options"]
+    lookup_field = "code"
+    lookup_value_regex = "[a-z0-9]+"
+
+    def list(self, request):
+        return self.page(list(instruments.INSTRUMENTS.values()))
+
+    def retrieve(self, request, code=None):
+        if code not in instruments.INSTRUMENTS:
+            raise Http404
+        return self.respond(instruments.INSTRUMENTS[code], fetched=True)
+
+
+# ---------------------------------------------------------------- assessments
+
+
+class AssessmentSerializer(serializers.ModelSerializer):
+    answers = serializers.ListField(child=serializers.IntegerField())
+    reliable_change = serializers.SerializerMethodField(
+        help_text="Against the baseline: improved, deteriorated or none; null for the baseline itself or when "
+        "not available."
+    )
+
+    class Meta:
+        model = Assessment
+        fields = [
+            "id",
+            "client",
+            "case",
+            "instrument",
+            "answers",
+            "administered_at",
+            "source",
+            "schedule",
+            "recorded_by",
+            "total",
+            "band",
+            "is_baseline",
+            "change",
+            "reliable_change",
+            "clinically_significant",
+            "recovered",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    def get_reliable_change(self, assessment) -> str | None:
+        return assessment.reliable_change or None
+
+
+class AssessmentCreateSerializer(JSONTypes, serializers.Serializer):
+    """A clinician names client, case and instrument; a client names the schedule they are answering."""
+
+    instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
+    answers = serializers.ListField(
+        child=serializers.IntegerField(), max_length=20, help_text="One answer value per item, in item order."
+    )
+    administered_at = serializers.DateTimeField()
+    client = ScopedPrimaryKeyRelatedField(selectors.clients_visible_to, required=False)
+    case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to, required=False)
+    schedule = ScopedPrimaryKeyRelatedField(selectors.schedules_visible_to, required=False)
+
+    def validate(self, data):
+        if self.context["request"].user.role == Role.CLIENT:
+            if "schedule" not in data:
+                raise serializers.ValidationError({"schedule": ["The schedule you are answering."]})
+        elif "client" not in data or "case" not in data:
+            raise serializers.ValidationError({"case": ["Name the client and the case."]})
+        return data
+
+
+def _client_app(request) -> bool:
+    return request.user.role == Role.CLIENT
+
+
+class AssessmentFilter(filters.FilterSet):
+    case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
+    client = filters.UUIDFilter()
+    instrument = filters.ChoiceFilter(choices=INSTRUMENT_CODES)
+
+    class Meta:
+        model = Assessment
+        fields = ["case", "client", "instrument"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List assessments", tags=["outcomes"]),
+    retrieve=extend_schema(summary="Get an assessment with its change against baseline", tags=["outcomes"]),
+    create=extend_schema(
+        summary="Record an assessment (clinician) or self-report one (client app)",
+        description="Answers are scored; change, reliable change and recovery are computed against the client's "
+        "first assessment of that instrument on the case. A PHQ-9 with item 9 above 0 raises a safety alert in "
+        "the same transaction. Client apps must send Idempotency-Key.",
+        tags=["outcomes"],
+    ),
+)
+class AssessmentViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
+    resource = "assessment"
+    selector = selectors.assessments_visible_to
+    serializer_class = AssessmentSerializer
+    filterset_class = AssessmentFilter
+    request_serializers = {"create": AssessmentCreateSerializer}
+    read_scopes = [["clinical:read"], ["homework"]]
+    write_scopes = [["clinical:write"], ["homework"]]
+    allowed_roles = [*CLINICIANS, Role.CLIENT]
+    http_method_names = ["get", "post", "head", "options"]
+    extra_problems = {"create": [409]}
+    create_service = services.assessment_record
+    idempotency_required = _client_app
+
+
+# ---------------------------------------------------------------- schedules and what is due
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AssessmentSchedule
+        fields = [
+            "id",
+            "client",
+            "case",
+            "instrument",
+            "frequency",
+            "start_date",
+            "end_date",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class ScheduleCreateSerializer(JSONTypes, serializers.Serializer):
+    client = ScopedPrimaryKeyRelatedField(selectors.clients_visible_to)
+    case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
+    instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
+    frequency = serializers.ChoiceField(choices=ScheduleFrequency.choices)
+    start_date = serializers.DateField(required=False)
+    end_date = serializers.DateField(required=False, allow_null=True)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List self-report schedules", tags=["outcomes"]),
+    retrieve=extend_schema(summary="Get a self-report schedule", tags=["outcomes"]),
+    create=extend_schema(summary="Ask a client to self-report a measure, once or regularly", tags=["outcomes"]),
+)
+class ScheduleViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
+    resource = "assessment_schedule"
+    object_keyword = "schedule"
+    selector = selectors.schedules_visible_to
+    serializer_class = ScheduleSerializer
+    request_serializers = {"create": ScheduleCreateSerializer}
+    http_method_names = ["get", "post", "head", "options"]
+    extra_problems = {"create": [409], "cancel": [409]}
+    create_service = services.schedule_create
+
+    @extend_schema(tags=["outcomes"])
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop asking for this measure."""
+        return self.act(services.schedule_cancel)
+
+
+class DueSerializer(serializers.Serializer):
+    schedule = serializers.UUIDField(source="schedule.pk")
+    case = serializers.UUIDField(source="schedule.case_id")
+    frequency = serializers.CharField(source="schedule.frequency")
+    due_since = serializers.DateField()
+    instrument = InstrumentSerializer()
+
+
+@extend_schema_serializer(many=False)  # already the page: the list action's answer is one of these, not an array
+class DueListSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DueSerializer(many=True)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=DueListSerializer, tags=["me"], operation_id="me_assessments_due_retrieve"),
+)
+class MyAssessmentsDueViewSet(ListMixin, ResourceViewSet):
+    resource = "assessment_schedule"
+    serializer_class = DueSerializer
+    pagination_class = SinglePage
+    filter_backends = []  # what is due now, computed
+    read_scopes = ["homework"]
+    allowed_roles = [Role.CLIENT]
+    http_method_names = ["get", "head", "options"]
+    etag = False
+
+    def list(self, request):
+        """Measures I am asked to fill in now (client app)
+
+        Answer each with POST /api/v1/assessments/ naming the schedule, with an Idempotency-Key.
+        """
+        due = [
+            {"schedule": schedule, "due_since": since, "instrument": instruments.INSTRUMENTS[schedule.instrument]}
+            for schedule, since in selectors.assessments_due_for(user=request.user)
+        ]
+        return self.page(due)
+
+    def audited_ids(self, rows) -> list:
+        return [row["schedule"].pk for row in rows]
