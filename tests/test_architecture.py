@@ -39,7 +39,14 @@ API_INFRASTRUCTURE = {
 # Not resources: the OAuth pages, the problem catalog, the URL configuration.
 API_OTHER = {"oauth", "problems", "urls", "apps", "__init__"}
 # What only the one viewset base may call (api/viewsets.py).
-BASE_ONLY = {"with_etag", "expected_version", "audit_read", "audit_append", "paginate_queryset", "get_paginated_response"}
+BASE_ONLY = {
+    "with_etag",
+    "expected_version",
+    "audit_read",
+    "audit_append",
+    "paginate_queryset",
+    "get_paginated_response",
+}
 
 
 def python_files(package: str):
@@ -65,11 +72,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def resource_modules() -> list[Path]:
-    return sorted(
-        p
-        for p in (ROOT / "api").glob("*.py")
-        if p.stem not in API_INFRASTRUCTURE | API_OTHER
-    )
+    return sorted(p for p in (ROOT / "api").glob("*.py") if p.stem not in API_INFRASTRUCTURE | API_OTHER)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
