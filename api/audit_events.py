@@ -8,10 +8,13 @@ from clinical.models import AuditEvent, Role
 from clinical.selectors import audit_events_visible_to
 
 from .filters import InstantFilter
+from .serializers import AuditDetailField
 from .viewsets import ListMixin, ResourceViewSet, RetrieveMixin
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
+    detail = AuditDetailField(read_only=True)
+
     class Meta:
         model = AuditEvent
         fields = [

@@ -10,7 +10,6 @@ from clinical import selectors
 from clinical.case_outcomes import case_outcomes
 from clinical.instruments import INSTRUMENTS
 from clinical.models import (
-    GAS_SCORES,
     Case,
     CaseStatus,
     GoalAchievement,
@@ -25,7 +24,7 @@ from clinical.models import (
 from clinical.services import cases as case_services
 from clinical.services import goals as goal_services
 
-from .charts import ChartRenderer
+from .charts import ChartDownloadRenderer, ChartRenderer
 from .filters import ScopedIdFilter
 from .json_types import JSONTypes
 from .replica import SERVED_BY_PARAMETER, routed_read, with_served_by
@@ -201,7 +200,10 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
 
     @extend_schema(
         tags=["outcomes"],
-        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG")},
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG"),
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG"),
+        },
         parameters=[SERVED_BY_PARAMETER],
     )
     @action(
@@ -210,7 +212,7 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
         url_path="outcomes/chart.png",
         filterset_class=None,
         pagination_class=None,
-        renderer_classes=[ChartRenderer],
+        renderer_classes=[ChartRenderer, ChartDownloadRenderer],
     )
     def outcomes_chart(self, request, pk=None):
         """A chart of each client's scores over time per measure, with bands and cut-offs (PNG)."""
@@ -220,18 +222,43 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
 
 # ---------------------------------------------------------------- goals
 
-GASLevelsSerializer = type(
-    "GASLevelsSerializer",
-    (serializers.Serializer,),
-    {
-        "__doc__": "Goal Attainment Scale: what each level looks like, -2 (much less than expected) to 2.",
-        **{str(score): serializers.CharField(max_length=500) for score in GAS_SCORES},
-    },
-)
+
+# The five levels of Goal Attainment Scaling by score, as the contract names them: a rating's `score` is one of these.
+GAS_LEVEL_NAMES = {-2: "much_less", -1: "somewhat_less", 0: "expected", 1: "somewhat_more", 2: "much_more"}
+GAS_LEVEL_MEANINGS = {
+    -2: "Score -2: much less than expected.",
+    -1: "Score -1: somewhat less than expected.",
+    0: "Score 0: the expected level of attainment.",
+    1: "Score +1: somewhat more than expected.",
+    2: "Score +2: much more than expected.",
+}
+
+
+class GASLevelsSerializer(serializers.Serializer):
+    """Goal Attainment Scale: what each level of attainment looks like, from much less than expected (score -2)
+    to much more (+2). A GAS rating's `score` names one of them."""
+
+    much_less = serializers.CharField(max_length=500, help_text=GAS_LEVEL_MEANINGS[-2])
+    somewhat_less = serializers.CharField(max_length=500, help_text=GAS_LEVEL_MEANINGS[-1])
+    expected = serializers.CharField(max_length=500, help_text=GAS_LEVEL_MEANINGS[0])
+    somewhat_more = serializers.CharField(max_length=500, help_text=GAS_LEVEL_MEANINGS[1])
+    much_more = serializers.CharField(max_length=500, help_text=GAS_LEVEL_MEANINGS[2])
+
+    def to_representation(self, levels: dict):
+        # The domain keeps the levels keyed by score ("-2" … "2").
+        return super().to_representation({GAS_LEVEL_NAMES[int(score)]: text for score, text in levels.items()})
+
+    def to_internal_value(self, data):
+        levels = super().to_internal_value(data)
+        # All five, even in a PATCH: a goal's scale is replaced whole.
+        missing = {name: ["This field is required."] for name in GAS_LEVEL_NAMES.values() if name not in levels}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return {str(score): levels[name] for score, name in GAS_LEVEL_NAMES.items()}
 
 
 class GoalSerializer(serializers.ModelSerializer):
-    gas_levels = GASLevelsSerializer(allow_null=True)
+    gas_levels = GASLevelsSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = TreatmentGoal

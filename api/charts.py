@@ -20,6 +20,14 @@ class ChartRenderer(BaseRenderer):
         return render_chart(data)
 
 
+class ChartDownloadRenderer(ChartRenderer):
+    """The same PNG for a client that asks for plain bytes (`Accept: application/octet-stream`): code generators
+    that know no image types (openapi-python-client) take this one and hand the caller the bytes."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+
+
 def render_chart(outcomes) -> bytes:
     """A PNG: one panel per instrument with scores, each client a line, band limits or the cut-off drawn."""
     import matplotlib

@@ -7,31 +7,14 @@ from rest_framework.decorators import action
 
 from clinical.models import Role
 from exercises.models import Audience, Exercise, Frequency
-from exercises.responses import FIELD_TYPES
 from exercises.selectors import exercises_visible_to
 from exercises.services import exercise_create, exercise_revise
 from kernel.models import GoalDomain
 
 from .filters import NameSearchFilter
 from .json_types import JSONTypes
-from .serializers import ExerciseVersionSerializer
+from .serializers import ExerciseVersionSerializer, ResponseFieldsField
 from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
-
-
-class ResponseFieldSerializer(serializers.Serializer):
-    """One question the client answers after doing the exercise."""
-
-    key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}$")
-    label = serializers.CharField(max_length=300)
-    type = serializers.ChoiceField(choices=FIELD_TYPES)
-    required = serializers.BooleanField(default=True)
-    min = serializers.IntegerField(required=False, help_text="scale: lowest value")
-    max = serializers.IntegerField(required=False, help_text="scale: highest value")
-    min_label = serializers.CharField(required=False, max_length=100, help_text="scale: what the lowest means")
-    max_label = serializers.CharField(required=False, max_length=100, help_text="scale: what the highest means")
-    options = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, help_text="single_choice, multi_choice"
-    )
 
 
 class ExerciseContentSerializer(JSONTypes, serializers.Serializer):
@@ -42,7 +25,7 @@ class ExerciseContentSerializer(JSONTypes, serializers.Serializer):
     audience = serializers.ChoiceField(choices=Audience.choices)
     suggested_frequency = serializers.ChoiceField(choices=Frequency.choices)
     estimated_minutes = serializers.IntegerField(min_value=1, max_value=600)
-    response_fields = ResponseFieldSerializer(many=True)
+    response_fields = ResponseFieldsField()
 
 
 class ExerciseSerializer(serializers.ModelSerializer):

@@ -27,7 +27,7 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
-from .serializers import ExerciseVersionSerializer
+from .serializers import ExerciseVersionSerializer, ResponsesField
 from .throttling import submission_throttles
 from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
@@ -298,7 +298,7 @@ def my_assignment(row: dict, version: dict, progress, client_id) -> dict:
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
-    responses = serializers.DictField(read_only=True, help_text="Answers by response-field key.")
+    responses = ResponsesField(read_only=True, help_text="Answers by response-field key.")
     feedback = serializers.SerializerMethodField(help_text="The clinician's review; shown to its author only.")
 
     class Meta:
@@ -340,12 +340,12 @@ class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
 class SubmissionCreateSerializer(JSONTypes, serializers.Serializer):
     assignment = _AssigneeAssignmentField(selectors.assignments_visible_to)
     completed_at = serializers.DateTimeField(help_text="When you did it (your device's clock, with offset).")
-    responses = serializers.DictField(help_text="Answers by response-field key of the exercise version.")
+    responses = ResponsesField(help_text="Answers by response-field key of the exercise version.")
     shared_with_partner = serializers.BooleanField(default=False)
 
 
 class SubmissionAmendSerializer(JSONTypes, serializers.Serializer):
-    responses = serializers.DictField()
+    responses = ResponsesField(help_text="All the answers again, corrected.")
     completed_at = serializers.DateTimeField(required=False)
     shared_with_partner = serializers.BooleanField(required=False)
 

@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 
@@ -101,76 +101,56 @@ CLINICIAN_PARAMETER = OpenApiParameter(
 )
 
 
+OUTCOMES_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.DATE, description="Cases active on or after this date."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Up to this date (default today)."),
+    OpenApiParameter("domain", str, enum=GoalDomain.values, description="Only cases with a goal here."),
+    CLINICIAN_PARAMETER,
+    SERVED_BY_PARAMETER,
+]
+CSV = {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One line per row; nested figures flattened.")}
+
+
 class ReportViewSet(ResourceViewSet):
-    """Reports name clinicians and count their work: each read is audited, naming whom it covered."""
+    """Reports name clinicians and count their work: each read is audited, naming whom it covered. Each report is
+    served twice, as JSON and as CSV (`reports/caseload.csv`), so that a generated client knows what it gets."""
 
     resource = "report"
     selector = selectors.clinicians_reportable_by
     read_scopes = ["reports"]
     allowed_roles = CLINICIANS
     http_method_names = ["get", "head", "options"]
-    renderer_classes = [JSONRenderer, CSVRenderer]
-    query_serializers = {"caseload": CaseloadQuerySerializer, "outcomes": OutcomesQuerySerializer}
+    query_serializers = {
+        "caseload": CaseloadQuerySerializer,
+        "caseload_csv": CaseloadQuerySerializer,
+        "outcomes": OutcomesQuerySerializer,
+        "outcomes_csv": OutcomesQuerySerializer,
+    }
     etag = False
     # ?clinician= naming someone the caller may not report on
-    extra_problems = {"caseload": [404], "outcomes": [404]}
+    extra_problems = {name: [404] for name in query_serializers}
 
     def chosen_clinician(self, clinician_id):
         """`?clinician=`: one of the clinicians the caller may report on; anyone else answers 404."""
         return None if clinician_id is None else get_object_or_404(self.get_queryset(), pk=clinician_id)
 
-    def report(self, body, rows, served_by, serializer_class):
-        ids = [row["clinician"] for row in rows]
-        answer = self.present(body, serializer_class, audit_as="report", ids=ids, detail={"report": self.action})
-        return with_served_by(answer, served_by)
-
-    @extend_schema(
-        parameters=[CLINICIAN_PARAMETER, SERVED_BY_PARAMETER],
-        responses={200: CaseloadReportSerializer, (200, "text/csv"): OpenApiTypes.STR},
-        tags=["reports"],
-        operation_id="reports_caseload_retrieve",
-    )
-    @action(detail=False, methods=["get"], pagination_class=None)
-    def caseload(self, request):
-        """Caseload report: per clinician you may report on (yourself; a supervisor also their supervisees)
-
-        Open cases, goals by status, active homework and adherence, overdue homework, notes unsigned 72 h after
-        the session, notes awaiting co-signature, unacknowledged alerts. JSON, or CSV with Accept: text/csv or
-        ?format=csv.
-        """
+    def caseload_report(self):
         clinician = self.chosen_clinician(self.validated_query().get("clinician"))
+        user = self.request.user
         # The figures may come from the read replica (api/replica.py); the audit event goes to the primary.
         rows, served_by = routed_read(
-            request, lambda using: reports.caseload_report(user=request.user, clinician=clinician, using=using)
+            self.request, lambda using: reports.caseload_report(user=user, clinician=clinician, using=using)
         )
-        return self.report({"rows": rows}, rows, served_by, CaseloadReportSerializer)
+        return self.report({"rows": rows}, rows, served_by, CaseloadReportSerializer, "caseload")
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATE, description="Cases active on or after this date."),
-            OpenApiParameter("to", OpenApiTypes.DATE, description="Up to this date (default today)."),
-            OpenApiParameter("domain", str, enum=GoalDomain.values, description="Only cases with a goal here."),
-            CLINICIAN_PARAMETER,
-            SERVED_BY_PARAMETER,
-        ],
-        responses={200: OutcomesReportSerializer, (200, "text/csv"): OpenApiTypes.STR},
-        tags=["reports"],
-        operation_id="reports_outcomes_retrieve",
-    )
-    @action(detail=False, methods=["get"], pagination_class=None)
-    def outcomes(self, request):
-        """Outcomes report: per clinician and in total, with the period, domain and clinician filters
-
-        Cases, goals achieved, mean GAS T, homework adherence, and per measure the clients with a baseline and a
-        later score, mean change, reliably improved, deteriorated and recovered; with mean change for clients
-        whose homework adherence is at least 0.7 against those below. JSON or CSV.
-        """
+    def outcomes_report(self):
         params = self.validated_query()
         clinician = self.chosen_clinician(params.get("clinician"))
+        user = self.request.user
         report, served_by = routed_read(
-            request,
+            self.request,
             lambda using: reports.outcomes_report(
-                user=request.user,
+                user=user,
                 date_from=params.get("from"),
                 date_to=params.get("to"),
                 domain=params.get("domain"),
@@ -178,4 +158,74 @@ class ReportViewSet(ResourceViewSet):
                 using=using,
             ),
         )
-        return self.report(report, report["rows"], served_by, OutcomesReportSerializer)
+        return self.report(report, report["rows"], served_by, OutcomesReportSerializer, "outcomes")
+
+    def report(self, body, rows, served_by, serializer_class, name):
+        ids = [row["clinician"] for row in rows]
+        answer = self.present(body, serializer_class, audit_as="report", ids=ids, detail={"report": name})
+        return with_served_by(answer, served_by)
+
+    @extend_schema(
+        parameters=[CLINICIAN_PARAMETER, SERVED_BY_PARAMETER],
+        responses=CaseloadReportSerializer,
+        tags=["reports"],
+        operation_id="reports_caseload_retrieve",
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, renderer_classes=[JSONRenderer])
+    def caseload(self, request):
+        """Caseload report: per clinician you may report on (yourself; a supervisor also their supervisees)
+
+        Open cases, goals by status, active homework and adherence, overdue homework, notes unsigned 72 h after
+        the session, notes awaiting co-signature, unacknowledged alerts. As CSV: `reports/caseload.csv`.
+        """
+        return self.caseload_report()
+
+    @extend_schema(
+        parameters=[CLINICIAN_PARAMETER, SERVED_BY_PARAMETER],
+        responses=CSV,
+        tags=["reports"],
+        operation_id="reports_caseload_csv_retrieve",
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="caseload.csv",
+        pagination_class=None,
+        renderer_classes=[CSVRenderer],
+    )
+    def caseload_csv(self, request):
+        """Caseload report as CSV: one line per clinician, the same columns as the JSON report"""
+        return self.caseload_report()
+
+    @extend_schema(
+        parameters=OUTCOMES_PARAMETERS,
+        responses=OutcomesReportSerializer,
+        tags=["reports"],
+        operation_id="reports_outcomes_retrieve",
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, renderer_classes=[JSONRenderer])
+    def outcomes(self, request):
+        """Outcomes report: per clinician and in total, with the period, domain and clinician filters
+
+        Cases, goals achieved, mean GAS T, homework adherence, and per measure the clients with a baseline and a
+        later score, mean change, reliably improved, deteriorated and recovered; with mean change for clients
+        whose homework adherence is at least 0.7 against those below. As CSV: `reports/outcomes.csv`.
+        """
+        return self.outcomes_report()
+
+    @extend_schema(
+        parameters=OUTCOMES_PARAMETERS,
+        responses=CSV,
+        tags=["reports"],
+        operation_id="reports_outcomes_csv_retrieve",
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="outcomes.csv",
+        pagination_class=None,
+        renderer_classes=[CSVRenderer],
+    )
+    def outcomes_csv(self, request):
+        """Outcomes report as CSV: one line per clinician and a total line, nested figures flattened into columns"""
+        return self.outcomes_report()

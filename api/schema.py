@@ -10,10 +10,14 @@ import inspect
 
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
 from drf_spectacular.drainage import warn
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
+
+from exercises.responses import FIELD_TYPES, definition_schema
 
 from .errors import PROBLEM_MEDIA_TYPE, TYPE_BY_STATUS
 from .filters import ScopedIdFilter
@@ -26,6 +30,35 @@ class BearerTokenScheme(DjangoOAuthToolkitScheme):
     """The OAuth 2 security scheme and per-operation scopes, for our subclass of DOT's authentication."""
 
     target_class = "api.authentication.BearerTokenAuthentication"
+
+
+class ResponseFieldsExtension(OpenApiSerializerFieldExtension):
+    """An exercise's response fields as the domain declares them (exercises/responses.py): one component per field
+    type, and the list a union of them discriminated by `type`, so that a generated client gets one typed model per
+    kind of question and a mobile app can build the form from the contract."""
+
+    target_class = "api.serializers.ResponseFieldsField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        refs = {}
+        for kind in FIELD_TYPES:
+            name = "".join(word.capitalize() for word in kind.split("_")) + "ResponseField"
+            component = ResolvedComponent(
+                name=name, type=ResolvedComponent.SCHEMA, object=name, schema=definition_schema(kind)
+            )
+            auto_schema.registry.register_on_missing(component)
+            refs[kind] = component.ref
+        return {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": list(refs.values()),
+                "discriminator": {
+                    "propertyName": "type",
+                    "mapping": {kind: ref["$ref"] for kind, ref in refs.items()},
+                },
+            },
+        }
 
 
 class FieldErrorSerializer(serializers.Serializer):

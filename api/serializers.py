@@ -1,14 +1,83 @@
 """Representations that more than one resource family shows: a resource module imports these, never another
 resource module."""
 
+from drf_spectacular.utils import extend_schema_field
+from jsonschema import Draft4Validator
 from rest_framework import serializers
 
 from exercises.models import ExerciseVersion
+from exercises.responses import ANY_ANSWER, FIELD_TYPES, definition_schema
 from exercises.services import CONTENT_FIELDS
+
+
+class ResponseFieldsField(serializers.ListField):
+    """The questions a client answers after doing an exercise: each field one of the types exercises/responses.py
+    declares, checked against that type's schema (the one the contract publishes, api/schema.py). Rules across
+    attributes or fields (`min` below `max`, keys used once) are the domain's to check."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 1)
+        super().__init__(child=serializers.DictField(), **kwargs)
+
+    def to_internal_value(self, data):
+        fields = super().to_internal_value(data)
+        errors = {index: problems for index, field in enumerate(fields) if (problems := _field_problems(field))}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return fields
+
+    def to_representation(self, value):
+        return value
+
+
+# What the domain reports for the field as a whole ("`min` must be below `max`", "an unknown attribute"): left to
+# it, so that each problem is named once.
+WHOLE_FIELD_RULES = {"required", "minItems", "uniqueItems", "additionalProperties"}
+
+
+def _field_problems(field: dict) -> dict | None:
+    """Attributes of the wrong kind, by attribute (`response_fields.0.key`)."""
+    kind = field.get("type")
+    if kind is None:
+        return None
+    if kind not in FIELD_TYPES:
+        return {"type": [f"One of: {', '.join(FIELD_TYPES)}."]}
+    problems: dict[str, list[str]] = {}
+    for error in Draft4Validator(definition_schema(kind)).iter_errors(field):
+        if error.validator not in WHOLE_FIELD_RULES and error.path:
+            problems.setdefault(str(error.path[0]), []).append(error.message)
+    return problems or None
+
+
+@extend_schema_field({"type": "object", "additionalProperties": ANY_ANSWER})
+class ResponsesField(serializers.DictField):
+    """A client's answers, by response-field key (checked against the exercise version's fields by the domain)."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "integer"},
+                {"type": "boolean"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": True},
+            ]
+        },
+    }
+)
+class AuditDetailField(serializers.DictField):
+    """What an audit event adds about the change: which fields, from which state to which, how many. Ids and
+    names of states only, never clinical text."""
 
 
 class ExerciseVersionSerializer(serializers.ModelSerializer):
     """One version's full text: what a client sees when this version is assigned."""
+
+    steps = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="In order.")
+    response_fields = ResponseFieldsField(read_only=True)
 
     class Meta:
         model = ExerciseVersion

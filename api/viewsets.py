@@ -20,6 +20,7 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 `request_serializers` also tells the OpenAPI schema each operation's request body (api/schema.py).
 """
 
+from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -60,6 +61,11 @@ class ResourceViewSet(ScopedViewSet):
         for name in ("create_service", "update_service", "idempotency_required"):
             if callable(cls.__dict__.get(name)) and not isinstance(cls.__dict__[name], bool):
                 setattr(cls, name, staticmethod(cls.__dict__[name]))
+
+    def options(self, request, *args, **kwargs):
+        """The methods this resource takes, in `Allow`, and no body: the same for a JSON, CSV or PNG resource.
+        (Browsers' CORS preflights are answered by the CORS middleware before any view.)"""
+        return HttpResponse(status=status.HTTP_204_NO_CONTENT)
 
     # ------------------------------------------------------------ input
 

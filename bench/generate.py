@@ -26,10 +26,12 @@ How it loads
 - Afterwards the sequences of bigint ids are moved past the generated ids, and the tables are ANALYZEd.
 
 Which databases it touches: it fills an EMPTY database (no users, clients, cases or audit events; the exercise
-catalog may be loaded) and refuses any other. A generated database is marked by its first audit event, the
-generator's own (`generate` on `practice`, with the scale and seed in its detail). `--replace` empties a database
-so marked (clinical tables, tokens, row history, idempotency records, clinicians' own exercises; the catalog and
-OAuth applications stay) and generates again; it refuses a database whose audit trail begins any other way.
+catalog may be loaded, with the audit events of its publication) and refuses any other. A generated database is
+marked by its first audit event after the catalog's, the generator's own (`generate` on `practice`, with the scale
+and seed in its detail); the generated events continue the chain from whatever the catalog appended. `--replace`
+empties a database so marked (clinical tables, the audit trail, tokens, row history, idempotency records, clinicians'
+own exercises; the catalog and OAuth applications stay) and generates again; it refuses a database whose audit
+trail begins any other way.
 
 The same seed and scale give the same practice, relative to the moment it is generated (ciphertexts differ:
 every Fernet token has a fresh IV). Every generated account has the password GENERATED_PASSWORD.
@@ -50,6 +52,7 @@ import numpy as np
 from django.apps import apps
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -407,9 +410,15 @@ class AuditRecord:
 # ---------------------------------------------------------------- entry point
 
 
+# The exercise catalog's publication (exercises.services.catalog_load): the only events of an empty database.
+CATALOG_EVENTS = Q(actor__isnull=True, action="publish", object_type="exercise")
+
+
 def database_state() -> str:
-    """Whether the database is empty, was generated (its audit trail begins with the marker), or holds other data."""
-    first = AuditEvent.objects.order_by("id").values("action", "object_type", "actor_id").first()
+    """Whether the database is empty, was generated (its audit trail begins with the marker, after the catalog's
+    publication), or holds other data."""
+    events = AuditEvent.objects.exclude(CATALOG_EVENTS).order_by("id")
+    first = events.values("action", "object_type", "actor_id").first()
     if first == {"action": MARKER_ACTION, "object_type": MARKER_OBJECT, "actor_id": None}:
         return "generated"
     if first is None and not (User.objects.exists() or Client.objects.exists() or Case.objects.exists()):
@@ -583,7 +592,7 @@ class Generator:
             for model in apps.get_app_config("clinical").get_models(include_auto_created=True)
             if model._meta.db_table not in keep
         ]
-        tables += ["pghistory_context", "api_idempotencyrecord", "django_session"]
+        tables += [AuditEvent._meta.db_table, "pghistory_context", "api_idempotencyrecord", "django_session"]
         tables += [f"oauth2_provider_{name}" for name in ("accesstoken", "refreshtoken", "idtoken", "grant")]
         tables += ["oauth2_provider_devicegrant"]
         cursor.execute(f"TRUNCATE {', '.join(tables)}")
@@ -1389,11 +1398,13 @@ class Generator:
         }
         marker = (self.now, (None, ""), MARKER_ACTION, MARKER_OBJECT, (), marker_detail)
         record = AuditRecord()
-        record.prev_hash = GENESIS_HASH
+        # After the catalog's publication, if the catalog was loaded here; from the start otherwise.
+        head = AuditEvent.objects.order_by("-id").values_list("id", "hash").first() or (0, GENESIS_HASH)
+        record.prev_hash = head[1]
 
         def rows():
             for number, (at, (actor_id, role), action, object_type, ids, detail) in enumerate(
-                itertools.chain([marker], self.events), 1
+                itertools.chain([marker], self.events), head[0] + 1
             ):
                 record.occurred_at, record.actor_id, record.actor_role = at, actor_id, role
                 record.action, record.object_type, record.object_ids = action, object_type, ids

@@ -4,16 +4,122 @@ A field is a dict: `key` (identifier), `label`, `type`, `required` (default true
 - `text` (one line, ≤ 500 characters), `long_text` (≤ 10,000), `boolean`, `date` (ISO 8601 date);
 - `scale`: integer `min` < `max`, optional `min_label` / `max_label`;
 - `single_choice` / `multi_choice`: `options`, a list of distinct non-empty strings.
+
+Each type is declared once, below, as JSON Schema (the subset OpenAPI 3.0 speaks): the attributes a field of that
+type has, and what an answer to such a field is. The contract publishes these schemas (one per type, a union
+discriminated by `type`), and `response_problems` checks every answer against the same schema.
 """
 
 import re
-from datetime import date
+from functools import cache
+
+from jsonschema import Draft4Validator, FormatChecker
 
 FIELD_TYPES = ("text", "long_text", "scale", "boolean", "single_choice", "multi_choice", "date")
 FREE_TEXT_TYPES = ("text", "long_text")
 TEXT_LIMITS = {"text": 500, "long_text": 10_000}
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
-DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# Text a person typed: no control characters but tab and line breaks (a NUL truncates text in many clients).
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+SHORT_TEXT = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"}
+OPTIONS = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+    "minItems": 2,
+    "uniqueItems": True,
+    "description": "The choices, in the order the client sees them.",
+}
+# Every field's own attributes.
+COMMON_ATTRIBUTES = {
+    "key": {
+        "type": "string",
+        "pattern": f"^{KEY_PATTERN.pattern}$",
+        "description": "Names the answer in a submission's `responses`.",
+    },
+    "label": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 300,
+        "pattern": "\\S",
+        "description": "The question the client sees.",
+    },
+    "required": {"type": "boolean", "default": True, "description": "Whether the client must answer it."},
+}
+# By type: its own attributes (JSON Schema), which of them it needs, what it asks, and what an answer is.
+TYPE_ATTRIBUTES = {
+    "text": ({}, ()),
+    "long_text": ({}, ()),
+    "scale": (
+        {
+            "min": {"type": "integer", "description": "The lowest value; below `max`."},
+            "max": {"type": "integer", "description": "The highest value."},
+            "min_label": {**SHORT_TEXT, "description": "What the lowest value means."},
+            "max_label": {**SHORT_TEXT, "description": "What the highest value means."},
+        },
+        ("min", "max"),
+    ),
+    "boolean": ({}, ()),
+    "single_choice": ({"options": OPTIONS}, ("options",)),
+    "multi_choice": ({"options": OPTIONS}, ("options",)),
+    "date": ({}, ()),
+}
+TYPE_DESCRIPTIONS = {
+    "text": "One line of text (at most 500 characters).",
+    "long_text": "Free text (at most 10,000 characters).",
+    "scale": "A whole number from `min` to `max`.",
+    "boolean": "Yes or no.",
+    "single_choice": "One of `options`.",
+    "multi_choice": "Any of `options`, each at most once.",
+    "date": "A calendar date, YYYY-MM-DD.",
+}
+
+
+def definition_schema(kind: str) -> dict:
+    """The JSON Schema of a field of this type: what the contract publishes for it."""
+    attributes, required = TYPE_ATTRIBUTES[kind]
+    return {
+        "type": "object",
+        "description": TYPE_DESCRIPTIONS[kind],
+        "properties": {
+            "key": COMMON_ATTRIBUTES["key"],
+            "label": COMMON_ATTRIBUTES["label"],
+            "type": {"type": "string", "enum": [kind]},
+            "required": COMMON_ATTRIBUTES["required"],
+            **attributes,
+        },
+        "required": ["key", "label", "type", *required],
+        "additionalProperties": False,
+    }
+
+
+def answer_schema(field: dict) -> dict:
+    """The JSON Schema of a valid answer to this field (its bounds and options included)."""
+    kind = field["type"]
+    if kind in FREE_TEXT_TYPES:
+        return {"type": "string", "maxLength": TEXT_LIMITS[kind], "pattern": NO_CONTROL_CHARACTERS}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "scale":
+        return {"type": "integer", "minimum": field["min"], "maximum": field["max"]}
+    if kind == "single_choice":
+        return {"type": "string", "enum": list(field["options"])}
+    if kind == "multi_choice":
+        return {"type": "array", "items": {"type": "string", "enum": list(field["options"])}, "uniqueItems": True}
+    return {"type": "string", "format": "date", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}
+
+
+# Any answer, whatever the field: what the contract says a submission's `responses` values are.
+ANY_ANSWER = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "integer"},
+        {"type": "boolean"},
+        {"type": "array", "items": {"type": "string"}},
+    ],
+    "description": "By the field's type: text, long_text, single_choice and date a string; scale an integer; "
+    "boolean a boolean; multi_choice a list of strings.",
+}
 # Attributes that only some types take, and which.
 TYPE_ONLY_ATTRIBUTES = {
     "min": ("scale",),
@@ -98,35 +204,49 @@ def response_problems(fields: list[dict], responses) -> dict[str, list[str]]:
 
 
 def _value_problem(field: dict, value) -> str | None:
+    """The answer checked against its field's answer schema; a sentence for the client when it fails."""
+    if not _answer_validator(_frozen(answer_schema(field))).is_valid(value):
+        return _answer_message(field, value)
+    return None
+
+
+def _answer_message(field: dict, value) -> str:
     kind = field["type"]
     if kind in FREE_TEXT_TYPES:
         if not isinstance(value, str):
             return "Text expected."
         if len(value) > TEXT_LIMITS[kind]:
             return f"At most {TEXT_LIMITS[kind]} characters."
-        return None
+        return "Control characters are not allowed (tabs and line breaks are)."
     if kind == "boolean":
-        return None if isinstance(value, bool) else "true or false expected."
+        return "true or false expected."
     if kind == "scale":
-        if type(value) is not int or not field["min"] <= value <= field["max"]:
-            return f"A whole number from {field['min']} to {field['max']}."
-        return None
+        return f"A whole number from {field['min']} to {field['max']}."
     if kind == "single_choice":
-        return None if value in field["options"] else f"One of: {', '.join(field['options'])}."
+        return f"One of: {', '.join(field['options'])}."
     if kind == "multi_choice":
-        if (
-            not isinstance(value, list)
-            or not all(v in field["options"] for v in value)
-            or len(set(value)) != len(value)
-        ):
-            return f"A list of distinct options from: {', '.join(field['options'])}."
-        return None
-    if kind == "date":
-        try:
-            if not (isinstance(value, str) and DATE_PATTERN.fullmatch(value)):
-                raise ValueError(value)
-            date.fromisoformat(value)
-        except ValueError:
-            return "A date as YYYY-MM-DD."
-        return None
-    return "Unknown field type."
+        return f"A list of distinct options from: {', '.join(field['options'])}."
+    return "A date as YYYY-MM-DD."
+
+
+def _frozen(schema):
+    """A hashable form of a schema, so that each field's validator is built once per process."""
+    if isinstance(schema, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in schema.items()))
+    if isinstance(schema, list):
+        return ("__list__", *(_frozen(v) for v in schema))
+    return schema
+
+
+def _thawed(frozen):
+    if isinstance(frozen, tuple) and frozen[:1] == ("__list__",):
+        return [_thawed(v) for v in frozen[1:]]
+    if isinstance(frozen, tuple):
+        return {k: _thawed(v) for k, v in frozen}
+    return frozen
+
+
+@cache
+def _answer_validator(frozen_schema) -> Draft4Validator:
+    # Draft 4, as OpenAPI 3.0 reads its schemas: 5.0 is not an integer, true is not a number.
+    return Draft4Validator(_thawed(frozen_schema), format_checker=FormatChecker())

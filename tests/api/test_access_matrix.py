@@ -677,20 +677,27 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     # a case's outcomes, as JSON and as a chart (never a PNG of B's case)
     ("GET", f"{API}cases/{{id}}/outcomes/"): spec(),
     ("GET", f"{API}cases/{{id}}/outcomes/chart.png"): spec(
-        Variant(), Variant(" [Accept: image/png]", accept="image/png")
+        Variant(),
+        Variant(" [Accept: image/png]", accept="image/png"),
+        Variant(" [Accept: application/octet-stream]", accept="application/octet-stream"),
     ),
     # reports: the caller's rows only, as JSON or CSV
-    ("GET", f"{API}reports/caseload/"): spec(
-        Variant(), Variant(" [Accept: text/csv]", accept=CSV), Variant(" ?format=csv", params={"format": "csv"})
+    ("GET", f"{API}reports/caseload/"): spec(Variant()),
+    ("GET", f"{API}reports/caseload.csv"): spec(
+        Variant(),
+        Variant(" [Accept: text/csv]", accept=CSV),
+        Variant(" ?clinician=B's", query={"clinician": "b_user"}, reach=True),
     ),
     ("GET", f"{API}reports/outcomes/"): spec(
         Variant(),
-        Variant(" [Accept: text/csv]", accept=CSV),
-        Variant(" ?format=csv", params={"format": "csv"}),
         Variant(" ?domain=B's goal's", params={"domain": GoalDomain.TRUST_REBUILDING}),
         Variant(" ?clinician=A", query={"clinician": "a_user"}),
-        Variant(" ?clinician=B's, as CSV", query={"clinician": "b_user"}, params={"format": "csv"}, reach=True),
-        Variant(" ?clinician=B's [Accept: text/csv]", query={"clinician": "b_user"}, accept=CSV, reach=True),
+    ),
+    ("GET", f"{API}reports/outcomes.csv"): spec(
+        Variant(),
+        Variant(" [Accept: text/csv]", accept=CSV),
+        Variant(" ?domain=B's goal's", params={"domain": GoalDomain.TRUST_REBUILDING}),
+        Variant(" ?clinician=B's", query={"clinician": "b_user"}, reach=True),
     ),
     # public: a refused token says nothing about whose it was, or whether it ever existed
     ("POST", f"{API}invitations/accept/"): spec(
@@ -1715,9 +1722,9 @@ def test_lists_cost_the_same_for_1_and_20_rows_and_never_show_b(scene, count_que
 
 REPORT_URLS = (
     f"{API}reports/caseload/",
-    f"{API}reports/caseload/?format=csv",
+    f"{API}reports/caseload.csv",
     f"{API}reports/outcomes/",
-    f"{API}reports/outcomes/?format=csv",
+    f"{API}reports/outcomes.csv",
     f"{API}reports/outcomes/?domain={GoalDomain.TRUST_REBUILDING}",
 )
 

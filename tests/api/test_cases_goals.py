@@ -92,8 +92,15 @@ def couple_case(clinician, couple=None, **kwargs):
     return CaseFactory(clinician=clinician, subject_type=SubjectType.COUPLE, couple=couple, **kwargs)
 
 
-def gas_levels():
-    return {"-2": "no check-ins", "-1": "one a month", "0": "one a week", "1": "two a week", "2": "daily"}
+STORED_GAS_LEVELS = {"-2": "no check-ins", "-1": "one a month", "0": "one a week", "1": "two a week", "2": "daily"}
+
+
+LEVEL_NAMES = {"-2": "much_less", "-1": "somewhat_less", "0": "expected", "1": "somewhat_more", "2": "much_more"}
+
+
+def gas_levels(stored=STORED_GAS_LEVELS):
+    """As the API takes and answers them: each level by its name."""
+    return {LEVEL_NAMES[score]: text for score, text in stored.items()}
 
 
 def results(response) -> list[dict]:
@@ -670,15 +677,16 @@ def test_create_a_goal_with_gas_levels(api, case):
     assert response.json()["gas_levels"] == gas_levels()
     assert response.json()["lifecycle_status"] == "proposed"
     assert response.json()["priority"] == "high"
-    assert TreatmentGoal.objects.get().gas_levels == gas_levels()
+    assert TreatmentGoal.objects.get().gas_levels == STORED_GAS_LEVELS
 
 
 @pytest.mark.parametrize(
     "levels",
     [
-        {k: v for k, v in gas_levels().items() if k != "2"},  # a level missing
-        {**gas_levels(), "0": ""},  # a level without text
-        {"1": "x", "2": "y"},
+        {k: v for k, v in gas_levels().items() if k != "much_more"},  # a level missing
+        {**gas_levels(), "expected": ""},  # a level without text
+        {"somewhat_more": "x", "much_more": "y"},
+        STORED_GAS_LEVELS,  # keyed by score: the format before the contract named each level
         ["a", "b", "c", "d", "e"],
         "all fine",
     ],
@@ -781,7 +789,7 @@ def test_patch_with_incomplete_gas_levels_is_400(api, case):
     goal = GoalFactory(case=case)
     before = row(goal)
 
-    response = api.patch(f"{GOALS}{goal.id}/", {"gas_levels": {"0": "expected"}}, HTTP_IF_MATCH='"1"')
+    response = api.patch(f"{GOALS}{goal.id}/", {"gas_levels": {"expected": "expected"}}, HTTP_IF_MATCH='"1"')
 
     body = assert_problem(response, 400, "invalid")
     assert all(field.startswith("gas_levels") for field in error_fields(body))
@@ -1283,7 +1291,7 @@ def test_gas_levels_cannot_be_removed_once_rated(call_as, clinician):
 
     assert_problem(response, 409, "gas_levels_in_use")
     assert TreatmentGoal.objects.get(pk=rating.goal_id).gas_levels == GAS_LEVELS
-    reworded = {**GAS_LEVELS, "0": "one kept promise a week"}
+    reworded = gas_levels({**GAS_LEVELS, "0": "one kept promise a week"})
     assert (
         api.patch(f"{GOALS}{rating.goal_id}/", {"gas_levels": reworded}, format="json", HTTP_IF_MATCH="*").status_code
         == 200
@@ -1317,3 +1325,17 @@ def test_actions_honour_an_optional_if_match(call_as, clinician):
     assert api.post(f"{CASES}{case.id}/pause/", HTTP_IF_MATCH='"1"').status_code == 200
     assert api.post(f"{GOALS}{goal.id}/transition/", {"to": "active"}, HTTP_IF_MATCH='"1"').status_code == 200
     assert api.post(f"{CASES}{case.id}/resume/").status_code == 200  # without If-Match: whatever is current
+
+
+def test_a_patch_sends_whole_gas_levels(api, case):
+    # A goal's scale is replaced whole: in a PATCH too, every level is required.
+    goal = GoalFactory(case=case)
+    before = row(goal)
+
+    response = api.patch(f"{GOALS}{goal.id}/", {"gas_levels": {"expected": "one a week"}}, HTTP_IF_MATCH='"1"')
+
+    body = assert_problem(response, 400, "invalid")
+    assert {e["field"] for e in body["errors"]} == {
+        f"gas_levels.{name}" for name in ("much_less", "somewhat_less", "somewhat_more", "much_more")
+    }
+    assert row(goal) == before

@@ -855,7 +855,8 @@ def test_a_client_cannot_record_without_a_schedule(as_a, care):
     body = {"instrument": "phq9", "answers": [0] * 9, "administered_at": timezone.now().isoformat()}
 
     bare = as_a.post(ASSESSMENTS, body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
-    # naming their own client and case as a clinician would: a client reaches no clients or cases this way
+    # naming their own client and case as a clinician would: a client reaches no client record (their case is their
+    # own to see, so it is not the one refused), and records nothing
     as_clinician_would = as_a.post(
         ASSESSMENTS,
         {**body, "client": str(care.a.pk), "case": str(care.case.pk)},
@@ -867,7 +868,6 @@ def test_a_client_cannot_record_without_a_schedule(as_a, care):
     errors = field_errors(as_clinician_would)
     assert {field: [code for code, _ in problems] for field, problems in errors.items()} == {
         "client": ["does_not_exist"],
-        "case": ["does_not_exist"],
     }
     assert state() == before
 
@@ -1317,6 +1317,20 @@ def test_more_measures_make_a_taller_chart(call_as, care):
     assert three_panels[1] > 2 * one_panel[1]
 
 
+def test_the_chart_downloads_as_bytes_for_clients_that_know_no_image_types(call_as, care):
+    # openapi-python-client omits image/png answers; it takes application/octet-stream, the same PNG.
+    care.record(care.a, "phq9", 10, days_ago(3))
+    api = call_as(care.clinician, ["clinical:read"])
+
+    as_image = api.get(outcomes_url(care.case, "chart.png"), HTTP_ACCEPT="image/png")
+    as_bytes = api.get(outcomes_url(care.case, "chart.png"), HTTP_ACCEPT="application/octet-stream")
+
+    assert (as_image.status_code, as_image["Content-Type"]) == (200, "image/png")
+    assert (as_bytes.status_code, as_bytes["Content-Type"]) == (200, "application/octet-stream")
+    assert as_bytes.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert Image.open(io.BytesIO(as_bytes.content)).size == png(as_image).size
+
+
 def test_the_chart_refuses_to_be_json(call_as, care):
     response = call_as(care.clinician, ["clinical:read"]).get(
         outcomes_url(care.case, "chart.png"), HTTP_ACCEPT="application/json"
@@ -1388,3 +1402,14 @@ def test_a_self_report_dated_before_its_schedule_starts_is_refused(call_as, clin
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["administered_at"]
     assert not Assessment.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["", "chart.png"])
+def test_options_names_the_methods_whatever_the_representation(call_as, care, path):
+    # Found by the contract fuzzer: OPTIONS on the chart rendered DRF's metadata as a PNG (500).
+    api = call_as(care.clinician, ["clinical:read"])
+
+    for accept in ("*/*", "image/png", "application/octet-stream", "application/json"):
+        response = api.options(outcomes_url(care.case, path), HTTP_ACCEPT=accept)
+        assert (response.status_code, response.content) == (204, b""), accept
+        assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}

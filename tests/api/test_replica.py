@@ -278,7 +278,7 @@ class TestWithAStreamingReplica:
             events_before = report_events(supervisor)
 
             caseload = get_ok(reader, CASELOAD)
-            as_csv = get_ok(reader, CASELOAD, format="csv")
+            as_csv = get_ok(reader, "/api/v1/reports/caseload.csv")
             outcomes = get_ok(reader, OUTCOMES)
             # B changed nothing: the replica answers, with its older figures.
             assert [r["X-Served-By"] for r in (caseload, as_csv, outcomes)] == ["replica"] * 3

@@ -36,6 +36,7 @@ from tools import schema
 
 CASELOAD = "/api/v1/reports/caseload/"
 OUTCOMES = "/api/v1/reports/outcomes/"
+AS_CSV = {CASELOAD: "/api/v1/reports/caseload.csv", OUTCOMES: "/api/v1/reports/outcomes.csv"}
 REPORTS = ["reports"]
 MEASURES = ("phq9", "gad7", "csi4")
 MAXIMA = {"phq9": [3] * 9, "gad7": [3] * 7, "csi4": [6, 5, 5, 5]}
@@ -248,8 +249,24 @@ def test_a_format_the_report_lacks_is_406_not_404(call_as, clinician, path, valu
     assert problem(response)["code"] == "not_acceptable"
 
 
+@pytest.mark.parametrize("path", [CASELOAD, OUTCOMES])
+def test_each_report_has_one_representation_per_operation(call_as, clinician, path):
+    # A generated client parses what the contract says an operation answers: JSON at reports/…/, CSV at …csv.
+    api = call_as(clinician, REPORTS)
+
+    assert api.get(path)["Content-Type"] == "application/json"
+    assert_problem_code(api.get(path, HTTP_ACCEPT="text/csv"), 406, "not_acceptable")
+    assert api.get(AS_CSV[path])["Content-Type"] == "text/csv; charset=utf-8"
+    assert_problem_code(api.get(AS_CSV[path], HTTP_ACCEPT="application/json"), 406, "not_acceptable")
+
+
+def assert_problem_code(response, status, code):
+    assert response.status_code == status, response.content
+    assert problem(response)["code"] == code
+
+
 def test_bad_filters_are_problem_json_even_when_csv_was_asked_for(call_as, clinician):
-    response = call_as(clinician, REPORTS).get(OUTCOMES, {"from": "soon", "format": "csv"})
+    response = call_as(clinician, REPORTS).get(AS_CSV[OUTCOMES], {"from": "soon"})
 
     assert response.status_code == 400
     assert [e["field"] for e in problem(response)["errors"]] == ["from"]
@@ -350,18 +367,13 @@ def busy_practice(supervisor, clinician, catalog):
     return busy_case(clinician, catalog), CaseFactory(clinician=supervisor)
 
 
-@pytest.mark.parametrize(
-    "ask", [pytest.param({"format": "csv"}, id="format-param"), pytest.param({"HTTP_ACCEPT": "text/csv"}, id="accept")]
-)
 @pytest.mark.parametrize("path", [CASELOAD, OUTCOMES])
-def test_csv_has_every_figure_of_the_json(call_as, supervisor, busy_practice, path, ask):
+def test_csv_has_every_figure_of_the_json(call_as, supervisor, busy_practice, path):
     api = call_as(supervisor, REPORTS)
     body = report(api, path)
     json_rows = body["rows"] + ([body["total"]] if "total" in body else [])
-    params = {"format": ask["format"]} if "format" in ask else {}
-    headers = {k: v for k, v in ask.items() if k.startswith("HTTP_")}
 
-    rows = parse_csv(api.get(path, params, **headers))
+    rows = parse_csv(api.get(AS_CSV[path]))
 
     assert len(rows) == len(json_rows) == (3 if path == OUTCOMES else 2)
     for parsed, expected in zip(rows, json_rows, strict=True):

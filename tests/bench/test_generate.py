@@ -284,7 +284,7 @@ def test_assessments_are_scored_as_the_instruments_score_them(practice):
 
 def test_the_audit_trail_verifies_and_records_every_created_record(practice):
     assert verify_audit().startswith(f"OK: {AuditEvent.objects.count()} audit events")
-    marker = AuditEvent.objects.order_by("id").first()
+    marker = AuditEvent.objects.exclude(action="publish", object_type="exercise").order_by("id").first()
     assert (marker.action, marker.object_type, marker.actor_id) == ("generate", "practice", None)
     assert (marker.detail["scale"], marker.detail["seed"]) == (SCALE, 1)
     created = defaultdict(set)
@@ -309,8 +309,10 @@ def test_the_audit_trail_verifies_and_records_every_created_record(practice):
     assert amended == set(HomeworkSubmission.objects.filter(revision__gt=1).values_list("pk", "amends"))
     signed = {tuple(ids) for ids in AuditEvent.objects.filter(action="sign").values_list("object_ids", flat=True)}
     assert len(signed) == ProgressNote.objects.filter(signed_at__isnull=False).count()
-    # The events are in time order, each by someone in the role recorded.
-    times = list(AuditEvent.objects.exclude(pk=marker.pk).order_by("id").values_list("occurred_at", flat=True))
+    # The events are in time order, each by someone in the role recorded (the catalog's publication, loaded first,
+    # is today's).
+    generated = AuditEvent.objects.exclude(pk=marker.pk).exclude(action="publish", object_type="exercise")
+    times = list(generated.order_by("id").values_list("occurred_at", flat=True))
     assert times == sorted(times)
     assert (
         rows(

@@ -352,3 +352,61 @@ def test_every_problem_is_reported_at_once_by_key():
 def test_required_defaults_to_true():
     fields = [{"key": "a", "label": "A", "type": "text"}]
     assert response_problems(fields, {}) == {"a": ["This answer is required."]}
+
+
+# ---------------------------------------------------------------- one declaration: the contract's schemas
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x07", "\x1b", "\x7f"])
+def test_free_text_answers_refuse_control_characters(control):
+    for field_type in ("text", "long_text"):
+        refused = response_problems(only(field_type), {"a": f"felt{control}close"})
+        assert refused == {"a": ["Control characters are not allowed (tabs and line breaks are)."]}
+    assert response_problems(only("long_text"), {"a": "line one\nline two\tindented\r\n"}) == {}
+
+
+def test_every_valid_definition_matches_the_schema_the_contract_publishes():
+    from jsonschema import Draft4Validator
+
+    from exercises.responses import definition_schema
+    from exercises.services import catalog_entries
+
+    fields = [*EVERY_TYPE, *(f for entry in catalog_entries() for f in entry["response_fields"])]
+    for item in fields:
+        errors = [e.message for e in Draft4Validator(definition_schema(item["type"])).iter_errors(item)]
+        assert errors == [], item
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        field(key="Closeness"),
+        field(label="   "),
+        field(placeholder="type here"),  # an attribute no field has
+        field(type="text", min=1),  # an attribute of another type
+        field(type="scale", min=1),  # max missing
+        field(type="scale", min=1, max="10"),
+        field(type="single_choice", options=["only one"]),
+        field(type="multi_choice", options=["same", "same"]),
+        field(required="yes"),
+    ],
+)
+def test_definitions_the_server_refuses_the_published_schema_refuses_too(item):
+    from jsonschema import Draft4Validator
+
+    from exercises.responses import definition_schema
+
+    assert definition_problems([item]) != {}
+    assert not Draft4Validator(definition_schema(item["type"])).is_valid(item)
+
+
+@pytest.mark.parametrize("kind", FIELD_TYPES)
+def test_each_answer_schema_is_one_of_the_answers_the_contract_allows(kind):
+    from exercises.responses import ANY_ANSWER, answer_schema
+
+    extra = {"scale": {"min": 0, "max": 1}, "single_choice": {"options": ["a", "b"]}}
+    extra["multi_choice"] = extra["single_choice"]
+    schema = answer_schema(field(type=kind, **extra.get(kind, {})))
+    assert {"type": schema["type"], **({"items": {"type": "string"}} if schema["type"] == "array" else {})} in (
+        ANY_ANSWER["oneOf"]
+    )

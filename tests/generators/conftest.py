@@ -1,18 +1,11 @@
 import pytest
 
-from .contract import open_gaps
 from .python_client import generate, import_package
 
 
 def pytest_configure(config):
     # Registered here too so that --strict-markers accepts it when pytest-xdist is off (-p no:xdist).
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
-
-
-@pytest.fixture(scope="session")
-def gaps():
-    """The known contract gaps openapi.yaml still shows (contract.py)."""
-    return open_gaps()
 
 
 @pytest.fixture(scope="session")

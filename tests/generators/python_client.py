@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .contract import OPENAPI
+from tools.schema import SCHEMA_FILE as OPENAPI
 
 PACKAGE = "couples_api_client"
 BIN = Path(sys.executable).parent  # openapi-python-client, and ruff for its post-hooks

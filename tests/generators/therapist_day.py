@@ -1,10 +1,10 @@
 """A therapist's day through the client openapi-python-client generates from openapi.yaml, and nothing else: the
 only request made by hand is the OAuth token request.
 
-Written for the contract as issue 12 fixes it (GAS levels as a list of {score, description}; the outcomes CSV at
-its own operation, reports/outcomes.csv; chart.png also declared as application/octet-stream; response fields as
-a union discriminated on `type`). `tests/generators/test_python_client.py` runs it against a live server with
-the demo practice; `contract.py` says which steps the committed contract cannot carry yet.
+What a generated client needs of the contract, and gets: GAS levels named one by one, the outcomes CSV at its own
+operation (reports/outcomes.csv), chart.png also declared as application/octet-stream, response fields as a union
+discriminated on `type`. `tests/generators/test_python_client.py` runs it against a live server with the demo
+practice.
 
 Run by hand against `make run` (generates the client into a temporary directory first):
 
@@ -32,13 +32,13 @@ SUPERVISOR = ("supervisor@demo.test", "reports clinical:read")
 HOMEWORK = ("small-risk-together", "i-statement-practice", "phone-free-time")
 FIELD_TYPES = {"text", "long_text", "scale", "boolean", "single_choice", "multi_choice", "date"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-GAS_LEVELS = [
-    (-2, "Neither partner names a feeling during the week"),
-    (-1, "Feelings named only when asked, or only by one partner"),
-    (0, "Each partner names one feeling a day to the other"),
-    (1, "Feelings named daily and the other reflects them back"),
-    (2, "Both say they feel known by the other day to day"),
-]
+GAS_LEVELS = {
+    "much_less": "Neither partner names a feeling during the week",
+    "somewhat_less": "Feelings named only when asked, or only by one partner",
+    "expected": "Each partner names one feeling a day to the other",
+    "somewhat_more": "Feelings named daily and the other reflects them back",
+    "much_more": "Both say they feel known by the other day to day",
+}
 
 
 # -- the day's bookkeeping ---------------------------------------------------------------------------------------
@@ -247,7 +247,6 @@ def set_goals(day: Day) -> None:
     from couples_api_client.models import GoalTransitionRequest as Transition
 
     clinician = day.client("clinician")
-    levels = [{"score": score, "description": text} for score, text in GAS_LEVELS]
     body = GoalCreateRequest.from_dict(
         {
             "case": str(day.ids["case"]),
@@ -255,13 +254,13 @@ def set_goals(day: Day) -> None:
             "title": "Name one feeling to each other every day",
             "priority": "high",
             "target_date": (today() + dt.timedelta(weeks=12)).isoformat(),
-            "gas_levels": levels,
+            "gas_levels": GAS_LEVELS,
         }
     )
     response = goals_create.sync_detailed(client=clinician, body=body)
     assert response.status_code == 201, response.content
     goal = response.parsed
-    assert [(level.score, level.description) for level in goal.gas_levels] == GAS_LEVELS
+    assert goal.gas_levels.to_dict() == GAS_LEVELS
     assert goal.lifecycle_status == GoalLifecycleEnum.PROPOSED
 
     second = goals_create.sync(
@@ -283,7 +282,7 @@ def set_goals(day: Day) -> None:
 
     listed = {g.id: g for g in every(goals_list.sync, client=clinician, case=day.ids["case"])}
     assert set(listed) == {goal.id, second.id}
-    assert [level.score for level in listed[goal.id].gas_levels] == [-2, -1, 0, 1, 2]
+    assert listed[goal.id].gas_levels.expected == GAS_LEVELS["expected"]
     day.ids["goals"] = [goal.id, second.id]
 
 

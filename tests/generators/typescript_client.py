@@ -7,8 +7,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.schema import SCHEMA_FILE as OPENAPI
+
 from . import node
-from .contract import OPENAPI
 
 SOURCES = node.TYPESCRIPT_DIR
 MODULES = SOURCES / "node_modules"

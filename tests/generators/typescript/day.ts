@@ -2,7 +2,7 @@
 // into ./openapi.ts by tests/generators/test_typescript.py) and one typed openapi-fetch call per step. It only
 // has to compile under `tsc --strict`; the Python day (therapist_day.py) is the one that runs.
 //
-// Written for the contract as issue 12 fixes it: GAS levels a list of {score, description}, CSV reports at
+// What a typed frontend needs of the contract, and gets: GAS levels named one by one, CSV reports at
 // reports/outcomes.csv, response fields a union discriminated on `type`. Each step is one exported function;
 // the test maps a compile error to the step it falls in.
 import createClient from "openapi-fetch";
@@ -73,19 +73,19 @@ export async function setGoals(api: Api, caseId: string): Promise<string> {
       case: caseId,
       domain: "emotional_intimacy",
       title: "Name one feeling to each other every day",
-      gas_levels: [
-        { score: -2, description: "Neither partner names a feeling during the week" },
-        { score: -1, description: "Feelings named only when asked, or only by one partner" },
-        { score: 0, description: "Each partner names one feeling a day to the other" },
-        { score: 1, description: "Feelings named daily and the other reflects them back" },
-        { score: 2, description: "Both say they feel known by the other day to day" },
-      ],
+      gas_levels: {
+        much_less: "Neither partner names a feeling during the week",
+        somewhat_less: "Feelings named only when asked, or only by one partner",
+        expected: "Each partner names one feeling a day to the other",
+        somewhat_more: "Feelings named daily and the other reflects them back",
+        much_more: "Both say they feel known by the other day to day",
+      },
     },
   });
   const goal = created.data;
   check(goal, `goal not created: ${created.error?.detail}`);
-  const scores: number[] = (goal.gas_levels ?? []).map((level) => level.score);
-  check(scores.join() === "-2,-1,0,1,2", "GAS levels come back in order");
+  const expected: string | undefined = goal.gas_levels?.expected;
+  check(expected === "Each partner names one feeling a day to the other", "GAS levels come back by name");
   const { data: active } = await api.POST("/api/v1/goals/{id}/transition/", {
     params: { path: { id: goal.id }, header: { "If-Match": etag(created.response) } },
     body: { to: "active" },
