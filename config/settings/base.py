@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "api.limits.RequestHeadLimitMiddleware",
     "api.errors.ProblemDetailsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.limits.RequestBodyLimitMiddleware",
@@ -75,6 +76,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# No redirect to the path with a trailing slash: it would drop a POST's body and answer before authentication.
+# A path without its slash is a 404 problem naming the path with it (api.errors.ProblemDetailsMiddleware).
+APPEND_SLASH = False
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -184,9 +188,17 @@ CACHES = {
     }
 }
 
-# Request bodies above this size answer 413 (api.limits).
+# Request limits (api.limits; README "Conventions"). Bodies above this size answer 413.
 API_MAX_BODY_BYTES = 256 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON nested deeper than this (arrays and objects) answers 400 `nesting_too_deep`, before any parser recurses.
+API_MAX_JSON_DEPTH = 64
+# A longer request target (path and query) answers 414; larger header fields answer 431. gunicorn's own limits
+# (config/gunicorn.py) sit above these so that the application answers, as problem+json.
+API_MAX_URL_BYTES = 8 * 1024
+API_MAX_HEADER_FIELD_BYTES = 8 * 1024
+API_MAX_HEADER_BYTES = 32 * 1024
+API_MAX_HEADER_FIELDS = 100
 
 IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 
