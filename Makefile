@@ -8,18 +8,21 @@ PYTEST_ARGS ?=
 .PHONY: run test bench resilience fuzz lint format schema lock db-status db-stop clean
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@echo "creating the virtual environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 
 # Reinstalls whenever the lock file changes.
 $(VENV)/.installed: requirements-dev.lock | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
-	touch $@
+	@echo "installing dependencies from requirements-dev.lock (the first time: a few minutes)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
+	@touch $@
 
 install: $(VENV)/.installed
 
 ## Serve the demo practice on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops the server and its database).
+## One line per step; a port in use stops it before anything touches the database.
 run: install
-	$(WITH_DB) $(PY) -m tools.serve
+	@$(PY) -m tools.devdb exec --say -- $(PY) -m tools.serve
 
 ## Lint, migrations and contract checks, then the test suite against real PostgreSQL.
 test: install
