@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WITH_DB := $(PY) -m tools.devdb exec --
 PYTEST_ARGS ?=
 
-.PHONY: run test bench resilience fuzz lint format schema lock db-status db-stop clean
+.PHONY: run test docs-check bench resilience fuzz lint format schema lock db-status db-stop clean
 
 $(PY):
 	@echo "creating the virtual environment in $(VENV)"
@@ -29,6 +29,13 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest -n 2 $(PYTEST_ARGS)'
+
+## Swagger UI and ReDoc in headless Chromium (tools/docs_check.py): every operation rendered within 10 s, nothing
+## loaded from another origin; screenshots in .data/docs-check/. Installs Debian's chromium when missing (as root).
+docs-check: install
+	@command -v chromium >/dev/null || (echo "installing Debian's chromium" && apt-get update -qq && apt-get install -y -qq chromium)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-docs.lock
+	@DEVDB_DIR=.data/docs-check $(WITH_DB) $(PY) -m tools.docs_check
 
 ## Benchmark at practice scale (docs/performance.md); QUICK=1 for a short run on small practices.
 bench: install
@@ -57,13 +64,15 @@ format: install
 schema: install
 	$(PY) -m tools.schema write
 
-## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker) and runtime + dev (make).
+## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker), runtime + dev (make), runtime + docs
+## (make docs-check).
 COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 lock: install
 	$(PY) -m pip install --quiet pip-tools
 	$(COMPILE) -o requirements.lock pyproject.toml
 	$(COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
+	$(COMPILE) --extra docs -c requirements-dev.lock -o requirements-docs.lock pyproject.toml
 
 db-status: install
 	$(PY) -m tools.devdb status

@@ -264,6 +264,16 @@ OAUTH_SCOPES = {
     "admin": "Manage the practice's accounts, clinicians and supervision",
 }
 
+# What each role's tokens may hold: a token gets the scopes asked for that its user's role may hold (api.oauth), at
+# the token endpoint, on the consent page and on refresh; none of them → `invalid_scope`. The README's scope table
+# says the same. Keys are clinical.models.Role values.
+OAUTH_ROLE_SCOPES = {
+    "admin": ["admin"],
+    "clinician": ["clinical:read", "clinical:write", "reports"],
+    "supervisor": ["clinical:read", "clinical:write", "reports"],
+    "client": ["homework"],
+}
+
 OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
 OAUTH2_PROVIDER = {
     "SCOPES": OAUTH_SCOPES,
@@ -276,6 +286,13 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "OAUTH2_VALIDATOR_CLASS": "api.oauth.OAuth2Validator",
+    # The metadata (/.well-known/oauth-authorization-server) says what works here, and api.oauth.OAuth2Validator
+    # refuses every other grant: no client-credentials tokens (every caller is a person with a role), no device
+    # flow (its endpoints are not mounted), no implicit grant (RFC 9700). `none`: public clients (both demo apps)
+    # name themselves with client_id alone; confidential ones authenticate with their secret.
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "password", "refresh_token"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
     "ALLOWED_REDIRECT_URI_SCHEMES": env.list("OAUTH_REDIRECT_URI_SCHEMES", default=["http", "https"]),
     # RFC 9700 behaviour: S256 only, no tokens in query strings, `iss` in authorization responses,
     # tokens hashed at rest, refresh-token replay revokes the family, exact redirect URIs.
@@ -292,6 +309,8 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": False,
 }
 
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Couples therapy case-tracking API",
     "DESCRIPTION": (BASE_DIR / "api" / "openapi-description.md").read_text(),
@@ -316,9 +335,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "usePkceWithAuthorizationCodeGrant": True},
+    # The docs load nothing from another origin (api/docs.py): ReDoc's default fonts would come from Google Fonts.
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
+    # validatorUrl: Swagger UI would otherwise load a badge from validator.swagger.io on any host but localhost.
+    "SWAGGER_UI_SETTINGS": {
+        "persistAuthorization": True,
+        "usePkceWithAuthorizationCodeGrant": True,
+        "validatorUrl": None,
+    },
     "SWAGGER_UI_OAUTH2_CONFIG": {"clientId": "demo-spa", "usePkceWithAuthorizationCodeGrant": True},
-    "OAUTH2_FLOWS": ["authorizationCode"],
+    # Third-party and mobile apps: authorization code + PKCE. The practice's own first-party apps (demo-cli) may
+    # also use the password grant (api.oauth.OAuth2Validator).
+    "OAUTH2_FLOWS": ["authorizationCode", "password"],
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_TOKEN_URL": "/o/token/",
     "OAUTH2_REFRESH_URL": "/o/token/",
