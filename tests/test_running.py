@@ -89,7 +89,7 @@ class App:
             f"{PYTHON} manage.py migrate -v0 && {PYTHON} manage.py createcachetable && "
             f"{PYTHON} manage.py seed_demo >/dev/null && "
             f"exec {Path(PYTHON).with_name('gunicorn')} config.wsgi:application -b 127.0.0.1:{port} "
-            "--workers 1 --no-control-socket --graceful-timeout 5 --log-level warning"
+            "--config config/gunicorn.py --workers 1 --no-control-socket --graceful-timeout 5 --log-level warning"
         )
         self.log = (data_dir / "app.log").open("a")
         # Its own process group, as a terminal would give it: Ctrl-C reaches every process in it.
@@ -218,3 +218,94 @@ def test_a_killed_run_leaves_a_server_the_next_run_recovers(tmp_path):
     assert second.stdout.strip() == "ok"
     assert not postmaster_running(tmp_path), "the recovering run stops the server when it is done"
     assert json.loads(holders_file.read_text()) == []
+
+
+def make_env(data_dir: Path, port: int) -> dict:
+    """`make run` as a person types it, on a private database and port (not as a sub-make of `make test`)."""
+    env = {k: v for k, v in child_env(data_dir).items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return {**env, "PORT": str(port)}
+
+
+def answers(url: str) -> bool:
+    try:
+        return request(url)[0] == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+def raw_get(base: str, target: str, headers: dict | None = None) -> tuple[int, str, dict]:
+    """(status, content type, body) of a GET sent as given, through http.client (urllib would re-encode it)."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=HANG_GUARD_SECONDS)
+    try:
+        connection.request("GET", target, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+
+def test_make_run_says_each_step_refuses_a_taken_port_and_gunicorn_leaves_limits_to_the_app(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "make-run.log"
+    with log_path.open("w") as log:
+        first = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=make_env(tmp_path, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: first.poll() is not None or "serving on" in log_path.read_text(), 180, "make run to serve")
+        wait_for(lambda: answers(f"{base}/api/v1/health/live/"), 30, "gunicorn to answer")
+        lines = log_path.read_text().splitlines()
+        steps = [
+            "starting PostgreSQL",
+            "migrating the database",
+            "loading the exercise catalog",
+            "seeding the demo practice",
+            f"serving on {base}/",
+        ]
+        said = [next((i for i, line in enumerate(lines) if line.startswith(text)), None) for text in steps]
+        assert None not in said, lines
+        assert said == sorted(said), lines
+
+        # A second run on the same port stops before touching the database, naming the fix.
+        second = subprocess.run(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=make_env(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert f"PORT={port + 1} make run" in second.stdout
+        assert "migrating" not in second.stdout
+        assert "serving on" not in second.stdout
+        assert first.poll() is None, "the first run still serves"
+
+        # gunicorn lets oversized request lines and header fields through; the application answers them.
+        for target, headers, status, code in [
+            ("/api/v1/health/live/?q=" + "a" * 9_000, {}, 414, "uri_too_long"),
+            ("/api/v1/health/live/?q=" + "a" * 100_000, {}, 414, "uri_too_long"),
+            ("/api/v1/health/live/", {"X-Note": "a" * 10_000}, 431, "header_fields_too_large"),
+            ("/api/v1/health/live/", {f"X-Part-{i}": "a" * 7_000 for i in range(5)}, 431, "header_fields_too_large"),
+            ("/api/v1/health/live/", {f"X-Field-{i}": "1" for i in range(110)}, 431, "header_fields_too_large"),
+        ]:
+            answer = raw_get(base, target, headers)
+            assert answer[:2] == (status, "application/problem+json"), answer[2][:300]
+            assert json.loads(answer[2])["code"] == code
+        assert raw_get(base, "/api/v1/health/live/?q=" + "a" * 7_000, {"X-Note": "a" * 8_000})[0] == 200
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        first.wait(30)
+        devdb(tmp_path, "stop")
+    assert not postmaster_running(tmp_path)

@@ -5,6 +5,7 @@ With DATABASE_URL set, that server is used and nothing is started. Otherwise Pos
 
     python -m tools.devdb exec -- CMD ...   run CMD with DATABASE_URL pointing at the server; the
                                             server is stopped when the last holder exits
+    python -m tools.devdb exec --say -- CMD ...   the same, saying which database it provides (`make run`)
     python -m tools.devdb status            is the embedded server running, who holds it
     python -m tools.devdb stop              stop an embedded server that nobody holds any more
     python -m tools.devdb pause             stop the running server but keep its holders (fault tests)
@@ -111,11 +112,15 @@ def _server_running() -> bool:
     return psutil.pid_exists(pid)
 
 
-def run_with_database(command: list[str]) -> int:
+def run_with_database(command: list[str], *, say: bool = False) -> int:
     """Run `command` with DATABASE_URL set; forward SIGTERM/SIGHUP/SIGINT; stop the server afterwards."""
     if os.environ.get("DATABASE_URL"):
+        if say:
+            print("using the PostgreSQL server that DATABASE_URL names", flush=True)
         return subprocess.call(command)
 
+    if say:
+        print(f"starting PostgreSQL (embedded, data in {_shown(PGDATA)})", flush=True)
     server = start()
     env = {**os.environ, "DATABASE_URL": embedded_database_url()}
     pending: list[tuple[int, float]] = []
@@ -143,6 +148,13 @@ def run_with_database(command: list[str]) -> int:
     finally:
         server.cleanup()  # stops PostgreSQL when this was the last holder
     return returncode
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def resume() -> int:
@@ -182,11 +194,14 @@ def stop() -> int:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["exec"]:
-        command = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        rest = argv[1:]
+        say = rest[:1] == ["--say"]
+        rest = rest[1:] if say else rest
+        command = rest[1:] if rest[:1] == ["--"] else rest
         if not command:
-            print("usage: python -m tools.devdb exec -- CMD ...", file=sys.stderr)
+            print("usage: python -m tools.devdb exec [--say] -- CMD ...", file=sys.stderr)
             return 2
-        return run_with_database(command)
+        return run_with_database(command, say=say)
     if argv == ["pause"]:
         _prepare_runtime_dir()
         _pg_ctl("-w", "stop", "-m", "fast")

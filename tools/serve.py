@@ -1,10 +1,16 @@
-"""`make run`: prepare the database (migrate, cache table, exercise catalog, demo practice) and serve.
+"""`make run`: take the port, prepare the database (migrate, cache table, exercise catalog, demo practice) and serve.
 
-Run through `python -m tools.devdb exec --`, which provides the database and stops it afterwards.
-gunicorn replaces this process, so Ctrl-C and SIGTERM reach it directly and it shuts down cleanly.
+Run through `python -m tools.devdb exec --`, which provides the database and stops it afterwards. It says what it
+does, one line per step. The port is taken first, before anything touches the database: a second `make run` on
+a port in use stops there, naming the fix, instead of migrating and seeding the live database and then failing
+in gunicorn. The socket it holds is handed to gunicorn (`--bind fd://N`), so nothing can take the port between
+the check and the serving. gunicorn replaces this process, so Ctrl-C and SIGTERM reach it directly and it shuts
+down cleanly.
 """
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +18,25 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = ROOT / "config" / "gunicorn.py"
+HOST = "127.0.0.1"
+
+
+def gunicorn_command(*, bind: str, workers: int | str) -> list[str]:
+    """gunicorn as every server of this project starts it: the project's limits (config/gunicorn.py), no control
+    socket (gunicorn 27 makes one at a path shared by every gunicorn on the machine)."""
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    return [
+        gunicorn,
+        "config.wsgi:application",
+        "--config",
+        str(GUNICORN_CONFIG),
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--no-control-socket",
+    ]
 
 
 def wait_until_serving(server: subprocess.Popen, url: str, what: str, timeout: float = 30) -> subprocess.Popen:
@@ -28,42 +53,58 @@ def wait_until_serving(server: subprocess.Popen, url: str, what: str, timeout: f
     raise RuntimeError(f"{what} did not start")
 
 
-def main() -> None:
+def take_port(port: int) -> socket.socket | None:
+    """A listening socket on HOST:port, or None when something else has it. Listening at once, so that a request
+    made while the database is prepared waits for gunicorn instead of being refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: a port in TIME_WAIT is free
+    try:
+        sock.bind((HOST, port))
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+            return None
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def step(text: str) -> None:
+    print(text, flush=True)
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    sock = take_port(port)
+    if sock is None:
+        print(f"port {port} is in use (another `make run`?): serve on another one with PORT={port + 1} make run")
+        return 1
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     os.chdir(ROOT)
     import django
     from django.core.management import call_command
 
     django.setup()
+    step("migrating the database")
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)
+    step("loading the exercise catalog")
     call_command("load_exercises")
+    step("seeding the demo practice")
     call_command("seed_demo")
     from django.db import connections
 
     connections.close_all()
 
-    port = os.environ.get("PORT", "8000")
     workers = os.environ.get("WEB_CONCURRENCY", "2")
-    print(f"serving on http://127.0.0.1:{port}/  (API docs: http://127.0.0.1:{port}/api/docs/)", flush=True)
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    os.execv(
-        gunicorn,
-        [
-            gunicorn,
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            workers,
-            "--no-control-socket",
-            "--access-logfile",
-            "-",
-            "--graceful-timeout",
-            "10",
-        ],
-    )
+    step(f"serving on http://{HOST}:{port}/  (API docs: http://{HOST}:{port}/api/docs/; Ctrl-C stops)")
+    command = gunicorn_command(bind=f"fd://{sock.fileno()}", workers=workers)
+    command += ["--access-logfile", "-", "--graceful-timeout", "10"]
+    os.execv(command[0], command)
+    return 0  # not reached
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "api.limits.RequestHeadLimitMiddleware",
     "api.errors.ProblemDetailsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api.limits.RequestBodyLimitMiddleware",
@@ -76,6 +77,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# No redirect to the path with a trailing slash: it would drop a POST's body and answer before authentication.
+# A path without its slash is a 404 problem naming the path with it (api.errors.ProblemDetailsMiddleware).
+APPEND_SLASH = False
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -185,9 +189,17 @@ CACHES = {
     }
 }
 
-# Request bodies above this size answer 413 (api.limits).
+# Request limits (api.limits; README "Conventions"). Bodies above this size answer 413.
 API_MAX_BODY_BYTES = 256 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON nested deeper than this (arrays and objects) answers 400 `nesting_too_deep`, before any parser recurses.
+API_MAX_JSON_DEPTH = 64
+# A longer request target (path and query) answers 414; larger header fields answer 431. gunicorn's own limits
+# (config/gunicorn.py) sit above these so that the application answers, as problem+json.
+API_MAX_URL_BYTES = 8 * 1024
+API_MAX_HEADER_FIELD_BYTES = 8 * 1024
+API_MAX_HEADER_BYTES = 32 * 1024
+API_MAX_HEADER_FIELDS = 100
 
 IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 
@@ -253,6 +265,16 @@ OAUTH_SCOPES = {
     "admin": "Manage the practice's accounts, clinicians and supervision",
 }
 
+# What each role's tokens may hold: a token gets the scopes asked for that its user's role may hold (api.oauth), at
+# the token endpoint, on the consent page and on refresh; none of them → `invalid_scope`. The README's scope table
+# says the same. Keys are clinical.models.Role values.
+OAUTH_ROLE_SCOPES = {
+    "admin": ["admin"],
+    "clinician": ["clinical:read", "clinical:write", "reports"],
+    "supervisor": ["clinical:read", "clinical:write", "reports"],
+    "client": ["homework"],
+}
+
 OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
 OAUTH2_PROVIDER = {
     "SCOPES": OAUTH_SCOPES,
@@ -265,6 +287,13 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "OAUTH2_VALIDATOR_CLASS": "api.oauth.OAuth2Validator",
+    # The metadata (/.well-known/oauth-authorization-server) says what works here, and api.oauth.OAuth2Validator
+    # refuses every other grant: no client-credentials tokens (every caller is a person with a role), no device
+    # flow (its endpoints are not mounted), no implicit grant (RFC 9700). `none`: public clients (both demo apps)
+    # name themselves with client_id alone; confidential ones authenticate with their secret.
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "password", "refresh_token"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
     "ALLOWED_REDIRECT_URI_SCHEMES": env.list("OAUTH_REDIRECT_URI_SCHEMES", default=["http", "https"]),
     # RFC 9700 behaviour: S256 only, no tokens in query strings, `iss` in authorization responses,
     # tokens hashed at rest, refresh-token replay revokes the family, exact redirect URIs.
@@ -281,6 +310,8 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": False,
 }
 
+SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+MONOSPACE_FONTS = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Couples therapy case-tracking API",
     "DESCRIPTION": (BASE_DIR / "api" / "openapi-description.md").read_text(),
@@ -307,9 +338,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "usePkceWithAuthorizationCodeGrant": True},
+    # The docs load nothing from another origin (api/docs.py): ReDoc's default fonts would come from Google Fonts.
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": SYSTEM_FONTS,
+                "headings": {"fontFamily": SYSTEM_FONTS},
+                "code": {"fontFamily": MONOSPACE_FONTS},
+            }
+        }
+    },
+    # validatorUrl: Swagger UI would otherwise load a badge from validator.swagger.io on any host but localhost.
+    "SWAGGER_UI_SETTINGS": {
+        "persistAuthorization": True,
+        "usePkceWithAuthorizationCodeGrant": True,
+        "validatorUrl": None,
+    },
     "SWAGGER_UI_OAUTH2_CONFIG": {"clientId": "demo-spa", "usePkceWithAuthorizationCodeGrant": True},
-    "OAUTH2_FLOWS": ["authorizationCode"],
+    # Third-party and mobile apps: authorization code + PKCE. The practice's own first-party apps (demo-cli) may
+    # also use the password grant (api.oauth.OAuth2Validator).
+    "OAUTH2_FLOWS": ["authorizationCode", "password"],
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_TOKEN_URL": "/o/token/",
     "OAUTH2_REFRESH_URL": "/o/token/",

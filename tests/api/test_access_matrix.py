@@ -1891,6 +1891,9 @@ PUBLIC_ROUTES = {
         frozenset({"GET"}), "where Swagger UI's sign-in popup lands", "/api/docs/oauth2-redirect.html", 200
     ),
     "/api/redoc/": PublicRoute(frozenset({"GET"}), "ReDoc", "/api/redoc/", 200),
+    "/api/redoc/redoc.standalone.js": PublicRoute(
+        frozenset({"GET"}), "ReDoc's script, with no CDN image", "/api/redoc/redoc.standalone.js", 200
+    ),
     "/o/authorize/": PublicRoute(
         frozenset({"GET", "POST", "PUT"}),
         "authorization code + PKCE: a signed-in browser session consents; strangers go to the sign-in page",

@@ -176,11 +176,10 @@ def test_500_outside_drf_is_rewritten_too(db):
     assert "secret" not in response.content.decode()
 
 
-def test_html_error_pages_stay_outside_the_api(db):
-    response = Client().get("/not-api/")
-
-    assert response.status_code == 404
-    assert not response["Content-Type"].startswith("application/problem+json")
+def test_no_html_error_pages_outside_the_api_either(db):
+    """A headless API: an unknown path anywhere is a problem too (the sign-in and consent pages keep their own
+    error pages for the person reading them: tests/api/test_edges.py)."""
+    assert_problem(Client().get("/not-api/"), 404, "not_found")
 
 
 def test_problem_types_are_described(db):

@@ -3,6 +3,7 @@ through the services so that every record is one the API could have made."""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from clinical.models import Case, Client
@@ -10,13 +11,8 @@ from clinical.services import cases, clients, goals, measures, notes
 from clinical.services.demo import seed_demo
 from clinical.services.invitations import invitation_create
 
-# The scopes each role's apps ask for (README, docs): what a real token for that caller would hold.
-ROLE_SCOPES = {
-    "admin": ["admin"],
-    "clinician": ["clinical:read", "clinical:write", "reports"],
-    "supervisor": ["clinical:read", "clinical:write", "reports"],
-    "client": ["homework"],
-}
+# The most a token of each role can hold (settings.OAUTH_ROLE_SCOPES, enforced by the token endpoint).
+ROLE_SCOPES = settings.OAUTH_ROLE_SCOPES
 
 
 def seed_practice() -> dict:

@@ -35,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.serve import wait_until_serving
+from tools.serve import GUNICORN_CONFIG, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PY = sys.executable
@@ -117,6 +117,7 @@ def start_server(url: str, port: int, workers: int, log) -> subprocess.Popen:
         "THROTTLE_SUBMISSION_IP": LOAD_THROTTLE_RATE,
     }
     command = [str(Path(PY).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--config", str(GUNICORN_CONFIG)]
     command += ["--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "--timeout", "30"]
     command += ["--graceful-timeout", "5", "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
