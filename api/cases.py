@@ -346,6 +346,7 @@ class GoalViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     update_service = goal_services.goal_update
     extra_problems = {"create": [409], "partial_update": [409], "transition": [409], "gas_ratings": [409]}
     if_match_actions = ("transition",)
+    page_actions = ("list", "gas_ratings")
 
     @extend_schema(
         tags=["goals"],

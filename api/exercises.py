@@ -87,6 +87,7 @@ class ExerciseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resour
     allowed_roles = [Role.CLINICIAN, Role.SUPERVISOR, Role.CLIENT]
     action_roles = {"create": [Role.CLINICIAN, Role.SUPERVISOR], "partial_update": [Role.CLINICIAN, Role.SUPERVISOR]}
     extra_problems = {"partial_update": [403]}
+    page_actions = ("list", "versions")
 
     @action(detail=True, methods=["get"], filterset_class=None, serializer_class=ExerciseVersionSerializer)
     def versions(self, request, pk=None):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .errors import DATABASE_RETRY_AFTER_SECONDS, ProblemResponse
+from .viewsets import KnownQueryParameters
 
 HealthSerializer = inline_serializer(
     "Health",
@@ -20,7 +21,7 @@ HealthSerializer = inline_serializer(
 
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
-class ReadinessView(APIView):
+class ReadinessView(KnownQueryParameters, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -46,7 +47,7 @@ class ReadinessView(APIView):
 
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
-class LivenessView(APIView):
+class LivenessView(KnownQueryParameters, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 

@@ -1,14 +1,34 @@
-"""Request bodies take JSON's own types.
+"""Request bodies take JSON's own types, and values a person could mean.
 
 DRF converts what it can: a number sent for a text field is kept as its digits, "5" passes for an integer, 1 and
 "yes" for true, an integer for a UUID. The schema promises string, integer, boolean, so a value of another JSON
 type answers 400 naming the field, instead of being stored converted. Request serializers mix in `JSONTypes`;
-it checks nested serializers, lists and dicts of the body too.
+it checks nested serializers, lists and dicts of the body too, and the same rules hold for every request:
+
+- an instant (date and time) carries its UTC offset: `2026-11-21T09:30:00Z`, never a bare local time;
+- a date is on the calendar (`2026-02-30` is not) and between 1900-01-01 and five years from today;
+- text holds no control characters but tab and line breaks, anywhere in the body (homework answers included).
+
+Query serializers mix it in too: their values are all strings, and dates and instants follow the same rules.
 """
 
+import re
 from collections.abc import Mapping
+from datetime import date
 
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from .filters import INSTANT, instant
+
+EARLIEST_DATE = date(1900, 1, 1)
+HORIZON_YEARS = 5
+DATE_RANGE = f"A date from {EARLIEST_DATE.isoformat()} to {HORIZON_YEARS} years from today."
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# C0 controls but tab, line feed and carriage return; DEL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NO_CONTROL_CHARACTERS = "Control characters are not allowed (tabs and line breaks are)."
 
 
 def _is_number(value) -> bool:
@@ -40,10 +60,49 @@ def type_errors(field, value):
             return None
         errors = {key: error for key, item in value.items() if (error := type_errors(field.child, item))}
         return errors or None
+    if isinstance(field, serializers.DateTimeField):
+        return _instant_errors(value)
+    if isinstance(field, serializers.DateField):
+        return _date_errors(value)
     for kind, accepts in EXPECTED:
         if isinstance(field, kind):
             # The field's own message for a value it cannot read ("A valid integer is required.").
             return None if accepts(value) else [field.error_messages["invalid"]]
+    return None
+
+
+def _instant_errors(value):
+    if not isinstance(value, str) or instant(value) is None:
+        return [ErrorDetail(INSTANT, code="invalid")]
+    return None
+
+
+def _date_errors(value):
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        return None  # DRF's own message: the format to use
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return [ErrorDetail(f"{value} is not a date on the calendar.", code="impossible_date")]
+    latest = timezone.localdate()
+    latest = latest.replace(year=latest.year + HORIZON_YEARS, day=min(latest.day, 28))
+    if not EARLIEST_DATE <= day <= latest:
+        return [ErrorDetail(DATE_RANGE, code="date_out_of_range")]
+    return None
+
+
+def control_character_errors(value):
+    """Every string in a body (at any depth) that holds a control character, by where it is."""
+    if isinstance(value, str):
+        return (
+            [ErrorDetail(NO_CONTROL_CHARACTERS, code="control_character")] if CONTROL_CHARACTERS.search(value) else None
+        )
+    if isinstance(value, Mapping):
+        errors = {key: error for key, item in value.items() if (error := control_character_errors(item))}
+        return errors or None
+    if isinstance(value, list):
+        errors = {index: error for index, item in enumerate(value) if (error := control_character_errors(item))}
+        return errors or None
     return None
 
 
@@ -67,7 +126,10 @@ def object_errors(serializer, data: Mapping):
 class JSONTypes:
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
-            errors = object_errors(self, data)
+            errors = object_errors(self, data) or {}
+            if self.parent is None:  # the whole body, once: text anywhere in it
+                for key, error in (control_character_errors(dict(data)) or {}).items():
+                    errors.setdefault(key, error)
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

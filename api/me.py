@@ -13,7 +13,7 @@ from clinical.services.invitations import invitation_accept
 
 from .json_types import JSONTypes
 from .throttling import CountsSurviveFailureMixin, ScopedRate
-from .viewsets import ListMixin, ResourceViewSet
+from .viewsets import KnownQueryParameters, ListMixin, ResourceViewSet
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -23,7 +23,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MeView(APIView):
+class MeView(KnownQueryParameters, APIView):
     read_scopes = []  # any valid token may ask who it belongs to
     allowed_roles = Role.values
 
@@ -69,7 +69,7 @@ class InvitationAcceptThrottle(ScopedRate):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class InvitationAcceptView(CountsSurviveFailureMixin, APIView):
+class InvitationAcceptView(CountsSurviveFailureMixin, KnownQueryParameters, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [InvitationAcceptThrottle]

@@ -128,6 +128,7 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     create_service = services.note_create
     update_service = services.note_update
     action_roles = {"awaiting_cosign": [Role.SUPERVISOR]}
+    page_actions = ("list", "awaiting_cosign")
     if_match_actions = ("sign", "entered_in_error")
     extra_problems = {
         action: [409] for action in ("create", "partial_update", "sign", "cosign", "addenda", "entered_in_error")

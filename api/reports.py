@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from clinical import reports, selectors
 from clinical.models import GoalDomain
 
+from .json_types import JSONTypes
 from .renderers import CSVRenderer, JSONRenderer
 from .replica import SERVED_BY_PARAMETER, routed_read, with_served_by
 from .viewsets import CLINICIANS, ResourceViewSet
@@ -75,7 +76,7 @@ class OutcomesReportSerializer(serializers.Serializer):
 # `from` is a Python keyword, so the query serializer is built from a dict.
 OutcomesQuerySerializer = type(
     "OutcomesQuerySerializer",
-    (serializers.Serializer,),
+    (JSONTypes, serializers.Serializer),
     {
         "from": serializers.DateField(required=False),
         "to": serializers.DateField(required=False),
@@ -92,7 +93,7 @@ def _check_period(data):
     return data
 
 
-class CaseloadQuerySerializer(serializers.Serializer):
+class CaseloadQuerySerializer(JSONTypes, serializers.Serializer):
     clinician = serializers.UUIDField(required=False)
 
 

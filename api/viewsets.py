@@ -21,8 +21,11 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 """
 
 from django.http import HttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from clinical.models import Role
 
@@ -35,7 +38,29 @@ from .scoping import ScopedViewSet
 CLINICIANS = [Role.CLINICIAN, Role.SUPERVISOR]
 
 
-class ResourceViewSet(ScopedViewSet):
+class KnownQueryParameters:
+    """A query parameter the operation does not take answers 400 naming it, after authentication and permissions:
+    a misspelt `?updated_sinse=` must not quietly return everything. What an operation takes is what the contract
+    lists for it (a test holds the two together): its filters, pagination and `updated_since` where it answers
+    pages, its declared query serializer, `format` where it has several representations."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        taken = self.query_parameter_names()
+        unknown = sorted(set(request.query_params) - taken)
+        if unknown:
+            listed = ", ".join(sorted(taken)) or "none"
+            message = f"This operation takes no such query parameter (it takes: {listed})."
+            raise ValidationError({name: [ErrorDetail(message, code="unknown_parameter")] for name in unknown})
+
+    def query_parameter_names(self) -> set[str]:
+        names = set()
+        if len(self.renderer_classes) > 1:
+            names.add(api_settings.URL_FORMAT_OVERRIDE)
+        return names
+
+
+class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     """Clinicians and supervisors by default (a resource names other roles in `allowed_roles`)."""
 
     resource: str = ""
@@ -49,6 +74,8 @@ class ResourceViewSet(ScopedViewSet):
     request_serializers: dict = {}
     # Query parameters an action reads beyond list filters and pagination, validated like a body.
     query_serializers: dict = {}
+    # The actions that answer pages (filters and pagination apply to their GET).
+    page_actions: tuple[str, ...] = ("list",)
     # Idempotency-Key on create: False (optional), True (required) or a function of the request.
     idempotency_required = False
     read_scopes = ["clinical:read"]
@@ -62,12 +89,30 @@ class ResourceViewSet(ScopedViewSet):
             if callable(cls.__dict__.get(name)) and not isinstance(cls.__dict__[name], bool):
                 setattr(cls, name, staticmethod(cls.__dict__[name]))
 
+    def perform_content_negotiation(self, request, force=False):
+        # OPTIONS answers no body: whatever it accepts, there is nothing to refuse.
+        return super().perform_content_negotiation(request, force=force or request.method == "OPTIONS")
+
     def options(self, request, *args, **kwargs):
         """The methods this resource takes, in `Allow`, and no body: the same for a JSON, CSV or PNG resource.
         (Browsers' CORS preflights are answered by the CORS middleware before any view.)"""
         return HttpResponse(status=status.HTTP_204_NO_CONTENT)
 
     # ------------------------------------------------------------ input
+
+    def query_parameter_names(self) -> set[str]:
+        names = super().query_parameter_names()
+        if self.action in self.page_actions and self.request.method in ("GET", "HEAD"):
+            if self.paginator is not None:
+                names |= {p["name"] for p in self.paginator.get_schema_operation_parameters(self)}
+            for backend in self.filter_backends:
+                if issubclass(backend, DjangoFilterBackend):  # its filters are the filterset's
+                    names |= set(getattr(getattr(self, "filterset_class", None), "base_filters", ()))
+                else:
+                    names |= {p["name"] for p in backend().get_schema_operation_parameters(self)}
+        if self.action in self.query_serializers:
+            names |= set(self.query_serializers[self.action]().fields)
+        return names
 
     def validated(self, **kwargs) -> dict:
         """The request body, validated by this action's request serializer ({} for an action that takes none)."""
