@@ -7,7 +7,8 @@ it checks nested serializers, lists and dicts of the body too, and the same rule
 
 - an instant (date and time) carries its UTC offset: `2026-11-21T09:30:00Z`, never a bare local time;
 - a date is on the calendar (`2026-02-30` is not) and between 1900-01-01 and five years from today;
-- text holds no control characters but tab and line breaks, anywhere in the body (homework answers included).
+- text holds no control characters but tab and line breaks, in any field the operation takes (homework answers
+  included); what it does not take is ignored, as before.
 
 Query serializers mix it in too: their values are all strings, and dates and instants follow the same rules.
 """
@@ -19,6 +20,7 @@ from datetime import date
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
+from rest_framework.fields import _UnvalidatedField
 
 from .filters import INSTANT, instant
 
@@ -49,6 +51,8 @@ def type_errors(field, value):
     """The errors for `value` sent to `field` (DRF's error shape), or None when every JSON type is right."""
     if value is None:
         return None  # whether null is allowed is the field's own rule
+    if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+        return [ErrorDetail(NO_CONTROL_CHARACTERS, code="control_character")]
     if isinstance(field, serializers.ListSerializer):
         return _items(field.child, value) if isinstance(value, list) else None
     if isinstance(field, serializers.Serializer):
@@ -58,6 +62,8 @@ def type_errors(field, value):
     if isinstance(field, serializers.DictField):
         if not isinstance(value, Mapping):
             return None
+        if isinstance(field.child, _UnvalidatedField):  # free-form values (homework answers): their text only
+            return control_character_errors(value)
         errors = {key: error for key, item in value.items() if (error := type_errors(field.child, item))}
         return errors or None
     if isinstance(field, serializers.DateTimeField):
@@ -92,7 +98,7 @@ def _date_errors(value):
 
 
 def control_character_errors(value):
-    """Every string in a body (at any depth) that holds a control character, by where it is."""
+    """Every string in a free-form value (at any depth) that holds a control character, by where it is."""
     if isinstance(value, str):
         return (
             [ErrorDetail(NO_CONTROL_CHARACTERS, code="control_character")] if CONTROL_CHARACTERS.search(value) else None
@@ -126,10 +132,13 @@ def object_errors(serializer, data: Mapping):
 class JSONTypes:
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
-            errors = object_errors(self, data) or {}
-            if self.parent is None:  # the whole body, once: text anywhere in it
-                for key, error in (control_character_errors(dict(data)) or {}).items():
-                    errors.setdefault(key, error)
+            errors = object_errors(self, data)
             if errors:
+                # Every problem at once: the fields' own checks still speak for the other fields.
+                try:
+                    super().to_internal_value({k: v for k, v in data.items() if k not in errors})
+                except serializers.ValidationError as exc:
+                    for name, detail in exc.detail.items():
+                        errors.setdefault(name, detail)
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

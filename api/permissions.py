@@ -5,7 +5,8 @@ from oauth2_provider.contrib.rest_framework import TokenMatchesOASRequirements
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
-def _handles(view, method: str) -> bool:
+def handles(view, method: str) -> bool:
+    """Whether the view has an operation for this method (else DRF answers 405 once the checks pass)."""
     if getattr(view, "action_map", None) is not None:  # a viewset: routed methods have an action
         return getattr(view, "action", None) is not None
     return hasattr(view, method.lower())
@@ -28,7 +29,7 @@ class TokenHasScopes(TokenMatchesOASRequirements):
         action_scopes = getattr(view, "action_scopes", {})
         if action in action_scopes:
             declared = action_scopes[action]
-        elif not _handles(view, request.method):
+        elif not handles(view, request.method):
             return [[]]  # a method the view does not handle: DRF answers 405 right after the permission checks
         else:
             attribute = "read_scopes" if request.method in SAFE_METHODS else "write_scopes"

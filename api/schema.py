@@ -24,6 +24,7 @@ from .filters import ScopedIdFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import REPLAYED_HEADER, idempotency_label
+from .json_types import DATE_RANGE
 
 
 class BearerTokenScheme(DjangoOAuthToolkitScheme):
@@ -91,9 +92,12 @@ WWW_AUTHENTICATE = {
     }
 }
 HEADERS_BY_STATUS = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
-# At least one character that is not white space, as Python's str.strip() (which DRF trims with) counts it: that
-# is regex \s plus the separators U+001C..U+001F and U+0085, which JavaScript's \s does not include.
-NOT_ONLY_SPACES = r"[^\s\x1c-\x1f\x85]"
+# Text holds no control characters but tab and line breaks (api/json_types.py).
+CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+TEXT = rf"^[^{CONTROL}]*$"
+# ... and, where DRF trims it, at least one character that is not white space, as Python's str.strip() counts it:
+# regex \s plus the separators U+001C..U+001F (control characters already) and U+0085, which JavaScript's \s lacks.
+NOT_ONLY_SPACES = rf"^[^{CONTROL}]*[^\s{CONTROL}\x85][^{CONTROL}]*$"
 IDEMPOTENCY_DESCRIPTION = (
     "A fresh unique value (e.g. a UUID) per logical request. A retry with the same key and body returns "
     "the first response instead of acting twice."
@@ -121,14 +125,11 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _get_serializer_field_meta(self, field, direction):
         meta = super()._get_serializer_field_meta(field, direction)
-        if (
-            direction == "request"
-            and type(field) is serializers.CharField
-            and not field.allow_blank
-            and field.trim_whitespace
-        ):
+        if direction == "request" and type(field) is serializers.CharField:
             # DRF trims text and then refuses it when empty: "   " is not a title. Say so (found by fuzzing).
-            meta["pattern"] = NOT_ONLY_SPACES
+            meta["pattern"] = TEXT if field.allow_blank or not field.trim_whitespace else NOT_ONLY_SPACES
+        if direction == "request" and type(field) is serializers.DateField:
+            meta["description"] = " ".join(filter(None, [meta.get("description"), DATE_RANGE]))
         return meta
 
     def get_summary(self):

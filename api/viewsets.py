@@ -33,6 +33,7 @@ from .audit import audit_read
 from .etags import expected_version, with_etag
 from .filters import reject_blank
 from .idempotency import idempotent
+from .permissions import handles
 from .scoping import ScopedViewSet
 
 CLINICIANS = [Role.CLINICIAN, Role.SUPERVISOR]
@@ -46,6 +47,8 @@ class KnownQueryParameters:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if not handles(self, request.method):
+            return  # a method the operation does not have: 405 comes first
         taken = self.query_parameter_names()
         unknown = sorted(set(request.query_params) - taken)
         if unknown:

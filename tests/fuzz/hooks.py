@@ -59,8 +59,11 @@ CODES_BEYOND_THE_SCHEMA = {
     "password_entirely_numeric": "not only digits",
     "password_too_common": "not on the list of common passwords",
     "password_too_similar": "not like the account's e-mail or name",
-    # Dates checked against today: a date of birth, a session date, a completion time are not in the future.
+    # Dates checked against today: a date of birth, a session date, a completion time are not in the future; every
+    # date lies from 1900-01-01 to five years from today (each date's description says so; OpenAPI 3.0 has no
+    # bounds for dates).
     "future_date": "not after today",
+    "date_out_of_range": "from 1900-01-01 to five years from today",
     # PostgreSQL text cannot hold NUL; the API refuses it with 400 (tests/api/test_errors.py). The fuzzer keeps
     # sending NUL everywhere, so a place that does not refuse it cleanly still fails (500).
     "null_characters_not_allowed": "no NUL character in text",
@@ -75,6 +78,7 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("POST /api/v1/exercises/", "response_fields"): "each kind of response field takes its own settings",
     ("PATCH /api/v1/exercises/{id}/", "response_fields"): "each kind of response field takes its own settings",
     ("GET /api/v1/reports/outcomes/", "from"): "`from` does not come after `to`",
+    ("GET /api/v1/reports/outcomes.csv", "from"): "`from` does not come after `to`",
     ("POST /api/v1/submissions/", "completed_at"): "within the homework's dates",
     ("POST /api/v1/submissions/", "responses"): "the answers the exercise version's response fields ask for",
     ("POST /api/v1/submissions/{id}/amend/", "completed_at"): "within the homework's dates",
