@@ -68,3 +68,54 @@ def test_every_request_body_takes_json_types_as_the_contract_states():
             bodies[f"{method} {path}"] = serializer if isinstance(serializer, type) else type(serializer)
     assert len(bodies) >= 28  # every create, change and action that takes a body
     assert [op for op, cls in bodies.items() if not issubclass(cls, JSONTypes)] == []
+
+
+def _typed(node: dict) -> bool:
+    return any(key in node for key in ("type", "$ref", "oneOf", "anyOf", "allOf"))
+
+
+def _untyped_places(node, where: str):
+    """Every schema under `node` that says nothing of its type: a property, an item, a map's values."""
+    if not isinstance(node, dict):
+        return
+    for name, child in node.get("properties", {}).items():
+        if not _typed(child):
+            yield f"{where}.{name}"
+        yield from _untyped_places(child, f"{where}.{name}")
+    for key in ("items", "additionalProperties"):
+        child = node.get(key)
+        if isinstance(child, dict):
+            if not _typed(child):
+                yield f"{where}[{key}]"
+            yield from _untyped_places(child, f"{where}[{key}]")
+    for key in ("oneOf", "anyOf", "allOf"):
+        for index, child in enumerate(node.get(key, [])):
+            yield from _untyped_places(child, f"{where}.{key}.{index}")
+
+
+def test_no_schema_property_is_without_a_type():
+    # Found by a mobile developer: the exercise's steps and response fields, and an audit event's detail, were
+    # typed nothing at all, so a generated client handed them over as untyped dicts.
+    document = yaml.safe_load(schema.SCHEMA_FILE.read_text())
+    untyped = [
+        place
+        for name, component in document["components"]["schemas"].items()
+        for place in _untyped_places(component, name)
+    ]
+    assert untyped == []
+
+
+def test_response_fields_are_a_union_with_one_schema_per_field_type():
+    from exercises.responses import FIELD_TYPES
+
+    document = yaml.safe_load(schema.SCHEMA_FILE.read_text())
+    schemas = document["components"]["schemas"]
+    for component in ("ExerciseVersion", "ExerciseContentRequest"):
+        items = schemas[component]["properties"]["response_fields"]["items"]
+        assert items["discriminator"]["propertyName"] == "type"
+        assert set(items["discriminator"]["mapping"]) == set(FIELD_TYPES)
+        assert len(items["oneOf"]) == len(FIELD_TYPES)
+    scale = schemas["ScaleResponseField"]
+    assert scale["required"] == ["key", "label", "type", "min", "max"]
+    assert scale["properties"]["min"]["type"] == "integer"
+    assert scale["additionalProperties"] is False
