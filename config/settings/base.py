@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "clinical",
     "exercises",
     "kernel",
+    "events",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "corsheaders",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    """The API acting on its own: the event outbox, the worker's tasks, webhooks and reminders (docs/events.md)."""
+
+    name = "events"
+    verbose_name = "Events, webhooks and reminders"
+    default_auto_field = "django.db.models.BigAutoField"
