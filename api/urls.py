@@ -5,6 +5,7 @@ from . import (
     audit_events,
     cases,
     clients,
+    events,
     exercises,
     health,
     homework,
@@ -37,6 +38,7 @@ router.register("assessments", measures.AssessmentViewSet, basename="assessment"
 router.register("assessment-schedules", measures.ScheduleViewSet, basename="assessment-schedule")
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 router.register("reports", reports.ReportViewSet, basename="report")
+router.register("event-types", events.EventTypeViewSet, basename="event-type")
 
 # Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
 # invitation without a token).

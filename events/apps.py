@@ -7,3 +7,10 @@ class EventsConfig(AppConfig):
     name = "events"
     verbose_name = "Events, webhooks and reminders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from kernel.events import listen
+
+        from .services import event_record
+
+        listen(event_record)

@@ -12,7 +12,7 @@ from api.viewsets import ResourceViewSet
 ROOT = Path(__file__).resolve().parent.parent
 
 # Layers, top to bottom: a package may import those below it, never those above.
-LAYERS = ["config", "api", "clinical", "exercises", "kernel"]
+LAYERS = ["config", "api", "events", "clinical", "exercises", "kernel"]
 # The modules of api/ that every resource module may use: the HTTP concerns, each in one place.
 API_INFRASTRUCTURE = {
     "audit",
@@ -101,6 +101,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "audit_events",
         "cases",
         "clients",
+        "events",
         "exercises",
         "health",
         "homework",

@@ -9,6 +9,7 @@ from clinical.selectors import alerts_visible_to
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, update_versioned
 from kernel.errors import Conflict
+from kernel.events import happened
 
 
 @transaction.atomic
@@ -22,4 +23,5 @@ def alert_acknowledge(*, actor, alert: SafetyAlert) -> SafetyAlert:
         locked, expected_version=None, changes={"acknowledged_by": actor, "acknowledged_at": timezone.now()}
     )
     audit_append(actor=actor, action="acknowledge", object_type="alert", object_ids=[alert.pk])
+    happened("alert.acknowledged", alert=alert, case=alert.case_id, client=alert.client_id)
     return alert

@@ -18,6 +18,7 @@ from clinical.selectors import cases_writable_by, clients_writable_by, couples_w
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
+from kernel.events import happened
 
 # action → (states it may start from, state it leads to)
 CASE_ACTIONS = {
@@ -77,6 +78,7 @@ def case_open(
         )
     )
     audit_append(actor=actor, action="create", object_type="case", object_ids=[case.pk])
+    happened("case.opened", case=case)
     return case
 
 
@@ -128,6 +130,7 @@ def case_transition(*, actor, case: Case, action: str, closing_reason: str = "",
     )
     if action == "close":
         _withdraw_open_work(actor, case)
+        happened("case.closed", case=case)
     return case
 
 

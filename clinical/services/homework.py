@@ -22,6 +22,7 @@ from exercises.responses import response_problems
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
+from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
 
@@ -88,6 +89,7 @@ def assignment_create(
     assignment.assignees.set(assignees)
     assignment.goals.set(goals)
     audit_append(actor=actor, action="create", object_type="assignment", object_ids=[assignment.pk])
+    happened("assignment.created", assignment=assignment, case=case)
     return assignment
 
 
@@ -183,13 +185,18 @@ def _now_done(assignment: HomeworkAssignment) -> bool:
 def _complete_if_done(assignment: HomeworkAssignment) -> None:
     if _now_done(assignment):
         update_versioned(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
+        happened("assignment.completed", assignment=assignment, case=assignment.case_id)
 
 
 def _after_submission(assignment: HomeworkAssignment) -> None:
     """Progress changed: the assignment (locked by the caller) gets a new version, so delta sync sees it, and
     completes when done."""
-    changes = {"status": AssignmentStatus.COMPLETED} if _now_done(assignment) else {}
-    update_versioned(assignment, expected_version=None, changes=changes, locked=True)
+    done = _now_done(assignment)
+    update_versioned(
+        assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED} if done else {}, locked=True
+    )
+    if done:
+        happened("assignment.completed", assignment=assignment, case=assignment.case_id)
 
 
 @transaction.atomic
@@ -212,8 +219,9 @@ def submission_create(
         responses=responses,
         shared_with_partner=shared_with_partner,
     )
-    _after_submission(assignment)
     audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
+    happened("submission.created", submission=submission, assignment=assignment, case=assignment.case_id, client=client)
+    _after_submission(assignment)  # then, if it is done now, assignment.completed
     return submission
 
 
@@ -245,7 +253,6 @@ def submission_amend(
         revision=locked.revision + 1,
         amends=locked,
     )
-    _after_submission(assignment)
     audit_append(
         actor=actor,
         action="amend",
@@ -253,6 +260,15 @@ def submission_amend(
         object_ids=[revision.pk, locked.pk],
         detail={"amends": str(locked.pk)},
     )
+    happened(
+        "submission.amended",
+        submission=revision,
+        amends=locked,
+        assignment=assignment,
+        case=assignment.case_id,
+        client=locked.client_id,
+    )
+    _after_submission(assignment)
     return revision
 
 
@@ -273,4 +289,11 @@ def submission_review(*, actor, submission: HomeworkSubmission, feedback: str) -
         changes={"feedback": feedback.strip(), "reviewed_by": actor, "reviewed_at": timezone.now()},
     )
     audit_append(actor=actor, action="review", object_type="submission", object_ids=[submission.pk])
+    happened(
+        "submission.reviewed",
+        submission=submission,
+        assignment=submission.assignment_id,
+        case=submission.assignment.case_id,
+        client=submission.client_id,
+    )
     return submission

@@ -15,6 +15,7 @@ from clinical.selectors import clients_writable_by
 from kernel.audit import audit_append
 from kernel.changes import require_in
 from kernel.errors import Conflict, InvalidInput
+from kernel.events import happened
 
 from .accounts import user_create
 
@@ -71,4 +72,5 @@ def invitation_accept(*, token: str, email: str, password: str) -> User:
     invitation.used_at = timezone.now()
     invitation.save(update_fields=["used_at"])
     audit_append(actor=user, action="accept_invitation", object_type="client", object_ids=[client.pk])
+    happened("invitation.accepted", client=client)
     return user

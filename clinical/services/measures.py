@@ -22,6 +22,7 @@ from clinical.selectors import case_clients
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
+from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
 
@@ -149,6 +150,9 @@ def assessment_record(
     if becomes_baseline and baseline is not None:  # entered late, but earlier: the others compare with it now
         refresh_series(client=client, case=case, instrument_code=instrument)
     audit_append(actor=actor, action="create", object_type="assessment", object_ids=[assessment.pk])
+    happened("assessment.recorded", assessment=assessment, case=case, client=client)
+    if figures["reliable_change"] == "deteriorated":
+        happened("assessment.reliable_deterioration", assessment=assessment, case=case, client=client)
     code, item = instruments.SAFETY_ITEM
     if instrument == code and answers[item - 1] > 0:
         alert = SafetyAlert.objects.create(
@@ -159,6 +163,7 @@ def assessment_record(
             detail=f"PHQ-9 item 9 (thoughts of self-harm) answered {answers[item - 1]} of 3.",
         )
         audit_append(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
+        happened("alert.raised", alert=alert, assessment=assessment, case=case, client=client)
     return Assessment.objects.get(pk=assessment.pk)
 
 

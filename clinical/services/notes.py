@@ -8,6 +8,7 @@ from clinical.selectors import active_supervisor_of
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
+from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
 
@@ -131,6 +132,9 @@ def note_sign(*, actor, note: ProgressNote, expected_version: int | None = None)
         },
     )
     audit_append(actor=actor, action="sign", object_type="note", object_ids=[note.pk])
+    happened("note.signed", note=note, case=note.case_id)
+    if note.cosign_required:
+        happened("note.awaiting_cosign", note=note, case=note.case_id)
     return note
 
 
@@ -149,6 +153,7 @@ def note_cosign(*, actor, note: ProgressNote) -> ProgressNote:
         locked, expected_version=None, changes={"cosigned_by": actor, "cosigned_at": timezone.now()}
     )
     audit_append(actor=actor, action="cosign", object_type="note", object_ids=[note.pk])
+    happened("note.cosigned", note=note, case=note.case_id)
     return note
 
 

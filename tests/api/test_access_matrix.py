@@ -125,7 +125,7 @@ class Operation:
 
     @property
     def targets(self) -> bool:
-        """The path names a record ({id}, {code})."""
+        """The path names a record ({id}, {code}, {name})."""
         return bool(PATH_PARAMETER.search(self.path))
 
     @property
@@ -236,6 +236,9 @@ def access(role: str, op: Operation) -> str | None:
         return LIBRARY
     if op.resource == "instruments":
         return FORBIDDEN if role == "admin" else REFERENCE
+    if op.resource == "event-types":
+        # the events integrators subscribe to: staff and the admin (who subscribes for the practice)
+        return FORBIDDEN if role == "client" else REFERENCE
     if op.resource == "assessments":
         # staff record and read them on the cases they reach; a client self-reports and reads their own
         return FORBIDDEN if role == "admin" else SCOPED
@@ -285,6 +288,7 @@ PATH_TARGETS = {
     "assignments": "b_assignment",
     "submissions": "b_submission",
     "instruments": "instrument_code",
+    "event-types": "event_type_name",
     "assessments": "b_assessment",
     "assessment-schedules": "b_schedule",
     "alerts": "b_alert",
@@ -644,6 +648,8 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     # the standard measures: reference data, no record of anyone's
     ("GET", f"{API}instruments/"): spec(),
     ("GET", f"{API}instruments/{{code}}/"): spec(),
+    ("GET", f"{API}event-types/"): spec(),
+    ("GET", f"{API}event-types/{{name}}/"): spec(),
     # assessments: staff record them on the cases they hold; a client self-reports against their schedule
     ("GET", f"{API}assessments/"): spec(),
     ("POST", f"{API}assessments/"): spec(
@@ -1052,6 +1058,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "a_assignment": a_assignment.id,
         "a_exercise": a_exercise.id,
         "instrument_code": "phq9",
+        "event_type_name": "case.opened",
         "b_assessment": b_assessment,
         "b_self_report": b_self_report,
         "b_alert": b_alert.id,
@@ -1490,7 +1497,7 @@ def test_no_role_reaches_another_clinicians_records(scene, role, op, variant):
         and response.status_code == 200
         and op.targets
         and not op.is_list
-        and str(response.json().get("id", response.json().get("code"))) != asked
+        and str(next(response.json()[key] for key in ("id", "code", "name") if key in response.json())) != asked
     ):
         failures.append("the answer is not the record asked for")
     if kind == REPORT and response.status_code == 200:
@@ -1686,7 +1693,7 @@ LIST_GROWTH = {
     f"{API}alerts/": ("supervisor", None, lambda s: _assessment(s, answers=A_PHQ9)),
 }
 # Lists of data shipped with the API: nothing to grow.
-FIXED_LISTS = {f"{API}instruments/"}
+FIXED_LISTS = {f"{API}instruments/", f"{API}event-types/"}
 LISTS = [pytest.param(op, id=str(op)) for op in OPERATIONS if op.lists_rows and op.path not in FIXED_LISTS]
 
 
@@ -1963,7 +1970,11 @@ def test_public_routes_answer_without_a_token(anonymous, path):
 
 
 def _probe_path(path: str) -> str:
-    values = {"{code}": "phq9", "{id}": "1" if path.startswith(f"{API}audit-events/") else str(uuid.uuid4())}
+    values = {
+        "{code}": "phq9",
+        "{name}": "case.opened",
+        "{id}": "1" if path.startswith(f"{API}audit-events/") else str(uuid.uuid4()),
+    }
     return PATH_PARAMETER.sub(lambda match: values[match.group(0)], path)
 
 
