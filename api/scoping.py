@@ -6,6 +6,7 @@ A subclass names its selector (`selector = clinicians_visible_to`) and may shape
 result answers 404, so existence never leaks.
 """
 
+from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 from rest_framework.viewsets import GenericViewSet
 
@@ -44,12 +45,13 @@ class ScopedViewSet(CountsSurviveFailureMixin, GenericViewSet):
     def shape_queryset(self, queryset):
         return queryset
 
-    def filter_queryset(self, queryset):
-        # Query-string filters narrow lists; a record addressed by its id is found by scope alone (and the
-        # filter set's form is not built for nothing).
-        if self.detail:
-            return queryset
-        return super().filter_queryset(queryset)
+    def get_object(self):
+        """The record the path names, found by scope alone: query-string filters narrow lists (a record's own lists
+        included, such as a webhook's deliveries), never which record a path names."""
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        obj = get_object_or_404(self.get_queryset(), **{self.lookup_field: self.kwargs[lookup]})
+        self.check_object_permissions(self.request, obj)
+        return obj
 
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):

@@ -15,6 +15,7 @@ from . import (
     practice,
     problems,
     reports,
+    webhooks,
 )
 from .routers import Router
 
@@ -39,6 +40,7 @@ router.register("assessment-schedules", measures.ScheduleViewSet, basename="asse
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 router.register("reports", reports.ReportViewSet, basename="report")
 router.register("event-types", events.EventTypeViewSet, basename="event-type")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 # Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
 # invitation without a token).

@@ -79,6 +79,7 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     query_serializers: dict = {}
     # The actions that answer pages (filters and pagination apply to their GET).
     page_actions: tuple[str, ...] = ("list",)
+    filterset_class = None
     # Idempotency-Key on create: False (optional), True (required) or a function of the request.
     idempotency_required = False
     read_scopes = ["clinical:read"]

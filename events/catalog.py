@@ -3,8 +3,8 @@ described in docs/events.md.
 
 An event carries its id, type, version, when it happened, the practice's sequence number and the ids of what it
 is about — never names, answers, note text or scores. `about` lists those ids; `scope` says which of them decides
-who may receive the event (a case: its clinician and their supervisor; a client: their clinicians). A change to
-what an event carries is a new version.
+who may receive the event (a case: its clinician and their supervisor; a client: their clinicians; a webhook: the
+practice's admins). A change to what an event carries is a new version.
 """
 
 from dataclasses import dataclass
@@ -95,6 +95,13 @@ CATALOG = [
         "case",
     ),
     EventType("note.cosigned", 1, "A supervisor co-signed a note.", ("note", "case"), "case"),
+    EventType(
+        "webhook.disabled",
+        1,
+        "A webhook subscription was disabled after its deliveries failed for over a day; for the practice's admins.",
+        ("webhook",),
+        "webhook",
+    ),
     EventType(
         "invitation.accepted",
         1,

@@ -1,9 +1,13 @@
 import uuid
 
 import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Func, Value
+from django.db.models import Func, Q, Value
 from django.utils import timezone
+
+from clinical.fields import EncryptedJSONField
 
 # The practice's event sequence: one PostgreSQL sequence, so that every process numbers events from it.
 SEQUENCE = "events_event_sequence"
@@ -36,3 +40,88 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.type} #{self.sequence}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # waiting for its first attempt or its next retry
+    SUCCEEDED = "succeeded"  # the receiver answered 2xx
+    FAILED = "failed"  # every retry failed
+    WITHHELD = "withheld"  # not sent: the subscription's owner may not see the record any more, or it is disabled
+
+
+class WebhookSubscription(models.Model):
+    """A staff member's subscription: signed deliveries of the events they may see (a clinician their caseload, a
+    supervisor also their supervisees', the admin the whole practice) to a URL of theirs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = ArrayField(models.CharField(max_length=64))
+    active = models.BooleanField(default=True)
+    # [{"secret": "whsec_…", "expires_at": ISO 8601 or null}], newest first; each signs until it expires.
+    secrets = EncryptedJSONField(null=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="webhook_created_id"),
+            models.Index(fields=["owner"], name="webhook_by_owner"),
+        ]
+
+    def __str__(self):
+        return f"webhook {self.id} → {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event (or a ping) for one subscription. Its id is the `webhook-id` the receiver sees: the same on every
+    retry and redelivery, so that the receiver can drop duplicates."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.PROTECT, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    type = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts made before the last redelivery: retries count from there.
+    redelivered_after = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event"], name="one_delivery_per_event", condition=Q(event__isnull=False)
+            )
+        ]
+        indexes = [models.Index(fields=["subscription", "created_at", "id"], name="delivery_by_subscription")]
+
+    def __str__(self):
+        return f"delivery {self.id} ({self.type}, {self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery: when, what the receiver answered, how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="one_attempt_per_number")]
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.delivery_id}"

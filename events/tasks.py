@@ -9,3 +9,11 @@ def fan_out(event_id: str) -> None:
     from .delivery import event_fan_out
 
     event_fan_out(event_id=event_id)
+
+
+@app.task(queue="webhooks", name="events.deliver")
+def deliver(delivery_id: str) -> None:
+    """Try one webhook delivery; a failed try defers the next one itself (events/delivery.py, RETRY_DELAYS)."""
+    from .delivery import delivery_attempt
+
+    delivery_attempt(delivery_id=delivery_id)

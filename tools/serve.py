@@ -82,6 +82,8 @@ def main() -> int:
         return 1
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    # The README's webhook walkthrough runs a receiver on this machine, over plain http.
+    os.environ.setdefault("WEBHOOK_ALLOWED_TARGETS", "127.0.0.1:8765")
     os.chdir(ROOT)
     import django
     from django.core.management import call_command

@@ -205,6 +205,10 @@ API_MAX_HEADER_FIELDS = 100
 
 IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 
+# Webhook receivers the API may call although they are not public https endpoints, as `host:port` (events/egress.py):
+# for development only (`make run` allows 127.0.0.1:8765, the README's local receiver). Empty by default.
+WEBHOOK_ALLOWED_TARGETS = env.list("WEBHOOK_ALLOWED_TARGETS", default=[])
+
 # Row history context (user, URL, request id) is attached to the statements of requests that change rows;
 # reads change none (their audit event is not a tracked model), so they skip it.
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
