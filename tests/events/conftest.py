@@ -60,8 +60,8 @@ def receiver(settings):
 
 @pytest.fixture
 def work(settings):
-    """`work()` runs procrastinate's worker on the events and webhooks queues until no job is due, as `manage.py procrastinate
-    worker` would (its own connections: what it reads must be committed, hence transactional tests)."""
+    """`work()` runs procrastinate's worker on the events and webhooks queues until no job is due, as `manage.py
+    procrastinate worker` would (its own connections: what it reads must be committed, hence transactional tests)."""
     settings.WEBHOOK_RETRY_DELAYS = (0, 0, 0)
 
     def run(queues=("events", "webhooks")):
