@@ -16,8 +16,10 @@ def webhooks_visible_to(*, user) -> QuerySet[WebhookSubscription]:
 
 
 def webhooks_writable_by(*, user) -> QuerySet[WebhookSubscription]:
-    """Each subscription is its owner's to change; the admin may also switch any of them off."""
-    return webhooks_visible_to(user=user)
+    """Each subscription is its owner's to change (the admin reads every one, and changes its own)."""
+    if user.role not in (*STAFF_ROLES, Role.ADMIN):
+        return WebhookSubscription.objects.none()
+    return WebhookSubscription.objects.filter(owner=user)
 
 
 def deliveries_visible_to(*, user) -> QuerySet[WebhookDelivery]:

@@ -75,6 +75,7 @@ from clinical.models import (
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
+from events.models import Event, WebhookDelivery, WebhookSubscription
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import catalog_entries, exercise_create, exercise_publish, exercise_revise
 from kernel.audit import audit_append
@@ -93,6 +94,9 @@ from tests.factories import (
 from tools import schema
 
 API = "/api/v1/"
+# Webhook receivers: B's (never shown to anyone but B and the admin), and one the walk may subscribe (allowed below).
+B_WEBHOOK_URL = "https://hooks.b-practice.example/matrix-b"
+A_WEBHOOK_URL = "http://127.0.0.1:9/matrix-a"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
 ROLES = ("clinician", "supervisor", "admin", "client")
@@ -246,6 +250,11 @@ def access(role: str, op: Operation) -> str | None:
         return REPORT if role in STAFF else FORBIDDEN
     if op.resource in ("staff", "audit-events"):
         return MANAGES if role == "admin" else FORBIDDEN
+    if op.resource == "webhooks":
+        # staff subscribe to their own caseload's events; the admin sees every subscription, changes its own
+        if role == "admin":
+            return MANAGES
+        return SCOPED if role in STAFF else FORBIDDEN
     if op.resource == "supervisions":
         if role == "admin":
             return MANAGES
@@ -259,6 +268,7 @@ MANAGES_ALLOWS = {
     "staff": {"account", "account_id"},
     "supervisions": {"account", "account_id"},
     "audit-events": {"account", "account_id", "clinical_id", "library"},
+    "webhooks": {"account", "account_id"},
 }
 # What of B's every user of the library sees: B's exercise, and B's account id as its author.
 LIBRARY_ALLOWS = {"library", "account_id"}
@@ -292,6 +302,7 @@ PATH_TARGETS = {
     "assessments": "b_assessment",
     "assessment-schedules": "b_schedule",
     "alerts": "b_alert",
+    "webhooks": "b_webhook",
 }
 # A list filter naming one of B's records (404 for a scoped caller: the record is not within reach) or B (or
 # B's client) as a person (a plain filter: an empty list, the same as for anybody who does not exist).
@@ -705,6 +716,26 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
         Variant(" ?domain=B's goal's", params={"domain": GoalDomain.TRUST_REBUILDING}),
         Variant(" ?clinician=B's", query={"clinician": "b_user"}, reach=True),
     ),
+    # webhooks: a staff member's own; the admin reads B's, and changes only its own
+    ("GET", f"{API}webhooks/"): spec(),
+    ("POST", f"{API}webhooks/"): spec(
+        Variant(
+            body=lambda ids: {"url": A_WEBHOOK_URL, "event_types": ["case.opened"]},
+            creates=WebhookSubscription,
+            owner="owner_id",
+            admin=Outcome(201),
+        )
+    ),
+    ("GET", f"{API}webhooks/{{id}}/"): spec(),
+    ("PATCH", f"{API}webhooks/{{id}}/"): spec(
+        Variant(body=lambda ids: {"description": "Hijacked"}, admin=Outcome(403, "not_allowed"))
+    ),
+    ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): spec(Variant(admin=Outcome(403, "not_allowed"))),
+    ("POST", f"{API}webhooks/{{id}}/ping/"): spec(Variant(admin=Outcome(403, "not_allowed"))),
+    ("GET", f"{API}webhooks/{{id}}/deliveries/"): spec(),
+    ("POST", f"{API}webhooks/{{id}}/redeliver/"): spec(
+        Variant(body=lambda ids: {"delivery": ids["b_delivery"]}, admin=Outcome(403, "not_allowed")),
+    ),
     # public: a refused token says nothing about whose it was, or whether it ever existed
     ("POST", f"{API}invitations/accept/"): spec(
         Variant(" [unknown token]", body=lambda ids: _accept_body("matrix-no-such-token"), anyone=REFUSED_TOKEN),
@@ -869,6 +900,12 @@ def catalog_exercises(*slugs) -> dict[str, Exercise]:
     return published
 
 
+@pytest.fixture(autouse=True)
+def _a_webhook_receiver_may_be_named(settings):
+    # The walk subscribes the callers' own receiver, on this machine: allowed as for development.
+    settings.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1:9"]
+
+
 @pytest.fixture
 def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_user):
     now = timezone.now()
@@ -1024,6 +1061,16 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     b_earlier_rating = GASRatingFactory(
         goal=b_goal, score=-1, rated_by=b, rated_on=timezone.localdate() - timedelta(weeks=6)
     )
+    # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
+    b_webhook = WebhookSubscription.objects.create(
+        owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
+    )
+    b_event = Event.objects.filter(case_id=b_case.pk).first()
+    b_delivery = WebhookDelivery.objects.create(subscription=b_webhook, event=b_event, type=b_event.type)
+    a_webhook, _ = (
+        WebhookSubscription.objects.create(owner=owner, url=A_WEBHOOK_URL, event_types=["case.opened"], secrets=[])
+        for owner in (clinician, supervisor)
+    )
 
     users = {"clinician": clinician, "supervisor": supervisor, "admin": admin_user, "client": client_user}
     ids = {
@@ -1062,6 +1109,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_assessment": b_assessment,
         "b_self_report": b_self_report,
         "b_alert": b_alert.id,
+        "b_webhook": b_webhook.id,
+        "b_delivery": b_delivery.id,
+        "a_webhook": a_webhook.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1121,6 +1171,10 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's exercise summary": ("library", B_EXERCISE_SUMMARY),
         "B's exercise step": ("library", B_EXERCISE["steps"][0]),
         "B's exercise question": ("library", B_EXERCISE["response_fields"][0]["label"]),
+        # a webhook is practice administration: the admin sees every subscription, nobody else B's
+        "B's webhook id": ("account", b_webhook.id),
+        "B's webhook URL": ("account", B_WEBHOOK_URL),
+        "B's webhook delivery id": ("account", b_delivery.id),
     }
     b_rows = [
         (User, b.pk),
@@ -1145,6 +1199,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (AssessmentSchedule, homework["b_schedule"]),
         (SafetyAlert, b_alert.pk),
         (GoalAttainmentRating, b_earlier_rating.pk),
+        (WebhookSubscription, b_webhook.pk),
+        (WebhookDelivery, b_delivery.pk),
     ]
     return Scene(
         users=users,
@@ -1170,6 +1226,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
             "a_assignment": a_assignment,
             "a_exercise": a_exercise,
             "phone_free": phone_free,
+            "a_webhook": a_webhook,
         },
     )
 
@@ -1372,6 +1429,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
+TOTALS += (WebhookSubscription, WebhookDelivery)
 
 
 def totals() -> dict[str, int]:
@@ -1691,6 +1749,18 @@ LIST_GROWTH = {
     f"{API}assessment-schedules/": ("clinician", None, _schedule),
     f"{API}me/assessments-due/": ("client", None, _schedule),
     f"{API}alerts/": ("supervisor", None, lambda s: _assessment(s, answers=A_PHQ9)),
+    f"{API}webhooks/": (
+        "clinician",
+        None,
+        lambda s: WebhookSubscription.objects.create(
+            owner=s.users["clinician"], url=A_WEBHOOK_URL, event_types=["case.opened"], secrets=[]
+        ),
+    ),
+    f"{API}webhooks/{{id}}/deliveries/": (
+        "clinician",
+        "a_webhook",
+        lambda s: WebhookDelivery.objects.create(subscription=s.own["a_webhook"], type="webhook.ping"),
+    ),
 }
 # Lists of data shipped with the API: nothing to grow.
 FIXED_LISTS = {f"{API}instruments/", f"{API}event-types/"}
@@ -2033,6 +2103,8 @@ VOLATILE = {
     ("POST", f"{API}clients/{{id}}/invite/"): {"token"},
     ("POST", f"{API}exercises/"): {"slug"},
     ("PATCH", f"{API}exercises/{{id}}/"): {"slug"},
+    ("POST", f"{API}webhooks/"): {"secret"},
+    ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
 }
 
 
@@ -2238,6 +2310,18 @@ def _twin_assignment_body(scene, n):
     )
 
 
+def _twin_webhook(scene, n):
+    return WebhookSubscription.objects.create(
+        owner=scene.users["clinician"], url=f"{A_WEBHOOK_URL}/twin{n}", event_types=["case.opened"], secrets=[]
+    )
+
+
+def _twin_redelivery(scene, n):
+    webhook = _twin_webhook(scene, n)
+    delivery = WebhookDelivery.objects.create(subscription=webhook, type="webhook.ping", status="failed", attempts=9)
+    return Write("clinician", str(webhook.id), {"delivery": str(delivery.id)})
+
+
 def _own(role, make_target, body=None):
     """A write on a fresh record of the caller's own: `make_target(scene, n)` → the record."""
     return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
@@ -2336,6 +2420,13 @@ MASS_ASSIGNMENT = {
     ("POST", f"{API}assessment-schedules/{{id}}/cancel/"): _twin_schedule,
     ("POST", f"{API}alerts/{{id}}/acknowledge/"): _twin_alert,
     ("POST", f"{API}invitations/accept/"): _twin_invitation,
+    ("POST", f"{API}webhooks/"): lambda s, n: Write(
+        "clinician", None, {"url": f"{A_WEBHOOK_URL}/twin{n}", "event_types": ["case.opened"]}
+    ),
+    ("PATCH", f"{API}webhooks/{{id}}/"): _own("clinician", _twin_webhook, {"description": "Renamed"}),
+    ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): _own("clinician", _twin_webhook),
+    ("POST", f"{API}webhooks/{{id}}/ping/"): _own("clinician", _twin_webhook),
+    ("POST", f"{API}webhooks/{{id}}/redeliver/"): _twin_redelivery,
 }
 WRITES = [pytest.param(op, id=str(op)) for op in OPERATIONS if op.method in ("post", "put", "patch")]
 
@@ -2375,6 +2466,9 @@ def _read_back(scene, op: Operation, write: Write, caller, answer: dict):
     """The changed or created record as its reader now sees it, or None where the answer is not a record."""
     if op.path == f"{API}invitations/accept/":
         return scene.call_as(User.objects.get(pk=answer["id"]), ["homework"]).get(f"{API}me/").json()
+    if op.path in (f"{API}webhooks/{{id}}/ping/", f"{API}webhooks/{{id}}/redeliver/"):
+        rows = caller.get(f"{API}webhooks/{write.target}/deliveries/").json()["results"]
+        return next(row for row in rows if row["id"] == answer["id"])
     if op.path == f"{API}goals/{{id}}/gas-ratings/":
         rows = caller.get(f"{API}goals/{write.target}/gas-ratings/").json()["results"]
         return next(row for row in rows if row["id"] == answer["id"])
