@@ -243,3 +243,40 @@ def test_a_clinician_cannot_see_or_change_another_ones_subscription(call_as, cli
     assert api.get(f"{API}webhooks/{theirs['id']}/").status_code == 404
     assert api.post(f"{API}webhooks/{theirs['id']}/ping/").status_code == 404
     assert api.get(f"{API}webhooks/").json()["results"] == []
+
+
+def test_the_readmes_receiver_verifies_and_prints_each_delivery(call_as, clinician, work, settings):
+    """docs/examples/webhook_receiver.py, run as the README shows, against a subscription made as it shows."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.WEBHOOK_ALLOWED_TARGETS = [f"127.0.0.1:{port}"]
+    api = call_as(clinician)
+    webhook = subscribe(api, f"http://127.0.0.1:{port}/hooks")
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
+    receiver = subprocess.Popen(
+        [sys.executable, str(script), webhook["secret"], str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until it listens
+            with socket.socket() as knock:
+                if knock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        case_id = open_case(api, clinician)
+        work()
+    finally:
+        receiver.terminate()
+        printed, _ = receiver.communicate(timeout=20)
+
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    [line] = printed.splitlines()
+    assert line.startswith(f"{delivery.pk} case.opened ")
+    assert case_id in line
