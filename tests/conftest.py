@@ -5,19 +5,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from clinical.models import Role
-from tests.factories import SupervisionFactory, UserFactory, issue_token
-
-ALL_SCOPES = ["clinical:read", "clinical:write", "homework", "reports", "admin"]
-
-
-class Caller(APIClient):
-    """An API client holding a bearer token for one user."""
-
-    def __init__(self, user, token):
-        super().__init__()
-        self.user = user
-        self.token = token
-        self.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+from tests.factories import CaseFactory, SupervisionFactory, UserFactory, issue_token
+from tests.helpers import ALL_SCOPES, HOMEWORK, READ_WRITE, Caller
 
 
 @pytest.fixture
@@ -63,9 +52,33 @@ def client_user(db):
     return UserFactory(role=Role.CLIENT)
 
 
+# ---------------------------------------------------------------- a caller per role
+
+
+def caller_of(user_fixture, scopes):
+    """A fixture (named by the assignment below): the user that `user_fixture` gives, calling with `scopes`."""
+
+    def caller(call_as, request):
+        return call_as(request.getfixturevalue(user_fixture), scopes)
+
+    caller.__doc__ = f"`{user_fixture}` calling the API with the scopes {', '.join(scopes)}."
+    return pytest.fixture(caller)
+
+
+admin_api = caller_of("admin_user", ["admin"])
+api = caller_of("clinician", READ_WRITE)  # the role most tests act as
+supervisor_api = caller_of("supervisor", READ_WRITE)
+other_api = caller_of("other_clinician", READ_WRITE)
+client_api = caller_of("client_user", HOMEWORK)
+
+
+# ---------------------------------------------------------------- records and settings
+
+
 @pytest.fixture
-def admin_api(call_as, admin_user):
-    return call_as(admin_user, ["admin"])
+def case(clinician):
+    """An open individual case of `clinician` (factory: no service, no audit event)."""
+    return CaseFactory(clinician=clinician)
 
 
 @pytest.fixture
@@ -77,6 +90,12 @@ def catalog(db):
     from exercises.models import Exercise
 
     return {exercise.slug: exercise for exercise in Exercise.objects.select_related("current")}
+
+
+@pytest.fixture
+def no_csi4_parameters(settings):
+    """CSI-4 reliable change is off unless the environment configures it; a test that relies on that says so."""
+    settings.RELIABLE_CHANGE_PARAMETERS = {}
 
 
 @pytest.fixture(autouse=True)

@@ -28,11 +28,12 @@ from clinical.services import homework as services
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import current_content, exercise_publish
 from tests.factories import CaseFactory, ClientFactory, CoupleFactory, GoalFactory, UserFactory
+from tests.factories.scenes import link_login
+from tests.helpers import ids, problem
 
 API = "/api/v1/assignments/"
 MINE = "/api/v1/me/assignments/"
 SUBMISSIONS = "/api/v1/submissions/"
-READ_WRITE = ["clinical:read", "clinical:write"]
 
 DAILY_EITHER = "daily-appreciation-note"  # audience either, suggested daily
 WEEKLY_COUPLE = "weekly-relationship-check-in"  # audience couple, suggested weekly
@@ -65,16 +66,6 @@ def url(assignment, action=""):
     return f"{API}{pk}/" + (f"{action}/" if action else "")
 
 
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
-
-
-def ids(response) -> set:
-    assert response.status_code == 200, response.content
-    return {row["id"] for row in response.json()["results"]}
-
-
 def couple_case_for(clinician):
     couple = CoupleFactory(partners__clinician=clinician)
     return CaseFactory(clinician=clinician, subject_type=SubjectType.COUPLE, couple=couple)
@@ -82,14 +73,6 @@ def couple_case_for(clinician):
 
 def partners_of(case) -> list:
     return [member.client for member in case.couple.members.order_by("position")]
-
-
-def give_login(client):
-    """The client's app login (a client user linked to the client record)."""
-    user = UserFactory(role=Role.CLIENT)
-    client.user = user
-    client.save(update_fields=["user"])
-    return user
 
 
 def assign(case, slug, assignees, **kwargs) -> HomeworkAssignment:
@@ -155,21 +138,6 @@ def rows(*items) -> list:
 
 
 @pytest.fixture
-def api(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def supervisor_api(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def other_api(call_as, other_clinician):
-    return call_as(other_clinician, READ_WRITE)
-
-
-@pytest.fixture
 def couple_case(clinician, catalog):
     return couple_case_for(clinician)
 
@@ -182,7 +150,7 @@ def partners(couple_case):
 @pytest.fixture
 def logins(partners):
     """The two partners' app logins, in the couple's order."""
-    return [give_login(client) for client in partners]
+    return [link_login(client) for client in partners]
 
 
 def body_for(case, slug, assignees, **overrides):
@@ -932,7 +900,7 @@ def homework_scene(clinician, couple_case, partners, logins):
     }
     stranger_case = couple_case_for(UserFactory(role=Role.CLINICIAN))
     stranger_partners = partners_of(stranger_case)
-    scene["stranger_login"] = give_login(stranger_partners[0])
+    scene["stranger_login"] = link_login(stranger_partners[0])
     scene["stranger"] = assign(stranger_case, DAILY_EITHER, stranger_partners)
     return scene
 
@@ -1108,7 +1076,7 @@ def test_my_assignments_are_for_clients_only(call_as, clinician, couple_case, pa
 
 
 def test_a_client_without_homework_gets_an_empty_list(call_as, catalog):
-    lonely = give_login(ClientFactory())
+    lonely = link_login(ClientFactory())
 
     response = call_as(lonely, ["homework"]).get(MINE)
 

@@ -33,8 +33,8 @@ from tests.factories import (
     NoteFactory,
     UserFactory,
 )
+from tests.helpers import yesterday
 
-READ_WRITE = ["clinical:read", "clinical:write"]
 REQUEST_HEADERS = {
     "HTTP_X_REQUEST_ID": "abc-123",
     "HTTP_USER_AGENT": "CoupleCare-iOS/4.2 (iPhone; iOS 19.1)",
@@ -85,28 +85,9 @@ def database_state() -> dict:
     return {m._meta.label: list(m.objects.order_by("pk").values()) for m in models}
 
 
-def yesterday() -> str:
-    return (timezone.localdate() - timedelta(days=1)).isoformat()
-
-
-@pytest.fixture
-def api(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
 @pytest.fixture
 def all_scopes_api(call_as, clinician):
     return call_as(clinician, ["admin", "clinical:read", "clinical:write"])
-
-
-@pytest.fixture
-def supervisor_api(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def case(clinician):
-    return CaseFactory(clinician=clinician)
 
 
 @pytest.fixture

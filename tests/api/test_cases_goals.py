@@ -28,8 +28,8 @@ from tests.factories import (
     GoalFactory,
     UserFactory,
 )
+from tests.helpers import READ_WRITE, assert_problem, ids
 
-READ_WRITE = ["clinical:read", "clinical:write"]
 CASES = "/api/v1/cases/"
 GOALS = "/api/v1/goals/"
 MY_GOALS = "/api/v1/me/goals/"
@@ -49,15 +49,6 @@ REFUSED_PAIRS = [(src, dst) for src in GOAL_STATES for dst in GOAL_STATES if dst
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    return body
 
 
 def error_fields(body) -> list:
@@ -108,25 +99,6 @@ def results(response) -> list[dict]:
     return response.json()["results"]
 
 
-def ids(response) -> set[str]:
-    return {item["id"] for item in results(response)}
-
-
-@pytest.fixture
-def api(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def supervisor_api(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def other_api(call_as, other_clinician):
-    return call_as(other_clinician, READ_WRITE)
-
-
 @pytest.fixture
 def own_client(clinician):
     return ClientFactory(primary_clinician=clinician)
@@ -135,11 +107,6 @@ def own_client(clinician):
 @pytest.fixture
 def own_couple(clinician):
     return CoupleFactory(partners__clinician=clinician)
-
-
-@pytest.fixture
-def case(clinician):
-    return CaseFactory(clinician=clinician)
 
 
 @pytest.fixture
@@ -1128,11 +1095,6 @@ MY_GOAL_FIELDS = {"id", "title", "domain", "lifecycle_status", "achievement_stat
 def me_client(client_user, clinician):
     """The Client record whose login is `client_user`."""
     return ClientFactory(primary_clinician=clinician, user=client_user)
-
-
-@pytest.fixture
-def client_api(call_as, client_user):
-    return call_as(client_user, ["homework"])
 
 
 def test_a_client_sees_the_goals_of_their_own_and_their_couples_cases(

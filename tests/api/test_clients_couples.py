@@ -14,7 +14,6 @@ from tools import schema
 
 CLIENTS = "/api/v1/clients/"
 COUPLES = "/api/v1/couples/"
-CLINICAL = ["clinical:read", "clinical:write"]
 
 
 def client_url(client):
@@ -58,27 +57,12 @@ def pair(api, *partners, relationship_type="partnered", **extra):
     )
 
 
-@pytest.fixture
-def clinician_api(call_as, clinician):
-    return call_as(clinician, CLINICAL)
-
-
-@pytest.fixture
-def supervisor_api(call_as, supervisor):
-    return call_as(supervisor, CLINICAL)
-
-
-@pytest.fixture
-def other_api(call_as, other_clinician):
-    return call_as(other_clinician, CLINICAL)
-
-
 # ================================================================= clients: create
 
 
-def test_clinician_creates_a_client_on_their_own_caseload(clinician_api, clinician, other_clinician, client_user):
+def test_clinician_creates_a_client_on_their_own_caseload(api, clinician, other_clinician, client_user):
     forged_id = str(uuid.uuid4())
-    response = clinician_api.post(
+    response = api.post(
         CLIENTS,
         {
             "given_name": "Alex",
@@ -134,8 +118,8 @@ def test_supervisor_creates_a_client_on_their_own_caseload(supervisor_api, super
     assert Client.objects.get().primary_clinician == supervisor
 
 
-def test_create_needs_the_names(clinician_api):
-    response = clinician_api.post(CLIENTS, {"preferred_name": "Nobody"})
+def test_create_needs_the_names(api):
+    response = api.post(CLIENTS, {"preferred_name": "Nobody"})
 
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
@@ -144,8 +128,8 @@ def test_create_needs_the_names(clinician_api):
     assert not Client.objects.exists()
 
 
-def test_create_with_invalid_fields_lists_each_and_creates_nothing(clinician_api):
-    response = clinician_api.post(
+def test_create_with_invalid_fields_lists_each_and_creates_nothing(api):
+    response = api.post(
         CLIENTS,
         {
             "given_name": "Alex",
@@ -184,12 +168,12 @@ def test_admin_and_client_roles_cannot_create_clients(call_as, role):
 # ================================================================= clients: idempotency
 
 
-def test_idempotency_key_replays_the_created_client_and_creates_one_row(clinician_api):
+def test_idempotency_key_replays_the_created_client_and_creates_one_row(api):
     key = str(uuid.uuid4())
     payload = {"given_name": "Robin", "family_name": "Hale"}
 
-    first = clinician_api.post(CLIENTS, payload, HTTP_IDEMPOTENCY_KEY=key)
-    second = clinician_api.post(CLIENTS, payload, HTTP_IDEMPOTENCY_KEY=key)
+    first = api.post(CLIENTS, payload, HTTP_IDEMPOTENCY_KEY=key)
+    second = api.post(CLIENTS, payload, HTTP_IDEMPOTENCY_KEY=key)
 
     assert first.status_code == second.status_code == 201
     assert second.json() == first.json()
@@ -201,21 +185,21 @@ def test_idempotency_key_replays_the_created_client_and_creates_one_row(clinicia
     assert IdempotencyRecord.objects.filter(key=key).count() == 1
 
 
-def test_idempotency_key_with_another_body_is_422_and_creates_nothing_more(clinician_api):
+def test_idempotency_key_with_another_body_is_422_and_creates_nothing_more(api):
     key = str(uuid.uuid4())
-    clinician_api.post(CLIENTS, {"given_name": "Robin", "family_name": "Hale"}, HTTP_IDEMPOTENCY_KEY=key)
+    api.post(CLIENTS, {"given_name": "Robin", "family_name": "Hale"}, HTTP_IDEMPOTENCY_KEY=key)
 
-    response = clinician_api.post(CLIENTS, {"given_name": "Other", "family_name": "Person"}, HTTP_IDEMPOTENCY_KEY=key)
+    response = api.post(CLIENTS, {"given_name": "Other", "family_name": "Person"}, HTTP_IDEMPOTENCY_KEY=key)
 
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
     assert list(Client.objects.values_list("given_name", flat=True)) == ["Robin"]
 
 
-def test_without_a_key_each_post_creates_a_client(clinician_api):
+def test_without_a_key_each_post_creates_a_client(api):
     payload = {"given_name": "Robin", "family_name": "Hale"}
-    first = clinician_api.post(CLIENTS, payload)
-    second = clinician_api.post(CLIENTS, payload)
+    first = api.post(CLIENTS, payload)
+    second = api.post(CLIENTS, payload)
 
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
@@ -246,8 +230,8 @@ def caseload(clinician, other_clinician):
     }
 
 
-def test_clinician_lists_exactly_their_caseload(clinician_api, clinician, caseload):
-    response = clinician_api.get(CLIENTS)
+def test_clinician_lists_exactly_their_caseload(api, clinician, caseload):
+    response = api.get(CLIENTS)
 
     assert response.status_code == 200
     expected = [caseload[k] for k in ("own", "on_case", "partner_a", "partner_b")]
@@ -267,23 +251,23 @@ def test_other_clinician_sees_only_their_own_clients(other_api, caseload):
     assert str(caseload["own"].pk) not in response.content.decode()
 
 
-def test_clinician_retrieves_a_caseload_client_with_its_etag(clinician_api, caseload):
+def test_clinician_retrieves_a_caseload_client_with_its_etag(api, caseload):
     for key in ("own", "on_case", "partner_a"):
         client = caseload[key]
-        response = clinician_api.get(client_url(client))
+        response = api.get(client_url(client))
         assert response.status_code == 200, key
         assert response["ETag"] == '"1"'
         assert response.json()["id"] == str(client.pk)
         assert response.json()["given_name"] == client.given_name
 
 
-def test_another_clinicians_client_is_404_on_retrieve_and_patch(clinician_api, caseload):
+def test_another_clinicians_client_is_404_on_retrieve_and_patch(api, caseload):
     foreign = caseload["foreign"]
     before = client_row(foreign)
 
-    got = clinician_api.get(client_url(foreign))
-    patched = clinician_api.patch(client_url(foreign), {"given_name": "Hacked"}, HTTP_IF_MATCH='"1"')
-    patched_without_etag = clinician_api.patch(client_url(foreign), {"given_name": "Hacked"})
+    got = api.get(client_url(foreign))
+    patched = api.patch(client_url(foreign), {"given_name": "Hacked"}, HTTP_IF_MATCH='"1"')
+    patched_without_etag = api.patch(client_url(foreign), {"given_name": "Hacked"})
 
     for response in (got, patched, patched_without_etag):
         assert response.status_code == 404
@@ -293,8 +277,8 @@ def test_another_clinicians_client_is_404_on_retrieve_and_patch(clinician_api, c
     assert client_row(foreign) == before
 
 
-def test_unknown_client_id_is_404_like_a_foreign_one(clinician_api):
-    response = clinician_api.get(f"{CLIENTS}{uuid.uuid4()}/")
+def test_unknown_client_id_is_404_like_a_foreign_one(api):
+    response = api.get(f"{CLIENTS}{uuid.uuid4()}/")
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
@@ -380,20 +364,20 @@ def test_anonymous_is_401(anonymous):
 # ================================================================= clients: filters
 
 
-def test_filter_by_status(clinician_api, clinician):
+def test_filter_by_status(api, clinician):
     active = ClientFactory(primary_clinician=clinician)
     discharged = ClientFactory(primary_clinician=clinician, status="discharged")
     ClientFactory(status="discharged")  # another clinician's
 
-    assert ids(clinician_api.get(CLIENTS, {"status": "discharged"})) == [str(discharged.pk)]
-    assert ids(clinician_api.get(CLIENTS, {"status": "active"})) == [str(active.pk)]
-    assert ids(clinician_api.get(CLIENTS, {"status": "inactive"})) == []
+    assert ids(api.get(CLIENTS, {"status": "discharged"})) == [str(discharged.pk)]
+    assert ids(api.get(CLIENTS, {"status": "active"})) == [str(active.pk)]
+    assert ids(api.get(CLIENTS, {"status": "inactive"})) == []
 
 
-def test_unknown_status_filter_is_400(clinician_api, clinician):
+def test_unknown_status_filter_is_400(api, clinician):
     ClientFactory(primary_clinician=clinician)
 
-    response = clinician_api.get(CLIENTS, {"status": "deceased"})
+    response = api.get(CLIENTS, {"status": "deceased"})
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
@@ -402,74 +386,74 @@ def test_unknown_status_filter_is_400(clinician_api, clinician):
 
 
 @pytest.mark.parametrize("query", ["status=", "status=%20"])
-def test_a_filter_named_without_a_value_is_400_not_every_row(clinician_api, clinician, query):
+def test_a_filter_named_without_a_value_is_400_not_every_row(api, clinician, query):
     # Found by the contract fuzzer: django-filter read `?status=` as no filter and answered every row.
     ClientFactory(primary_clinician=clinician)
 
-    response = clinician_api.get(f"{CLIENTS}?{query}")
+    response = api.get(f"{CLIENTS}?{query}")
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["status"]
 
 
-def test_an_empty_free_text_search_is_no_filter(clinician_api, clinician):
+def test_an_empty_free_text_search_is_no_filter(api, clinician):
     client = ClientFactory(primary_clinician=clinician)
 
-    assert ids(clinician_api.get(f"{CLIENTS}?search=")) == [str(client.pk)]
+    assert ids(api.get(f"{CLIENTS}?search=")) == [str(client.pk)]
 
 
-def test_search_is_case_insensitive_on_given_family_and_preferred_name(clinician_api, clinician, other_clinician):
+def test_search_is_case_insensitive_on_given_family_and_preferred_name(api, clinician, other_clinician):
     by_given = ClientFactory(primary_clinician=clinician, given_name="Alexandra", family_name="Ng")
     by_family = ClientFactory(primary_clinician=clinician, given_name="Sam", family_name="McALEXander")
     by_preferred = ClientFactory(primary_clinician=clinician, given_name="Robin", preferred_name="alex")
     ClientFactory(primary_clinician=clinician, given_name="Jordan", family_name="Lee", email="alex@example.test")
     ClientFactory(primary_clinician=other_clinician, given_name="Alex", family_name="Foreign")
 
-    response = clinician_api.get(CLIENTS, {"search": "aLeX"})
+    response = api.get(CLIENTS, {"search": "aLeX"})
 
     assert response.status_code == 200
     assert sorted(ids(response)) == sorted(str(c.pk) for c in (by_given, by_family, by_preferred))
     assert "Foreign" not in response.content.decode()
 
 
-def test_search_and_status_combine(clinician_api, clinician):
+def test_search_and_status_combine(api, clinician):
     ClientFactory(primary_clinician=clinician, given_name="Kai", status="active")
     inactive = ClientFactory(primary_clinician=clinician, given_name="Kai", status="inactive")
 
-    assert ids(clinician_api.get(CLIENTS, {"search": "kai", "status": "inactive"})) == [str(inactive.pk)]
+    assert ids(api.get(CLIENTS, {"search": "kai", "status": "inactive"})) == [str(inactive.pk)]
 
 
-def test_updated_since_returns_only_clients_changed_since(clinician_api, clinician):
+def test_updated_since_returns_only_clients_changed_since(api, clinician):
     clients = [ClientFactory(primary_clinician=clinician) for _ in range(3)]
     checkpoint = timezone.now()
-    assert clinician_api.patch(client_url(clients[1]), {"phone": "555"}, HTTP_IF_MATCH='"1"').status_code == 200
+    assert api.patch(client_url(clients[1]), {"phone": "555"}, HTTP_IF_MATCH='"1"').status_code == 200
 
-    response = clinician_api.get(CLIENTS, {"updated_since": checkpoint.isoformat()})
+    response = api.get(CLIENTS, {"updated_since": checkpoint.isoformat()})
 
     assert response.status_code == 200
     assert ids(response) == [str(clients[1].pk)]
-    assert len(ids(clinician_api.get(CLIENTS, {"updated_since": "2000-01-01T00:00:00Z"}))) == 3
+    assert len(ids(api.get(CLIENTS, {"updated_since": "2000-01-01T00:00:00Z"}))) == 3
 
 
-def test_updated_since_without_offset_is_400(clinician_api):
-    response = clinician_api.get(CLIENTS, {"updated_since": "2026-01-01T00:00:00"})
+def test_updated_since_without_offset_is_400(api):
+    response = api.get(CLIENTS, {"updated_since": "2026-01-01T00:00:00"})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "updated_since"
 
 
-def test_client_list_query_count_is_the_same_for_1_and_20(clinician_api, clinician, other_clinician, count_queries):
+def test_client_list_query_count_is_the_same_for_1_and_20(api, clinician, other_clinician, count_queries):
     ClientFactory(primary_clinician=clinician)
-    one = count_queries(lambda: clinician_api.get(CLIENTS))
+    one = count_queries(lambda: api.get(CLIENTS))
 
     for _ in range(14):
         ClientFactory(primary_clinician=clinician)
     for _ in range(3):
         CaseFactory(clinician=clinician, client=ClientFactory(primary_clinician=other_clinician))
     couple_case(clinician=clinician, partners_of=other_clinician)
-    many = count_queries(lambda: clinician_api.get(CLIENTS))
+    many = count_queries(lambda: api.get(CLIENTS))
 
-    assert len(ids(clinician_api.get(CLIENTS))) == 20
+    assert len(ids(api.get(CLIENTS))) == 20
     assert one == many
 
 
@@ -481,10 +465,10 @@ def own_client(clinician):
     return ClientFactory(primary_clinician=clinician, given_name="Alex", email="alex@example.test")
 
 
-def test_patch_without_if_match_is_428_and_changes_nothing(clinician_api, own_client):
+def test_patch_without_if_match_is_428_and_changes_nothing(api, own_client):
     before = client_row(own_client)
 
-    response = clinician_api.patch(client_url(own_client), {"given_name": "Changed"})
+    response = api.patch(client_url(own_client), {"given_name": "Changed"})
 
     assert response.status_code == 428
     assert response["Content-Type"] == "application/problem+json"
@@ -492,10 +476,8 @@ def test_patch_without_if_match_is_428_and_changes_nothing(clinician_api, own_cl
     assert client_row(own_client) == before
 
 
-def test_patch_with_current_etag_applies_and_bumps_the_version(clinician_api, clinician, own_client):
-    response = clinician_api.patch(
-        client_url(own_client), {"given_name": "Alexis", "status": "inactive"}, HTTP_IF_MATCH='"1"'
-    )
+def test_patch_with_current_etag_applies_and_bumps_the_version(api, clinician, own_client):
+    response = api.patch(client_url(own_client), {"given_name": "Alexis", "status": "inactive"}, HTTP_IF_MATCH='"1"')
 
     assert response.status_code == 200, response.json()
     assert response["ETag"] == '"2"'
@@ -511,16 +493,16 @@ def test_patch_with_current_etag_applies_and_bumps_the_version(clinician_api, cl
         {"fields": ["given_name", "status"]},
     )
 
-    again = clinician_api.patch(client_url(own_client), {"pronouns": "he/him"}, HTTP_IF_MATCH='"2"')
+    again = api.patch(client_url(own_client), {"pronouns": "he/him"}, HTTP_IF_MATCH='"2"')
     assert again.status_code == 200
     assert again.json()["version"] == 3
 
 
-def test_patch_with_stale_etag_is_412_and_changes_nothing(clinician_api, own_client):
-    clinician_api.patch(client_url(own_client), {"given_name": "First"}, HTTP_IF_MATCH='"1"')
+def test_patch_with_stale_etag_is_412_and_changes_nothing(api, own_client):
+    api.patch(client_url(own_client), {"given_name": "First"}, HTTP_IF_MATCH='"1"')
     before = client_row(own_client)
 
-    response = clinician_api.patch(client_url(own_client), {"given_name": "Second"}, HTTP_IF_MATCH='"1"')
+    response = api.patch(client_url(own_client), {"given_name": "Second"}, HTTP_IF_MATCH='"1"')
 
     assert response.status_code == 412
     assert response.json()["code"] == "stale_version"
@@ -529,8 +511,8 @@ def test_patch_with_stale_etag_is_412_and_changes_nothing(clinician_api, own_cli
     assert before["given_name"] == "First"
 
 
-def test_patch_ignores_server_owned_fields(clinician_api, clinician, other_clinician, client_user, own_client):
-    response = clinician_api.patch(
+def test_patch_ignores_server_owned_fields(api, clinician, other_clinician, client_user, own_client):
+    response = api.patch(
         client_url(own_client),
         {
             "phone": "555-0100",
@@ -550,10 +532,10 @@ def test_patch_ignores_server_owned_fields(clinician_api, clinician, other_clini
     assert own_client.version == 2
 
 
-def test_invalid_patch_lists_the_fields_and_changes_nothing(clinician_api, own_client):
+def test_invalid_patch_lists_the_fields_and_changes_nothing(api, own_client):
     before = client_row(own_client)
 
-    response = clinician_api.patch(
+    response = api.patch(
         client_url(own_client),
         {"email": "not-an-email", "date_of_birth": "1990-02-31", "status": "deceased", "given_name": "Fine"},
         HTTP_IF_MATCH='"1"',
@@ -570,40 +552,40 @@ def test_invalid_patch_lists_the_fields_and_changes_nothing(clinician_api, own_c
 
 
 @pytest.mark.parametrize(("field", "value"), [("phone", 5551234), ("given_name", 7), ("date_of_birth", 19900101)])
-def test_a_value_of_another_json_type_is_400_not_converted(clinician_api, field, value):
+def test_a_value_of_another_json_type_is_400_not_converted(api, field, value):
     # Found by the contract fuzzer: DRF stored the number 5551234 sent for a text field as "5551234".
     body = {"given_name": "Riley", "family_name": "Chen", field: value}
 
-    response = clinician_api.post(CLIENTS, body)
+    response = api.post(CLIENTS, body)
 
     assert response.status_code == 400, response.json()
     assert [e["field"] for e in response.json()["errors"]] == [field]
     assert not Client.objects.exists()
 
 
-def test_a_client_without_an_email_answers_the_documented_empty_string(clinician_api, clinician):
+def test_a_client_without_an_email_answers_the_documented_empty_string(api, clinician):
     # Found by the contract fuzzer: the schema promised an e-mail address and the answer held "".
     client = ClientFactory(primary_clinician=clinician, email="")
 
-    assert clinician_api.get(client_url(client)).json()["email"] == ""
+    assert api.get(client_url(client)).json()["email"] == ""
     email = yaml.safe_load(schema.SCHEMA_FILE.read_text())["components"]["schemas"]["Client"]["properties"]["email"]
     assert {"type": "string", "maxLength": 0} in email["oneOf"]
 
 
-def test_blank_required_name_is_400(clinician_api, own_client):
+def test_blank_required_name_is_400(api, own_client):
     before = client_row(own_client)
 
-    response = clinician_api.patch(client_url(own_client), {"family_name": ""}, HTTP_IF_MATCH='"1"')
+    response = api.patch(client_url(own_client), {"family_name": ""}, HTTP_IF_MATCH='"1"')
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["family_name"]
     assert client_row(own_client) == before
 
 
-def test_client_on_a_clinicians_case_is_writable_by_that_clinician(clinician_api, caseload):
+def test_client_on_a_clinicians_case_is_writable_by_that_clinician(api, caseload):
     client = caseload["on_case"]
 
-    response = clinician_api.patch(client_url(client), {"pronouns": "xe/xem"}, HTTP_IF_MATCH='"1"')
+    response = api.patch(client_url(client), {"pronouns": "xe/xem"}, HTTP_IF_MATCH='"1"')
 
     assert response.status_code == 200
     client.refresh_from_db()
@@ -618,10 +600,10 @@ def partners(clinician):
     return [ClientFactory(primary_clinician=clinician) for _ in range(4)]
 
 
-def test_clinician_pairs_two_of_their_clients(clinician_api, clinician, partners):
+def test_clinician_pairs_two_of_their_clients(api, clinician, partners):
     a, b = partners[:2]
 
-    response = pair(clinician_api, b, a, relationship_type="married", together_since="2015-06-20", status="ended")
+    response = pair(api, b, a, relationship_type="married", together_since="2015-06-20", status="ended")
 
     assert response.status_code == 201, response.json()
     assert response["ETag"] == '"1"'
@@ -645,18 +627,18 @@ def test_clinician_pairs_two_of_their_clients(clinician_api, clinician, partners
     assert (event.actor, event.object_type, event.object_ids) == (clinician, "couple", [couple.pk])
 
 
-def test_clients_on_the_clinicians_cases_can_be_paired(clinician_api, caseload):
+def test_clients_on_the_clinicians_cases_can_be_paired(api, caseload):
     own, on_case = caseload["own"], caseload["on_case"]
 
-    response = pair(clinician_api, own, on_case)
+    response = pair(api, own, on_case)
 
     assert response.status_code == 201, response.json()
     assert response.json()["partners"] == [str(own.pk), str(on_case.pk)]
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])
-def test_a_couple_is_exactly_two_partners(clinician_api, partners, count):
-    response = pair(clinician_api, *partners[:count])
+def test_a_couple_is_exactly_two_partners(api, partners, count):
+    response = pair(api, *partners[:count])
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
@@ -665,8 +647,8 @@ def test_a_couple_is_exactly_two_partners(clinician_api, partners, count):
     assert not CoupleMember.objects.exists()
 
 
-def test_the_same_client_twice_is_not_a_couple(clinician_api, partners):
-    response = pair(clinician_api, partners[0], partners[0])
+def test_the_same_client_twice_is_not_a_couple(api, partners):
+    response = pair(api, partners[0], partners[0])
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
@@ -676,16 +658,16 @@ def test_the_same_client_twice_is_not_a_couple(clinician_api, partners):
 
 
 @pytest.mark.parametrize("body", [{"relationship_type": "situationship"}, {"together_since": "last summer"}])
-def test_invalid_couple_fields_are_400(clinician_api, partners, body):
-    response = pair(clinician_api, *partners[:2], **{"relationship_type": "dating", **body})
+def test_invalid_couple_fields_are_400(api, partners, body):
+    response = pair(api, *partners[:2], **{"relationship_type": "dating", **body})
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == list(body)
     assert not Couple.objects.exists()
 
 
-def test_relationship_type_is_required(clinician_api, partners):
-    response = clinician_api.post(COUPLES, {"partners": [str(p.pk) for p in partners[:2]]})
+def test_relationship_type_is_required(api, partners):
+    response = api.post(COUPLES, {"partners": [str(p.pk) for p in partners[:2]]})
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["relationship_type"]
@@ -693,16 +675,14 @@ def test_relationship_type_is_required(clinician_api, partners):
 
 
 @pytest.mark.parametrize("position", [0, 1])
-def test_a_partner_off_the_caseload_is_400_naming_the_position_without_leaking(
-    clinician_api, partners, caseload, position
-):
+def test_a_partner_off_the_caseload_is_400_naming_the_position_without_leaking(api, partners, caseload, position):
     foreign = caseload["foreign"]
     unknown = uuid.uuid4()
 
     def attempt(outsider_id):
         ids_ = [str(partners[0].pk)]
         ids_.insert(position, str(outsider_id))
-        return clinician_api.post(COUPLES, {"partners": ids_, "relationship_type": "dating"})
+        return api.post(COUPLES, {"partners": ids_, "relationship_type": "dating"})
 
     with_foreign = attempt(foreign.pk)
     with_unknown = attempt(unknown)
@@ -722,13 +702,13 @@ def test_a_partner_off_the_caseload_is_400_naming_the_position_without_leaking(
     assert CoupleMember.objects.count() == 2
 
 
-def test_a_foreign_partner_already_in_an_active_couple_is_400_not_409(clinician_api, other_clinician, partners):
+def test_a_foreign_partner_already_in_an_active_couple_is_400_not_409(api, other_clinician, partners):
     # A 409 would tell the caller that the other clinician's client exists and is paired.
     foreign_couple = CoupleFactory(partners__clinician=other_clinician)
     paired_elsewhere = foreign_couple.members.get(position=1).client
     members_before = membership_rows()
 
-    response = pair(clinician_api, partners[0], paired_elsewhere)
+    response = pair(api, partners[0], paired_elsewhere)
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
@@ -737,11 +717,11 @@ def test_a_foreign_partner_already_in_an_active_couple_is_400_not_409(clinician_
     assert membership_rows() == members_before
 
 
-def test_a_caseload_client_paired_through_a_couple_case_is_409(clinician_api, partners, caseload):
+def test_a_caseload_client_paired_through_a_couple_case_is_409(api, partners, caseload):
     # partner_a's primary clinician is someone else, but the clinician holds the couple's case: writable.
     members_before = membership_rows()
 
-    response = pair(clinician_api, partners[0], caseload["partner_a"])
+    response = pair(api, partners[0], caseload["partner_a"])
 
     assert response.status_code == 409
     assert response.json()["code"] == "client_in_active_couple"
@@ -766,14 +746,14 @@ def test_admin_and_client_roles_cannot_pair(call_as, partners, role):
     assert not Couple.objects.exists()
 
 
-def test_a_client_in_an_active_couple_cannot_be_paired_again(clinician_api, partners):
+def test_a_client_in_an_active_couple_cannot_be_paired_again(api, partners):
     a, b, c = partners[:3]
-    assert pair(clinician_api, a, b).status_code == 201
+    assert pair(api, a, b).status_code == 201
     couples_before = list(Couple.objects.values())
     members_before = membership_rows()
 
     for attempt in ((a, c), (c, b)):
-        response = pair(clinician_api, *attempt)
+        response = pair(api, *attempt)
         assert response.status_code == 409
         assert response["Content-Type"] == "application/problem+json"
         assert response.json()["code"] == "client_in_active_couple"
@@ -783,12 +763,12 @@ def test_a_client_in_an_active_couple_cannot_be_paired_again(clinician_api, part
     assert AuditEvent.objects.filter(action="create", object_type="couple").count() == 1
 
 
-def test_idempotency_key_on_couples_replays_the_first_couple(clinician_api, partners):
+def test_idempotency_key_on_couples_replays_the_first_couple(api, partners):
     key = str(uuid.uuid4())
     body = {"partners": [str(partners[0].pk), str(partners[1].pk)], "relationship_type": "dating"}
 
-    first = clinician_api.post(COUPLES, body, HTTP_IDEMPOTENCY_KEY=key)
-    second = clinician_api.post(COUPLES, body, HTTP_IDEMPOTENCY_KEY=key)
+    first = api.post(COUPLES, body, HTTP_IDEMPOTENCY_KEY=key)
+    second = api.post(COUPLES, body, HTTP_IDEMPOTENCY_KEY=key)
 
     assert first.status_code == second.status_code == 201
     assert second.json() == first.json()
@@ -818,17 +798,17 @@ def test_the_database_refuses_a_second_active_membership(partners):
 
 
 @pytest.fixture
-def couple_ab(clinician_api, partners):
-    response = pair(clinician_api, partners[0], partners[1], relationship_type="married")
+def couple_ab(api, partners):
+    response = pair(api, partners[0], partners[1], relationship_type="married")
     assert response.status_code == 201
     return Couple.objects.get(pk=response.json()["id"])
 
 
-def test_patch_couple_needs_if_match(clinician_api, couple_ab):
+def test_patch_couple_needs_if_match(api, couple_ab):
     before = couple_rows(couple_ab)
 
-    missing = clinician_api.patch(couple_url(couple_ab), {"status": "ended"})
-    stale = clinician_api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"7"')
+    missing = api.patch(couple_url(couple_ab), {"status": "ended"})
+    stale = api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"7"')
 
     assert missing.status_code == 428
     assert missing.json()["code"] == "precondition_required"
@@ -837,8 +817,8 @@ def test_patch_couple_needs_if_match(clinician_api, couple_ab):
     assert couple_rows(couple_ab) == before
 
 
-def test_patch_couple_details(clinician_api, couple_ab):
-    response = clinician_api.patch(
+def test_patch_couple_details(api, couple_ab):
+    response = api.patch(
         couple_url(couple_ab), {"relationship_type": "separated", "together_since": "2010-01-01"}, HTTP_IF_MATCH='"1"'
     )
 
@@ -852,10 +832,10 @@ def test_patch_couple_details(clinician_api, couple_ab):
     assert list(CoupleMember.objects.filter(couple=couple_ab).values_list("couple_active", flat=True)) == [True, True]
 
 
-def test_invalid_couple_patch_changes_nothing(clinician_api, couple_ab):
+def test_invalid_couple_patch_changes_nothing(api, couple_ab):
     before = couple_rows(couple_ab)
 
-    response = clinician_api.patch(
+    response = api.patch(
         couple_url(couple_ab), {"status": "paused", "relationship_type": "situationship"}, HTTP_IF_MATCH='"1"'
     )
 
@@ -864,10 +844,10 @@ def test_invalid_couple_patch_changes_nothing(clinician_api, couple_ab):
     assert couple_rows(couple_ab) == before
 
 
-def test_ending_a_couple_frees_both_partners(clinician_api, partners, couple_ab):
+def test_ending_a_couple_frees_both_partners(api, partners, couple_ab):
     a, b, c, d = partners
 
-    ended = clinician_api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"')
+    ended = api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"')
 
     assert ended.status_code == 200, ended.json()
     assert ended.json()["status"] == "ended"
@@ -878,8 +858,8 @@ def test_ending_a_couple_frees_both_partners(clinician_api, partners, couple_ab)
         False,
     ]
 
-    with_c = pair(clinician_api, a, c)
-    with_d = pair(clinician_api, d, b)
+    with_c = pair(api, a, c)
+    with_d = pair(api, d, b)
 
     assert with_c.status_code == 201, with_c.json()
     assert with_d.status_code == 201, with_d.json()
@@ -887,17 +867,15 @@ def test_ending_a_couple_frees_both_partners(clinician_api, partners, couple_ab)
     assert CoupleMember.objects.filter(client=b, couple_active=True).get().couple_id == uuid.UUID(with_d.json()["id"])
 
 
-def test_reactivating_while_a_partner_is_paired_elsewhere_is_409_and_changes_nothing(
-    clinician_api, partners, couple_ab
-):
+def test_reactivating_while_a_partner_is_paired_elsewhere_is_409_and_changes_nothing(api, partners, couple_ab):
     b, c = partners[1:3]
-    assert clinician_api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"').status_code == 200
-    assert pair(clinician_api, b, c).status_code == 201
+    assert api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"').status_code == 200
+    assert pair(api, b, c).status_code == 201
     before = couple_rows(couple_ab)
     members_before = membership_rows()
     updates_before = AuditEvent.objects.filter(action="update").count()
 
-    response = clinician_api.patch(couple_url(couple_ab), {"status": "active"}, HTTP_IF_MATCH='"2"')
+    response = api.patch(couple_url(couple_ab), {"status": "active"}, HTTP_IF_MATCH='"2"')
 
     assert response.status_code == 409
     assert response["Content-Type"] == "application/problem+json"
@@ -909,10 +887,10 @@ def test_reactivating_while_a_partner_is_paired_elsewhere_is_409_and_changes_not
     assert AuditEvent.objects.filter(action="update").count() == updates_before
 
 
-def test_reactivating_when_both_partners_are_free_works(clinician_api, couple_ab):
-    clinician_api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"')
+def test_reactivating_when_both_partners_are_free_works(api, couple_ab):
+    api.patch(couple_url(couple_ab), {"status": "ended"}, HTTP_IF_MATCH='"1"')
 
-    response = clinician_api.patch(couple_url(couple_ab), {"status": "active"}, HTTP_IF_MATCH='"2"')
+    response = api.patch(couple_url(couple_ab), {"status": "active"}, HTTP_IF_MATCH='"2"')
 
     assert response.status_code == 200
     assert response.json()["status"] == "active"
@@ -923,11 +901,11 @@ def test_reactivating_when_both_partners_are_free_works(clinician_api, couple_ab
 # ================================================================= couples: who sees what
 
 
-def test_clinician_lists_their_couples_only(clinician_api, partners, caseload):
+def test_clinician_lists_their_couples_only(api, partners, caseload):
     own = CoupleFactory(partners=partners[:2])
     CoupleFactory(partners__clinician=UserFactory(role=Role.CLINICIAN))  # nobody's of theirs
 
-    response = clinician_api.get(COUPLES)
+    response = api.get(COUPLES)
 
     assert response.status_code == 200
     assert sorted(ids(response)) == sorted([str(own.pk), str(caseload["couple"].pk)])
@@ -935,25 +913,25 @@ def test_clinician_lists_their_couples_only(clinician_api, partners, caseload):
     assert rows[str(own.pk)]["partners"] == [str(partners[0].pk), str(partners[1].pk)]
 
 
-def test_couple_status_filter(clinician_api, partners):
+def test_couple_status_filter(api, partners):
     active = CoupleFactory(partners=partners[:2])
     ended = CoupleFactory(partners=partners[2:], status="ended")
 
-    assert ids(clinician_api.get(COUPLES, {"status": "ended"})) == [str(ended.pk)]
-    assert ids(clinician_api.get(COUPLES, {"status": "active"})) == [str(active.pk)]
-    bad = clinician_api.get(COUPLES, {"status": "divorced"})
+    assert ids(api.get(COUPLES, {"status": "ended"})) == [str(ended.pk)]
+    assert ids(api.get(COUPLES, {"status": "active"})) == [str(active.pk)]
+    bad = api.get(COUPLES, {"status": "divorced"})
     assert bad.status_code == 400
     assert [e["field"] for e in bad.json()["errors"]] == ["status"]
 
 
-def test_couples_updated_since(clinician_api, partners):
+def test_couples_updated_since(api, partners):
     first = CoupleFactory(partners=partners[:2])
     second = CoupleFactory(partners=partners[2:])
     checkpoint = timezone.now()
-    clinician_api.patch(couple_url(second), {"relationship_type": "dating"}, HTTP_IF_MATCH='"1"')
+    api.patch(couple_url(second), {"relationship_type": "dating"}, HTTP_IF_MATCH='"1"')
 
-    assert ids(clinician_api.get(COUPLES, {"updated_since": checkpoint.isoformat()})) == [str(second.pk)]
-    assert sorted(ids(clinician_api.get(COUPLES))) == sorted([str(first.pk), str(second.pk)])
+    assert ids(api.get(COUPLES, {"updated_since": checkpoint.isoformat()})) == [str(second.pk)]
+    assert sorted(ids(api.get(COUPLES))) == sorted([str(first.pk), str(second.pk)])
 
 
 def test_another_clinicians_couple_is_404_on_retrieve_and_patch(other_api, partners):
@@ -972,10 +950,10 @@ def test_another_clinicians_couple_is_404_on_retrieve_and_patch(other_api, partn
     assert couple_rows(couple) == before
 
 
-def test_clinician_retrieves_their_couple(clinician_api, partners):
+def test_clinician_retrieves_their_couple(api, partners):
     couple = CoupleFactory(partners=partners[:2])
 
-    response = clinician_api.get(couple_url(couple))
+    response = api.get(couple_url(couple))
 
     assert response.status_code == 200
     assert response["ETag"] == '"1"'
@@ -1014,28 +992,28 @@ def test_admin_and_client_roles_get_no_couples(call_as, partners, role):
     assert couple_rows(couple) == before
 
 
-def test_couple_list_query_count_is_the_same_for_1_and_20(clinician_api, clinician, other_clinician, count_queries):
+def test_couple_list_query_count_is_the_same_for_1_and_20(api, clinician, other_clinician, count_queries):
     CoupleFactory(partners__clinician=clinician)
-    one = count_queries(lambda: clinician_api.get(COUPLES))
+    one = count_queries(lambda: api.get(COUPLES))
 
     for _ in range(18):
         CoupleFactory(partners__clinician=clinician)
     couple_case(clinician=clinician, partners_of=other_clinician)
-    many = count_queries(lambda: clinician_api.get(COUPLES))
+    many = count_queries(lambda: api.get(COUPLES))
 
-    response = clinician_api.get(COUPLES)
+    response = api.get(COUPLES)
     assert len(ids(response)) == 20
     assert all(len(row["partners"]) == 2 for row in response.json()["results"])
     assert one == many
 
 
-def test_a_couple_never_reveals_a_partner_the_caller_cannot_see(clinician_api, clinician, other_api, other_clinician):
+def test_a_couple_never_reveals_a_partner_the_caller_cannot_see(api, clinician, other_api, other_clinician):
     """A pairs their own client x with y, who is on A's case but whose primary clinician is B. B sees y, not x, so
     B sees neither the couple nor x's id in it, and cannot end it."""
     x = ClientFactory(primary_clinician=clinician)
     y = ClientFactory(primary_clinician=other_clinician)
     CaseFactory(clinician=clinician, client=y)
-    couple_id = pair(clinician_api, x, y).json()["id"]
+    couple_id = pair(api, x, y).json()["id"]
 
     assert other_api.get(f"{CLIENTS}{y.pk}/").status_code == 200
     assert other_api.get(f"{CLIENTS}{x.pk}/").status_code == 404
@@ -1047,11 +1025,9 @@ def test_a_couple_never_reveals_a_partner_the_caller_cannot_see(clinician_api, c
     assert Couple.objects.get(pk=couple_id).status == "active"
 
 
-def test_a_date_of_birth_in_the_future_is_400(clinician_api):
+def test_a_date_of_birth_in_the_future_is_400(api):
     tomorrow = timezone.localdate().replace(year=timezone.localdate().year + 1)
-    response = clinician_api.post(
-        CLIENTS, {"given_name": "Fut", "family_name": "Ure", "date_of_birth": tomorrow.isoformat()}
-    )
+    response = api.post(CLIENTS, {"given_name": "Fut", "family_name": "Ure", "date_of_birth": tomorrow.isoformat()})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "date_of_birth"

@@ -13,8 +13,7 @@ from django.test import Client
 from clinical.models import Client as CareClient
 from clinical.models import Role
 from tests.factories import UserFactory
-
-from .test_errors import assert_problem
+from tests.helpers import assert_problem
 
 LIMIT = 64  # documented: README "Conventions", api/openapi-description.md
 

@@ -7,20 +7,7 @@ from django.test import Client
 
 from api.errors import PROBLEM_TYPES
 from clinical.models import User
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-
-
-def assert_problem(response, status, code=None):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = json.loads(response.content)
-    assert set(body) >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["type"].startswith("/api/problems/")
-    if code:
-        assert body["code"] == code
-    return body
+from tests.helpers import assert_problem
 
 
 def test_400_malformed_json(admin_api):

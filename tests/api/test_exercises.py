@@ -10,8 +10,8 @@ from clinical.models import Role
 from exercises.models import Audience, Exercise, ExerciseVersion
 from exercises.services import exercise_publish
 from kernel.models import GoalDomain
-from tests.conftest import ALL_SCOPES
 from tests.factories import UserFactory
+from tests.helpers import ALL_SCOPES, assert_problem
 from tools import schema
 
 URL = "/api/v1/exercises/"
@@ -75,18 +75,6 @@ def own_exercise(clinician):
     """An exercise written by `clinician` (through the service, as the API would)."""
     exercise, _ = exercise_publish(slug="evening-walk-abc123", content=content(), author=clinician)
     return exercise
-
-
-@pytest.fixture
-def client_caller(call_as, client_user):
-    return call_as(client_user, ["homework"])
-
-
-def assert_problem(response, status, code=None):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    if code:
-        assert response.json()["code"] == code
 
 
 # ---------------------------------------------------------------- who reads the library
@@ -168,8 +156,8 @@ def test_filter_by_domain(catalog, own_exercise, call_as, clinician, domain):
 
 
 @pytest.mark.parametrize("audience", Audience.values)
-def test_filter_by_audience(catalog, own_exercise, client_caller, audience):
-    got = listed(client_caller, audience=audience)
+def test_filter_by_audience(catalog, own_exercise, client_api, audience):
+    got = listed(client_api, audience=audience)
 
     assert got
     assert got == ids_where(lambda v: v.audience == audience)

@@ -1,7 +1,6 @@
 """Idempotency-Key on POST: replay, mismatch (422), in-flight duplicate (409), expiry after 7 days."""
 
 import re
-import threading
 import uuid
 from datetime import timedelta
 
@@ -13,8 +12,8 @@ from django.utils import timezone
 from api.idempotency import KEY_PATTERN, _lock_id
 from api.models import IdempotencyRecord
 from clinical.models import Role, Supervision, User
-from tests.conftest import Caller
 from tests.factories import UserFactory, issue_token
+from tests.helpers import Caller, sent_at_once
 from tools import schema
 
 
@@ -138,23 +137,8 @@ def test_concurrent_retries_create_exactly_one():
     admin = UserFactory(role=Role.ADMIN)
     token = issue_token(admin, ["admin"])
     key = str(uuid.uuid4())
-    results = []
-    start = threading.Barrier(6)
 
-    def send():
-        api = Caller(admin, token)
-        start.wait()
-        try:
-            response = create_clinician(api, key)
-            results.append((response.status_code, response.get("Idempotent-Replayed")))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = sent_at_once(lambda: create_clinician(Caller(admin, token), key))
 
     assert User.objects.filter(email="kim@example.test").count() == 1
     fresh = [r for r in results if r == (201, None)]

@@ -14,23 +14,14 @@ from clinical.models import AuditEvent, Client, ClientInvitation, Role, User
 from clinical.services import homework as homework_services
 from clinical.services.demo import seed_demo
 from tests.factories import CaseFactory, ClientFactory, UserFactory
+from tests.helpers import READ_WRITE, error_fields, problem
 
 ACCEPT = "/api/v1/invitations/accept/"
-READ_WRITE = ["clinical:read", "clinical:write"]
 PASSWORD = "violet-kettle-morning-42"
 
 
 def invite_url(client):
     return f"/api/v1/clients/{client.pk}/invite/"
-
-
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
-
-
-def error_fields(response):
-    return [e["field"] for e in problem(response)["errors"]]
 
 
 def accept(anonymous, token, email="river@example.test", password=PASSWORD, **extra):
@@ -54,14 +45,9 @@ def person(clinician):
 
 
 @pytest.fixture
-def as_clinician(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def invited(as_clinician, person):
+def invited(api, person):
     """(response body, token) of the clinician's invitation of `person`."""
-    response = as_clinician.post(invite_url(person))
+    response = api.post(invite_url(person))
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -69,10 +55,10 @@ def invited(as_clinician, person):
 # ---------------------------------------------------------------- inviting
 
 
-def test_the_clinician_invites_and_gets_a_token_valid_72_hours(as_clinician, person, clinician):
+def test_the_clinician_invites_and_gets_a_token_valid_72_hours(api, person, clinician):
     before = timezone.now()
 
-    response = as_clinician.post(invite_url(person))
+    response = api.post(invite_url(person))
 
     after = timezone.now()
     assert response.status_code == 201, response.content
@@ -113,8 +99,8 @@ def test_only_the_hash_of_the_token_is_stored(invited):
     assert holding == []
 
 
-def test_inviting_again_replaces_the_previous_invitation(as_clinician, person, invited, anonymous):
-    again = as_clinician.post(invite_url(person))
+def test_inviting_again_replaces_the_previous_invitation(api, person, invited, anonymous):
+    again = api.post(invite_url(person))
 
     assert again.status_code == 201
     assert again.json()["token"] != invited["token"]
@@ -131,12 +117,12 @@ def test_inviting_again_replaces_the_previous_invitation(as_clinician, person, i
     assert accept(anonymous, again.json()["token"]).status_code == 201
 
 
-def test_a_client_who_already_has_a_login_is_not_invited(as_clinician, person):
+def test_a_client_who_already_has_a_login_is_not_invited(api, person):
     person.user = UserFactory(role=Role.CLIENT)
     person.save(update_fields=["user"])
     before = state()
 
-    response = as_clinician.post(invite_url(person))
+    response = api.post(invite_url(person))
 
     assert response.status_code == 409
     assert problem(response)["code"] == "client_has_login"
@@ -320,13 +306,13 @@ def test_a_malformed_accept_is_400(anonymous, invited, body):
 # ---------------------------------------------------------------- then the app
 
 
-def test_the_new_login_signs_in_and_reads_its_homework(anonymous, as_clinician, clinician, person, catalog):
+def test_the_new_login_signs_in_and_reads_its_homework(anonymous, api, clinician, person, catalog):
     seed_demo()  # the first-party `demo-cli` application
     case = CaseFactory(clinician=clinician, client=person)
     assignment = homework_services.assignment_create(
         actor=clinician, case=case, exercise=catalog["i-statement-practice"], assignees=[person]
     )
-    token = as_clinician.post(invite_url(person)).json()["token"]
+    token = api.post(invite_url(person)).json()["token"]
     assert accept(anonymous, token, email="riv@example.test").status_code == 201
 
     browser = Browser()
@@ -374,14 +360,12 @@ def test_accepting_is_throttled(anonymous, settings, invited):
     assert accept(anonymous, invited["token"], REMOTE_ADDR="10.9.8.7").status_code == 201
 
 
-def test_successful_accepts_count_towards_the_limit_too(anonymous, settings, as_clinician, clinician):
+def test_successful_accepts_count_towards_the_limit_too(anonymous, settings, api, clinician):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "invitation_accept": "2/min"},
     }
-    tokens = [
-        as_clinician.post(invite_url(ClientFactory(primary_clinician=clinician))).json()["token"] for _ in range(3)
-    ]
+    tokens = [api.post(invite_url(ClientFactory(primary_clinician=clinician))).json()["token"] for _ in range(3)]
 
     statuses = [accept(anonymous, token, email=f"person{i}@app.test").status_code for i, token in enumerate(tokens)]
 

@@ -15,9 +15,9 @@ from tests.factories import (
     SupervisionFactory,
     UserFactory,
 )
+from tests.helpers import READ_WRITE, error_fields, problem, yesterday
 
 NOTES = "/api/v1/notes/"
-READ_WRITE = ["clinical:read", "clinical:write"]
 
 SECTIONS = {
     "soap": {
@@ -49,19 +49,6 @@ def url(note, action=""):
     return f"{NOTES}{note.id if hasattr(note, 'id') else note}/" + (f"{action}/" if action else "")
 
 
-def yesterday():
-    return (timezone.localdate() - timedelta(days=1)).isoformat()
-
-
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
-
-
-def error_fields(response):
-    return [e["field"] for e in problem(response)["errors"]]
-
-
 def signed(**kwargs):
     """A signed note (factory: no service, no audit event)."""
     kwargs.setdefault("cosign_required", True)
@@ -84,26 +71,6 @@ def snapshot(note):
         sorted(note.goals_addressed.values_list("pk", flat=True)),
         sorted(note.addenda.values_list("pk", flat=True)),
     )
-
-
-@pytest.fixture
-def case(clinician):
-    return CaseFactory(clinician=clinician)
-
-
-@pytest.fixture
-def api(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def supervisor_api(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def other_api(call_as, other_clinician):
-    return call_as(other_clinician, READ_WRITE)
 
 
 @pytest.fixture

@@ -2,54 +2,15 @@
 introspection, scopes, throttling."""
 
 import base64
-import hashlib
-import secrets
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.test import Client
 
 from clinical.models import OAuthApplication
-from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT, seed_demo
+from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
+from tests.api.oauth import TOKEN_URL, allow, bearer, exchange, password_token, pkce_pair, redirect_query
 from tests.factories import ApplicationFactory
-
-TOKEN_URL = "/o/token/"
-
-
-@pytest.fixture
-def demo(db):
-    return seed_demo()
-
-
-def pkce_pair():
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def password_token(client, username, scope="clinical:read", client_id="demo-cli", password=DEMO_PASSWORD, **extra):
-    return client.post(
-        TOKEN_URL,
-        {
-            "grant_type": "password",
-            "username": username,
-            "password": password,
-            "client_id": client_id,
-            "scope": scope,
-        },
-        **extra,
-    )
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-def allow(browser, consent):
-    """Press "Allow" on the consent page (its form's hidden fields carry the request)."""
-    form = consent.context["form"]
-    hidden = {name: form[name].value() for name in form.fields if form[name].value() is not None}
-    return browser.post("/o/authorize/", {**hidden, "allow": "Authorize"})
 
 
 def authorize(browser, challenge, *, scope="clinical:read clinical:write", state="s-123"):
@@ -76,11 +37,7 @@ def authorize(browser, challenge, *, scope="clinical:read clinical:write", state
     consent = browser.get(login["Location"])
     assert consent.status_code == 200
     assert b"Allow Demo single-page app?" in consent.content
-    approved = allow(browser, consent)
-    assert approved.status_code == 302
-    location = urlparse(approved["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == DEMO_SPA_REDIRECT
-    return {k: v[0] for k, v in parse_qs(location.query).items()}
+    return redirect_query(allow(browser, consent))
 
 
 def test_authorization_code_with_pkce_end_to_end(demo):
@@ -91,16 +48,7 @@ def test_authorization_code_with_pkce_end_to_end(demo):
     assert query["state"] == "s-123"
     assert query["iss"]  # RFC 9207: the authorization server names itself
 
-    exchanged = Client().post(
-        TOKEN_URL,
-        {
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": DEMO_SPA_REDIRECT,
-            "client_id": "demo-spa",
-            "code_verifier": verifier,
-        },
-    )
+    exchanged = exchange(query, verifier)
     assert exchanged.status_code == 200, exchanged.content
     tokens = exchanged.json()
     assert tokens["token_type"] == "Bearer"

@@ -6,17 +6,15 @@ them: `invalid_scope`. The token response's `scope` says what was granted (RFC 6
 """
 
 import base64
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
 from clinical.models import OAuthApplication
-from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT, seed_demo
+from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
+from tests.api.oauth import TOKEN_URL, allow, bearer, exchange, password_token, pkce_pair, redirect_query
 from tests.factories import ApplicationFactory
-
-from .test_oauth import TOKEN_URL, allow, bearer, password_token, pkce_pair
 
 EVERY_SCOPE = "admin clinical:read clinical:write homework reports"
 ROLE_SCOPES = {
@@ -25,11 +23,6 @@ ROLE_SCOPES = {
     "supervisor@demo.test": {"clinical:read", "clinical:write", "reports"},
     "alex@demo.test": {"homework"},
 }
-
-
-@pytest.fixture
-def demo(db):
-    return seed_demo()
 
 
 def test_the_role_table_is_the_settings_table():
@@ -115,26 +108,6 @@ def consent_page(browser, username, scope, challenge):
             "code_challenge_method": "S256",
         },
     )
-
-
-def exchange(query, verifier):
-    return Client().post(
-        TOKEN_URL,
-        {
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": DEMO_SPA_REDIRECT,
-            "client_id": "demo-spa",
-            "code_verifier": verifier,
-        },
-    )
-
-
-def redirect_query(response):
-    assert response.status_code == 302, response.content[:300]
-    location = urlparse(response["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == DEMO_SPA_REDIRECT
-    return {k: v[0] for k, v in parse_qs(location.query).items()}
 
 
 def test_the_consent_page_shows_and_grants_only_what_the_role_may_hold(demo):

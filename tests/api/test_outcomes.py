@@ -21,18 +21,17 @@ from clinical.models import (
     GoalLifecycle,
     Role,
     SafetyAlert,
-    SubjectType,
 )
 from clinical.services import measures as services
 from tests.factories import (
     GAS_LEVELS,
     CaseFactory,
-    ClientFactory,
-    CoupleFactory,
     GASRatingFactory,
     GoalFactory,
     UserFactory,
 )
+from tests.factories.scenes import answers_for, link_login
+from tests.helpers import HOMEWORK, READ_WRITE, days_ago, problem
 from tools import schema
 
 INSTRUMENTS = "/api/v1/instruments/"
@@ -40,104 +39,9 @@ ASSESSMENTS = "/api/v1/assessments/"
 SCHEDULES = "/api/v1/assessment-schedules/"
 DUE = "/api/v1/me/assessments-due/"
 ALERTS = "/api/v1/alerts/"
-READ_WRITE = ["clinical:read", "clinical:write"]
-HOMEWORK = ["homework"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAXIMA = {"phq9": [3] * 9, "gad7": [3] * 7, "csi4": [6, 5, 5, 5]}
-
-
-@pytest.fixture(autouse=True)
-def _no_csi4_parameters(settings):
-    # CSI-4 reliable change is off unless the environment configures it; these tests fix that choice.
-    settings.RELIABLE_CHANGE_PARAMETERS = {}
-
-
-def answers_for(code, total, item9=0):
-    """Answers to `code` adding up to `total`, filled from item 1; for PHQ-9 item 9 is `item9`."""
-    maxima = MAXIMA[code]
-    out = [0] * len(maxima)
-    remaining = total
-    slots = range(len(maxima))
-    if code == "phq9":
-        out[8] = item9
-        remaining -= item9
-        slots = range(8)
-    for i in slots:
-        out[i] = min(maxima[i], remaining)
-        remaining -= out[i]
-    assert remaining == 0, (code, total)
-    return out
-
-
-def days_ago(n, hour=12):
-    return (timezone.now() - timedelta(days=n)).replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
-def link_login(client):
-    """A client-role user that is this client's app login."""
-    user = UserFactory(role=Role.CLIENT)
-    client.user = user
-    client.save(update_fields=["user"])
-    return user
-
-
-class CoupleInCare:
-    """Two partners with app logins and a couple case held by `clinician`; partner `a` is the first."""
-
-    def __init__(self, clinician):
-        self.clinician = clinician
-        self.a = ClientFactory(primary_clinician=clinician)
-        self.b = ClientFactory(primary_clinician=clinician)
-        self.a_user = link_login(self.a)
-        self.b_user = link_login(self.b)
-        self.couple = CoupleFactory(partners=[self.a, self.b])
-        self.case = CaseFactory(clinician=clinician, subject_type=SubjectType.COUPLE, couple=self.couple)
-
-    def record(self, client, code, total, at, item9=0):
-        """An assessment stored through the service (no HTTP), to set the scene."""
-        return services.assessment_record(
-            actor=self.clinician,
-            client=client,
-            case=self.case,
-            instrument=code,
-            answers=answers_for(code, total, item9),
-            administered_at=at,
-        )
-
-
-@pytest.fixture
-def care(clinician):
-    return CoupleInCare(clinician)
-
-
-@pytest.fixture
-def as_clinician(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def as_supervisor(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def as_other_clinician(call_as, other_clinician):
-    return call_as(other_clinician, READ_WRITE)
-
-
-@pytest.fixture
-def as_a(call_as, care):
-    return call_as(care.a_user, HOMEWORK)
-
-
-@pytest.fixture
-def as_b(call_as, care):
-    return call_as(care.b_user, HOMEWORK)
-
-
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
+# CSI-4 reliable change is off unless the environment configures it; these tests fix that choice.
+pytestmark = pytest.mark.usefixtures("no_csi4_parameters")
 
 
 def field_errors(response):
@@ -333,9 +237,9 @@ def test_a_token_without_a_reading_scope_may_not_read_the_measures(call_as, clin
 # ---------------------------------------------------------------- clinician-recorded assessments
 
 
-def test_a_clinician_records_a_baseline_and_later_scores_get_change_figures(as_clinician, care):
+def test_a_clinician_records_a_baseline_and_later_scores_get_change_figures(api, care):
     a = care.a
-    first = post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 12), at=days_ago(30))
+    first = post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 12), at=days_ago(30))
 
     assert first.status_code == 201, first.content
     body = first.json()
@@ -369,7 +273,7 @@ def test_a_clinician_records_a_baseline_and_later_scores_get_change_figures(as_c
     ).exists()
 
     # 12 → 5: six points better (reliable), out of caseness (recovered)
-    second = post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 5), at=days_ago(15))
+    second = post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 5), at=days_ago(15))
     assert second.status_code == 201, second.content
     body = second.json()
     assert (body["total"], body["band"], body["is_baseline"]) == (5, "mild", False)
@@ -381,7 +285,7 @@ def test_a_clinician_records_a_baseline_and_later_scores_get_change_figures(as_c
     )
 
     # 12 → 18: six points worse
-    third = post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 18), at=days_ago(1))
+    third = post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 18), at=days_ago(1))
     body = third.json()
     assert (body["total"], body["band"], body["change"], body["reliable_change"]) == (
         18,
@@ -392,13 +296,11 @@ def test_a_clinician_records_a_baseline_and_later_scores_get_change_figures(as_c
     assert (body["recovered"], body["clinically_significant"]) == (False, False)
 
 
-def test_gad7_and_csi4_change_in_their_own_direction(as_clinician, care):
+def test_gad7_and_csi4_change_in_their_own_direction(api, care):
     a, b = care.a, care.b
-    post_assessment(
-        as_clinician, client=a, case=care.case, instrument="gad7", answers=answers_for("gad7", 8), at=days_ago(9)
-    )
+    post_assessment(api, client=a, case=care.case, instrument="gad7", answers=answers_for("gad7", 8), at=days_ago(9))
     gad = post_assessment(
-        as_clinician, client=a, case=care.case, instrument="gad7", answers=answers_for("gad7", 4), at=days_ago(2)
+        api, client=a, case=care.case, instrument="gad7", answers=answers_for("gad7", 4), at=days_ago(2)
     ).json()
     # 8 (caseness) → 4: exactly the four points NHS Talking Therapies require
     assert (gad["total"], gad["band"], gad["change"], gad["reliable_change"], gad["recovered"]) == (
@@ -409,27 +311,23 @@ def test_gad7_and_csi4_change_in_their_own_direction(as_clinician, care):
         True,
     )
 
-    post_assessment(as_clinician, client=b, case=care.case, instrument="csi4", answers=[1, 3, 3, 3], at=days_ago(9))
-    csi = post_assessment(
-        as_clinician, client=b, case=care.case, instrument="csi4", answers=[3, 4, 4, 3], at=days_ago(2)
-    ).json()
+    post_assessment(api, client=b, case=care.case, instrument="csi4", answers=[1, 3, 3, 3], at=days_ago(9))
+    csi = post_assessment(api, client=b, case=care.case, instrument="csi4", answers=[3, 4, 4, 3], at=days_ago(2)).json()
     # 10 (distressed) → 14: higher is better; reliable change is not available without published parameters
     assert (csi["total"], csi["band"], csi["change"], csi["reliable_change"]) == (14, "not distressed", 4, None)
     assert (csi["recovered"], csi["clinically_significant"]) == (True, None)
 
 
-def test_csi4_reliable_change_uses_the_configured_jacobson_truax_parameters(settings, as_clinician, care):
+def test_csi4_reliable_change_uses_the_configured_jacobson_truax_parameters(settings, api, care):
     # SD 5, r 0.9: SE = 5·√0.1, so RC = change / √(2·2.5) = change / √5; +4 → 1.79 (not reliable), +5 → 2.24
     settings.RELIABLE_CHANGE_PARAMETERS = {"csi4": (5.0, 0.9)}
-    post_assessment(
-        as_clinician, client=care.a, case=care.case, instrument="csi4", answers=[2, 2, 2, 2], at=days_ago(9)
-    )
+    post_assessment(api, client=care.a, case=care.case, instrument="csi4", answers=[2, 2, 2, 2], at=days_ago(9))
 
     plus_four = post_assessment(
-        as_clinician, client=care.a, case=care.case, instrument="csi4", answers=[3, 3, 3, 3], at=days_ago(5)
+        api, client=care.a, case=care.case, instrument="csi4", answers=[3, 3, 3, 3], at=days_ago(5)
     ).json()
     plus_five = post_assessment(
-        as_clinician, client=care.a, case=care.case, instrument="csi4", answers=[4, 3, 3, 3], at=days_ago(2)
+        api, client=care.a, case=care.case, instrument="csi4", answers=[4, 3, 3, 3], at=days_ago(2)
     ).json()
 
     assert (plus_four["change"], plus_four["reliable_change"], plus_four["clinically_significant"]) == (
@@ -438,7 +336,7 @@ def test_csi4_reliable_change_uses_the_configured_jacobson_truax_parameters(sett
         False,
     )
     assert (plus_five["change"], plus_five["reliable_change"], plus_five["recovered"]) == (5, "improved", False)
-    threshold = as_clinician.get(f"{INSTRUMENTS}csi4/").json()["reliable_change_threshold"]
+    threshold = api.get(f"{INSTRUMENTS}csi4/").json()["reliable_change_threshold"]
     assert threshold == round(1.96 * math.sqrt(2) * 5 * math.sqrt(0.1), 2) == 4.38
 
 
@@ -510,36 +408,32 @@ def test_csi4_reliable_change_uses_the_configured_jacobson_truax_parameters(sett
         ),
     ],
 )
-def test_invalid_assessments_name_the_field_and_store_nothing(
-    as_clinician, care, instrument, answers, at_offset, expected
-):
+def test_invalid_assessments_name_the_field_and_store_nothing(api, care, instrument, answers, at_offset, expected):
     care.record(care.a, "phq9", 9, days_ago(20))
     before = state()
     at = timezone.now() + at_offset if at_offset else days_ago(1)
 
-    response = post_assessment(
-        as_clinician, client=care.a, case=care.case, instrument=instrument, answers=answers, at=at
-    )
+    response = post_assessment(api, client=care.a, case=care.case, instrument=instrument, answers=answers, at=at)
 
     assert field_errors(response) == expected
     assert state() == before
 
 
-def test_a_client_who_is_not_on_the_case_is_refused(as_clinician, care, clinician):
+def test_a_client_who_is_not_on_the_case_is_refused(api, care, clinician):
     elsewhere = CaseFactory(clinician=clinician)  # the clinician's own client, on another case
     before = state()
 
-    response = post_assessment(as_clinician, client=elsewhere.client, case=care.case)
+    response = post_assessment(api, client=elsewhere.client, case=care.case)
 
     assert field_errors(response) == {"client": [("invalid", "A client of this case.")]}
     assert state() == before
 
 
-def test_another_clinicians_case_is_a_field_error_on_case(as_clinician, care, other_clinician):
+def test_another_clinicians_case_is_a_field_error_on_case(api, care, other_clinician):
     foreign = CaseFactory(clinician=other_clinician)
     before = state()
 
-    response = post_assessment(as_clinician, client=care.a, case=foreign)
+    response = post_assessment(api, client=care.a, case=foreign)
 
     errors = field_errors(response)
     assert list(errors) == ["case"]
@@ -547,8 +441,8 @@ def test_another_clinicians_case_is_a_field_error_on_case(as_clinician, care, ot
     assert state() == before
 
 
-def test_a_clinician_must_name_client_and_case(as_clinician, care):
-    response = as_clinician.post(
+def test_a_clinician_must_name_client_and_case(api, care):
+    response = api.post(
         ASSESSMENTS,
         {"instrument": "phq9", "answers": [0] * 9, "administered_at": days_ago(1).isoformat()},
         format="json",
@@ -558,7 +452,7 @@ def test_a_clinician_must_name_client_and_case(as_clinician, care):
     assert Assessment.objects.count() == 0
 
 
-def test_a_clinician_cannot_file_an_assessment_under_another_clients_schedule(as_clinician, as_a, care):
+def test_a_clinician_cannot_file_an_assessment_under_another_clients_schedule(api, as_a, care):
     """A schedule named on a clinician's assessment must be the one of that client, case and measure; otherwise
     the stored row points at a schedule it does not answer, and that schedule stops being due for its client."""
     schedule = services.schedule_create(
@@ -567,7 +461,7 @@ def test_a_clinician_cannot_file_an_assessment_under_another_clients_schedule(as
     before = state()
 
     response = post_assessment(
-        as_clinician, client=care.b, case=care.case, instrument="gad7", answers=[1] * 7, schedule=str(schedule.pk)
+        api, client=care.b, case=care.case, instrument="gad7", answers=[1] * 7, schedule=str(schedule.pk)
     )
 
     assert list(field_errors(response)) == ["schedule"]
@@ -575,10 +469,10 @@ def test_a_clinician_cannot_file_an_assessment_under_another_clients_schedule(as
     assert [d["schedule"] for d in due_list(as_a)] == [str(schedule.pk)]
 
 
-def test_a_supervisor_may_not_record_on_a_supervisees_case(as_supervisor, care):
+def test_a_supervisor_may_not_record_on_a_supervisees_case(supervisor_api, care):
     before = state()
 
-    response = post_assessment(as_supervisor, client=care.a, case=care.case)
+    response = post_assessment(supervisor_api, client=care.a, case=care.case)
 
     assert response.status_code == 403
     assert problem(response)["code"] == "not_case_clinician"
@@ -593,22 +487,22 @@ def test_recording_needs_the_write_scope(call_as, care):
     assert Assessment.objects.count() == 0
 
 
-def test_an_earlier_assessment_entered_later_becomes_the_baseline(as_clinician, care):
+def test_an_earlier_assessment_entered_later_becomes_the_baseline(api, care):
     a = care.a
-    post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 15), at=days_ago(10))
-    post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 9), at=days_ago(5))
+    post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 15), at=days_ago(10))
+    post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 9), at=days_ago(5))
     # 15 → 9: six points, out of caseness
-    assert series_of(as_clinician, a, "phq9") == [
+    assert series_of(api, a, "phq9") == [
         (15, True, None, None, None, None),
         (9, False, -6, "improved", True, True),
     ]
 
-    late = post_assessment(as_clinician, client=a, case=care.case, answers=answers_for("phq9", 20), at=days_ago(20))
+    late = post_assessment(api, client=a, case=care.case, answers=answers_for("phq9", 20), at=days_ago(20))
 
     assert late.status_code == 201, late.content
     assert (late.json()["is_baseline"], late.json()["change"]) == (True, None)
     # Now against 20: 15 is five better (not reliable, still a case); 9 is eleven better and recovered.
-    assert series_of(as_clinician, a, "phq9") == [
+    assert series_of(api, a, "phq9") == [
         (20, True, None, None, None, None),
         (15, False, -5, "none", False, False),
         (9, False, -11, "improved", True, True),
@@ -617,18 +511,18 @@ def test_an_earlier_assessment_entered_later_becomes_the_baseline(as_clinician, 
     assert not Assessment.objects.exclude(client=a).exists()
 
 
-def test_a_recomputed_assessment_gets_a_new_version_for_etags_and_delta_sync(as_clinician, care):
+def test_a_recomputed_assessment_gets_a_new_version_for_etags_and_delta_sync(api, care):
     """Change figures rewritten by a late baseline are a change of the row: its ETag and `updated_at` move, so a
     client that syncs with ?updated_since= or revalidates by ETag sees the new figures."""
     first = care.record(care.a, "phq9", 15, days_ago(10))
     before_late_entry = timezone.now()
 
-    post_assessment(as_clinician, client=care.a, case=care.case, answers=answers_for("phq9", 20), at=days_ago(20))
+    post_assessment(api, client=care.a, case=care.case, answers=answers_for("phq9", 20), at=days_ago(20))
 
-    response = as_clinician.get(f"{ASSESSMENTS}{first.pk}/")
+    response = api.get(f"{ASSESSMENTS}{first.pk}/")
     assert response.json()["is_baseline"] is False
     assert response["ETag"] != '"1"'
-    synced = as_clinician.get(ASSESSMENTS, {"updated_since": before_late_entry.isoformat()}).json()["results"]
+    synced = api.get(ASSESSMENTS, {"updated_since": before_late_entry.isoformat()}).json()["results"]
     assert str(first.pk) in {row["id"] for row in synced}
 
 
@@ -704,8 +598,8 @@ def due_list(api):
     return response.json()["results"]
 
 
-def test_a_scheduled_measure_is_due_answered_once_and_then_no_longer_due(as_clinician, as_a, as_b, care):
-    response = as_clinician.post(
+def test_a_scheduled_measure_is_due_answered_once_and_then_no_longer_due(api, as_a, as_b, care):
+    response = api.post(
         SCHEDULES,
         {"client": str(care.a.pk), "case": str(care.case.pk), "instrument": "phq9", "frequency": "once"},
         format="json",
@@ -724,7 +618,7 @@ def test_a_scheduled_measure_is_due_answered_once_and_then_no_longer_due(as_clin
     assert [(d["schedule"], d["case"], d["frequency"], d["due_since"]) for d in due] == [
         (str(schedule.pk), str(care.case.pk), "once", timezone.localdate().isoformat())
     ]
-    assert due[0]["instrument"] == as_clinician.get(f"{INSTRUMENTS}phq9/").json()  # the whole questionnaire
+    assert due[0]["instrument"] == api.get(f"{INSTRUMENTS}phq9/").json()  # the whole questionnaire
     assert due_list(as_b) == []  # the partner has nothing due
 
     key = str(uuid.uuid4())
@@ -815,11 +709,11 @@ def test_a_recurring_schedule_comes_due_again_in_the_next_period(as_a, care):
     assert due_list(as_a) == []
 
 
-def test_a_cancelled_schedule_is_not_due_and_cannot_be_answered(as_clinician, as_a, care):
-    schedule = schedule_via_api(as_clinician, care, care.a, instrument="gad7", frequency="fortnightly")
+def test_a_cancelled_schedule_is_not_due_and_cannot_be_answered(api, as_a, care):
+    schedule = schedule_via_api(api, care, care.a, instrument="gad7", frequency="fortnightly")
     assert len(due_list(as_a)) == 1
 
-    cancelled = as_clinician.post(f"{SCHEDULES}{schedule.pk}/cancel/")
+    cancelled = api.post(f"{SCHEDULES}{schedule.pk}/cancel/")
     assert cancelled.status_code == 200, cancelled.content
     assert (cancelled.json()["status"], cancelled.json()["version"]) == ("cancelled", 2)
     assert due_list(as_a) == []
@@ -831,7 +725,7 @@ def test_a_cancelled_schedule_is_not_due_and_cannot_be_answered(as_clinician, as
     assert problem(response)["code"] == "schedule_cancelled"
     assert state() == before
 
-    twice = as_clinician.post(f"{SCHEDULES}{schedule.pk}/cancel/")
+    twice = api.post(f"{SCHEDULES}{schedule.pk}/cancel/")
     assert twice.status_code == 409
     assert problem(twice)["code"] == "schedule_cancelled"
 
@@ -884,11 +778,11 @@ def test_a_self_report_must_answer_the_scheduled_measure(as_a, care):
     assert state() == before
 
 
-def test_a_client_without_an_app_login_cannot_be_scheduled(as_clinician, clinician):
+def test_a_client_without_an_app_login_cannot_be_scheduled(api, clinician):
     case = CaseFactory(clinician=clinician)
     before = state()
 
-    response = as_clinician.post(
+    response = api.post(
         SCHEDULES,
         {"client": str(case.client.pk), "case": str(case.pk), "instrument": "phq9", "frequency": "once"},
         format="json",
@@ -898,17 +792,17 @@ def test_a_client_without_an_app_login_cannot_be_scheduled(as_clinician, clinici
     assert state() == before
 
 
-def test_only_the_cases_clinician_schedules(as_clinician, as_supervisor, care, other_clinician):
+def test_only_the_cases_clinician_schedules(api, supervisor_api, care, other_clinician):
     foreign = CaseFactory(clinician=other_clinician)
     link_login(foreign.client)
     before = state()
 
-    to_foreign = as_clinician.post(
+    to_foreign = api.post(
         SCHEDULES,
         {"client": str(care.a.pk), "case": str(foreign.pk), "instrument": "phq9", "frequency": "once"},
         format="json",
     )
-    by_supervisor = as_supervisor.post(
+    by_supervisor = supervisor_api.post(
         SCHEDULES,
         {"client": str(care.a.pk), "case": str(care.case.pk), "instrument": "phq9", "frequency": "once"},
         format="json",
@@ -945,9 +839,9 @@ ALERT_FIELDS = {
 }
 
 
-def test_phq9_item_9_above_0_raises_one_alert_with_the_assessment(as_clinician, care):
+def test_phq9_item_9_above_0_raises_one_alert_with_the_assessment(api, care):
     response = post_assessment(
-        as_clinician, client=care.b, case=care.case, answers=answers_for("phq9", 8, item9=2), at=days_ago(1)
+        api, client=care.b, case=care.case, answers=answers_for("phq9", 8, item9=2), at=days_ago(1)
     )
 
     assert response.status_code == 201, response.content
@@ -977,11 +871,11 @@ def test_a_self_reported_item_9_raises_the_alert_once_even_when_retried(as_a, ca
     assert SafetyAlert.objects.get().assessment_id == uuid.UUID(first.json()["id"])
 
 
-def test_a_refused_assessment_raises_no_alert(as_clinician, care):
+def test_a_refused_assessment_raises_no_alert(api, care):
     before = state()
 
     response = post_assessment(
-        as_clinician,
+        api,
         client=care.a,
         case=care.case,
         answers=answers_for("phq9", 12, item9=3),
@@ -994,10 +888,10 @@ def test_a_refused_assessment_raises_no_alert(as_clinician, care):
 
 
 @pytest.mark.parametrize("instrument", ["phq9", "gad7"])
-def test_no_alert_without_thoughts_of_self_harm(as_clinician, care, instrument):
+def test_no_alert_without_thoughts_of_self_harm(api, care, instrument):
     answers = [3] * 8 + [0] if instrument == "phq9" else [3] * 7  # severe, but item 9 at 0
 
-    response = post_assessment(as_clinician, client=care.a, case=care.case, instrument=instrument, answers=answers)
+    response = post_assessment(api, client=care.a, case=care.case, instrument=instrument, answers=answers)
 
     assert response.status_code == 201, response.content
     assert not SafetyAlert.objects.exists()

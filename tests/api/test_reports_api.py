@@ -32,6 +32,8 @@ from tests.factories import (
     SupervisionFactory,
     UserFactory,
 )
+from tests.factories.scenes import answers_for
+from tests.helpers import days_ago, problem
 from tools import schema
 
 CASELOAD = "/api/v1/reports/caseload/"
@@ -39,33 +41,8 @@ OUTCOMES = "/api/v1/reports/outcomes/"
 AS_CSV = {CASELOAD: "/api/v1/reports/caseload.csv", OUTCOMES: "/api/v1/reports/outcomes.csv"}
 REPORTS = ["reports"]
 MEASURES = ("phq9", "gad7", "csi4")
-MAXIMA = {"phq9": [3] * 9, "gad7": [3] * 7, "csi4": [6, 5, 5, 5]}
-
-
-@pytest.fixture(autouse=True)
-def _no_csi4_parameters(settings):
-    # CSI-4 reliable change is off unless the environment configures it; these tests fix that choice.
-    settings.RELIABLE_CHANGE_PARAMETERS = {}
-
-
-def answers_for(code, total, item9=0):
-    maxima = MAXIMA[code]
-    out = [0] * len(maxima)
-    remaining = total
-    slots = range(len(maxima))
-    if code == "phq9":
-        out[8] = item9
-        remaining -= item9
-        slots = range(8)
-    for i in slots:
-        out[i] = min(maxima[i], remaining)
-        remaining -= out[i]
-    assert remaining == 0, (code, total)
-    return out
-
-
-def days_ago(n, hour=12):
-    return (timezone.now() - timedelta(days=n)).replace(hour=hour, minute=0, second=0, microsecond=0)
+# CSI-4 reliable change is off unless the environment configures it; these tests fix that choice.
+pytestmark = pytest.mark.usefixtures("no_csi4_parameters")
 
 
 def record(case, client, code, total, ago, item9=0):
@@ -77,11 +54,6 @@ def record(case, client, code, total, ago, item9=0):
         answers=answers_for(code, total, item9),
         administered_at=days_ago(ago),
     )
-
-
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
 
 
 def report(api, path, **params):

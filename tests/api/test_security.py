@@ -11,17 +11,12 @@ from django.test import Client as BrowserClient
 from rest_framework.test import APIClient
 
 from clinical.models import Client, User
-from clinical.services.demo import DEMO_PASSWORD, seed_demo
+from clinical.services.demo import DEMO_PASSWORD
+from tests.api.oauth import TOKEN_URL
 from tests.factories import issue_token
 
 API = "/api/v1/"
 PROBLEM = "application/problem+json"
-TOKEN_URL = "/o/token/"
-
-
-@pytest.fixture
-def demo(db):
-    return seed_demo()
 
 
 def password_token(username, scope="clinical:read clinical:write"):

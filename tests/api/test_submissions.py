@@ -1,7 +1,6 @@
 """Homework submissions through HTTP: exactly-once submits by assignees, the client's clock, responses checked
 against the pinned exercise version, partner privacy, amendments, review, audit and query counts."""
 
-import threading
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from datetime import timezone as dt_timezone
@@ -18,20 +17,17 @@ from clinical.models import (
     HomeworkAssignment,
     HomeworkSubmission,
     Role,
-    SubjectType,
     SubmissionStatus,
 )
 from clinical.services import cases as case_services
 from clinical.services import homework as services
 from exercises.services import current_content, exercise_publish
-from tests.conftest import Caller
-from tests.factories import CaseFactory, ClientFactory, CoupleFactory, UserFactory, issue_token
+from tests.factories import CaseFactory, ClientFactory, UserFactory, issue_token
+from tests.factories.scenes import EXERCISE, CoupleInCare, link_login
+from tests.helpers import HOMEWORK, READ_WRITE, Caller, ids, problem, sent_at_once
 from tools import schema
 
 SUBMISSIONS = "/api/v1/submissions/"
-READ_WRITE = ["clinical:read", "clinical:write"]
-HOMEWORK = ["homework"]
-EXERCISE = "i-statement-practice"  # text, boolean, single choice (optional), scale 1 to 10
 
 
 def answers(**overrides):
@@ -52,11 +48,6 @@ def url(submission, action=""):
     return f"{SUBMISSIONS}{pk}/" + (f"{action}/" if action else "")
 
 
-def problem(response):
-    assert response["Content-Type"] == "application/problem+json", response.content
-    return response.json()
-
-
 def errors_by_field(response):
     body = problem(response)
     assert body["code"] == "invalid", body
@@ -65,74 +56,6 @@ def errors_by_field(response):
 
 def an_hour_ago():
     return timezone.now() - timedelta(hours=1)
-
-
-def link_login(client):
-    """A client-role user that is this client's app login."""
-    user = UserFactory(role=Role.CLIENT)
-    client.user = user
-    client.save(update_fields=["user"])
-    return user
-
-
-class CoupleInCare:
-    """Two partners with app logins, their couple, and a couple case held by `clinician`."""
-
-    def __init__(self, clinician):
-        self.clinician = clinician
-        self.a = ClientFactory(primary_clinician=clinician)
-        self.b = ClientFactory(primary_clinician=clinician)
-        self.a_user = link_login(self.a)
-        self.b_user = link_login(self.b)
-        self.couple = CoupleFactory(partners=[self.a, self.b])
-        self.case = CaseFactory(clinician=clinician, subject_type=SubjectType.COUPLE, couple=self.couple)
-
-    def assign(self, catalog, assignees=None, *, days_ago=10, **kwargs):
-        kwargs = {"frequency": "weekly", "target_count": 4, **kwargs}
-        return services.assignment_create(
-            actor=self.clinician,
-            case=self.case,
-            exercise=catalog[kwargs.pop("slug", EXERCISE)],
-            assignees=assignees or [self.a, self.b],
-            start_date=timezone.localdate() - timedelta(days=days_ago),
-            **kwargs,
-        )
-
-
-@pytest.fixture
-def care(clinician):
-    return CoupleInCare(clinician)
-
-
-@pytest.fixture
-def assignment(care, catalog):
-    """Weekly homework for both partners (each submits), started ten days ago."""
-    return care.assign(catalog)
-
-
-@pytest.fixture
-def as_a(call_as, care):
-    return call_as(care.a_user, HOMEWORK)
-
-
-@pytest.fixture
-def as_b(call_as, care):
-    return call_as(care.b_user, HOMEWORK)
-
-
-@pytest.fixture
-def as_clinician(call_as, clinician):
-    return call_as(clinician, READ_WRITE)
-
-
-@pytest.fixture
-def as_supervisor(call_as, supervisor):
-    return call_as(supervisor, READ_WRITE)
-
-
-@pytest.fixture
-def as_other_clinician(call_as, other_clinician):
-    return call_as(other_clinician, READ_WRITE)
 
 
 def submit(api, assignment, *, key=None, responses=None, completed_at=None, shared=False, **body):
@@ -348,23 +271,8 @@ def test_concurrent_duplicates_store_exactly_one(catalog, clinician):
     token = issue_token(care.a_user, HOMEWORK)
     key = str(uuid.uuid4())
     completed_at = an_hour_ago()
-    results = []
-    start = threading.Barrier(6)
 
-    def send():
-        api = Caller(care.a_user, token)
-        start.wait()
-        try:
-            response = submit(api, assignment, key=key, completed_at=completed_at)
-            results.append((response.status_code, response.get("Idempotent-Replayed")))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = sent_at_once(lambda: submit(Caller(care.a_user, token), assignment, key=key, completed_at=completed_at))
 
     assert HomeworkSubmission.objects.count() == 1
     assert [r for r in results if r == (201, None)] == [(201, None)], results
@@ -528,11 +436,6 @@ def test_homework_on_a_closed_case_takes_no_submissions_even_if_still_active(as_
 # ---------------------------------------------------------------- partner privacy
 
 
-def ids(response):
-    assert response.status_code == 200, response.content
-    return {row["id"] for row in response.json()["results"]}
-
-
 @pytest.mark.parametrize("direction", ["a_to_b", "b_to_a"])
 def test_partner_privacy_both_ways(direction, call_as, care, assignment, clinician, supervisor, other_clinician):
     me, partner = (care.a_user, care.b_user) if direction == "a_to_b" else (care.b_user, care.a_user)
@@ -610,7 +513,7 @@ def test_a_client_on_an_individual_case_sees_only_their_own(call_as, catalog, cl
 # ---------------------------------------------------------------- amendments
 
 
-def test_the_submitter_amends_and_the_old_revision_is_kept(as_a, as_clinician, care, assignment):
+def test_the_submitter_amends_and_the_old_revision_is_kept(as_a, api, care, assignment):
     first = submit(as_a, assignment, shared=True)
     assert first.status_code == 201
     old = HomeworkSubmission.objects.get()
@@ -620,7 +523,7 @@ def test_the_submitter_amends_and_the_old_revision_is_kept(as_a, as_clinician, c
     with connection.cursor() as cursor:
         cursor.execute("SELECT responses FROM clinical_homeworksubmission WHERE id = %s", [old.pk])
         (old_cipher,) = cursor.fetchone()
-    assert completed_count(as_clinician, assignment) == 1
+    assert completed_count(api, assignment) == 1
 
     response = amend(as_a, first.json(), responses=answers(felt_natural=9, said_it=False))
 
@@ -641,7 +544,7 @@ def test_the_submitter_amends_and_the_old_revision_is_kept(as_a, as_clinician, c
         assert cursor.fetchone() == (old_cipher,)
     assert HomeworkSubmission.objects.count() == 2
     # The chain counts once.
-    assert completed_count(as_clinician, assignment) == 1
+    assert completed_count(api, assignment) == 1
     assert ids(as_a.get(SUBMISSIONS, {"status": "current"})) == {body["id"]}
 
 
@@ -669,7 +572,7 @@ def test_amending_an_amended_revision_is_409(as_a, care, assignment):
     assert state() == before
 
 
-def test_a_chain_of_amendments(as_a, as_clinician, care, assignment):
+def test_a_chain_of_amendments(as_a, api, care, assignment):
     first = recorded(care.a_user, assignment)
     second = amend(as_a, first).json()
     third = amend(as_a, second, responses=answers(felt_natural=10))
@@ -681,7 +584,7 @@ def test_a_chain_of_amendments(as_a, as_clinician, care, assignment):
         2: "amended",
         3: "current",
     }
-    assert completed_count(as_clinician, assignment) == 1
+    assert completed_count(api, assignment) == 1
 
 
 def test_amend_needs_an_idempotency_key_and_replays(as_a, care, assignment):
@@ -765,39 +668,39 @@ def test_only_the_submitter_amends(who, shared, status, code, call_as, care, ass
 # ---------------------------------------------------------------- review
 
 
-def test_feedback_of_another_json_type_is_400_and_reviews_nothing(as_clinician, care, assignment):
+def test_feedback_of_another_json_type_is_400_and_reviews_nothing(api, care, assignment):
     # Found by the contract fuzzer: {"feedback": 0} was stored as the feedback "0".
     submission = recorded(care.a_user, assignment)
     before = state()
 
-    response = review(as_clinician, submission, feedback=0)
+    response = review(api, submission, feedback=0)
 
     assert response.status_code == 400, response.content
     assert [e["field"] for e in problem(response)["errors"]] == ["feedback"]
     assert state() == before
 
 
-def test_the_case_clinician_reviews_once_and_the_submitter_sees_the_feedback(as_a, as_clinician, care, assignment):
+def test_the_case_clinician_reviews_once_and_the_submitter_sees_the_feedback(as_a, api, care, assignment):
     submission = recorded(care.a_user, assignment)
     before = timezone.now()
 
-    response = review(as_clinician, submission, feedback="  You named the feeling clearly.  ")
+    response = review(api, submission, feedback="  You named the feeling clearly.  ")
 
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["feedback"] == "You named the feeling clearly."
-    assert body["reviewed_by"] == str(as_clinician.user.pk)
+    assert body["reviewed_by"] == str(api.user.pk)
     assert before <= parse_datetime(body["reviewed_at"]) <= timezone.now()
     assert as_a.get(url(submission)).json()["feedback"] == "You named the feeling clearly."
     stored = HomeworkSubmission.objects.get()
     assert (stored.feedback, stored.reviewed_by_id, stored.responses) == (
         "You named the feeling clearly.",
-        as_clinician.user.pk,
+        api.user.pk,
         answers(),
     )
     after_first = state()
 
-    again = review(as_clinician, submission, feedback="Changed my mind.")
+    again = review(api, submission, feedback="Changed my mind.")
 
     assert again.status_code == 409
     assert problem(again)["code"] == "already_reviewed"
@@ -832,24 +735,24 @@ def test_who_may_not_review(who, status, code, call_as, care, assignment, superv
     assert state() == before
 
 
-def test_an_amended_revision_cannot_be_reviewed(as_a, as_clinician, care, assignment):
+def test_an_amended_revision_cannot_be_reviewed(as_a, api, care, assignment):
     old = recorded(care.a_user, assignment)
     latest = amend(as_a, old).json()
     before = state()
 
-    response = review(as_clinician, old)
+    response = review(api, old)
 
     assert response.status_code == 409
     assert problem(response)["code"] == "submission_amended"
     assert state() == before
-    assert review(as_clinician, latest).status_code == 200
+    assert review(api, latest).status_code == 200
 
 
-def test_empty_feedback_is_400(as_clinician, care, assignment):
+def test_empty_feedback_is_400(api, care, assignment):
     submission = recorded(care.a_user, assignment)
     before = state()
 
-    response = review(as_clinician, submission, feedback="   ")
+    response = review(api, submission, feedback="   ")
 
     assert response.status_code == 400
     assert list(errors_by_field(response)) == ["feedback"]
@@ -867,7 +770,7 @@ def submission_events():
     )
 
 
-def test_every_read_and_write_is_audited(as_a, as_b, as_clinician, care, assignment):
+def test_every_read_and_write_is_audited(as_a, as_b, api, care, assignment):
     created = submit(as_a, assignment, shared=True).json()
     created_id = uuid.UUID(created["id"])
     assert submission_events() == [(care.a_user.pk, "create", [created_id])]
@@ -876,8 +779,8 @@ def test_every_read_and_write_is_audited(as_a, as_b, as_clinician, care, assignm
     as_b.get(SUBMISSIONS)
     revision = amend(as_a, created).json()
     revision_id = uuid.UUID(revision["id"])
-    as_clinician.get(SUBMISSIONS)
-    review(as_clinician, revision)
+    api.get(SUBMISSIONS)
+    review(api, revision)
     as_b.get(url(revision))
 
     events = submission_events()
@@ -885,17 +788,17 @@ def test_every_read_and_write_is_audited(as_a, as_b, as_clinician, care, assignm
         (care.a_user.pk, "read", [created_id]),
         (care.b_user.pk, "read", [created_id]),
         (care.a_user.pk, "amend", [revision_id, created_id]),
-        (as_clinician.user.pk, "read", [created_id, revision_id]),
-        (as_clinician.user.pk, "review", [revision_id]),
+        (api.user.pk, "read", [created_id, revision_id]),
+        (api.user.pk, "review", [revision_id]),
         (care.b_user.pk, "read", [revision_id]),
     ]
 
 
-def test_list_reads_record_the_ids_returned(as_clinician, care, assignment):
+def test_list_reads_record_the_ids_returned(api, care, assignment):
     made = [recorded(care.a_user, assignment) for _ in range(3)]
     before = AuditEvent.objects.count()
 
-    response = as_clinician.get(SUBMISSIONS, {"page_size": 2})
+    response = api.get(SUBMISSIONS, {"page_size": 2})
 
     returned = [uuid.UUID(row["id"]) for row in response.json()["results"]]
     assert len(returned) == 2
@@ -906,7 +809,7 @@ def test_list_reads_record_the_ids_returned(as_clinician, care, assignment):
         "read",
         "submission",
         returned,
-        as_clinician.user.pk,
+        api.user.pk,
     )
 
 

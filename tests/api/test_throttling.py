@@ -19,34 +19,12 @@ from django.db import connection, transaction
 from api.models import IdempotencyRecord
 from api.throttling import SubmissionPerUserThrottle
 from clinical.models import HomeworkSubmission
-from tests.api.test_submissions import SUBMISSIONS, CoupleInCare, amend, an_hour_ago, answers, state, submit
+from tests.api.test_submissions import SUBMISSIONS, amend, an_hour_ago, answers, state, submit
 from tools import schema
-
-HOMEWORK = ["homework"]
 
 # Committed for real: the counts are written when a request's transaction commits (api/throttling.py), which a
 # test wrapped in one rolled-back transaction never does.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def care(clinician):
-    return CoupleInCare(clinician)
-
-
-@pytest.fixture
-def assignment(care, catalog):
-    return care.assign(catalog)
-
-
-@pytest.fixture
-def as_a(call_as, care):
-    return call_as(care.a_user, HOMEWORK)
-
-
-@pytest.fixture
-def as_b(call_as, care):
-    return call_as(care.b_user, HOMEWORK)
 
 
 @pytest.fixture

@@ -44,11 +44,6 @@ def csi4_parameters(settings):
     settings.RELIABLE_CHANGE_PARAMETERS = {"csi4": (CSI4_SD, CSI4_R)}
 
 
-@pytest.fixture
-def no_csi4_parameters(settings):
-    settings.RELIABLE_CHANGE_PARAMETERS = {}
-
-
 # ---------------------------------------------------------------- the instruments as data
 
 

@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinical import selectors
-from clinical.instruments import INSTRUMENTS
 from clinical.models import (
     AssignmentStatus,
     CaseStatus,
@@ -41,6 +40,7 @@ from tests.factories import (
     SupervisionFactory,
     UserFactory,
 )
+from tests.factories.scenes import answers_for, link_login
 
 EXERCISE = "i-statement-practice"  # audience `either`: may go to one client, to each partner or jointly
 RESPONSES = {
@@ -81,8 +81,7 @@ def staff(name: str, role=Role.CLINICIAN):
 def client_of(clinician):
     """A client with an app login (needed to submit homework)."""
     client = ClientFactory(primary_clinician=clinician)
-    client.user = UserFactory(role=Role.CLIENT)
-    client.save(update_fields=["user"])
+    link_login(client)
     return client
 
 
@@ -95,23 +94,6 @@ def couple_case(clinician, **fields):
     a, b = client_of(clinician), client_of(clinician)
     couple = CoupleFactory(partners=[a, b])
     return CaseFactory(clinician=clinician, subject_type=SubjectType.COUPLE, couple=couple, **fields), a, b
-
-
-def answers_for(code: str, score: int, *, item9: int = 0) -> list[int]:
-    """Answers adding up to `score`, filled from the first item; PHQ-9 item 9 (the safety item) set apart."""
-    items = INSTRUMENTS[code].items
-    answers = [0] * len(items)
-    rest = score - item9
-    fill = range(len(items) - 1) if code == "phq9" else range(len(items))
-    for index in fill:
-        top = max(o.value for o in items[index].options)
-        answers[index] = min(top, rest)
-        rest -= answers[index]
-    assert rest == 0, f"{code} cannot reach {score}"
-    if code == "phq9":
-        answers[8] = item9
-    assert sum(answers) == score
-    return answers
 
 
 def assess(clinician, case, client, code, score, days_ago, *, item9=0):
@@ -725,8 +707,7 @@ class OutcomesScene:
 
 
 @pytest.fixture
-def outcomes_scene(catalog, settings):
-    settings.RELIABLE_CHANGE_PARAMETERS = {}
+def outcomes_scene(catalog, no_csi4_parameters):
     return OutcomesScene(catalog)
 
 
