@@ -282,7 +282,8 @@ def exception_handler(exc, context):
     if response is None:
         logger.exception("unhandled error on %s", instance, exc_info=exc)
         response = ProblemResponse(500, detail="An unexpected error occurred; nothing was changed.", instance=instance)
-    if not getattr(context.get("view"), "request_rolled_back", False):
+    # A recorded refusal keeps the record the service wrote of it (and nothing else was written).
+    if not getattr(context.get("view"), "request_rolled_back", False) and not isinstance(exc, domain.RecordedRefusal):
         set_rollback()
     return response
 

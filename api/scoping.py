@@ -6,8 +6,8 @@ A subclass names its selector (`selector = clinicians_visible_to`) and may shape
 result answers 404, so existence never leaks.
 """
 
-from django.shortcuts import get_object_or_404
 from rest_framework import serializers
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404 as well
 from rest_framework.viewsets import GenericViewSet
 
 from .throttling import CountsSurviveFailureMixin

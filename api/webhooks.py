@@ -1,6 +1,5 @@
 """Webhook subscriptions, for integrators: signed deliveries (Standard Webhooks) of the events the owner may see."""
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -11,7 +10,6 @@ from events import webhooks as services
 from events.catalog import EVENT_TYPES
 from events.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from events.selectors import deliveries_visible_to, webhooks_visible_to
-from kernel.audit import audit_append
 
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
@@ -148,25 +146,6 @@ class WebhookViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resourc
     if_match_actions = ("rotate_secret",)
     page_actions = ("list", "deliveries")
     extra_problems = {"redeliver": [409]}
-
-    # A URL refused as a target inside a private network (no SSRF) is recorded in the audit trail although the
-    # request fails: the change is undone back to this point, the record of the attempt is kept.
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self._before_change = transaction.savepoint() if self.action in ("create", "partial_update") else None
-
-    def handle_exception(self, exc):
-        if getattr(exc, "code", None) == "webhook_target_refused" and self._before_change is not None:
-            transaction.savepoint_rollback(self._before_change)
-            audit_append(
-                actor=self.request.user,
-                action="refuse",
-                object_type="webhook",
-                object_ids=[self.kwargs["pk"]] if "pk" in self.kwargs else [],
-                detail={"url": str(self.request.data.get("url", ""))[:300]},
-            )
-            self.request_rolled_back = True  # the exception handler keeps the request's transaction
-        return super().handle_exception(exc)
 
     def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False, serializer_class=None):
         if isinstance(obj, services.WithSecret):  # made or rotated: the secret, once

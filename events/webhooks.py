@@ -10,7 +10,7 @@ from django.utils import timezone
 from clinical.models import STAFF_ROLES, Role
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
-from kernel.errors import Conflict, InvalidInput, NotAllowed
+from kernel.errors import Conflict, InvalidInput, NotAllowed, RecordedRefusal
 
 from . import egress
 from .catalog import EVENT_TYPES
@@ -29,12 +29,20 @@ class WithSecret(NamedTuple):
     secret: str  # shown once
 
 
-def check_target(url: str) -> None:
-    """The URL must be one the API may call (events/egress.py); InvalidInput naming why otherwise."""
+def check_target(url: str, *, actor, webhook: WebhookSubscription | None = None) -> None:
+    """The URL must be one the API may call (events/egress.py). A refusal is audited (an attempt at SSRF is worth
+    knowing about) and raised as a RecordedRefusal; it comes before any other write of the change."""
     try:
         egress.check(url)
     except egress.TargetRefused as refused:
-        raise InvalidInput({"url": [str(refused)]}, code="webhook_target_refused") from refused
+        audit_append(
+            actor=actor,
+            action="refuse",
+            object_type="webhook",
+            object_ids=[webhook.pk] if webhook else [],
+            detail={"url": url[:300]},
+        )
+        raise RecordedRefusal({"url": [str(refused)]}, code="webhook_target_refused") from refused
 
 
 def _check_types(actor, event_types: list[str]) -> list[str]:
@@ -46,12 +54,16 @@ def _check_types(actor, event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
-@transaction.atomic
 def webhook_create(*, actor, url: str, event_types: list[str], description: str = "") -> WithSecret:
     """A subscription of the actor's: the events they may see, of these types, signed, to `url`."""
     if actor.role not in (*STAFF_ROLES, Role.ADMIN):
         raise NotAllowed("Only staff and the practice admin subscribe to events.", code="not_staff")
-    check_target(url)
+    check_target(url, actor=actor)
+    with transaction.atomic():
+        return _create(actor=actor, url=url, event_types=event_types, description=description)
+
+
+def _create(*, actor, url, event_types, description) -> WithSecret:
     secret = new_secret()
     webhook = save_valid(
         WebhookSubscription(
@@ -66,13 +78,17 @@ def webhook_create(*, actor, url: str, event_types: list[str], description: str 
     return WithSecret(webhook, secret)
 
 
-@transaction.atomic
 def webhook_update(*, actor, webhook: WebhookSubscription, expected_version: int | None, **changes):
     """Change the URL, the event types, the description, or switch it off and on. Switching on a subscription the
     API disabled starts it afresh."""
     require_in(webhooks_writable_by(user=actor), webhook, detail="Only the subscription's owner changes it.")
     if "url" in changes:
-        check_target(changes["url"])
+        check_target(changes["url"], actor=actor, webhook=webhook)
+    with transaction.atomic():
+        return _update(actor=actor, webhook=webhook, expected_version=expected_version, changes=changes)
+
+
+def _update(*, actor, webhook, expected_version, changes):
     if "event_types" in changes:
         changes["event_types"] = _check_types(webhook.owner, changes["event_types"])
     if changes.get("active") is True:

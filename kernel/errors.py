@@ -46,3 +46,8 @@ class NotAllowed(DomainError):
     """The caller may see the object but not do this to it (a supervisor editing a supervisee's case)."""
 
     code = "not_allowed"
+
+
+class RecordedRefusal(InvalidInput):
+    """Input refused whose refusal is itself part of the record (an attempt to aim a webhook inside the network is
+    audited). The service writes nothing but that record before raising it, so the request's transaction keeps it."""

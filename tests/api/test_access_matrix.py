@@ -1065,8 +1065,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
     )
-    b_event = Event.objects.filter(case_id=b_case.pk).first()
-    b_delivery = WebhookDelivery.objects.create(subscription=b_webhook, event=b_event, type=b_event.type)
+    b_case_event = Event.objects.filter(case_id=b_case.pk).first()
+    b_delivery = WebhookDelivery.objects.create(subscription=b_webhook, event=b_case_event, type=b_case_event.type)
     a_webhook, _ = (
         WebhookSubscription.objects.create(owner=owner, url=A_WEBHOOK_URL, event_types=["case.opened"], secrets=[])
         for owner in (clinician, supervisor)
