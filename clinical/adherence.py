@@ -8,7 +8,7 @@ so three check-ins on one day are one day of practice. Periods are expected from
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 ONCE, DAILY, WEEKLY = "once", "daily", "weekly"
 
@@ -19,6 +19,44 @@ def period_of(*, frequency: str, start: date, on: date) -> int:
         return 0
     days = (on - start).days
     return days if frequency == DAILY else days // 7
+
+
+def period_end(*, frequency: str, start: date, due: date | None, period: int) -> date | None:
+    """The last day of a period (cut short by the due date); a one-off ends on its due date, or never."""
+    if frequency == ONCE:
+        return due
+    natural = start + timedelta(days=period if frequency == DAILY else 7 * period + 6)
+    return min(natural, due) if due else natural
+
+
+def periods_ending(*, frequency: str, start: date, due: date | None, target: int, first: date, last: date) -> list:
+    """The owed periods (those expected before the target is reached, begun by the due date) whose last day falls
+    from `first` to `last`."""
+    if frequency == ONCE:
+        return [0] if due and first <= due <= last else []
+    lowest = max(0, period_of(frequency=frequency, start=start, on=max(first, start)) - 1)
+    highest = min(target - 1, period_of(frequency=frequency, start=start, on=max(last, start)))
+    return [
+        p
+        for p in range(lowest, highest + 1)
+        if (due is None or start + timedelta(days=p if frequency == DAILY else 7 * p) <= due)
+        and first <= period_end(frequency=frequency, start=start, due=due, period=p) <= last
+    ]
+
+
+def behind_after(
+    *, frequency: str, mode: str, target: int, assignees: list, periods_by_client: dict, period: int
+) -> bool:
+    """At the end of `period`, fewer periods with a completion than expected by then (for `each`, any assignee;
+    for `joint`, the two together): the rule of `expected_by`, applied on the period's last day."""
+    expected = 1 if frequency == ONCE else min(target, period + 1)
+
+    def done(periods) -> int:
+        return len({p for p in periods if p <= period})
+
+    if mode == "joint":
+        return done(set().union(*(periods_by_client.get(c, set()) for c in assignees))) < expected
+    return any(done(periods_by_client.get(c, set())) < expected for c in assignees)
 
 
 def expected_by(*, frequency: str, start: date, due: date | None, target: int, today: date) -> int:

@@ -238,6 +238,15 @@ def completion_periods(*, assignment_ids) -> dict:
     return result
 
 
+def assignees_of(*, assignment_ids) -> dict:
+    """{assignment id: [client ids]}, in one query."""
+    result: dict = {}
+    through = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment_id__in=list(assignment_ids))
+    for assignment_id, client_id in through.values_list("homeworkassignment_id", "client_id"):
+        result.setdefault(assignment_id, []).append(client_id)
+    return result
+
+
 # ---------------------------------------------------------------- outcomes
 
 

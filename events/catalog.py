@@ -39,7 +39,8 @@ CATALOG = [
     EventType(
         "assignment.overdue",
         1,
-        "Homework passed its due date with completions missing (once per assignment).",
+        "A period of homework (its day, its week, or a one-off's due date) ended with an assignee behind: once per "
+        "assignment and period, noticed within 15 minutes, for periods that ended in the last 7 days.",
         ("assignment", "case"),
         "case",
     ),

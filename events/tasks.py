@@ -17,3 +17,12 @@ def deliver(delivery_id: str) -> None:
     from .delivery import delivery_attempt
 
     delivery_attempt(delivery_id=delivery_id)
+
+
+@app.periodic(cron="*/15 * * * *", periodic_id="overdue")
+@app.task(queue="events", name="events.notice_overdue_homework")
+def notice_overdue_homework(timestamp: int) -> None:
+    """Every 15 minutes: assignment.overdue for homework periods that ended behind (once per assignment and period)."""
+    from clinical.services.homework import notice_overdue_homework as notice
+
+    notice()

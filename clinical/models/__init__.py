@@ -24,6 +24,7 @@ from .homework import (
     ClientInvitation,
     HomeworkAssignment,
     HomeworkSubmission,
+    OverduePeriod,
     SubmissionStatus,
 )
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
@@ -72,6 +73,7 @@ __all__ = [
     "NoteFormat",
     "NoteStatus",
     "OAuthApplication",
+    "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
     "RelationshipType",

@@ -71,6 +71,21 @@ class HomeworkAssignment(Record):
         return f"assignment {self.pk}"
 
 
+class OverduePeriod(models.Model):
+    """A period of homework that ended with its assignees behind, noticed once: the row makes assignment.overdue
+    exactly-once per assignment and period, however often the worker looks (clinical/services/homework.py)."""
+
+    assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.CASCADE, related_name="+")
+    period = models.PositiveIntegerField()
+    noticed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "period"], name="overdue_period_once")]
+
+    def __str__(self):
+        return f"assignment {self.assignment_id} period {self.period}"
+
+
 class SubmissionStatus(models.TextChoices):
     CURRENT = "current"
     AMENDED = "amended"  # superseded by a correction; kept as it was

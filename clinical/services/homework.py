@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -11,12 +11,14 @@ from clinical.models import (
     AssignmentMode,
     AssignmentStatus,
     Case,
+    CaseStatus,
     HomeworkAssignment,
     HomeworkSubmission,
+    OverduePeriod,
     Role,
     SubmissionStatus,
 )
-from clinical.selectors import assignment_progress, case_clients
+from clinical.selectors import assignees_of, assignment_progress, case_clients, completion_periods
 from exercises.models import Audience, Exercise
 from exercises.responses import response_problems
 from kernel.audit import audit_append
@@ -297,3 +299,69 @@ def submission_review(*, actor, submission: HomeworkSubmission, feedback: str) -
         client=submission.client_id,
     )
     return submission
+
+
+# Periods that ended longer ago than this are not noticed any more: a worker that was stopped for a while, or the
+# first run on a practice with years of homework, does not flood receivers with old news.
+OVERDUE_LOOKBACK = timedelta(days=7)
+OVERDUE_CHUNK = 2000
+
+
+def notice_overdue_homework(*, today=None) -> int:
+    """assignment.overdue, once per assignment and period, for active homework on open cases whose period ended
+    (before `today`, within OVERDUE_LOOKBACK) with its assignees behind (adherence.behind_after). The worker runs
+    it every 15 minutes (events/tasks.py); a transaction-level advisory lock keeps two runs from overlapping.
+    Returns how many periods were noticed."""
+    today = today or timezone.localdate()
+    first, last = today - OVERDUE_LOOKBACK, today - timedelta(days=1)
+    noticed = 0
+    with transaction.atomic():
+        if not _try_lock("clinical.notice_overdue_homework"):
+            return 0
+        rows = list(
+            HomeworkAssignment.objects.filter(
+                status=AssignmentStatus.ACTIVE, case__status=CaseStatus.OPEN, start_date__lte=last
+            )
+            .exclude(due_date__lt=first)
+            .order_by("pk")
+            .values("pk", "case_id", "frequency", "mode", "start_date", "due_date", "target_count")
+        )
+        for start in range(0, len(rows), OVERDUE_CHUNK):
+            noticed += _notice_chunk(rows[start : start + OVERDUE_CHUNK], first=first, last=last)
+    return noticed
+
+
+def _notice_chunk(rows: list[dict], *, first, last) -> int:
+    ids = [row["pk"] for row in rows]
+    done = completion_periods(assignment_ids=ids)
+    assignees = assignees_of(assignment_ids=ids)
+    seen = set(OverduePeriod.objects.filter(assignment_id__in=ids).values_list("assignment_id", "period"))
+    due = []
+    for row in rows:
+        for period in adherence.periods_ending(
+            frequency=row["frequency"],
+            start=row["start_date"],
+            due=row["due_date"],
+            target=row["target_count"],
+            first=first,
+            last=last,
+        ):
+            if (row["pk"], period) not in seen and adherence.behind_after(
+                frequency=row["frequency"],
+                mode=row["mode"],
+                target=row["target_count"],
+                assignees=assignees.get(row["pk"], []),
+                periods_by_client=done.get(row["pk"], {}),
+                period=period,
+            ):
+                due.append((row, period))
+    OverduePeriod.objects.bulk_create(OverduePeriod(assignment_id=row["pk"], period=period) for row, period in due)
+    for row, _ in due:
+        happened("assignment.overdue", assignment=row["pk"], case=row["case_id"])
+    return len(due)
+
+
+def _try_lock(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [name])
+        return cursor.fetchone()[0]
