@@ -1,4 +1,5 @@
-# Production image: gunicorn serving the API; PostgreSQL is external (DATABASE_URL).
+# Production image: one image, three commands (docker-entrypoint.sh): `web` (gunicorn serving the API, the default),
+# `worker` (the procrastinate worker) and `release` (migrations); PostgreSQL is external (DATABASE_URL).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,13 +27,12 @@ RUN DJANGO_SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-build-only
 USER app
 EXPOSE 8000
 
-# The Host header must be one of DJANGO_ALLOWED_HOSTS; /api/v1/health/ is exempt from the HTTPS redirect.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD python -c "import os, urllib.request; \
-host = os.environ['DJANGO_ALLOWED_HOSTS'].split(',')[0]; \
-urllib.request.urlopen(urllib.request.Request(f'http://127.0.0.1:{os.environ[\"PORT\"]}/api/v1/health/', \
-headers={'Host': host}), timeout=4)"
+# web: /api/v1/health/ (the Host header must be one of DJANGO_ALLOWED_HOSTS; the path is exempt from the HTTPS
+# redirect); worker and release containers have no port and pass.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["/app/docker-entrypoint.sh", "healthcheck"]
 
-# Run `python manage.py migrate` (and `createcachetable`) as a release step before starting new containers.
+# Run `release` (migrate, createcachetable) once per release before starting new `web` and `worker` containers.
 # config/gunicorn.py raises gunicorn's request-line and header limits above the application's, so that the
 # application answers 414 and 431 as problem+json; put a proxy with its own limits in front (docs/operations.md).
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --config config/gunicorn.py --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --no-control-socket --access-logfile - --forwarded-allow-ips='*'"]
+ENTRYPOINT ["/app/docker-entrypoint.sh"]
+CMD ["web"]

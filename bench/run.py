@@ -11,6 +11,9 @@ of several GB never mixes with the development database). Steps:
    each round in a different order, with wrk (or pgbench) on loopback; each ratio is taken within a round and
    the median over rounds is reported.
 
+5. The worker (bench/worker.py): events per second one worker delivers to a local webhook receiver, and
+   commit-to-receipt latency p50/p99 at 80 % of that rate.
+
 Writes bench/results.json (QUICK: .data/bench/results-quick.json) and prints the table.
 """
 
@@ -407,6 +410,10 @@ def main(argv=None) -> int:
 
     summary = summarize(groups)
     print_table(summary)
+    from bench import worker
+
+    worker_figures = worker.measure(base, events=100 if args.quick else 500)
+    worker.print_figures(worker_figures)
     results = {
         "mode": "quick" if args.quick else "full",
         "scales": scales,
@@ -417,6 +424,7 @@ def main(argv=None) -> int:
         "counts": {tag: plan["counts"] for tag, plan in plans.items()},
         "deep_page": plans["big"]["deep_page"],
         **summary,
+        "worker": worker_figures,
     }
     out = WORK / "results-quick.json" if args.quick else ROOT / "bench" / "results.json"
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")

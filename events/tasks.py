@@ -2,6 +2,8 @@
 
 from procrastinate.contrib.django import app
 
+from . import housekeeping  # noqa: F401 (its periodic tasks register with the app, as this module's do)
+
 
 @app.task(queue="events", name="events.fan_out")
 def fan_out(event_id: str) -> None:

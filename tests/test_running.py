@@ -1,5 +1,5 @@
-"""The app as `make run` runs it: a private embedded PostgreSQL, gunicorn, and what happens when the
-database goes away and comes back, or when a run is killed.
+"""The app as `make run` runs it: a private embedded PostgreSQL, the worker and gunicorn, and what happens when the
+database goes away and comes back, when a run is killed, or when its worker dies.
 
 These start real processes on a private data directory (DEVDB_DIR), so stopping that server does not
 disturb the test database the rest of the suite uses.
@@ -247,19 +247,32 @@ def raw_get(base: str, target: str, headers: dict | None = None) -> tuple[int, s
         connection.close()
 
 
-def test_make_run_says_each_step_refuses_a_taken_port_and_gunicorn_leaves_limits_to_the_app(tmp_path):
+def start_make_run(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen:
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=make_env(data_dir, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+
+
+def health_of(base: str) -> dict:
+    return request(f"{base}/api/v1/health/")[2]
+
+
+def children_named(run: subprocess.Popen, word: str) -> list[psutil.Process]:
+    processes = psutil.Process(run.pid).children(recursive=True)
+    return [p for p in processes if word in " ".join(p.cmdline())]
+
+
+def test_make_run_says_each_step_refuses_a_taken_port_leaves_limits_to_the_app_and_stops_with_its_worker(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "make-run.log"
-    with log_path.open("w") as log:
-        first = subprocess.Popen(
-            ["make", "--no-print-directory", "run"],
-            cwd=ROOT,
-            env=make_env(tmp_path, port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    first = start_make_run(tmp_path, port, log_path)
     try:
         wait_for(lambda: first.poll() is not None or "serving on" in log_path.read_text(), 180, "make run to serve")
         wait_for(lambda: answers(f"{base}/api/v1/health/live/"), 30, "gunicorn to answer")
@@ -269,11 +282,15 @@ def test_make_run_says_each_step_refuses_a_taken_port_and_gunicorn_leaves_limits
             "migrating the database",
             "loading the exercise catalog",
             "seeding the demo practice",
+            "starting the worker",
             f"serving on {base}/",
         ]
         said = [next((i for i, line in enumerate(lines) if line.startswith(text)), None) for text in steps]
         assert None not in said, lines
         assert said == sorted(said), lines
+        # The worker runs beside gunicorn: its heartbeat is in the health report.
+        wait_for(lambda: health_of(base)["worker"]["live_workers"] == 1, 30, "the worker's heartbeat")
+        assert health_of(base)["status"] == "ok"
 
         # A second run on the same port stops before touching the database, naming the fix.
         second = subprocess.run(
@@ -305,9 +322,37 @@ def test_make_run_says_each_step_refuses_a_taken_port_and_gunicorn_leaves_limits
         # Just under the limits the request is served (the problem catalog takes any query; API operations refuse
         # parameters they do not take).
         assert raw_get(base, "/api/problems/?q=" + "a" * 7_000, {"X-Note": "a" * 8_000})[0] == 200
+        children = children_named(first, "gunicorn") + children_named(first, "procrastinate")
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the terminal
         first.wait(30)
         devdb(tmp_path, "stop")
+    assert not postmaster_running(tmp_path)
+    assert not [p for p in children if p.is_running()], "Ctrl-C stops gunicorn and the worker"
+    said = log_path.read_text()
+    assert "Traceback" not in said
+    assert "Deferred" not in said  # procrastinate's INFO chatter stays out
+    assert "Adding tasks from blueprint" not in said
+
+    # Run again on the same data (quick: migrated and seeded); when the worker dies, gunicorn is stopped too and
+    # make run fails, rather than serving on with nobody delivering events.
+    again = start_make_run(tmp_path, port, log_path)
+    try:
+        wait_for(lambda: again.poll() is not None or "serving on" in log_path.read_text(), 120, "make run to serve")
+        wait_for(lambda: answers(f"{base}/api/v1/health/live/"), 30, "gunicorn to answer")
+        [worker] = children_named(again, "procrastinate worker")
+        gunicorn = children_named(again, "gunicorn")
+
+        worker.kill()  # SIGKILL: no clean-up at all
+
+        assert again.wait(30) != 0
+    finally:
+        if again.poll() is None:
+            os.killpg(again.pid, signal.SIGKILL)
+            again.wait()
+        devdb(tmp_path, "stop")
+    assert "the worker stopped (exit status -9): stopping gunicorn" in log_path.read_text()
+    assert not [p for p in gunicorn if p.is_running()]
+    assert not answers(f"{base}/api/v1/health/live/")
     assert not postmaster_running(tmp_path)

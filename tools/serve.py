@@ -1,15 +1,21 @@
-"""`make run`: take the port, prepare the database (migrate, cache table, exercise catalog, demo practice) and serve.
+"""`make run`: take the port, prepare the database (migrate, cache table, exercise catalog, demo practice), then run
+the worker and gunicorn side by side.
 
 Run through `python -m tools.devdb exec --`, which provides the database and stops it afterwards. It says what it
 does, one line per step. The port is taken first, before anything touches the database: a second `make run` on
 a port in use stops there, naming the fix, instead of migrating and seeding the live database and then failing
 in gunicorn. The socket it holds is handed to gunicorn (`--bind fd://N`), so nothing can take the port between
-the check and the serving. gunicorn replaces this process, so Ctrl-C and SIGTERM reach it directly and it shuts
-down cleanly.
+the check and the serving.
+
+The worker (`manage.py procrastinate worker`, as deployed) and gunicorn are children of this process, in its
+process group: Ctrl-C in the terminal reaches both, and each shuts down cleanly; SIGTERM or SIGHUP here is passed
+on to both. When either stops by itself, the other is stopped and this exits non-zero, so `make run` never goes on
+serving without a worker (or working without a server).
 """
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,12 +106,53 @@ def main() -> int:
 
     connections.close_all()
 
+    received = catch_stop_signals()
+    step("starting the worker")
+    worker = subprocess.Popen([sys.executable, "manage.py", "procrastinate", "worker"])
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     step(f"serving on http://{HOST}:{port}/  (API docs: http://{HOST}:{port}/api/docs/; Ctrl-C stops)")
     command = gunicorn_command(bind=f"fd://{sock.fileno()}", workers=workers)
     command += ["--access-logfile", "-", "--graceful-timeout", "10"]
-    os.execv(command[0], command)
-    return 0  # not reached
+    server = subprocess.Popen(command, pass_fds=(sock.fileno(),))
+    sock.close()  # gunicorn holds the port now
+    return supervise({"the worker": worker, "gunicorn": server}, received)
+
+
+# After Ctrl-C (which reaches the children from the terminal) they get this long to finish what they are doing
+# (gunicorn's graceful timeout, a webhook delivery's 10 s) before they are told to stop again, then killed.
+SHUTDOWN_SECONDS = 12
+
+
+def catch_stop_signals() -> list[int]:
+    """The stop signals this process receives from now on, in order (instead of dying of the first)."""
+    received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, _frame: received.append(signum))
+    return received
+
+
+def supervise(children: dict[str, subprocess.Popen], received: list[int]) -> int:
+    """Wait for the children: a stop signal stops them all (0); a child that stops by itself stops the others (1)."""
+    cause, deadline, told_again = None, 0.0, False
+    while running := [child for child in children.values() if child.poll() is None]:
+        if cause is None and (received or len(running) < len(children)):
+            if received:
+                cause = "signal"
+                if received[0] == signal.SIGINT:
+                    running = []  # Ctrl-C reached the children from the terminal already
+            else:
+                cause = next(name for name, child in children.items() if child.poll() is not None)
+                others = " and ".join(name for name, child in children.items() if child.poll() is None)
+                step(f"{cause} stopped (exit status {children[cause].returncode}): stopping {others}")
+            for child in running:
+                child.terminate()
+            deadline = time.monotonic() + SHUTDOWN_SECONDS
+        elif cause is not None and time.monotonic() > deadline:
+            for child in running:
+                child.kill() if told_again else child.terminate()
+            deadline, told_again = time.monotonic() + SHUTDOWN_SECONDS, True
+        time.sleep(0.1)
+    return 0 if cause == "signal" else 1
 
 
 if __name__ == "__main__":

@@ -209,6 +209,24 @@ IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 # for development only (`make run` allows 127.0.0.1:8765, the README's local receiver). Empty by default.
 WEBHOOK_ALLOWED_TARGETS = env.list("WEBHOOK_ALLOWED_TARGETS", default=[])
 
+# The worker (procrastinate, `manage.py procrastinate worker`; docs/events.md, docs/scaling.md). LISTEN/NOTIFY starts
+# a job a few milliseconds after the commit that deferred it; the poll is the fallback for what gets no NOTIFY
+# (retries, scheduled jobs, a lost listener connection). Each worker writes a heartbeat to procrastinate_workers; one
+# silent for WORKER_STALLED_AFTER_SECONDS is dead: its running jobs are retried (events/housekeeping.py) and
+# /api/v1/health/ no longer counts it.
+WORKER_STALLED_AFTER_SECONDS = 30
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "listen_notify": True,
+    "fetch_job_polling_interval": 0.5,
+    "update_heartbeat_interval": 10.0,
+    "stalled_worker_timeout": float(WORKER_STALLED_AFTER_SECONDS),
+}
+# /api/v1/health/ says `degraded` when the oldest job that is due has waited longer than this.
+WORKER_QUEUE_LAG_LIMIT_SECONDS = 60
+# Retention of the worker's own job rows (the Event outbox and webhook deliveries are the product's record and stay).
+WORKER_KEEP_SUCCEEDED_JOBS = timedelta(days=7)
+WORKER_KEEP_FAILED_JOBS = timedelta(days=30)
+
 # Row history context (user, URL, request id) is attached to the statements of requests that change rows;
 # reads change none (their audit event is not a tracked model), so they skip it.
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -328,7 +346,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "clinical.models.identity.Role",
         "StaffRoleEnum": "clinical.models.identity.STAFF_ROLES",
-        "HealthStatusEnum": ["ok"],
+        "HealthStatusEnum": ["ok", "degraded"],
+        "OkEnum": ["ok"],
         "ClientStatusEnum": "clinical.models.people.ClientStatus",
         "CoupleStatusEnum": "clinical.models.people.CoupleStatus",
         "CaseStatusEnum": "clinical.models.care.CaseStatus",
@@ -382,5 +401,8 @@ LOGGING = {
         # DOT logs every password-grant request as an RFC 9700 warning; the validator limits that grant.
         "oauth2_provider": {"level": "ERROR"},
         "django.request": {"level": "ERROR"},
+        # procrastinate says "Deferred 1 job" on every event and narrates each job at INFO; its warnings and
+        # errors (a failed job, a lost connection) still show. PROCRASTINATE_LOG_LEVEL=INFO brings the rest back.
+        "procrastinate": {"level": env("PROCRASTINATE_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -1,11 +1,20 @@
-"""A real webhook receiver on this machine, and the real worker run in the test until the queue is empty."""
+"""A real webhook receiver on this machine; the real worker run in the test until the queue is empty, or started as
+its own process."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
@@ -71,3 +80,65 @@ def work(settings):
             app.run_worker(queues=list(queues), wait=False, install_signal_handlers=False, listen_notify=False)
 
     return run
+
+
+@pytest.fixture
+def clean_queue(transactional_db):
+    """No job waiting and no worker on record: the test database outlives transactional tests' flushes for
+    procrastinate's tables (they are not Django models it manages), so earlier tests leave jobs behind."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+        cursor.execute("DELETE FROM procrastinate_workers")
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log: Path
+
+    def wait_until_live(self, registered, timeout: float = 30) -> None:
+        """Until `registered()` says so; fails with the worker's output if it exits or takes longer."""
+        deadline = time.monotonic() + timeout
+        while not registered():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not start:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        """SIGTERM, as a process manager stops it: the worker finishes its job, unregisters and exits 0."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(20)
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path):
+    """`start(*queues)`: `manage.py procrastinate worker` in its own process, as deployed (config.settings.base,
+    LISTEN/NOTIFY and heartbeats from PROCRASTINATE_WORKER_DEFAULTS), on the test database."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    host = database["HOST"] or database["OPTIONS"].get("host", "")  # django-environ keeps a socket dir in OPTIONS
+    url = f"postgres://{database['USER']}@/{database['NAME']}?host={host}"
+    if database.get("PORT"):
+        url += f"&port={database['PORT']}"
+    started: list[WorkerProcess] = []
+
+    def start(*queues: str) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        command = [sys.executable, "manage.py", "procrastinate", "worker"]
+        if queues:
+            command += ["--queues", ",".join(queues)]
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.base"}
+        with log.open("w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        started.append(WorkerProcess(process, log))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait()
