@@ -147,7 +147,13 @@ class WebhookViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resourc
     allowed_roles = [*CLINICIANS, Role.ADMIN]
     if_match_actions = ("rotate_secret",)
     page_actions = ("list", "deliveries")
-    extra_problems = {"redeliver": [409]}
+    problems = {
+        "create": ["not_staff", "webhook_target_refused"],
+        "partial_update": ["not_allowed", "webhook_target_refused"],
+        "rotate_secret": ["not_allowed"],
+        "ping": ["not_allowed"],
+        "redeliver": ["not_allowed", "delivery_pending"],
+    }
 
     # A URL refused as a target inside a private network (no SSRF) is recorded in the audit trail although the
     # request fails: the change is undone back to this point, the record of the attempt is kept.
