@@ -66,7 +66,10 @@ class ResponseFieldsExtension(OpenApiSerializerFieldExtension):
 
 class FieldErrorSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True, help_text="Dotted path of the field; null for the whole input.")
-    code = serializers.CharField(help_text="Stable machine-readable reason, e.g. `required`, `invalid`.")
+    code = serializers.CharField(
+        help_text="Stable machine-readable reason: DRF's (`required`, `invalid`, ...) or this API's (`field_codes` "
+        "at /api/problems/)."
+    )
     message = serializers.CharField()
 
 
@@ -77,7 +80,10 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine-readable code; branch on this.")
+    code = serializers.CharField(
+        help_text="Stable machine-readable code; branch on this. GET /api/problems/ lists every code with its status "
+        "and meaning; each error response of an operation names the codes it can answer."
+    )
     instance = serializers.CharField(required=False, help_text="The request path.")
 
 
