@@ -53,7 +53,7 @@ class AlertViewSet(ListMixin, RetrieveMixin, ResourceViewSet):
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
     http_method_names = ["get", "post", "head", "options"]
-    extra_problems = {"acknowledge": [409]}
+    problems = {"acknowledge": ["not_allowed", "already_acknowledged"]}
 
     @extend_schema(tags=["outcomes"])
     @action(detail=True, methods=["post"])

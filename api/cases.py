@@ -161,7 +161,11 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     }
     create_service = case_services.case_open
     update_service = case_services.case_update
-    extra_problems = {"create": [409], "partial_update": [409], "pause": [409], "resume": [409], "close": [409]}
+    problems = {
+        "create": ["not_a_clinician", "couple_ended"],
+        "partial_update": ["not_case_clinician", "case_closed"],
+        **{step: ["not_case_clinician", "case_transition_not_allowed"] for step in ("pause", "resume", "close")},
+    }
     if_match_actions = ("pause", "resume", "close")
 
     @extend_schema(tags=["cases"])
@@ -344,7 +348,18 @@ class GoalViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     }
     create_service = goal_services.goal_create
     update_service = goal_services.goal_update
-    extra_problems = {"create": [409], "partial_update": [409], "transition": [409], "gas_ratings": [409]}
+    problems = {
+        "create": ["not_case_clinician", "case_closed"],
+        "partial_update": ["not_case_clinician", "case_closed", "goal_entered_in_error", "gas_levels_in_use"],
+        "transition": ["not_case_clinician", "case_closed", "transition_not_allowed"],
+        "gas_ratings": [
+            "not_case_clinician",
+            "case_closed",
+            "goal_entered_in_error",
+            "gas_levels_missing",
+            "gas_already_rated",
+        ],
+    }
     if_match_actions = ("transition",)
     page_actions = ("list", "gas_ratings")
 

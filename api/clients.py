@@ -67,7 +67,11 @@ class ClientViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resource
     request_serializers = {"create": ClientWriteSerializer, "partial_update": ClientWriteSerializer}
     create_service = services.client_create
     update_service = services.client_update
-    extra_problems = {"invite": [409]}
+    problems = {
+        "create": ["not_a_clinician"],
+        "partial_update": ["not_allowed"],
+        "invite": ["not_allowed", "client_has_login"],
+    }
 
     @extend_schema(tags=["clients"], responses={201: InvitationSerializer})
     @action(detail=True, methods=["post"])
@@ -146,7 +150,10 @@ class CoupleViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resource
     request_serializers = {"create": CoupleCreateSerializer, "partial_update": CoupleUpdateSerializer}
     create_service = services.couple_create
     update_service = services.couple_update
-    extra_problems = {"create": [409], "partial_update": [409]}
+    problems = {
+        "create": ["not_a_clinician", "client_in_active_couple"],
+        "partial_update": ["not_allowed", "client_in_active_couple"],
+    }
 
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(Prefetch("members", queryset=CoupleMember.objects.order_by("position")))

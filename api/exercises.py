@@ -86,7 +86,7 @@ class ExerciseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resour
     write_scopes = ["clinical:write"]
     allowed_roles = [Role.CLINICIAN, Role.SUPERVISOR, Role.CLIENT]
     action_roles = {"create": [Role.CLINICIAN, Role.SUPERVISOR], "partial_update": [Role.CLINICIAN, Role.SUPERVISOR]}
-    extra_problems = {"partial_update": [403]}
+    problems = {"partial_update": ["not_exercise_author"]}
     page_actions = ("list", "versions")
 
     @action(detail=True, methods=["get"], filterset_class=None, serializer_class=ExerciseVersionSerializer)

@@ -171,7 +171,11 @@ class AssignmentViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Reso
     request_serializers = {"create": AssignmentCreateSerializer, "partial_update": AssignmentUpdateSerializer}
     create_service = services.assignment_create
     update_service = services.assignment_update
-    extra_problems = {"create": [409], "partial_update": [409], "cancel": [409]}
+    problems = {
+        "create": ["not_case_clinician", "case_closed"],
+        "partial_update": ["not_case_clinician", "case_closed", "assignment_not_active"],
+        "cancel": ["not_case_clinician", "assignment_not_active"],
+    }
     if_match_actions = ("cancel",)
 
     def shape_queryset(self, queryset):
@@ -387,7 +391,11 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
         "amend": SubmissionAmendSerializer,
         "review": ReviewSerializer,
     }
-    extra_problems = {"create": [404, 409], "amend": [409], "review": [409]}  # create: homework not among yours
+    problems = {
+        "create": ["not_found", "not_an_assignee", "assignment_cancelled", "case_closed"],  # not_found: not yours
+        "amend": ["not_submitter", "submission_amended", "assignment_cancelled", "case_closed"],
+        "review": ["not_case_clinician", "submission_amended", "already_reviewed"],
+    }
     create_service = services.submission_create
     idempotency_required = True
     # The caller's own new submission, with its client: nothing to fetch again.

@@ -193,7 +193,7 @@ class AssessmentViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
     write_scopes = [["clinical:write"], ["homework"]]
     allowed_roles = [*CLINICIANS, Role.CLIENT]
     http_method_names = ["get", "post", "head", "options"]
-    extra_problems = {"create": [409]}
+    problems = {"create": ["schedule_required", "schedule_cancelled", "not_case_clinician"]}
     create_service = services.assessment_record
     idempotency_required = _client_app
 
@@ -242,7 +242,10 @@ class ScheduleViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
     serializer_class = ScheduleSerializer
     request_serializers = {"create": ScheduleCreateSerializer}
     http_method_names = ["get", "post", "head", "options"]
-    extra_problems = {"create": [409], "cancel": [409]}
+    problems = {
+        "create": ["not_case_clinician", "case_closed"],
+        "cancel": ["not_case_clinician", "schedule_cancelled"],
+    }
     create_service = services.schedule_create
 
     @extend_schema(tags=["outcomes"])

@@ -130,8 +130,13 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     action_roles = {"awaiting_cosign": [Role.SUPERVISOR]}
     page_actions = ("list", "awaiting_cosign")
     if_match_actions = ("sign", "entered_in_error")
-    extra_problems = {
-        action: [409] for action in ("create", "partial_update", "sign", "cosign", "addenda", "entered_in_error")
+    problems = {
+        "create": ["not_case_clinician", "case_closed"],
+        "partial_update": ["not_note_author", "note_not_draft"],
+        "sign": ["not_note_author", "note_not_draft", "note_incomplete"],
+        "cosign": ["not_authors_supervisor", "cosign_not_needed", "already_cosigned"],
+        "addenda": ["not_author_or_cosigner", "note_not_signed"],
+        "entered_in_error": ["not_note_author", "note_entered_in_error"],
     }
 
     def shape_queryset(self, queryset):

@@ -117,7 +117,7 @@ class StaffViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceV
     update_service = accounts.staff_update
     read_scopes = write_scopes = ["admin"]
     allowed_roles = [Role.ADMIN]
-    extra_problems = {"partial_update": [409]}
+    problems = {"partial_update": ["supervisor_has_supervisees"], "reassign_caseload": ["not_allowed"]}
 
     def shape_queryset(self, queryset):
         return _with_supervisor(queryset)
@@ -203,7 +203,7 @@ class SupervisionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet)
     action_roles = {"create": [Role.ADMIN], "end": [Role.ADMIN]}
     http_method_names = ["get", "post", "head", "options"]
     if_match_actions = ("end",)
-    extra_problems = {"create": [409], "end": [409]}
+    problems = {"create": ["already_supervised"], "end": ["supervision_ended"]}
 
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):

@@ -129,7 +129,7 @@ class ReportViewSet(ResourceViewSet):
     }
     etag = False
     # ?clinician= naming someone the caller may not report on
-    extra_problems = {name: [404] for name in query_serializers}
+    problems = {report: ["not_found"] for report in query_serializers}
 
     def chosen_clinician(self, clinician_id):
         """`?clinician=`: one of the clinicians the caller may report on; anyone else answers 404."""

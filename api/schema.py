@@ -3,7 +3,8 @@
 Error responses are derived from what the operation really does, so they cannot drift from the code:
 authentication (401, 403), path parameters (404), a body or query parameters (400), a body (413, 415),
 PATCH with If-Match (412, 428), Idempotency-Key (409, 422, 428), throttling (429), a database (503).
-A view can name more with `extra_problems = {"action": [409]}`.
+A view names the codes its actions raise beyond these with `problems = {"action": ["case_closed"]}`. Each error
+response lists its codes (api/problems.py) in its description and in `x-problem-codes`.
 """
 
 import inspect
@@ -25,6 +26,7 @@ from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from .idempotency import REPLAYED_HEADER, idempotency_label
 from .json_types import DATE_RANGE
+from .problems import CODES
 
 
 class BearerTokenScheme(DjangoOAuthToolkitScheme):
@@ -64,7 +66,10 @@ class ResponseFieldsExtension(OpenApiSerializerFieldExtension):
 
 class FieldErrorSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True, help_text="Dotted path of the field; null for the whole input.")
-    code = serializers.CharField(help_text="Stable machine-readable reason, e.g. `required`, `invalid`.")
+    code = serializers.CharField(
+        help_text="Stable machine-readable reason: DRF's (`required`, `invalid`, ...) or this API's (`field_codes` "
+        "at /api/problems/)."
+    )
     message = serializers.CharField()
 
 
@@ -75,7 +80,10 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine-readable code; branch on this.")
+    code = serializers.CharField(
+        help_text="Stable machine-readable code; branch on this. GET /api/problems/ lists every code with its status "
+        "and meaning; each error response of an operation names the codes it can answer."
+    )
     instance = serializers.CharField(required=False, help_text="The request path.")
 
 
@@ -216,32 +224,37 @@ class AutoSchema(SpectacularAutoSchema):
             and any(isinstance(f, ScopedIdFilter) for f in filterset.base_filters.values())
         )
 
-    def _problem_statuses(self, operation) -> set[int]:
-        statuses = {406, 503}
+    def _problem_codes(self, operation) -> set[str]:
+        """The `code`s this operation can answer: derived from what it does, plus what the view declares."""
         view = self.view
-        if any(isinstance(p, IsAuthenticated) for p in view.get_permissions()):
-            statuses |= {401, 403}
-        if "{" in self.path or self._has_scoped_filter():
-            statuses.add(404)
         # Every operation refuses query parameters it does not take (api/viewsets.py, KnownQueryParameters).
-        statuses.add(400)
-        has_body = "requestBody" in operation
-        if has_body:
-            statuses |= {413, 415}
+        codes = {"invalid", "not_acceptable", "database_unavailable"}
+        for permission in view.get_permissions():
+            if isinstance(permission, IsAuthenticated):
+                codes |= {"not_authenticated", "invalid_token"}
+            elif getattr(permission, "code", None):  # TokenHasScopes, RoleAllowed
+                codes.add(permission.code)
+        if "{" in self.path or self._has_scoped_filter():
+            codes.add("not_found")
+        if "requestBody" in operation:
+            codes |= {"malformed_body", "nesting_too_deep", "malformed_request", "payload_too_large"}
+            codes.add("unsupported_media_type")
         if self._uses_etag() and self.method in ("PATCH", "PUT"):
-            statuses |= {412, 428}
+            codes |= {"stale_version", "precondition_required"}
         if self._uses_etag() and self._optional_if_match():
-            statuses.add(412)
+            codes.add("stale_version")
         idempotency = self._idempotency()
         if idempotency:
-            statuses |= {400, 409, 422}
+            codes |= {"idempotency_key_in_use", "idempotency_key_reused"}
             if idempotency in ("required", "conditional"):
-                statuses.add(428)
+                codes.add("precondition_required")
         if view.get_throttles():
-            statuses.add(429)
+            codes.add("throttled")
         action = getattr(view, "action", None) or self.method.lower()
-        statuses |= set(getattr(view, "extra_problems", {}).get(action, ()))
-        return statuses
+        declared = set(getattr(view, "problems", {}).get(action, ()))
+        for code in sorted(declared - CODES.keys()):
+            warn(f"{type(view).__name__}.problems names {code!r}, which is not in the catalog (api/problems.py)")
+        return codes | (declared & CODES.keys())
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -251,10 +264,14 @@ class AutoSchema(SpectacularAutoSchema):
             warn(f"{method} {path} has no summary")
         problem = self.resolve_serializer(ProblemSerializer, "response").ref
         invalid = self.resolve_serializer(ValidationProblemSerializer, "response").ref
-        for status in sorted(self._problem_statuses(operation)):
+        by_status = {}
+        for code in sorted(self._problem_codes(operation)):
+            by_status.setdefault(CODES[code].status, []).append(code)
+        for status, codes in sorted(by_status.items()):
             response = {
-                "description": TYPE_BY_STATUS[status].title,
+                "description": f"{TYPE_BY_STATUS[status].title}: " + ", ".join(f"`{c}`" for c in codes) + ".",
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": invalid if status == 400 else problem}},
+                "x-problem-codes": codes,
             }
             if status in HEADERS_BY_STATUS:
                 response["headers"] = HEADERS_BY_STATUS[status]

@@ -11,6 +11,7 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
         request_serializers = {"create": ClientWriteSerializer, "partial_update": ClientWriteSerializer}
         create_service = services.client_create      # (actor=, **validated) → record
         update_service = services.client_update      # (actor=, client=, expected_version=, **validated) → record
+        problems = {"archive": ["not_allowed"]}      # codes its services raise, from api/problems.py
 
         @action(detail=True, methods=["post"])
         def archive(self, request, pk=None):
@@ -34,6 +35,7 @@ from .etags import expected_version, with_etag
 from .filters import reject_blank
 from .idempotency import idempotent
 from .permissions import handles
+from .problems import CODES
 from .scoping import ScopedViewSet
 
 CLINICIANS = [Role.CLINICIAN, Role.SUPERVISOR]
@@ -74,6 +76,8 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     audited = True
     etag = True
     if_match_actions: tuple[str, ...] = ()
+    # The codes each action's services raise (api/problems.py); the contract derives the rest (api/schema.py).
+    problems: dict[str, list[str]] = {}
     request_serializers: dict = {}
     # Query parameters an action reads beyond list filters and pagination, validated like a body.
     query_serializers: dict = {}
@@ -89,6 +93,9 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        unknown = {code for codes in cls.problems.values() for code in codes} - CODES.keys()
+        if unknown:
+            raise TypeError(f"{cls.__name__}.problems names codes not in api/problems.py: {', '.join(sorted(unknown))}")
         for name in ("create_service", "update_service", "idempotency_required"):
             if callable(cls.__dict__.get(name)) and not isinstance(cls.__dict__[name], bool):
                 setattr(cls, name, staticmethod(cls.__dict__[name]))

@@ -145,7 +145,13 @@ class WebhookViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resourc
     allowed_roles = [*CLINICIANS, Role.ADMIN]
     if_match_actions = ("rotate_secret",)
     page_actions = ("list", "deliveries")
-    extra_problems = {"redeliver": [409]}
+    problems = {
+        "create": ["not_staff", "webhook_target_refused"],
+        "partial_update": ["not_allowed", "webhook_target_refused"],
+        "rotate_secret": ["not_allowed"],
+        "ping": ["not_allowed"],
+        "redeliver": ["not_allowed", "delivery_pending"],
+    }
 
     def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False, serializer_class=None):
         if isinstance(obj, services.WithSecret):  # made or rotated: the secret, once

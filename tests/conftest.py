@@ -1,12 +1,14 @@
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client as DjangoClient
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from clinical.models import Role
 from tests.factories import CaseFactory, SupervisionFactory, UserFactory, issue_token
 from tests.helpers import ALL_SCOPES, HOMEWORK, READ_WRITE, Caller
+from tests.problem_check import unlisted_code
 
 
 @pytest.fixture
@@ -102,6 +104,25 @@ def no_csi4_parameters(settings):
 def _fresh_throttle_counters(db):
     # Throttle counters live in the database cache; tests must not inherit each other's counts.
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _every_code_is_listed(monkeypatch):
+    """A test fails when an answer carries a `code` that the catalog (api/problems.py) does not list, or that the
+    contract does not list for the operation answered (tests/problem_check.py)."""
+    unlisted = []
+    request = DjangoClient.request
+
+    def checked(self, **kwargs):
+        response = request(self, **kwargs)
+        environ = response.request
+        if problem := unlisted_code(environ["REQUEST_METHOD"], environ["PATH_INFO"], response):
+            unlisted.append(problem)
+        return response
+
+    monkeypatch.setattr(DjangoClient, "request", checked)
+    yield
+    assert not unlisted, "\n".join(unlisted)
 
 
 @pytest.fixture
