@@ -225,9 +225,10 @@ class Walk:
         elif media_type.startswith("text/"):
             entry["response"] = answer.content.decode()
         else:  # an image: what it is, not its bytes
-            width, height = struct.unpack(">II", answer.content[16:24])
+            width, height = struct.unpack(">II", answer.content[16:24])  # the PNG header's IHDR chunk
+            kind = media_type.split("/")[-1].upper()
             entry["response"] = None
-            entry["description"] = f"A {media_type} image, {width} by {height} pixels ({len(answer.content)} bytes)."
+            entry["description"] = f"A {kind} image, {width} by {height} pixels ({len(answer.content)} bytes)."
         return entry
 
     def get(self, role, template, *, query=None, record=True, **ids):
@@ -586,7 +587,7 @@ def normalised(recorded: dict, receiver_url: str) -> dict:
 
     def fix(value):
         if isinstance(value, dict):
-            return {k: (0 if k == "latency_ms" and isinstance(v, int) else fix(v)) for k, v in value.items()}
+            return {k: (0 if k.endswith("latency_ms") and isinstance(v, int) else fix(v)) for k, v in value.items()}
         if isinstance(value, list):
             return [fix(v) for v in value]
         if isinstance(value, str):
