@@ -38,7 +38,8 @@ API = "/api/v1"
 DEMO_NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 SEED = 20261116
 PAGE_SIZE = 2  # lists are asked for short pages: an example, not the whole practice
-RECEIVER_URL = "https://hooks.example.com/couples-api"
+# The example's webhook receiver: a name that resolves on the internet (the API resolves a target before taking it).
+RECEIVER_URL = "https://example.com/hooks/couples-api"
 LATENCY_MS = 38  # a delivery's round trip to RECEIVER_URL, as the example shows it (the local one varies)
 ROLE_SCOPES = {
     "admin": "admin",
@@ -181,9 +182,9 @@ class Walk:
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.tokens[role]}")
         return client
 
-    def call(self, role, method, template, body=None, *, query=None, record=True, expect=None, **ids):
+    def call(self, role, method, template, body=None, *, query=None, record=True, **ids):
         """`method template` (a path of the contract, `{id}` and friends filled from `ids`) as `role`; the answer
-        must be 2xx (or `expect`). Sends an Idempotency-Key where the operation takes one, and the record's
+        must be 2xx. Sends an Idempotency-Key where the operation takes one, and the record's
         current ETag where it needs If-Match."""
         self.traveller.shift(timedelta(seconds=1))
         key = f"{method.upper()} {API}{template}"
@@ -205,10 +206,7 @@ class Walk:
             answer = send(path, query, **headers) if method.lower() == "get" else send(path, **headers)
         else:
             answer = send(path, body, format="json", **headers)
-        if expect is None:
-            assert 200 <= answer.status_code < 300, (key, answer.status_code, answer.content[:2000])
-        else:
-            assert answer.status_code == expect, (key, answer.status_code, answer.content[:2000])
+        assert 200 <= answer.status_code < 300, (key, answer.status_code, answer.content[:2000])
         if record and key not in self.recorded:
             self.recorded[key] = self.entry(role, body, query, answer)
         return answer.json() if answer["Content-Type"].startswith("application/json") else answer
@@ -233,8 +231,8 @@ class Walk:
         return entry
 
     def get(self, role, template, *, query=None, record=True, **ids):
-        if template.endswith("/") and not ids and query is None and "{" not in template:
-            query = {"page_size": PAGE_SIZE} if self.paginated(template) else None
+        if query is None and "{" not in template and self.paginated(template):
+            query = {"page_size": PAGE_SIZE}
         return self.call(role, "get", template, query=query, record=record, **ids)
 
     def paginated(self, template) -> bool:
