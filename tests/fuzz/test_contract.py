@@ -6,35 +6,15 @@ the practice is committed (`transaction=True`) and flushed afterwards.
 """
 
 import json
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 
 from tests.factories import issue_token
-from tools.examples import RECEIVER_URL
 
 from .practice import ROLE_SCOPES, seed_practice
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# What RECEIVER_URL's host resolves to on the internet (example.com, RFC 2606), for machines without DNS.
-RECEIVER_ADDRESS = "93.184.215.14"
-
-
-@pytest.fixture(autouse=True)
-def _the_example_receiver_resolves(monkeypatch):
-    """The contract's webhook example (api/examples.json) names a receiver on the internet, and the API resolves a
-    target before it takes it: schemathesis sends that example as valid data, so the name resolves here as DNS
-    would resolve it. No delivery is attempted (no worker runs)."""
-    host, real = urlsplit(RECEIVER_URL).hostname, socket.getaddrinfo
-
-    def getaddrinfo(name, port, *args, **kwargs):
-        if name == host:
-            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (RECEIVER_ADDRESS, port))]
-        return real(name, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize("role", list(ROLE_SCOPES))
