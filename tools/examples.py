@@ -392,7 +392,12 @@ def walk(w: Walk, users: dict) -> None:
     w.patch(
         "clinician",
         "/notes/{id}/",
-        {"sections": {**session["sections"], "plan": "Keep the check-in. Start the appreciation note again."}},
+        {
+            "sections": {
+                **session["sections"],
+                "plan": "Keep the check-in. Restart the daily appreciation note; review it next session.",
+            }
+        },
         id=session["id"],
     )
     w.post("clinician", "/notes/{id}/sign/", id=session["id"])
@@ -407,7 +412,7 @@ def walk(w: Walk, users: dict) -> None:
     w.post(
         "clinician",
         "/notes/{id}/entered-in-error/",
-        {"reason": "Written on Alex and Sam's case by mistake; the session was with another couple."},
+        {"reason": "Wrong session: this one was documented on 15 November already; written twice by mistake."},
         id=session["id"],
     )
 
