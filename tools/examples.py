@@ -11,8 +11,9 @@ two together and validates every example against its operation's schema.
 
 The same walk gives the same file: the clock stands still at DEMO_NOW (time-machine) and moves one second per
 request, and the process's randomness (UUIDs, tokens, secrets, salts) comes from a seeded generator. Only what
-cannot be pinned that way is replaced after the walk: a delivery's latency, and the address of the local receiver
-the webhook deliveries go to (the example shows a receiver on the internet instead).
+cannot be pinned that way is replaced after the walk: a delivery's latency, the queue's lag in the health answer
+(PostgreSQL's clock is not frozen), and the address of the local receiver the webhook deliveries go to (the
+example shows a receiver on the internet instead).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PAGE_SIZE = 2  # lists are asked for short pages: an example, not the whole prac
 # The example's webhook receiver: a name that resolves on the internet (the API resolves a target before taking it).
 RECEIVER_URL = "https://example.com/hooks/couples-api"
 LATENCY_MS = 38  # a delivery's round trip to RECEIVER_URL, as the example shows it (the local one varies)
+QUEUE_LAG_SECONDS = 0.4  # the health answer's queue lag, as the example shows it
 ROLE_SCOPES = {
     "admin": "admin",
     "supervisor": "clinical:read clinical:write reports",
@@ -587,13 +589,19 @@ def walk(w: Walk, users: dict) -> None:
 
 
 def normalised(recorded: dict, receiver_url: str) -> dict:
-    """What the pinned clock and randomness cannot fix: the receiver's address and a delivery's latency."""
+    """What the pinned clock and randomness cannot fix: the receiver's address, a delivery's latency, the queue's
+    lag."""
+
+    def pinned(key, value):
+        if key.endswith("latency_ms") and isinstance(value, int):
+            return LATENCY_MS
+        if key == "queue_lag_seconds" and value is not None:
+            return QUEUE_LAG_SECONDS
+        return fix(value)
 
     def fix(value):
         if isinstance(value, dict):
-            return {
-                k: (LATENCY_MS if k.endswith("latency_ms") and isinstance(v, int) else fix(v)) for k, v in value.items()
-            }
+            return {k: pinned(k, v) for k, v in value.items()}
         if isinstance(value, list):
             return [fix(v) for v in value]
         if isinstance(value, str):
