@@ -16,7 +16,7 @@ def event_record(event_type: str, about: dict[str, str]) -> Event:
         raise InvalidInput({"type": [f"No event type {event_type!r} in the catalog (events/catalog.py)."]})
     if set(about) != set(kind.about):
         raise InvalidInput({"about": [f"{event_type} is about {', '.join(kind.about)}; got {', '.join(about)}."]})
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction, or one of its own; no savepoint to pay for
         event = Event.objects.create(
             type=kind.name,
             version=kind.version,
