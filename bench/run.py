@@ -6,7 +6,8 @@ of several GB never mixes with the development database). Steps:
 1. Two databases, a large and a small practice (scale 1 and 0.01; QUICK: 0.01 and 0.001), generated once by
    `manage.py generate_practice` and kept while the generator and migrations are unchanged.
 2. `manage.py bench_prepare` picks the callers, issues tokens and records the SQL every endpoint runs.
-3. gunicorn serves each database (config.settings.bench: the API plus bench/views.py's baselines).
+3. gunicorn serves each database (config.settings.bench: the API plus bench/views.py's baselines), and the large
+   one a second time recording no events (BENCH_EVENTS=off), for the submission POST before/after its event.
 4. Each group of variants (the endpoint, its baseline, the endpoint on the small practice ...) runs in rounds,
    each round in a different order, with wrk (or pgbench) on loopback; each ratio is taken within a round and
    the median over rounds is reported.
@@ -143,8 +144,8 @@ def ensure_practice(base_url: str, name: str, scale: float, seed: int) -> str:
     return url
 
 
-def serve(url: str, port: int, plan: Path, server: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_PLAN": str(plan)}
+def serve(url: str, port: int, plan: Path, server: str, **extra_env: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_PLAN": str(plan), **extra_env}
     kind, _, size = server.partition(":")
     if kind == "granian":
         command = [shutil.which("granian") or str(Path(PY).with_name("granian")), "--interface", "wsgi"]
@@ -276,9 +277,21 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
                     tokens=[p["token"] for p in posting],
                     bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
                 ),
+                Variant(
+                    "submission_post.silent",
+                    ports["silent"],
+                    "/api/v1/submissions/",
+                    "POST",
+                    tokens=[p["token"] for p in posting],
+                    bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
+                ),
                 Variant("submission_post.insert", ports["big"], "/bench/insert/", "POST", tokens=["-"], bodies=["{}"]),
             ],
-            [("POST / bare insert", "submission_post", "submission_post.insert", 0.7, "min")],
+            [
+                ("POST / bare insert", "submission_post", "submission_post.insert", 0.7, "min"),
+                # Emitting submission.created (the outbox row and its fan-out job) costs at most 5 %.
+                ("POST / POST without its event", "submission_post", "submission_post.silent", 0.95, "min"),
+            ],
         )
     )
     groups.append(
@@ -401,6 +414,10 @@ def main(argv=None) -> int:
             plans[tag] = json.loads(plan_path.read_text())
             ports[tag] = 8301 + index
             servers.append(serve(urls[tag], ports[tag], plan_path, args.server))
+        # The large practice once more, recording no events: the submission POST before/after its event.
+        ports["silent"] = 8301 + len(scales)
+        big_plan = WORK / f"plan-bench_{str(scales['big']).replace('.', '_')}.json"
+        servers.append(serve(urls["big"], ports["silent"], big_plan, args.server, BENCH_EVENTS="off"))
         groups = build_groups(plans, ports, urls, database_sessions(args.server))
         measure(groups, rounds, seconds, args.connections)
     finally:

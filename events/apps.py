@@ -9,8 +9,12 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.conf import settings
+
         from kernel.events import listen
 
+        if not getattr(settings, "EVENTS_RECORD", True):  # only the benchmark's settings turn it off (before/after)
+            return
         from .services import event_record
 
         listen(event_record)

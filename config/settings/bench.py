@@ -19,3 +19,6 @@ REST_FRAMEWORK = {
     },
 }
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
+# One of the benchmark's servers runs without recording events (BENCH_EVENTS=off), so that one run measures the
+# submission POST with and without its event. Never off in production: the outbox is the record of what happened.
+EVENTS_RECORD = env.str("BENCH_EVENTS", default="on") != "off"
