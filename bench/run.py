@@ -265,26 +265,23 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
         )
     )
     posting = big["posting"]
+
+    def posting_to(name: str, port: int) -> Variant:
+        return Variant(
+            name,
+            port,
+            "/api/v1/submissions/",
+            "POST",
+            tokens=[p["token"] for p in posting],
+            bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
+        )
+
     groups.append(
         Group(
             "client app: submission POST with Idempotency-Key",
             [
-                Variant(
-                    "submission_post",
-                    ports["big"],
-                    "/api/v1/submissions/",
-                    "POST",
-                    tokens=[p["token"] for p in posting],
-                    bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
-                ),
-                Variant(
-                    "submission_post.silent",
-                    ports["silent"],
-                    "/api/v1/submissions/",
-                    "POST",
-                    tokens=[p["token"] for p in posting],
-                    bodies=[json.dumps({**p["body"], "completed_at": "%s"}) for p in posting],
-                ),
+                posting_to("submission_post", ports["big"]),
+                posting_to("submission_post.silent", ports["silent"]),
                 Variant("submission_post.insert", ports["big"], "/bench/insert/", "POST", tokens=["-"], bodies=["{}"]),
             ],
             [
