@@ -6,8 +6,8 @@
 its own database (`bench_worker`, migrated and seeded with the demo practice): the practice admin subscribes a
 receiver on 127.0.0.1 (a ThreadingHTTPServer answering 204) to `case.opened`, and one `manage.py procrastinate
 worker` process runs, as deployed (LISTEN/NOTIFY, every queue, one job at a time). Each event is recorded in its own
-transaction, as a request would (the event, its fan-out job), so the whole path is measured: NOTIFY → fan-out job →
-delivery row and job → signed POST → the receiver.
+transaction, as a request would (the event and its pending mark), so the whole path is measured: the relay (every
+second) → delivery row and job → NOTIFY → signed POST → the receiver.
 
 1. Throughput: N events committed back to back; events per second = N / (last receipt - first commit), and the
    worker process's CPU time per event (what the rate would be on an idle core).

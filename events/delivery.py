@@ -23,7 +23,7 @@ from kernel.audit import audit_append
 from kernel.events import happened
 
 from . import egress
-from .models import DeliveryStatus, Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .models import DeliveryStatus, Event, PendingFanOut, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 # Seconds after each failed attempt until the next one (each ±20 %, so that receivers coming back are not hit by
 # every retry at once): nine attempts over about 22 hours. WEBHOOK_RETRY_DELAYS may set others.
@@ -56,6 +56,29 @@ def may_receive(subscription: WebhookSubscription, event: Event) -> bool:
     if event.client_id is not None:
         return clients_visible_to(user=owner).filter(pk=event.client_id).exists()
     return False  # events about the practice itself (webhook.disabled) go to its admins
+
+
+RELAY_BATCH = 200
+
+
+def relay_pending(*, batch: int = RELAY_BATCH) -> int:
+    """Fan out every pending event, oldest first, in batches of `batch`, each batch in one transaction that also
+    deletes its pending marks: a crash repeats a batch (event_fan_out makes each delivery once) and loses none. Any
+    number of relays may run at once: each takes rows the others have not locked. Returns how many were relayed."""
+    relayed = 0
+    while True:
+        with transaction.atomic():
+            pending = list(
+                PendingFanOut.objects.select_for_update(skip_locked=True, of=("self",))
+                .order_by("event__sequence")
+                .values_list("event_id", flat=True)[:batch]
+            )
+            for event_id in pending:
+                event_fan_out(event_id=event_id)
+            PendingFanOut.objects.filter(event_id__in=pending).delete()
+        relayed += len(pending)
+        if len(pending) < batch:
+            return relayed
 
 
 def event_fan_out(*, event_id: str) -> int:

@@ -5,7 +5,8 @@ many workers there are).
 - Stalled jobs: a worker killed without a chance to finish (SIGKILL, a lost machine) leaves its running jobs in
   `doing` for ever. Once its heartbeat is older than WORKER_STALLED_AFTER_SECONDS those jobs are retried; a webhook
   delivery is then sent again under the same `webhook-id` (at least once, docs/events.md).
-- Retention: procrastinate keeps every finished job row; succeeded ones go after WORKER_KEEP_SUCCEEDED_JOBS (7 days),
+- Retention: procrastinate keeps every finished job row; the relay's (one a second) go after an hour, other succeeded
+  ones after WORKER_KEEP_SUCCEEDED_JOBS (7 days),
   failed, cancelled and aborted ones after WORKER_KEEP_FAILED_JOBS (30 days). The Event outbox and the webhook
   deliveries with their attempts are the product's record and are not touched.
 """
@@ -42,6 +43,7 @@ async def retry_stalled_jobs(context, timestamp: int) -> int:
 async def delete_old_jobs(context, timestamp: int) -> None:
     """Delete finished job rows past their retention (the events and deliveries stay)."""
     manager = context.app.job_manager
+    await manager.delete_old_jobs(nb_hours=1, queue="relay")  # one a second: an hour of them is enough to look at
     await manager.delete_old_jobs(nb_hours=hours(settings.WORKER_KEEP_SUCCEEDED_JOBS))
     await manager.delete_old_jobs(
         nb_hours=hours(settings.WORKER_KEEP_FAILED_JOBS),

@@ -42,6 +42,17 @@ class Event(models.Model):
         return f"{self.type} #{self.sequence}"
 
 
+class PendingFanOut(models.Model):
+    """An event not yet handed to its receivers. Written with the event, in the change's transaction, where a job per
+    event would cost a NOTIFY at every commit (docs/performance.md); the worker's relay (events.relay, every second)
+    takes these in batches, oldest first, and deletes each in the transaction that fans it out."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+    def __str__(self):
+        return f"pending fan-out of {self.event_id}"
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"  # waiting for its first attempt or its next retry
     SUCCEEDED = "succeeded"  # the receiver answered 2xx

@@ -5,9 +5,19 @@ from procrastinate.contrib.django import app
 from . import housekeeping  # noqa: F401 (its periodic tasks register with the app, as this module's do)
 
 
+@app.periodic(cron="* * * * * *", periodic_id="relay")
+@app.task(queue="relay", name="events.relay")
+def relay(timestamp: int) -> None:
+    """Every second: hand the events committed since to their receivers (webhook subscriptions whose owner may see
+    them now), oldest first. Its own queue, so that its job rows (one a second) are kept an hour only."""
+    from .delivery import relay_pending
+
+    relay_pending()
+
+
 @app.task(queue="events", name="events.fan_out")
 def fan_out(event_id: str) -> None:
-    """Hand a committed event to its receivers (webhook subscriptions whose owner may see it now)."""
+    """One event's fan-out: how events were handed on before the relay; kept for jobs deferred before it."""
     from .delivery import event_fan_out
 
     event_fan_out(event_id=event_id)

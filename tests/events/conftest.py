@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from events.models import PendingFanOut
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -69,15 +71,23 @@ def receiver(settings):
 
 @pytest.fixture
 def work(settings):
-    """`work()` runs procrastinate's worker on the events and webhooks queues until no job is due, as `manage.py
-    procrastinate worker` would (its own connections: what it reads must be committed, hence transactional tests)."""
+    """`work()` does what the deployed worker does until nothing is left: the relay hands pending events on (in the
+    worker, a periodic task every second), then procrastinate's worker runs the due jobs of the queues, as `manage.py
+    procrastinate worker` would (its own connections: what it reads must be committed, hence transactional tests);
+    again while those jobs recorded more events."""
     settings.WEBHOOK_RETRY_DELAYS = (0, 0, 0)
 
     def run(queues=("events", "webhooks")):
         from procrastinate.contrib.django import app
 
-        with app.replace_connector(app.connector.get_worker_connector()):
-            app.run_worker(queues=list(queues), wait=False, install_signal_handlers=False, listen_notify=False)
+        from events.delivery import relay_pending
+
+        while True:
+            relay_pending()
+            with app.replace_connector(app.connector.get_worker_connector()):
+                app.run_worker(queues=list(queues), wait=False, install_signal_handlers=False, listen_notify=False)
+            if not PendingFanOut.objects.exists():
+                return
 
     return run
 
