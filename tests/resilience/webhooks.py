@@ -213,7 +213,7 @@ def subscribe(hooks: Webhooks, port: int) -> None:
 
     from clinical.models import OAuthApplication, Role, User
 
-    admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("date_joined").first()
+    admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("created_at").first()
     application = OAuthApplication.objects.get(name="resilience")
     raw = secrets.token_urlsafe(24)
     token = AccessToken(
@@ -251,8 +251,8 @@ def events_since(since) -> list:
 
 
 def wait_and_check(hooks: Webhooks, outcome, since, *, timeout: float, label: str = "webhooks") -> dict:
-    """Wait (up to `timeout` s) until every submission.created event since `since` was accepted by the receiver,
-    then hold the receiver against the events table and the deliveries: each event arrived under exactly one
+    """Wait (up to `timeout` s) until every submission.created event since `since` was accepted by the receiver and
+    none of their deliveries is pending any more, then hold the receiver against the events table and the deliveries: each event arrived under exactly one
     webhook-id, accepted once (duplicates dropped and counted), no delivery failed or withheld."""
     from django.db import connections
 
@@ -266,7 +266,11 @@ def wait_and_check(hooks: Webhooks, outcome, since, *, timeout: float, label: st
         wanted = {str(e.pk) for e in events}
         with hooks.receiver.lock:
             arrived = {a.event_id for a in hooks.receiver.accepted.values()}
-        if wanted <= arrived or time.monotonic() > deadline:
+        # Arrived is not enough: a delivery cut off after the receiver took it is still pending, and is sent again.
+        pending = WebhookDelivery.objects.filter(
+            subscription_id=hooks.subscription, event__in=events, status=DeliveryStatus.PENDING
+        ).exists()
+        if (wanted <= arrived and not pending) or time.monotonic() > deadline:
             break
         time.sleep(2)
     waited = time.monotonic() - started
