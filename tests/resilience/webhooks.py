@@ -252,8 +252,9 @@ def events_since(since) -> list:
 
 def wait_and_check(hooks: Webhooks, outcome, since, *, timeout: float, label: str = "webhooks") -> dict:
     """Wait (up to `timeout` s) until every submission.created event since `since` was accepted by the receiver and
-    none of their deliveries is pending any more, then hold the receiver against the events table and the deliveries: each event arrived under exactly one
-    webhook-id, accepted once (duplicates dropped and counted), no delivery failed or withheld."""
+    none of their deliveries is pending any more, then hold the receiver against the events table and the
+    deliveries: each event arrived under exactly one webhook-id, accepted once (duplicates dropped and counted), no
+    delivery failed or withheld."""
     from django.db import connections
 
     from events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
