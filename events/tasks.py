@@ -1,11 +1,25 @@
 """The worker's event tasks (procrastinate, on the same PostgreSQL): each event is fanned out to whoever receives it."""
 
+import psycopg
+from django.db import utils as db
+from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
 from . import housekeeping  # noqa: F401 (its periodic tasks register with the app, as this module's do)
 
+# A job that fails because PostgreSQL went away (stopped, restarted, failed over) is tried again, every 5, 10, 15 …
+# 100 s: 20 attempts over about 17 minutes. Without it the job ends `failed` and nothing defers it again: a delivery
+# caught by a 10 s outage stayed `pending` for ever (found by `make resilience`, docs/reliability.md). Other errors are
+# bugs and fail at once, as before.
+DATABASE_UNAVAILABLE = RetryStrategy(
+    max_attempts=20,
+    wait=5,
+    linear_wait=5,
+    retry_exceptions=(db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError),
+)
 
-@app.task(queue="events", name="events.fan_out")
+
+@app.task(queue="events", name="events.fan_out", retry=DATABASE_UNAVAILABLE)
 def fan_out(event_id: str) -> None:
     """Hand a committed event to its receivers (webhook subscriptions whose owner may see it now)."""
     from .delivery import event_fan_out
@@ -13,7 +27,7 @@ def fan_out(event_id: str) -> None:
     event_fan_out(event_id=event_id)
 
 
-@app.task(queue="webhooks", name="events.deliver")
+@app.task(queue="webhooks", name="events.deliver", retry=DATABASE_UNAVAILABLE)
 def deliver(delivery_id: str) -> None:
     """Try one webhook delivery; a failed try defers the next one itself (events/delivery.py, RETRY_DELAYS)."""
     from .delivery import delivery_attempt
