@@ -337,7 +337,7 @@ def outage(context: Context) -> Outcome:
     outcome.require(not stray, f"{len(stray)} 503 answers outside the outage")
     no_hangs(outcome, calls)
     check_database(context, outcome, load, since, log_offset)
-    check_after_outage(context, outcome, load, since)
+    check_after_outage(context, outcome, load, since, stop_issued, back)
     return outcome
 
 
@@ -559,7 +559,7 @@ def main(argv=None) -> int:
         outcomes.append(server_log(log_path))
         worker_outcome = Outcome("worker")
         worker_outcome.figures = {**worker_log_figures(worker_log), "starts": worker.started}
-        worker_outcome.figures["restarts"] = worker.restarts
+        worker_outcome.figures["exits_restarted"] = [e["status"] for e in worker.exits]
         print(f"worker: {worker_outcome.figures}")
         outcomes.append(worker_outcome)
     finally:
