@@ -208,6 +208,12 @@ IDEMPOTENCY_KEY_TTL = timedelta(days=7)
 # Webhook receivers the API may call although they are not public https endpoints, as `host:port` (events/egress.py):
 # for development only (`make run` allows 127.0.0.1:8765, the README's local receiver). Empty by default.
 WEBHOOK_ALLOWED_TARGETS = env.list("WEBHOOK_ALLOWED_TARGETS", default=[])
+# Seconds to wait after each failed delivery attempt, comma-separated (each ±20 %). Unset: events/delivery.py's
+# RETRY_DELAYS (10 s, 1 min, 5 min, 15 min, 1 h, 3 h, 6 h, 12 h: nine attempts over about a day). `make resilience`
+# sets a shorter schedule so that a receiver down for 10 minutes is retried within minutes of its return.
+_webhook_retry_delays = env.list("WEBHOOK_RETRY_DELAYS", cast=float, default=[])
+if _webhook_retry_delays:
+    WEBHOOK_RETRY_DELAYS = tuple(_webhook_retry_delays)
 
 # The worker (procrastinate, `manage.py procrastinate worker`; docs/events.md, docs/scaling.md). LISTEN/NOTIFY starts
 # a job a few milliseconds after the commit that deferred it; the poll is the fallback for what gets no NOTIFY

@@ -16,6 +16,12 @@ outage scenario stops and starts). Steps:
    kill     the same load for 30 s while gunicorn workers are killed (SIGKILL) in the middle of requests: no
             partial write, retried keys stored exactly once.
    After each: every read answered 200 has its audit event; at the end `manage.py verify_audit` passes.
+5. The webhook scenarios (tests/resilience/webhooks.py): a procrastinate worker process runs beside gunicorn from the
+   start, as `make run` runs it; the first scenario that needs it subscribes a receiver in this process (127.0.0.1,
+   --receiver-port) through the API, and from then on `outage` also requires every event delivered.
+   receiver_down  the receiver down for --receiver-down s (default 600), then back: every event arrives, each
+                  webhook-id accepted once, no delivery failed.
+   worker_kill    the worker SIGKILLed inside a delivery: the delivery is sent again with the same webhook-id.
 
 Writes .data/resilience/results.json; exit status 1 when a requirement failed.
 """
@@ -108,14 +114,22 @@ def devdb(command: str) -> None:
     subprocess.run([PY, "-m", "tools.devdb", command], cwd=ROOT, check=True, capture_output=True)
 
 
-def start_server(url: str, port: int, workers: int, log) -> subprocess.Popen:
-    env = {
+def server_env(url: str, receiver_port: int) -> dict:
+    """The environment of gunicorn and the worker: this run's database, the load's throttles, and the webhook
+    receiver on 127.0.0.1 allowed, with a shorter retry schedule (tests/resilience/webhooks.py)."""
+    from .webhooks import worker_env
+
+    return {
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "THROTTLE_SUBMISSION_USER": LOAD_THROTTLE_RATE,
         "THROTTLE_SUBMISSION_IP": LOAD_THROTTLE_RATE,
+        **worker_env(receiver_port),
     }
+
+
+def start_server(env: dict, port: int, workers: int, log) -> subprocess.Popen:
     command = [str(Path(PY).with_name("gunicorn")), "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
     command += ["--config", str(GUNICORN_CONFIG)]
     command += ["--workers", str(workers), "--worker-class", "sync", "--no-control-socket", "--timeout", "30"]
@@ -153,14 +167,27 @@ def workers_of(server: subprocess.Popen) -> list:
 
 
 class Context:
-    def __init__(self, args, plans, server, url):
+    def __init__(self, args, plans, server, url, worker):
         self.args, self.plans, self.server, self.url = args, plans, server, url
         self.user_ids = [p.user_id for p in plans]
+        self.worker = worker
+        self._webhooks = None
 
-    def load(self, seconds: float, seed: int):
+    def load(self, seconds: float, seed: int, plans=None):
         from .load import Load
 
-        return Load(self.args.port, self.plans, seconds=seconds, seed=seed, one_address=self.args.one_address)
+        plans = self.plans if plans is None else plans
+        return Load(self.args.port, plans, seconds=seconds, seed=seed, one_address=self.args.one_address)
+
+    @property
+    def webhooks(self):
+        """The receiver and the admin's subscription to it, made the first time a scenario needs them."""
+        if self._webhooks is None:
+            from .webhooks import Receiver, Webhooks, subscribe
+
+            self._webhooks = Webhooks(Receiver(self.args.receiver_port), self.worker)
+            subscribe(self._webhooks, self.args.port)
+        return self._webhooks
 
 
 def check_database(context: Context, outcome: Outcome, load, since, log_offset: int) -> None:
@@ -226,8 +253,10 @@ def outage(context: Context) -> Outcome:
     from django.utils import timezone
 
     from .load import figures, ms, print_figures
+    from .webhooks import check_after_outage
 
     outcome = Outcome("outage")
+    context.webhooks  # noqa: B018 (subscribed before the load: its events must all arrive)
     seconds, down_for, down_at = context.args.seconds, context.args.down, context.args.seconds / 3
     print(
         f"\noutage: {len(context.plans)} clients for {seconds:.0f} s; PostgreSQL stopped at {down_at:.0f} s for "
@@ -308,6 +337,7 @@ def outage(context: Context) -> Outcome:
     outcome.require(not stray, f"{len(stray)} 503 answers outside the outage")
     no_hangs(outcome, calls)
     check_database(context, outcome, load, since, log_offset)
+    check_after_outage(context, outcome, load, since, stop_issued, back)
     return outcome
 
 
@@ -403,7 +433,33 @@ def serving_a_completion(context: Context, load):
     return None
 
 
-SCENARIOS = {"steady": steady, "outage": outage, "kill": kill}
+def receiver_down(context: Context) -> Outcome:
+    from .webhooks import receiver_down
+
+    return receiver_down(context)
+
+
+def worker_kill(context: Context) -> Outcome:
+    from .webhooks import worker_kill
+
+    return worker_kill(context)
+
+
+SCENARIOS = {
+    "steady": steady,
+    "outage": outage,
+    "kill": kill,
+    "receiver_down": receiver_down,
+    "worker_kill": worker_kill,
+}
+
+
+def scenario_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+    return names
 
 
 def verify_audit(url: str) -> Outcome:
@@ -444,9 +500,18 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8401)
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--only", choices=sorted(SCENARIOS), action="append", help="run only these scenarios")
+    parser.add_argument(
+        "--only", type=scenario_names, action="append", help="run only these scenarios (comma-separated or repeated)"
+    )
+    parser.add_argument("--receiver-port", type=int, default=8402, help="the webhook receiver, on 127.0.0.1")
+    parser.add_argument("--receiver-down", type=float, default=600, help="seconds the receiver stays down")
+    parser.add_argument("--receiver-down-mode", choices=["refused", "503"], default="refused")
+    parser.add_argument("--webhook-clients", type=int, default=8, help="clients in receiver_down and worker_kill")
+    parser.add_argument("--webhook-seconds", type=float, default=30, help="load in receiver_down")
+    parser.add_argument("--webhook-kill-seconds", type=float, default=10, help="load in worker_kill")
     parser.add_argument("--one-address", action="store_true", help="every client from 127.0.0.1, as behind one NAT")
     args = parser.parse_args(argv)
+    args.only = [name for names in args.only for name in names] if args.only else None
     if "DATABASE_URL" not in os.environ or not (WORK / "pg" / "postmaster.pid").exists():
         print("run through `make resilience` (DEVDB_DIR=.data/resilience python -m tools.devdb exec -- ...)")
         return 2
@@ -462,22 +527,41 @@ def main(argv=None) -> int:
     from .practice import prepare
 
     plans = prepare(args.clients, args.seed)
+    from .webhooks import Worker, worker_log_figures
+
     log_path = WORK / "gunicorn.log"
+    worker_log = WORK / "worker.log"
+    worker_log.write_text("")
+    env = server_env(url, args.receiver_port)
     outcomes = []
     started = time.monotonic()
+    worker = Worker(ROOT, env, worker_log)
+    context = None
     try:
         with log_path.open("w") as log:
-            server = start_server(url, args.port, args.workers, log)
+            server = start_server(env, args.port, args.workers, log)
+            worker.start()
             try:
-                print(f"gunicorn: {args.workers} sync workers on 127.0.0.1:{args.port}; {len(plans)} mobile clients")
-                context = Context(args, plans, server, url)
+                print(
+                    f"gunicorn: {args.workers} sync workers on 127.0.0.1:{args.port}; a procrastinate worker (log in "
+                    f"{worker_log.relative_to(ROOT)}); {len(plans)} mobile clients"
+                )
+                context = Context(args, plans, server, url, worker)
                 for name in args.only or list(SCENARIOS):
                     outcomes.append(SCENARIOS[name](context))
             finally:
+                worker.stop()
+                if context is not None and context._webhooks is not None:
+                    context._webhooks.receiver.close()
                 server.terminate()
                 server.wait(timeout=15)
         outcomes.append(verify_audit(url))
         outcomes.append(server_log(log_path))
+        worker_outcome = Outcome("worker")
+        worker_outcome.figures = {**worker_log_figures(worker_log), "starts": worker.started}
+        worker_outcome.figures["exits_restarted"] = [e["status"] for e in worker.exits]
+        print(f"worker: {worker_outcome.figures}")
+        outcomes.append(worker_outcome)
     finally:
         from django.db import connections
 
