@@ -39,6 +39,14 @@ from .measures import (
     ScheduleStatus,
 )
 from .people import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
+from .reminders import (
+    Device,
+    DevicePlatform,
+    NotificationPreferences,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
 
 __all__ = [
     "CLIENT_DETAILS",
@@ -62,6 +70,8 @@ __all__ = [
     "Couple",
     "CoupleMember",
     "CoupleStatus",
+    "Device",
+    "DevicePlatform",
     "GoalAchievement",
     "GoalAttainmentRating",
     "GoalDomain",
@@ -72,11 +82,15 @@ __all__ = [
     "NoteAddendum",
     "NoteFormat",
     "NoteStatus",
+    "NotificationPreferences",
     "OAuthApplication",
     "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
     "RelationshipType",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
     "Role",
     "SafetyAlert",
     "ScheduleFrequency",
