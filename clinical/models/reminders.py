@@ -1,6 +1,8 @@
 """Reminders on the client's phone: the devices a client registered for push notifications, when they want to be
 reminded, and each reminder sent (exactly once per assignment, period and device)."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -87,6 +89,7 @@ class Reminder(models.Model):
     """One reminder of one assignment's period on one device. The unique row makes it exactly-once, however often
     the worker looks (clinical/services/reminders.py)."""
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.CASCADE, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="reminders")

@@ -69,11 +69,13 @@ def receiver(settings):
 
 @pytest.fixture
 def work(settings):
-    """`work()` runs procrastinate's worker on the events and webhooks queues until no job is due, as `manage.py
-    procrastinate worker` would (its own connections: what it reads must be committed, hence transactional tests)."""
+    """`work()` runs procrastinate's worker on the events, webhooks and reminders queues until no job is due, as
+    `manage.py procrastinate worker` would (its own connections: what it reads must be committed, hence transactional
+    tests)."""
     settings.WEBHOOK_RETRY_DELAYS = (0, 0, 0)
+    settings.REMINDER_RETRY_DELAYS = (0, 0, 0)
 
-    def run(queues=("events", "webhooks")):
+    def run(queues=("events", "webhooks", "reminders")):
         from procrastinate.contrib.django import app
 
         with app.replace_connector(app.connector.get_worker_connector()):
