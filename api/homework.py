@@ -172,7 +172,9 @@ class AssignmentFilter(filters.FilterSet):
     list=extend_schema(summary="List homework assignments", tags=["assignments"]),
     retrieve=extend_schema(summary="Get a homework assignment with its progress", tags=["assignments"]),
     create=extend_schema(summary="Assign an exercise on a case", tags=["assignments"]),
-    partial_update=extend_schema(summary="Change instructions, due date, target, reminder time or goals", tags=["assignments"]),
+    partial_update=extend_schema(
+        summary="Change instructions, due date, target, reminder time or goals", tags=["assignments"]
+    ),
 )
 class AssignmentViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
     resource = "assignment"

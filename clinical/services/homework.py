@@ -112,8 +112,8 @@ def _check_reachable(frequency: str, start, due, target: int) -> None:
 
 @transaction.atomic
 def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version: int | None, **changes):
-    """Change instructions, due date, target, reminder time or linked goals of active homework. Lowering the target to what is
-    already done completes it."""
+    """Change instructions, due date, target, reminder time or linked goals of active homework. Lowering the target
+    to what is already done completes it."""
     require_case_writable(actor, assignment.case)
     require_case_not_closed(assignment.case)
     locked = lock_at_version(assignment, expected_version=expected_version)
