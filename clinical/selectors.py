@@ -29,9 +29,11 @@ from clinical.models import (
     Client,
     Couple,
     CoupleMember,
+    Device,
     GoalAttainmentRating,
     HomeworkAssignment,
     HomeworkSubmission,
+    NotificationPreferences,
     ProgressNote,
     Role,
     SafetyAlert,
@@ -355,3 +357,21 @@ def clinicians_reportable_by(*, user: User) -> QuerySet[User]:
         whom |= Q(pk__in=supervisees_of(supervisor=user).values("pk"))
     caller_first = Choice(When(pk=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
     return User.objects.filter(whom).order_by(caller_first, "display_name", "id")
+
+
+# ---------------------------------------------------------------- reminders
+
+
+def devices_visible_to(*, user: User) -> QuerySet[Device]:
+    """A client: their own devices still registered. Nobody else, staff included: a push token can notify the
+    client's phone, and which phones a client uses is not part of their care."""
+    if user.role != Role.CLIENT:
+        return Device.objects.none()
+    return Device.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def notification_preferences_visible_to(*, user: User) -> QuerySet[NotificationPreferences]:
+    """A client: their own. Nobody else."""
+    if user.role != Role.CLIENT:
+        return NotificationPreferences.objects.none()
+    return NotificationPreferences.objects.filter(user=user)
