@@ -58,19 +58,19 @@ class MyDevicesViewSet(ListMixin, CreateMixin, ResourceViewSet):
 
 
 class NotificationPreferencesSerializer(serializers.ModelSerializer):
+    opted_out = serializers.ListField(
+        child=serializers.ChoiceField(choices=ReminderKind.choices),
+        read_only=True,
+        help_text="Kinds of reminder not wanted: `homework`, `measures`.",
+    )
+
     class Meta:
         model = NotificationPreferences
         fields = ["time_zone", "quiet_hours_start", "quiet_hours_end", "opted_out", "updated_at", "version"]
         read_only_fields = fields
         extra_kwargs = {
             "time_zone": {"help_text": "IANA time zone; blank: the practice's."},
-            "opted_out": {"help_text": "Kinds of reminder not wanted: `homework`, `measures`."},
         }
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["opted_out"] = list(instance.opted_out or [])
-        return data
 
 
 class NotificationPreferencesUpdateSerializer(JSONTypes, serializers.Serializer):

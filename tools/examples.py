@@ -210,7 +210,9 @@ class Walk:
         else:
             answer = send(path, body, format="json", **headers)
         assert 200 <= answer.status_code < 300, (key, answer.status_code, answer.content[:2000])
-        if answer.status_code == 204:  # no content, nothing to show
+        if answer.status_code == 204:  # no content: the operation was walked, there is nothing to show
+            if record and key not in self.recorded:
+                self.recorded[key] = {"role": role or "anyone", "status": 204, "media_type": None}
             return None
         if record and key not in self.recorded:
             self.recorded[key] = self.entry(role, body, query, answer)
