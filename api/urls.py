@@ -5,6 +5,7 @@ from . import (
     audit_events,
     cases,
     clients,
+    consents,
     events,
     exercises,
     health,
@@ -33,6 +34,7 @@ router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
 router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-assignment")
 router.register("me/assessments-due", measures.MyAssessmentsDueViewSet, basename="my-assessments-due")
 router.register("me/devices", reminders.MyDevicesViewSet, basename="my-device")
+router.register("me/consents", consents.MyConsentsViewSet, basename="my-consent")
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
 router.register("assignments", homework.AssignmentViewSet, basename="assignment")
 router.register("submissions", homework.SubmissionViewSet, basename="submission")

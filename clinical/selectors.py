@@ -27,6 +27,7 @@ from clinical.models import (
     AuditEvent,
     Case,
     Client,
+    Consent,
     Couple,
     CoupleMember,
     Device,
@@ -375,3 +376,10 @@ def notification_preferences_visible_to(*, user: User) -> QuerySet[NotificationP
     if user.role != Role.CLIENT:
         return NotificationPreferences.objects.none()
     return NotificationPreferences.objects.filter(user=user)
+
+
+def consents_visible_to(*, user: User) -> QuerySet[Consent]:
+    """A client: their own. Staff: those of the clients they see."""
+    if user.role == Role.CLIENT:
+        return Consent.objects.filter(client__user=user)
+    return Consent.objects.filter(client__in=clients_visible_to(user=user))

@@ -17,6 +17,7 @@ from .care import (
     SubjectType,
     TreatmentGoal,
 )
+from .consents import Consent, ConsentKind
 from .homework import (
     AssignmentFrequency,
     AssignmentMode,
@@ -67,6 +68,8 @@ __all__ = [
     "Client",
     "ClientInvitation",
     "ClientStatus",
+    "Consent",
+    "ConsentKind",
     "Couple",
     "CoupleMember",
     "CoupleStatus",

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from clinical import adherence
@@ -17,6 +18,8 @@ from clinical.models import (
     AssignmentMode,
     AssignmentStatus,
     CaseStatus,
+    Consent,
+    ConsentKind,
     Device,
     HomeworkAssignment,
     NotificationPreferences,
@@ -130,7 +133,8 @@ def homework_reminders_create_due(*, now: datetime | None = None) -> list[Remind
     """The homework reminders due now, written once per assignment, period and device; the caller's transaction
     sends them (events/reminders.py defers a delivery for each in it).
 
-    For active homework on open cases, each assignee with an active device is reminded when, in their time zone
+    For active homework on open cases, each assignee who consented to electronic communication (issue 17) and has
+    an active device is reminded when, in their time zone
     (the practice's by default), today is in the homework (from its start to its due date, before its target is
     reached), their part of the current period is not done (`each`: their own completion; `joint`: either
     partner's), the reminder time has come today (moved to the end of quiet hours), and they have not opted out of
@@ -149,8 +153,12 @@ def homework_reminders_create_due(*, now: datetime | None = None) -> list[Remind
             devices.setdefault(device.user_id, []).append(device.pk)
         if not devices:
             return []
+        consented = Consent.objects.filter(
+            client=OuterRef("client_id"), kind=ConsentKind.ELECTRONIC_COMMUNICATION, revoked_at__isnull=True
+        )
         links = list(
             HomeworkAssignment.assignees.through.objects.filter(
+                Exists(consented),
                 client__user_id__in=list(devices),
                 homeworkassignment__status=AssignmentStatus.ACTIVE,
                 homeworkassignment__case__status=CaseStatus.OPEN,

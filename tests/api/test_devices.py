@@ -1,9 +1,10 @@
-"""The client app's reminder settings through HTTP: me/devices/ (register a push token, list, revoke) and
-me/notification-preferences/ (time zone, quiet hours, opt-outs); nobody but the client reaches either."""
+"""The client app's reminder settings through HTTP: me/devices/ (register a push token, list, revoke),
+me/notification-preferences/ (time zone, quiet hours, opt-outs) and me/consents/ (consent to electronic
+communication, which reminders need); nobody but the client reaches them."""
 
 import pytest
 
-from clinical.models import Device, HomeworkAssignment, Role
+from clinical.models import Consent, Device, HomeworkAssignment, Role
 from tests.factories import UserFactory
 from tests.factories.scenes import CoupleInCare
 from tests.helpers import assert_problem
@@ -135,3 +136,31 @@ def test_the_clinician_sets_a_reminder_time_on_homework(api, clinician, catalog)
     assert changed.status_code == 200, changed.content
     assert changed.json()["reminder_time"] is None  # the default, 18:00 in each client's time zone
     assert HomeworkAssignment.objects.get().reminder_time is None
+
+
+def test_a_client_consents_to_electronic_communication_once(call_as, clinician):
+    care = CoupleInCare(clinician)
+    app = call_as(care.a_user, HOMEWORK)
+
+    given = app.post(f"{API}me/consents/", {"kind": "electronic_communication"}, format="json")
+    assert given.status_code == 201, given.content
+    assert given.json()["kind"] == "electronic_communication"
+    assert given.json()["revoked_at"] is None
+    again = app.post(f"{API}me/consents/", {"kind": "electronic_communication"}, format="json")
+    assert again.json()["id"] == given.json()["id"]
+    assert [c["id"] for c in app.get(f"{API}me/consents/").json()["results"]] == [given.json()["id"]]
+    assert Consent.objects.get().client == care.a
+
+    partner = call_as(care.b_user, HOMEWORK).get(f"{API}me/consents/")
+    assert partner.json()["results"] == []  # the partner's consents are their own
+
+
+def test_only_a_client_in_care_consents_and_staff_use_other_paths(call_as, client_user, api):
+    no_record = call_as(client_user, HOMEWORK).post(
+        f"{API}me/consents/", {"kind": "electronic_communication"}, format="json"
+    )
+    assert_problem(no_record, 403, "not_a_client")
+    assert_problem(call_as(api.user, HOMEWORK).get(f"{API}me/consents/"), 403, "role_not_allowed")
+    assert_problem(
+        call_as(client_user, HOMEWORK).post(f"{API}me/consents/", {"kind": "marketing"}, format="json"), 400, "invalid"
+    )

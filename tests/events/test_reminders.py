@@ -2,7 +2,8 @@
 client's own local day, across time zones and daylight-saving changes; quiet hours move them to their end; none
 when the period is done, the homework cancelled, the case paused or closed, or the client opted out; exactly one per
 assignment, period and device; then, end to end, the real worker hands each to a real gateway on this machine that
-verifies the Standard Webhooks signature and sees no PHI."""
+verifies the Standard Webhooks signature and sees no PHI. Only clients who consented to electronic communication
+are reminded (issue 17)."""
 
 import base64
 import json
@@ -17,6 +18,7 @@ from standardwebhooks import Webhook
 from clinical.models import AuditEvent, Reminder, ReminderStatus
 from clinical.services import homework as homework_services
 from clinical.services.cases import case_transition
+from clinical.services.consents import consent_give, consent_revoke
 from clinical.services.reminders import device_register, device_revoke, preferences_of, preferences_update
 from events.reminders import send_due_reminders
 from tests.factories.scenes import CoupleInCare
@@ -70,6 +72,7 @@ def scene(clinician, catalog, *, day: datetime, zones=("Europe/Berlin", "Europe/
         care.homework = care.assign(catalog, days_ago=1, **assign)
         for user, zone in ((care.a_user, zones[0]), (care.b_user, zones[1])):
             device_register(actor=user, platform="ios", token=token_of(user))
+            consent_give(actor=user, kind="electronic_communication")
             prefer(user, time_zone=zone)
     return care
 
@@ -107,6 +110,7 @@ def test_across_a_daylight_saving_change_18_00_local_is_the_right_utc_instant(
         care = CoupleInCare(clinician)
         care.assign(catalog, assignees=[care.a], days_ago=3, frequency="daily", target_count=7)
         device_register(actor=care.a_user, platform="android", token="token-a")
+        consent_give(actor=care.a_user, kind="electronic_communication")
         prefer(care.a_user, time_zone=zone)
 
     assert run_at(instant - timedelta(minutes=1)) == []
@@ -119,6 +123,7 @@ def test_the_clinicians_reminder_time_and_the_practices_time_zone_by_default(cli
         care = CoupleInCare(clinician)
         care.assign(catalog, assignees=[care.a], days_ago=0, frequency="daily", reminder_time=time(7, 30))
         device_register(actor=care.a_user, platform="ios", token="token-a")  # no preferences: the practice's UTC
+        consent_give(actor=care.a_user, kind="electronic_communication")
 
     assert run_at(utc(2026, 6, 10, 7, 29)) == []
     [reminder] = run_at(utc(2026, 6, 10, 7, 30))
@@ -183,6 +188,14 @@ def test_none_for_cancelled_homework_paused_or_closed_cases_or_clients_who_opted
 
     made = run_at(local("Europe/Berlin", 2026, 6, 10, 18, 0))
     assert [r.client for r in made] == [opted.b]
+
+
+def test_none_without_consent_to_electronic_communication(clinician, catalog, gateway):
+    care = scene(clinician, catalog, day=utc(2026, 6, 10, 0, 30))
+    consent_revoke(actor=care.a_user, consent=care.a.consents.get())
+
+    made = run_at(local("Europe/Berlin", 2026, 6, 10, 18, 0))
+    assert [r.client for r in made] == [care.b]
 
 
 def test_exactly_one_per_assignment_period_and_device_however_often_the_worker_runs(clinician, catalog, gateway):
