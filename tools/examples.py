@@ -311,7 +311,9 @@ def walk(w: Walk, users: dict) -> None:
     w.get("alex", "/me/assignments/")
     w.get("alex", "/me/goals/")
     w.get("alex", "/me/assessments-due/")
-    # Alex's phone takes reminders; a laptop registered once is revoked; quiet hours at night, no measure reminders.
+    # Alex consents to reminders in the app; Alex's phone takes them; a laptop registered once is revoked; quiet hours.
+    w.post("alex", "/me/consents/", {"kind": "electronic_communication"})
+    w.get("alex", "/me/consents/")
     w.post("alex", "/me/devices/", {"platform": "ios", "token": "demo-apns-token-alex-phone"})
     laptop = w.post("alex", "/me/devices/", {"platform": "web", "token": "demo-webpush-alex-laptop"}, record=False)
     w.get("alex", "/me/devices/")

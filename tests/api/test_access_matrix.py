@@ -55,6 +55,7 @@ from clinical.models import (
     Case,
     Client,
     ClientInvitation,
+    Consent,
     Couple,
     CoupleMember,
     Device,
@@ -216,7 +217,13 @@ REPORT = "report"  # aggregates over the caller's own caseload and their supervi
 
 CLINICAL = {"clients", "couples", "cases", "goals", "notes", "assignments", "assessment-schedules", "alerts"}
 STAFF = ("clinician", "supervisor")
-CLIENT_APP = (f"{API}me/goals/", f"{API}me/assignments/", f"{API}me/assessments-due/", f"{API}me/devices/")
+CLIENT_APP = (
+    f"{API}me/goals/",
+    f"{API}me/assignments/",
+    f"{API}me/assessments-due/",
+    f"{API}me/devices/",
+    f"{API}me/consents/",
+)
 
 
 def access(role: str, op: Operation) -> str | None:
@@ -516,6 +523,10 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ),
     ("DELETE", f"{API}me/devices/{{id}}/"): spec(Variant(path="b_device")),
     ("GET", f"{API}me/notification-preferences/"): spec(),
+    ("GET", f"{API}me/consents/"): spec(),
+    ("POST", f"{API}me/consents/"): spec(
+        Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
+    ),
     ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
     ("GET", f"{API}health/"): spec(),
     ("GET", f"{API}health/live/"): spec(),
@@ -1086,6 +1097,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     Device.objects.create(  # not through the service: its audit event would crowd the audit-events page
         user=client_user, platform="ios", token="a-client-own-phone", token_digest=token_digest("a-client-own-phone")
     )
+    # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
+    b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
+    Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
@@ -1205,6 +1219,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's client's device id": ("account", b_device.id),
         "B's client's push token": ("secret", B_DEVICE_TOKEN),
         "B's client's time zone": ("account", B_TIME_ZONE),
+        "B's client's consent id": ("clinical_id", b_consent.id),
     }
     b_rows = [
         (User, b.pk),
@@ -1233,6 +1248,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (WebhookDelivery, b_delivery.pk),
         (Device, b_device.pk),
         (NotificationPreferences, b_preferences.pk),
+        (Consent, b_consent.pk),
     ]
     return Scene(
         users=users,
@@ -1461,7 +1477,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery, Device)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent)
 
 
 def totals() -> dict[str, int]:
@@ -1780,6 +1796,16 @@ LIST_GROWTH = {
     f"{API}assessments/": ("client", None, _assessment),
     f"{API}assessment-schedules/": ("clinician", None, _schedule),
     f"{API}me/assessments-due/": ("client", None, _schedule),
+    f"{API}me/consents/": (
+        "client",
+        None,
+        lambda s: Consent.objects.create(
+            client=s.own["a_client"],
+            kind="electronic_communication",
+            given_by=s.users["client"],
+            revoked_at=timezone.now(),
+        ),
+    ),
     f"{API}me/devices/": (
         "client",
         None,
@@ -2366,6 +2392,7 @@ def _own(role, make_target, body=None):
 
 
 MASS_ASSIGNMENT = {
+    ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
     ("POST", f"{API}me/devices/"): lambda s, n: Write("client", None, {"platform": "ios", "token": f"twin-token-{n}"}),
     ("PATCH", f"{API}me/notification-preferences/"): lambda s, n: Write("client", None, {"time_zone": "Europe/Vienna"}),
     ("POST", f"{API}staff/"): lambda s, n: Write(
