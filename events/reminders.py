@@ -16,7 +16,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from clinical.models import Reminder, ReminderStatus
-from clinical.services.reminders import REMINDER_TEXTS, homework_reminders_create_due
+from clinical.services.reminders import (
+    REMINDER_TEXTS,
+    homework_reminders_create_due,
+    measure_reminders_create_due,
+)
 from kernel.audit import audit_append
 
 from . import egress
@@ -36,7 +40,7 @@ def send_due_reminders(*, now=None) -> int:
     from .tasks import deliver_reminder
 
     with transaction.atomic():
-        made = homework_reminders_create_due(now=now)
+        made = homework_reminders_create_due(now=now) + measure_reminders_create_due(now=now)
         for reminder in made:
             deliver_reminder.configure(lock=f"reminder-{reminder.pk}").defer(reminder_id=str(reminder.pk))
     return len(made)

@@ -33,7 +33,7 @@ def notice_overdue_homework(timestamp: int) -> None:
 @app.periodic(cron="*/5 * * * *", periodic_id="reminders")
 @app.task(queue="reminders", name="events.send_due_reminders")
 def send_due_reminders(timestamp: int) -> None:
-    """Every 5 minutes: the homework reminders due now, one per assignment, period and device (events/reminders.py)."""
+    """Every 5 minutes: the reminders due now (homework, self-reports), once per period and device."""
     from .reminders import send_due_reminders as send
 
     send()

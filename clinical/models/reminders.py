@@ -12,6 +12,7 @@ from clinical.fields import EncryptedTextField
 
 from .base import Record
 from .homework import HomeworkAssignment
+from .measures import AssessmentSchedule
 from .people import Client
 
 
@@ -86,11 +87,14 @@ class ReminderStatus(models.TextChoices):
 
 
 class Reminder(models.Model):
-    """One reminder of one assignment's period on one device. The unique row makes it exactly-once, however often
-    the worker looks (clinical/services/reminders.py)."""
+    """One reminder of one period of homework (an assignment) or of a self-report (a schedule) on one device. The
+    unique row makes it exactly-once, however often the worker looks (clinical/services/reminders.py)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(
+        HomeworkAssignment, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    schedule = models.ForeignKey(AssessmentSchedule, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=12, choices=ReminderKind.choices, default=ReminderKind.HOMEWORK)
@@ -106,6 +110,12 @@ class Reminder(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["assignment", "period", "device"], name="reminder_once_per_device"),
+            models.UniqueConstraint(fields=["schedule", "period", "device"], name="reminder_measure_once_per_device"),
+            models.CheckConstraint(
+                condition=Q(assignment__isnull=False, schedule__isnull=True, kind="homework")
+                | Q(assignment__isnull=True, schedule__isnull=False, kind="measures"),
+                name="reminder_of_homework_or_a_measure",
+            ),
             models.CheckConstraint(condition=Q(status__in=ReminderStatus.values), name="reminder_status_valid"),
         ]
 

@@ -5,16 +5,19 @@ one Reminder row per assignment, period and device, so that however often the wo
 """
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from clinical import adherence
 from clinical.models import (
+    SCHEDULE_INTERVAL_DAYS,
+    Assessment,
+    AssessmentSchedule,
     AssignmentMode,
     AssignmentStatus,
     CaseStatus,
@@ -25,6 +28,7 @@ from clinical.models import (
     NotificationPreferences,
     Reminder,
     ReminderKind,
+    ScheduleStatus,
 )
 from clinical.reminders import day_end, due_moment
 from clinical.selectors import completion_periods
@@ -220,6 +224,95 @@ def homework_reminders_create_due(*, now: datetime | None = None) -> list[Remind
                         client_id=link["client_id"],
                         device_id=device_id,
                         kind=ReminderKind.HOMEWORK,
+                        period=period,
+                        due_at=due_at,
+                        expires_at=day_end(day=today, zone=zone),
+                        created_at=now,
+                    )
+                )
+        return Reminder.objects.bulk_create(made)
+
+
+def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminder]:
+    """The self-report reminders due now, once per schedule, period and device: for each active schedule on an open
+    case whose client consented to electronic communication, has an active device and has not opted out of
+    `measures`, when in the client's local today the schedule runs (start to end date) and nothing was reported in
+    its current period (the rule of me/assessments-due/: a one-off until answered; weekly, fortnightly, monthly each
+    period from the start date), at DEFAULT_REMINDER_TIME (18:00) local, moved to the end of quiet hours."""
+    now = now or timezone.now()
+    if not getattr(settings, "PUSH_GATEWAY_URL", ""):
+        return []
+    with transaction.atomic():
+        if not _try_lock("clinical.measure_reminders"):
+            return []
+        consented = Consent.objects.filter(
+            client=OuterRef("client_id"), kind=ConsentKind.ELECTRONIC_COMMUNICATION, revoked_at__isnull=True
+        )
+        schedules = list(
+            AssessmentSchedule.objects.filter(
+                Exists(consented),
+                status=ScheduleStatus.ACTIVE,
+                case__status=CaseStatus.OPEN,
+                client__user__is_active=True,
+                client__user__devices__revoked_at__isnull=True,
+            )
+            .distinct()
+            .values("pk", "client_id", "client__user_id", "frequency", "start_date", "end_date")
+        )
+        if not schedules:
+            return []
+        users = {row["client__user_id"] for row in schedules}
+        devices: dict = {}
+        for user_id, device_id in Device.objects.filter(user_id__in=users, revoked_at__isnull=True).values_list(
+            "user_id", "pk"
+        ):
+            devices.setdefault(user_id, []).append(device_id)
+        preferences = {p.user_id: p for p in NotificationPreferences.objects.filter(user_id__in=users)}
+        ids = [row["pk"] for row in schedules]
+        latest = dict(
+            Assessment.objects.filter(schedule_id__in=ids)
+            .values("schedule")
+            .annotate(last=Max("administered_at"))
+            .values_list("schedule", "last")
+        )
+        seen = set(Reminder.objects.filter(schedule_id__in=ids).values_list("schedule_id", "period", "device_id"))
+        made = []
+        for row in schedules:
+            prefs = preferences.get(row["client__user_id"])
+            if prefs is not None and ReminderKind.MEASURES in (prefs.opted_out or []):
+                continue
+            zone = zone_of(prefs)
+            today = now.astimezone(zone).date()
+            if today < row["start_date"] or (row["end_date"] is not None and today > row["end_date"]):
+                continue
+            if row["frequency"] == "once":
+                period, since = 0, row["start_date"]
+            else:
+                interval = SCHEDULE_INTERVAL_DAYS[row["frequency"]]
+                period = (today - row["start_date"]).days // interval
+                since = row["start_date"] + timedelta(days=period * interval)
+            last = latest.get(row["pk"])
+            if last is not None and (row["frequency"] == "once" or timezone.localdate(last) >= since):
+                continue
+            due_at = due_moment(
+                day=today,
+                at=None,
+                zone=zone,
+                quiet_start=prefs.quiet_hours_start if prefs else None,
+                quiet_end=prefs.quiet_hours_end if prefs else None,
+            )
+            if due_at is None or now < due_at:
+                continue
+            for device_id in devices.get(row["client__user_id"], []):
+                if (row["pk"], period, device_id) in seen:
+                    continue
+                seen.add((row["pk"], period, device_id))
+                made.append(
+                    Reminder(
+                        schedule_id=row["pk"],
+                        client_id=row["client_id"],
+                        device_id=device_id,
+                        kind=ReminderKind.MEASURES,
                         period=period,
                         due_at=due_at,
                         expires_at=day_end(day=today, zone=zone),

@@ -19,9 +19,10 @@ from clinical.models import AuditEvent, Reminder, ReminderStatus
 from clinical.services import homework as homework_services
 from clinical.services.cases import case_transition
 from clinical.services.consents import consent_give, consent_revoke
+from clinical.services.measures import assessment_record, schedule_create
 from clinical.services.reminders import device_register, device_revoke, preferences_of, preferences_update
 from events.reminders import send_due_reminders
-from tests.factories.scenes import CoupleInCare
+from tests.factories.scenes import CoupleInCare, answers_for
 
 SECRET = "whsec_" + base64.b64encode(b"a gateway secret of 32 bytes!!!!").decode()
 RESPONSES = {
@@ -211,6 +212,34 @@ def test_exactly_one_per_assignment_period_and_device_however_often_the_worker_r
 
     tomorrow = run_at(local("Europe/Berlin", 2026, 6, 11, 18, 0))
     assert sorted((r.period, r.device.platform) for r in tomorrow) == [(2, "ios"), (2, "web")]
+
+
+def test_a_self_report_due_is_reminded_once_per_period_until_it_is_answered(clinician, catalog, gateway):
+    care = scene(clinician, catalog, day=utc(2026, 6, 10, 0, 30))
+    homework_services.assignment_cancel(actor=clinician, assignment=care.homework)  # measures only here
+    with time_machine.travel(utc(2026, 6, 8, 9, 0), tick=False):  # a Monday: weekly from that day
+        schedule, _ = (
+            schedule_create(actor=clinician, client=partner, case=care.case, instrument="csi4", frequency="weekly")
+            for partner in (care.a, care.b)
+        )
+    prefer(care.b_user, opted_out=["measures"])
+
+    assert run_at(local("Europe/Berlin", 2026, 6, 10, 17, 59)) == []
+    [reminder] = run_at(local("Europe/Berlin", 2026, 6, 10, 18, 0))  # b opted out of measure reminders
+    assert (reminder.kind, reminder.schedule_id, reminder.period) == ("measures", schedule.pk, 0)
+    assert reminder.client == care.a
+    assert run_at(local("Europe/Berlin", 2026, 6, 11, 18, 0)) == []  # once in the week
+    with time_machine.travel(local("Europe/Berlin", 2026, 6, 16, 9, 0), tick=False):
+        assessment_record(
+            actor=care.a_user,
+            schedule=schedule,
+            instrument="csi4",
+            answers=answers_for("csi4", 15),
+            administered_at=timezone.now(),
+        )
+    assert run_at(local("Europe/Berlin", 2026, 6, 16, 18, 0)) == []  # week 1 answered already
+    [next_week] = run_at(local("Europe/Berlin", 2026, 6, 22, 18, 0))
+    assert next_week.period == 2
 
 
 def test_nothing_without_a_push_gateway(clinician, catalog, settings):
