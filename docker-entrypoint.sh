@@ -1,7 +1,7 @@
 #!/bin/sh
 # The image's commands (docs/scaling.md):
 #   web      gunicorn serving the API on $PORT with $WEB_CONCURRENCY workers (the default)
-#   worker   the procrastinate worker: events, webhook deliveries, housekeeping; extra arguments go to it
+#   worker   the procrastinate worker: events, webhook deliveries, reminders, housekeeping; extra arguments go to it
 #            (`worker --queues webhooks --concurrency 4`); stop it with SIGTERM, it finishes its job first
 #   release  migrate the database and create the cache table: once per release, before new web and worker containers
 # Anything else runs as given (`python manage.py verify_audit`).

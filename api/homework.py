@@ -98,6 +98,7 @@ class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
             "mode",
             "goals",
             *TERMS,
+            "reminder_time",
             "assigned_by",
             *PROGRESS,
             "by_assignee",
@@ -114,6 +115,14 @@ class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
             {"client": client, "completed": p.completed, "expected": p.expected, "adherence": p.adherence}
             for client, p in progress.items()
         ]
+
+
+def reminder_time_field():
+    return serializers.TimeField(
+        required=False,
+        allow_null=True,
+        help_text="The assignees' local time of day for their reminder (default 18:00, in each one's time zone).",
+    )
 
 
 class AssignmentCreateSerializer(JSONTypes, serializers.Serializer):
@@ -138,12 +147,14 @@ class AssignmentCreateSerializer(JSONTypes, serializers.Serializer):
         required=False,
         help_text="Completions wanted per assignee (default: once 1, daily 7, weekly 4).",
     )
+    reminder_time = reminder_time_field()
 
 
 class AssignmentUpdateSerializer(JSONTypes, serializers.Serializer):
     instructions = serializers.CharField(allow_blank=True, max_length=5000)
     due_date = serializers.DateField(allow_null=True)
     target_count = serializers.IntegerField(min_value=1, max_value=366)
+    reminder_time = reminder_time_field()
     goals = serializers.ListField(child=ScopedPrimaryKeyRelatedField(selectors.goals_visible_to), max_length=20)
 
 
@@ -161,7 +172,9 @@ class AssignmentFilter(filters.FilterSet):
     list=extend_schema(summary="List homework assignments", tags=["assignments"]),
     retrieve=extend_schema(summary="Get a homework assignment with its progress", tags=["assignments"]),
     create=extend_schema(summary="Assign an exercise on a case", tags=["assignments"]),
-    partial_update=extend_schema(summary="Change instructions, due date, target or goals", tags=["assignments"]),
+    partial_update=extend_schema(
+        summary="Change instructions, due date, target, reminder time or goals", tags=["assignments"]
+    ),
 )
 class AssignmentViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceViewSet):
     resource = "assignment"

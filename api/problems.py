@@ -112,6 +112,7 @@ CODES = {
         P("assignment_not_active", 409, "The assignment is completed or cancelled and no longer changes."),
         P("assignment_cancelled", 409, "The homework was cancelled; it takes no more submissions."),
         P("not_an_assignee", 403, "Only a client the homework was given to may submit it."),
+        P("not_a_client", 403, "Only a client in care (a login linked to a client record) may give this consent."),
         P("not_submitter", 403, "Only the client who sent a submission may correct it."),
         P("submission_amended", 409, "This revision was corrected since; act on the latest revision."),
         P("already_reviewed", 409, "The submission was already reviewed."),

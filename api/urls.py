@@ -5,6 +5,7 @@ from . import (
     audit_events,
     cases,
     clients,
+    consents,
     events,
     exercises,
     health,
@@ -14,6 +15,7 @@ from . import (
     notes,
     practice,
     problems,
+    reminders,
     reports,
     webhooks,
 )
@@ -31,6 +33,8 @@ router.register("notes", notes.NoteViewSet, basename="note")
 router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
 router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-assignment")
 router.register("me/assessments-due", measures.MyAssessmentsDueViewSet, basename="my-assessments-due")
+router.register("me/devices", reminders.MyDevicesViewSet, basename="my-device")
+router.register("me/consents", consents.MyConsentsViewSet, basename="my-consent")
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
 router.register("assignments", homework.AssignmentViewSet, basename="assignment")
 router.register("submissions", homework.SubmissionViewSet, basename="submission")
@@ -46,6 +50,11 @@ router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 # invitation without a token).
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
+    path(
+        "me/notification-preferences/",
+        reminders.MyNotificationPreferencesViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="my-notification-preferences",
+    ),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
     path("invitations/accept/", me.InvitationAcceptView.as_view(), name="invitation-accept"),

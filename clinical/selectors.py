@@ -27,11 +27,14 @@ from clinical.models import (
     AuditEvent,
     Case,
     Client,
+    Consent,
     Couple,
     CoupleMember,
+    Device,
     GoalAttainmentRating,
     HomeworkAssignment,
     HomeworkSubmission,
+    NotificationPreferences,
     ProgressNote,
     Role,
     SafetyAlert,
@@ -355,3 +358,28 @@ def clinicians_reportable_by(*, user: User) -> QuerySet[User]:
         whom |= Q(pk__in=supervisees_of(supervisor=user).values("pk"))
     caller_first = Choice(When(pk=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
     return User.objects.filter(whom).order_by(caller_first, "display_name", "id")
+
+
+# ---------------------------------------------------------------- reminders
+
+
+def devices_visible_to(*, user: User) -> QuerySet[Device]:
+    """A client: their own devices still registered. Nobody else, staff included: a push token can notify the
+    client's phone, and which phones a client uses is not part of their care."""
+    if user.role != Role.CLIENT:
+        return Device.objects.none()
+    return Device.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def notification_preferences_visible_to(*, user: User) -> QuerySet[NotificationPreferences]:
+    """A client: their own. Nobody else."""
+    if user.role != Role.CLIENT:
+        return NotificationPreferences.objects.none()
+    return NotificationPreferences.objects.filter(user=user)
+
+
+def consents_visible_to(*, user: User) -> QuerySet[Consent]:
+    """A client: their own. Staff: those of the clients they see."""
+    if user.role == Role.CLIENT:
+        return Consent.objects.filter(client__user=user)
+    return Consent.objects.filter(client__in=clients_visible_to(user=user))

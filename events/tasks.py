@@ -53,3 +53,20 @@ def notice_overdue_homework(timestamp: int) -> None:
     from clinical.services.homework import notice_overdue_homework as notice
 
     notice()
+
+
+@app.periodic(cron="*/5 * * * *", periodic_id="reminders")
+@app.task(queue="reminders", name="events.send_due_reminders")
+def send_due_reminders(timestamp: int) -> None:
+    """Every 5 minutes: the reminders due now (homework, self-reports), once per period and device."""
+    from .reminders import send_due_reminders as send
+
+    send()
+
+
+@app.task(queue="reminders", name="events.deliver_reminder")
+def deliver_reminder(reminder_id: str) -> None:
+    """Hand one reminder to the push gateway; a failed try defers the next one itself, within the reminder's day."""
+    from .reminders import reminder_attempt
+
+    reminder_attempt(reminder_id=reminder_id)

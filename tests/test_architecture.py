@@ -102,6 +102,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "audit_events",
         "cases",
         "clients",
+        "consents",
         "events",
         "exercises",
         "health",
@@ -110,6 +111,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "measures",
         "notes",
         "practice",
+        "reminders",
         "reports",
         "webhooks",
     }

@@ -198,7 +198,8 @@ class Walk:
             self.keys += 1
             headers["HTTP_IDEMPOTENCY_KEY"] = f"demo-{self.keys:04d}"
         if "If-Match" in names:
-            record_path = path[: path.index(ids["id"]) + len(ids["id"]) + 1]
+            # the record the path names; a resource of the caller's own (me/notification-preferences/) is the path
+            record_path = path[: path.index(ids["id"]) + len(ids["id"]) + 1] if "id" in ids else path
             current = self.client(role).get(record_path)
             assert current.status_code == 200, (record_path, current.content)
             headers["HTTP_IF_MATCH"] = current["ETag"]
@@ -209,6 +210,10 @@ class Walk:
         else:
             answer = send(path, body, format="json", **headers)
         assert 200 <= answer.status_code < 300, (key, answer.status_code, answer.content[:2000])
+        if answer.status_code == 204:  # no content: the operation was walked, there is nothing to show
+            if record and key not in self.recorded:
+                self.recorded[key] = {"role": role or "anyone", "status": 204, "media_type": None}
+            return None
         if record and key not in self.recorded:
             self.recorded[key] = self.entry(role, body, query, answer)
         return answer.json() if answer["Content-Type"].startswith("application/json") else answer
@@ -246,6 +251,9 @@ class Walk:
 
     def patch(self, role, template, body, **kwargs):
         return self.call(role, "patch", template, body, **kwargs)
+
+    def delete(self, role, template, **kwargs):
+        return self.call(role, "delete", template, **kwargs)
 
 
 # ---------------------------------------------------------------- the walk
@@ -303,6 +311,19 @@ def walk(w: Walk, users: dict) -> None:
     w.get("alex", "/me/assignments/")
     w.get("alex", "/me/goals/")
     w.get("alex", "/me/assessments-due/")
+    # Alex consents to reminders in the app; Alex's phone takes them; a laptop registered once is revoked; quiet hours.
+    w.post("alex", "/me/consents/", {"kind": "electronic_communication"})
+    w.get("alex", "/me/consents/")
+    w.post("alex", "/me/devices/", {"platform": "ios", "token": "demo-apns-token-alex-phone"})
+    laptop = w.post("alex", "/me/devices/", {"platform": "web", "token": "demo-webpush-alex-laptop"}, record=False)
+    w.get("alex", "/me/devices/")
+    w.delete("alex", "/me/devices/{id}/", id=laptop["id"])
+    w.get("alex", "/me/notification-preferences/")
+    w.patch(
+        "alex",
+        "/me/notification-preferences/",
+        {"time_zone": "America/New_York", "quiet_hours_start": "22:00", "quiet_hours_end": "07:00", "opted_out": []},
+    )
 
     # The clinician takes on a new couple: Riley and Taylor.
     riley = w.post(
@@ -434,6 +455,7 @@ def walk(w: Walk, users: dict) -> None:
             "due_date": "2026-12-14",
             "frequency": "weekly",
             "target_count": 4,
+            "reminder_time": "19:30",
         },
     )
     w.patch("clinician", "/assignments/{id}/", {"target_count": 3}, id=assignment["id"])

@@ -17,6 +17,7 @@ from .care import (
     SubjectType,
     TreatmentGoal,
 )
+from .consents import Consent, ConsentKind
 from .homework import (
     AssignmentFrequency,
     AssignmentMode,
@@ -39,6 +40,14 @@ from .measures import (
     ScheduleStatus,
 )
 from .people import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
+from .reminders import (
+    Device,
+    DevicePlatform,
+    NotificationPreferences,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
 
 __all__ = [
     "CLIENT_DETAILS",
@@ -59,9 +68,13 @@ __all__ = [
     "Client",
     "ClientInvitation",
     "ClientStatus",
+    "Consent",
+    "ConsentKind",
     "Couple",
     "CoupleMember",
     "CoupleStatus",
+    "Device",
+    "DevicePlatform",
     "GoalAchievement",
     "GoalAttainmentRating",
     "GoalDomain",
@@ -72,11 +85,15 @@ __all__ = [
     "NoteAddendum",
     "NoteFormat",
     "NoteStatus",
+    "NotificationPreferences",
     "OAuthApplication",
     "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
     "RelationshipType",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
     "Role",
     "SafetyAlert",
     "ScheduleFrequency",

@@ -45,6 +45,8 @@ class HomeworkAssignment(Record):
     frequency = models.CharField(max_length=8, choices=AssignmentFrequency.choices)
     target_count = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE)
+    # The client's local time of day for its reminder; blank: DEFAULT_REMINDER_TIME (clinical/reminders.py).
+    reminder_time = models.TimeField(null=True, blank=True)
     assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:

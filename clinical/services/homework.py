@@ -46,6 +46,7 @@ def assignment_create(
     due_date=None,
     frequency: str | None = None,
     target_count: int | None = None,
+    reminder_time=None,
 ) -> HomeworkAssignment:
     """Give the current version of an exercise on a case to one or both of its clients.
 
@@ -85,6 +86,7 @@ def assignment_create(
             due_date=due_date,
             frequency=frequency,
             target_count=target_count,
+            reminder_time=reminder_time,
             assigned_by=actor,
         )
     )
@@ -110,8 +112,8 @@ def _check_reachable(frequency: str, start, due, target: int) -> None:
 
 @transaction.atomic
 def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version: int | None, **changes):
-    """Change instructions, due date, target or linked goals of active homework. Lowering the target to what is
-    already done completes it."""
+    """Change instructions, due date, target, reminder time or linked goals of active homework. Lowering the target
+    to what is already done completes it."""
     require_case_writable(actor, assignment.case)
     require_case_not_closed(assignment.case)
     locked = lock_at_version(assignment, expected_version=expected_version)

@@ -215,6 +215,13 @@ _webhook_retry_delays = env.list("WEBHOOK_RETRY_DELAYS", cast=float, default=[])
 if _webhook_retry_delays:
     WEBHOOK_RETRY_DELAYS = tuple(_webhook_retry_delays)
 
+# Reminders on clients' phones (docs/events.md, Reminders) go to the push gateway of the app's vendor (which holds
+# the APNs/FCM credentials), signed per Standard Webhooks with PUSH_GATEWAY_SECRET (`whsec_<base64>`). Without a URL
+# no reminder is made or sent. The gateway is called like a webhook receiver (events/egress.py: public https, or a
+# WEBHOOK_ALLOWED_TARGETS entry).
+PUSH_GATEWAY_URL = env("PUSH_GATEWAY_URL", default="")
+PUSH_GATEWAY_SECRET = env("PUSH_GATEWAY_SECRET", default="")
+
 # The worker (procrastinate, `manage.py procrastinate worker`; docs/events.md, docs/scaling.md). LISTEN/NOTIFY starts
 # a job a few milliseconds after the commit that deferred it; the poll is the fallback for what gets no NOTIFY
 # (retries, scheduled jobs, a lost listener connection). Each worker writes a heartbeat to procrastinate_workers; one

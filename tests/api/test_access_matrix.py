@@ -55,14 +55,17 @@ from clinical.models import (
     Case,
     Client,
     ClientInvitation,
+    Consent,
     Couple,
     CoupleMember,
+    Device,
     GoalAttainmentRating,
     GoalDomain,
     HomeworkAssignment,
     HomeworkSubmission,
     NoteAddendum,
     NoteStatus,
+    NotificationPreferences,
     ProgressNote,
     RelationshipType,
     Role,
@@ -75,6 +78,7 @@ from clinical.models import (
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
+from clinical.services.reminders import device_register, token_digest
 from events.models import Event, WebhookDelivery, WebhookSubscription
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import catalog_entries, exercise_create, exercise_publish, exercise_revise
@@ -96,6 +100,8 @@ from tools import schema
 API = "/api/v1/"
 # Webhook receivers: B's (never shown to anyone but B and the admin), and one the walk may subscribe (allowed below).
 B_WEBHOOK_URL = "https://hooks.b-practice.example/matrix-b"
+B_DEVICE_TOKEN = "b-client-push-token-7f3a9c"
+B_TIME_ZONE = "Pacific/Chatham"
 A_WEBHOOK_URL = "http://127.0.0.1:9/matrix-a"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
@@ -206,11 +212,18 @@ SCOPED = "scoped"  # the role may use it, on what is within its reach: B's recor
 MANAGES = "manages"  # the admin legitimately reaches B's account, supervisions and audit trail
 LIBRARY = "library"  # the shared exercise library: B's exercise is read by all who use it, changed by B only
 REFERENCE = "reference"  # data shipped with the API, the same for everyone who uses it (the standard measures)
+OWN = "own"  # the caller's own settings, one record per caller (a client's reminder preferences)
 REPORT = "report"  # aggregates over the caller's own caseload and their supervisees': never B's row or figures
 
 CLINICAL = {"clients", "couples", "cases", "goals", "notes", "assignments", "assessment-schedules", "alerts"}
 STAFF = ("clinician", "supervisor")
-CLIENT_APP = (f"{API}me/goals/", f"{API}me/assignments/", f"{API}me/assessments-due/")
+CLIENT_APP = (
+    f"{API}me/goals/",
+    f"{API}me/assignments/",
+    f"{API}me/assessments-due/",
+    f"{API}me/devices/",
+    f"{API}me/consents/",
+)
 
 
 def access(role: str, op: Operation) -> str | None:
@@ -220,6 +233,8 @@ def access(role: str, op: Operation) -> str | None:
         return OPEN
     if op.path == f"{API}me/":
         return SELF
+    if op.path == f"{API}me/notification-preferences/":
+        return OWN if role == "client" else FORBIDDEN  # the caller's own, nobody else's
     if op.path.startswith(CLIENT_APP):
         return SCOPED if role == "client" else FORBIDDEN
     if op.resource in CLINICAL:
@@ -303,6 +318,7 @@ PATH_TARGETS = {
     "assessment-schedules": "b_schedule",
     "alerts": "b_alert",
     "webhooks": "b_webhook",
+    "me": "b_device",  # me/devices/{id}/
 }
 # A list filter naming one of B's records (404 for a scoped caller: the record is not within reach) or B (or
 # B's client) as a person (a plain filter: an empty list, the same as for anybody who does not exist).
@@ -500,6 +516,18 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     # the caller, and health
     ("GET", f"{API}me/"): spec(),
     ("GET", f"{API}me/goals/"): spec(),
+    # reminders: a client's own devices and preferences (B's client's device is 404, B's preferences unreachable)
+    ("GET", f"{API}me/devices/"): spec(),
+    ("POST", f"{API}me/devices/"): spec(
+        Variant(body=lambda ids: {"platform": "ios", "token": "a-neutral-push-token"}, creates=Device, owner="user_id")
+    ),
+    ("DELETE", f"{API}me/devices/{{id}}/"): spec(Variant(path="b_device")),
+    ("GET", f"{API}me/notification-preferences/"): spec(),
+    ("GET", f"{API}me/consents/"): spec(),
+    ("POST", f"{API}me/consents/"): spec(
+        Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
+    ),
+    ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
     ("GET", f"{API}health/"): spec(),
     ("GET", f"{API}health/live/"): spec(),
     # clients and couples
@@ -1061,6 +1089,17 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     b_earlier_rating = GASRatingFactory(
         goal=b_goal, score=-1, rated_by=b, rated_on=timezone.localdate() - timedelta(weeks=6)
     )
+    # B's client's phone, registered through the API, and their reminder preferences; A's client's own phone.
+    response = b_client_api.post(f"{API}me/devices/", {"platform": "android", "token": B_DEVICE_TOKEN}, format="json")
+    assert response.status_code == 201, response.content
+    b_device = Device.objects.get(pk=response.json()["id"])
+    b_preferences = NotificationPreferences.objects.create(user=b_client_user, time_zone=B_TIME_ZONE)
+    Device.objects.create(  # not through the service: its audit event would crowd the audit-events page
+        user=client_user, platform="ios", token="a-client-own-phone", token_digest=token_digest("a-client-own-phone")
+    )
+    # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
+    b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
+    Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
@@ -1112,6 +1151,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_webhook": b_webhook.id,
         "b_delivery": b_delivery.id,
         "a_webhook": a_webhook.id,
+        "b_device": b_device.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1175,6 +1215,11 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's webhook id": ("account", b_webhook.id),
         "B's webhook URL": ("account", B_WEBHOOK_URL),
         "B's webhook delivery id": ("account", b_delivery.id),
+        # a client's phones and preferences are theirs alone
+        "B's client's device id": ("account", b_device.id),
+        "B's client's push token": ("secret", B_DEVICE_TOKEN),
+        "B's client's time zone": ("account", B_TIME_ZONE),
+        "B's client's consent id": ("clinical_id", b_consent.id),
     }
     b_rows = [
         (User, b.pk),
@@ -1201,6 +1246,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (GoalAttainmentRating, b_earlier_rating.pk),
         (WebhookSubscription, b_webhook.pk),
         (WebhookDelivery, b_delivery.pk),
+        (Device, b_device.pk),
+        (NotificationPreferences, b_preferences.pk),
+        (Consent, b_consent.pk),
     ]
     return Scene(
         users=users,
@@ -1429,7 +1477,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent)
 
 
 def totals() -> dict[str, int]:
@@ -1452,7 +1500,7 @@ def expected(role: str, op: Operation, variant: Variant) -> Outcome | None:
         return None
     if kind == FORBIDDEN:
         return Outcome(403, "role_not_allowed")
-    if kind in (PUBLIC, SELF):
+    if kind in (PUBLIC, SELF, OWN):
         return Outcome(200)
     if kind == OPEN:
         return variant.anyone
@@ -1748,6 +1796,21 @@ LIST_GROWTH = {
     f"{API}assessments/": ("client", None, _assessment),
     f"{API}assessment-schedules/": ("clinician", None, _schedule),
     f"{API}me/assessments-due/": ("client", None, _schedule),
+    f"{API}me/consents/": (
+        "client",
+        None,
+        lambda s: Consent.objects.create(
+            client=s.own["a_client"],
+            kind="electronic_communication",
+            given_by=s.users["client"],
+            revoked_at=timezone.now(),
+        ),
+    ),
+    f"{API}me/devices/": (
+        "client",
+        None,
+        lambda s: device_register(actor=s.users["client"], platform="web", token=str(uuid.uuid4())),
+    ),
     f"{API}alerts/": ("supervisor", None, lambda s: _assessment(s, answers=A_PHQ9)),
     f"{API}webhooks/": (
         "clinician",
@@ -2105,6 +2168,7 @@ VOLATILE = {
     ("PATCH", f"{API}exercises/{{id}}/"): {"slug"},
     ("POST", f"{API}webhooks/"): {"secret"},
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
+    ("PATCH", f"{API}me/notification-preferences/"): {"version"},  # one record per client, written by both twins
 }
 
 
@@ -2328,6 +2392,9 @@ def _own(role, make_target, body=None):
 
 
 MASS_ASSIGNMENT = {
+    ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
+    ("POST", f"{API}me/devices/"): lambda s, n: Write("client", None, {"platform": "ios", "token": f"twin-token-{n}"}),
+    ("PATCH", f"{API}me/notification-preferences/"): lambda s, n: Write("client", None, {"time_zone": "Europe/Vienna"}),
     ("POST", f"{API}staff/"): lambda s, n: Write(
         "admin", None, {"email": f"staff.twin{n}@example.test", "display_name": f"Staff twin{n}"}
     ),

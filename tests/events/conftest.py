@@ -72,12 +72,13 @@ def receiver(settings):
 @pytest.fixture
 def work(settings):
     """`work()` does what the deployed worker does until nothing is left: the relay hands pending events on (in the
-    worker, a periodic task every second), then procrastinate's worker runs the due jobs of the queues, as `manage.py
-    procrastinate worker` would (its own connections: what it reads must be committed, hence transactional tests);
-    again while those jobs recorded more events."""
+    worker, a periodic task every second), then procrastinate's worker runs the due jobs of the queues (events,
+    webhooks, reminders), as `manage.py procrastinate worker` would (its own connections: what it reads must be
+    committed, hence transactional tests); again while those jobs recorded more events."""
     settings.WEBHOOK_RETRY_DELAYS = (0, 0, 0)
+    settings.REMINDER_RETRY_DELAYS = (0, 0, 0)
 
-    def run(queues=("events", "webhooks")):
+    def run(queues=("events", "webhooks", "reminders")):
         from procrastinate.contrib.django import app
 
         from events.delivery import relay_pending

@@ -1,0 +1,322 @@
+"""Reminders on the client's phone: registering devices, notification preferences, and finding the reminders due.
+
+Sending is the worker's (events/reminders.py): this module decides who is reminded of what, and when, and writes
+one Reminder row per assignment, period and device, so that however often the worker looks a reminder is made once.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
+
+from clinical import adherence
+from clinical.models import (
+    SCHEDULE_INTERVAL_DAYS,
+    Assessment,
+    AssessmentSchedule,
+    AssignmentMode,
+    AssignmentStatus,
+    CaseStatus,
+    Consent,
+    ConsentKind,
+    Device,
+    HomeworkAssignment,
+    NotificationPreferences,
+    Reminder,
+    ReminderKind,
+    ScheduleStatus,
+)
+from clinical.reminders import day_end, due_moment
+from clinical.selectors import completion_periods
+from kernel.audit import audit_append
+from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.errors import InvalidInput
+
+from .homework import _try_lock
+
+# The words on the lock screen: nothing about the therapy, the exercise or the partner.
+REMINDER_TEXTS = {
+    ReminderKind.HOMEWORK: "You have a practice exercise for today",
+    ReminderKind.MEASURES: "You have a short questionnaire to fill in",
+}
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def device_register(*, actor, platform: str, token: str) -> Device:
+    """Register the caller's app install for reminders. The same token again is the same device (idempotent); a
+    token registered by another login (a phone that changed hands) is revoked for that login first, so one
+    partner's reminders never reach the other's phone."""
+    digest = token_digest(token)
+    current = Device.objects.select_for_update().filter(token_digest=digest, revoked_at__isnull=True).first()
+    if current is not None and current.user_id == actor.pk:
+        if current.platform != platform:
+            current = update_versioned(current, expected_version=None, changes={"platform": platform}, locked=True)
+        return current
+    if current is not None:
+        update_versioned(current, expected_version=None, changes={"revoked_at": timezone.now()}, locked=True)
+        audit_append(actor=actor, action="revoke", object_type="device", object_ids=[current.pk])
+    device = save_valid(Device(user=actor, platform=platform, token=token, token_digest=digest))
+    audit_append(actor=actor, action="create", object_type="device", object_ids=[device.pk])
+    return device
+
+
+@transaction.atomic
+def device_revoke(*, actor, device: Device) -> Device:
+    """Stop reminders to this device (the app signed out, or the client does not want them there). Idempotent."""
+    locked = lock_at_version(device, expected_version=None)
+    if locked.revoked_at is not None:
+        return locked
+    device = update_versioned(locked, expected_version=None, changes={"revoked_at": timezone.now()}, locked=True)
+    audit_append(actor=actor, action="revoke", object_type="device", object_ids=[device.pk])
+    return device
+
+
+def preferences_of(*, user) -> NotificationPreferences:
+    """The client's preferences; the defaults (the practice's time zone, no quiet hours, every kind) until they
+    change them."""
+    preferences, _ = NotificationPreferences.objects.get_or_create(user=user)
+    return preferences
+
+
+def valid_time_zone(name: str) -> bool:
+    if name not in available_timezones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@transaction.atomic
+def preferences_update(
+    *, actor, preferences: NotificationPreferences, expected_version: int | None, **changes
+) -> NotificationPreferences:
+    """Change the time zone (IANA, e.g. Europe/Berlin; blank for the practice's), quiet hours (both or neither)
+    and opted-out kinds."""
+    locked = lock_at_version(preferences, expected_version=expected_version)
+    errors = {}
+    if changes.get("time_zone") and not valid_time_zone(changes["time_zone"]):
+        errors["time_zone"] = ["An IANA time zone name, such as Europe/Berlin or America/New_York."]
+    start = changes.get("quiet_hours_start", locked.quiet_hours_start)
+    end = changes.get("quiet_hours_end", locked.quiet_hours_end)
+    if (start is None) != (end is None):
+        errors["quiet_hours_end" if end is None else "quiet_hours_start"] = [
+            "Give both ends of quiet hours, or neither."
+        ]
+    if "opted_out" in changes:
+        changes["opted_out"] = sorted(set(changes["opted_out"]))
+        if set(changes["opted_out"]) - set(ReminderKind.values):
+            errors["opted_out"] = [f"Kinds of reminder: {', '.join(ReminderKind.values)}."]
+    if errors:
+        raise InvalidInput(errors)
+    preferences = update_versioned(locked, expected_version=None, changes=changes, locked=True)
+    audit_append(
+        actor=actor,
+        action="update",
+        object_type="notification_preferences",
+        object_ids=[preferences.pk],
+        detail={"fields": sorted(changes)},
+    )
+    return preferences
+
+
+def zone_of(preferences: NotificationPreferences | None) -> ZoneInfo:
+    return ZoneInfo((preferences.time_zone if preferences else "") or settings.TIME_ZONE)
+
+
+def homework_reminders_create_due(*, now: datetime | None = None) -> list[Reminder]:
+    """The homework reminders due now, written once per assignment, period and device; the caller's transaction
+    sends them (events/reminders.py defers a delivery for each in it).
+
+    For active homework on open cases, each assignee who consented to electronic communication (issue 17) and has
+    an active device is reminded when, in their time zone
+    (the practice's by default), today is in the homework (from its start to its due date, before its target is
+    reached), their part of the current period is not done (`each`: their own completion; `joint`: either
+    partner's), the reminder time has come today (moved to the end of quiet hours), and they have not opted out of
+    homework reminders. Nothing is made when no push gateway is configured (PUSH_GATEWAY_URL). A transaction-level
+    advisory lock keeps two runs from overlapping."""
+    now = now or timezone.now()
+    if not getattr(settings, "PUSH_GATEWAY_URL", ""):
+        return []
+    with transaction.atomic():
+        if not _try_lock("clinical.homework_reminders"):
+            return []
+        devices: dict = {}
+        for device in Device.objects.filter(
+            revoked_at__isnull=True, user__is_active=True, user__client_record__isnull=False
+        ).only("pk", "user_id"):
+            devices.setdefault(device.user_id, []).append(device.pk)
+        if not devices:
+            return []
+        consented = Consent.objects.filter(
+            client=OuterRef("client_id"), kind=ConsentKind.ELECTRONIC_COMMUNICATION, revoked_at__isnull=True
+        )
+        links = list(
+            HomeworkAssignment.assignees.through.objects.filter(
+                Exists(consented),
+                client__user_id__in=list(devices),
+                homeworkassignment__status=AssignmentStatus.ACTIVE,
+                homeworkassignment__case__status=CaseStatus.OPEN,
+            ).values(
+                "client_id",
+                "client__user_id",
+                "homeworkassignment_id",
+                "homeworkassignment__frequency",
+                "homeworkassignment__mode",
+                "homeworkassignment__start_date",
+                "homeworkassignment__due_date",
+                "homeworkassignment__target_count",
+                "homeworkassignment__reminder_time",
+            )
+        )
+        preferences = {p.user_id: p for p in NotificationPreferences.objects.filter(user_id__in=list(devices))}
+        done = completion_periods(assignment_ids={link["homeworkassignment_id"] for link in links})
+        seen = set(
+            Reminder.objects.filter(assignment_id__in={link["homeworkassignment_id"] for link in links}).values_list(
+                "assignment_id", "period", "device_id"
+            )
+        )
+        made = []
+        for link in links:
+            user_id, assignment_id = link["client__user_id"], link["homeworkassignment_id"]
+            prefs = preferences.get(user_id)
+            if prefs is not None and ReminderKind.HOMEWORK in (prefs.opted_out or []):
+                continue
+            zone = zone_of(prefs)
+            today = now.astimezone(zone).date()
+            start, due = link["homeworkassignment__start_date"], link["homeworkassignment__due_date"]
+            if today < start or (due is not None and today > due):
+                continue
+            frequency = link["homeworkassignment__frequency"]
+            period = adherence.period_of(frequency=frequency, start=start, on=today)
+            by_client = done.get(assignment_id, {})
+            if link["homeworkassignment__mode"] == AssignmentMode.JOINT:
+                periods = set().union(*by_client.values())
+            else:
+                periods = by_client.get(link["client_id"], set())
+            if period in periods or len(periods) >= link["homeworkassignment__target_count"]:
+                continue
+            due_at = due_moment(
+                day=today,
+                at=link["homeworkassignment__reminder_time"],
+                zone=zone,
+                quiet_start=prefs.quiet_hours_start if prefs else None,
+                quiet_end=prefs.quiet_hours_end if prefs else None,
+            )
+            if due_at is None or now < due_at:
+                continue
+            for device_id in devices[user_id]:
+                if (assignment_id, period, device_id) in seen:
+                    continue
+                seen.add((assignment_id, period, device_id))
+                made.append(
+                    Reminder(
+                        assignment_id=assignment_id,
+                        client_id=link["client_id"],
+                        device_id=device_id,
+                        kind=ReminderKind.HOMEWORK,
+                        period=period,
+                        due_at=due_at,
+                        expires_at=day_end(day=today, zone=zone),
+                        created_at=now,
+                    )
+                )
+        return Reminder.objects.bulk_create(made)
+
+
+def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminder]:
+    """The self-report reminders due now, once per schedule, period and device: for each active schedule on an open
+    case whose client consented to electronic communication, has an active device and has not opted out of
+    `measures`, when in the client's local today the schedule runs (start to end date) and nothing was reported in
+    its current period (the rule of me/assessments-due/: a one-off until answered; weekly, fortnightly, monthly each
+    period from the start date), at DEFAULT_REMINDER_TIME (18:00) local, moved to the end of quiet hours."""
+    now = now or timezone.now()
+    if not getattr(settings, "PUSH_GATEWAY_URL", ""):
+        return []
+    with transaction.atomic():
+        if not _try_lock("clinical.measure_reminders"):
+            return []
+        consented = Consent.objects.filter(
+            client=OuterRef("client_id"), kind=ConsentKind.ELECTRONIC_COMMUNICATION, revoked_at__isnull=True
+        )
+        schedules = list(
+            AssessmentSchedule.objects.filter(
+                Exists(consented),
+                status=ScheduleStatus.ACTIVE,
+                case__status=CaseStatus.OPEN,
+                client__user__is_active=True,
+                client__user__devices__revoked_at__isnull=True,
+            )
+            .distinct()
+            .values("pk", "client_id", "client__user_id", "frequency", "start_date", "end_date")
+        )
+        if not schedules:
+            return []
+        users = {row["client__user_id"] for row in schedules}
+        devices: dict = {}
+        for user_id, device_id in Device.objects.filter(user_id__in=users, revoked_at__isnull=True).values_list(
+            "user_id", "pk"
+        ):
+            devices.setdefault(user_id, []).append(device_id)
+        preferences = {p.user_id: p for p in NotificationPreferences.objects.filter(user_id__in=users)}
+        ids = [row["pk"] for row in schedules]
+        latest = dict(
+            Assessment.objects.filter(schedule_id__in=ids)
+            .values("schedule")
+            .annotate(last=Max("administered_at"))
+            .values_list("schedule", "last")
+        )
+        seen = set(Reminder.objects.filter(schedule_id__in=ids).values_list("schedule_id", "period", "device_id"))
+        made = []
+        for row in schedules:
+            prefs = preferences.get(row["client__user_id"])
+            if prefs is not None and ReminderKind.MEASURES in (prefs.opted_out or []):
+                continue
+            zone = zone_of(prefs)
+            today = now.astimezone(zone).date()
+            if today < row["start_date"] or (row["end_date"] is not None and today > row["end_date"]):
+                continue
+            if row["frequency"] == "once":
+                period, since = 0, row["start_date"]
+            else:
+                interval = SCHEDULE_INTERVAL_DAYS[row["frequency"]]
+                period = (today - row["start_date"]).days // interval
+                since = row["start_date"] + timedelta(days=period * interval)
+            last = latest.get(row["pk"])
+            if last is not None and (row["frequency"] == "once" or timezone.localdate(last) >= since):
+                continue
+            due_at = due_moment(
+                day=today,
+                at=None,
+                zone=zone,
+                quiet_start=prefs.quiet_hours_start if prefs else None,
+                quiet_end=prefs.quiet_hours_end if prefs else None,
+            )
+            if due_at is None or now < due_at:
+                continue
+            for device_id in devices.get(row["client__user_id"], []):
+                if (row["pk"], period, device_id) in seen:
+                    continue
+                seen.add((row["pk"], period, device_id))
+                made.append(
+                    Reminder(
+                        schedule_id=row["pk"],
+                        client_id=row["client_id"],
+                        device_id=device_id,
+                        kind=ReminderKind.MEASURES,
+                        period=period,
+                        due_at=due_at,
+                        expires_at=day_end(day=today, zone=zone),
+                        created_at=now,
+                    )
+                )
+        return Reminder.objects.bulk_create(made)
