@@ -137,9 +137,13 @@ def receiver():
 
 
 def run_worker():
-    """Procrastinate's worker until no job is due (the webhook deliveries), as `manage.py procrastinate worker`."""
+    """What the deployed worker does, until nothing is due: the relay hands the events on (the webhook deliveries),
+    then procrastinate's worker runs the jobs, as `manage.py procrastinate worker` would."""
     from procrastinate.contrib.django import app
 
+    from events.delivery import relay_pending
+
+    relay_pending()
     with app.replace_connector(app.connector.get_worker_connector()):
         app.run_worker(queues=["events", "webhooks"], wait=False, install_signal_handlers=False, listen_notify=False)
 
