@@ -27,7 +27,7 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
-from .serializers import ExerciseVersionSerializer, ResponsesField
+from .serializers import ExerciseVersionSerializer, LocalTimeField, ResponsesField
 from .throttling import submission_throttles
 from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
@@ -85,6 +85,7 @@ class ExerciseVersionBriefSerializer(serializers.Serializer):
 
 
 class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
+    reminder_time = LocalTimeField(read_only=True, allow_null=True)
     exercise_version = ExerciseVersionBriefSerializer(read_only=True)
     by_assignee = serializers.SerializerMethodField()
 
@@ -118,7 +119,7 @@ class AssignmentSerializer(ProgressFieldsMixin, serializers.ModelSerializer):
 
 
 def reminder_time_field():
-    return serializers.TimeField(
+    return LocalTimeField(
         required=False,
         allow_null=True,
         help_text="The assignees' local time of day for their reminder (default 18:00, in each one's time zone).",

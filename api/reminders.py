@@ -11,6 +11,7 @@ from clinical.models import Device, DevicePlatform, NotificationPreferences, Rem
 from clinical.services import reminders as services
 
 from .json_types import JSONTypes
+from .serializers import LocalTimeField
 from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
 
 
@@ -58,6 +59,8 @@ class MyDevicesViewSet(ListMixin, CreateMixin, ResourceViewSet):
 
 
 class NotificationPreferencesSerializer(serializers.ModelSerializer):
+    quiet_hours_start = LocalTimeField(read_only=True, allow_null=True)
+    quiet_hours_end = LocalTimeField(read_only=True, allow_null=True)
     opted_out = serializers.ListField(
         child=serializers.ChoiceField(choices=ReminderKind.choices),
         read_only=True,
@@ -77,10 +80,10 @@ class NotificationPreferencesUpdateSerializer(JSONTypes, serializers.Serializer)
     time_zone = serializers.CharField(
         max_length=64, allow_blank=True, help_text="An IANA time zone, e.g. Europe/Berlin; blank: the practice's."
     )
-    quiet_hours_start = serializers.TimeField(
+    quiet_hours_start = LocalTimeField(
         allow_null=True, help_text="Local time quiet hours begin (with `quiet_hours_end`; may wrap midnight)."
     )
-    quiet_hours_end = serializers.TimeField(
+    quiet_hours_end = LocalTimeField(
         allow_null=True, help_text="Local time they end; a reminder due in them waits until then, the same day."
     )
     opted_out = serializers.ListField(child=serializers.ChoiceField(choices=ReminderKind.choices), max_length=2)

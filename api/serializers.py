@@ -83,3 +83,16 @@ class ExerciseVersionSerializer(serializers.ModelSerializer):
         model = ExerciseVersion
         fields = ["id", "number", *CONTENT_FIELDS, "created_at"]
         read_only_fields = fields
+
+
+LOCAL_TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "18:00"})
+class LocalTimeField(serializers.TimeField):
+    """A time of day on a person's own clock: HH:MM or HH:MM:SS, never an offset (the zone is theirs). OpenAPI's
+    `format: time` means RFC 3339's full-time, which requires one, so the contract states the pattern instead."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("input_formats", ["%H:%M", "%H:%M:%S"])
+        super().__init__(**kwargs)

@@ -86,6 +86,10 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("POST /api/v1/webhooks/", "url"): "a host that resolves, to a public address (no SSRF)",
     ("PATCH /api/v1/webhooks/{id}/", "url"): "a host that resolves, to a public address (no SSRF)",
     ("POST /api/v1/staff/", "email"): "unique among accounts",
+    # Not an enum in the contract: the names come from the server's tz database, which changes with its version.
+    ("PATCH /api/v1/me/notification-preferences/", "time_zone"): "an IANA time zone name the server knows",
+    ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_start"): "both ends of quiet hours, or neither",
+    ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_end"): "both ends of quiet hours, or neither",
     ("PATCH /api/v1/staff/{id}/", "email"): "unique among accounts",
 }
 
