@@ -291,16 +291,25 @@ def assessments_due_for(*, user: User, today=None) -> list[tuple[AssessmentSched
     )
     due = []
     for schedule in schedules:
-        last = latest.get(schedule.pk)
-        if schedule.frequency == "once":
-            since = schedule.start_date
-        else:
-            interval = SCHEDULE_INTERVAL_DAYS[schedule.frequency]
-            periods = (today - schedule.start_date).days // interval
-            since = schedule.start_date + timedelta(days=periods * interval)
-        if last is None or (schedule.frequency != "once" and timezone.localdate(last) < since):
+        _, since = schedule_period(frequency=schedule.frequency, start=schedule.start_date, today=today)
+        if not schedule_answered(frequency=schedule.frequency, last=latest.get(schedule.pk), since=since):
             due.append((schedule, since))
     return due
+
+
+def schedule_period(*, frequency: str, start, today) -> tuple[int, object]:
+    """(the schedule's current period, the day it began): a one-off has one period from its start; weekly,
+    fortnightly and monthly count whole intervals from the start date."""
+    if frequency == "once":
+        return 0, start
+    interval = SCHEDULE_INTERVAL_DAYS[frequency]
+    period = (today - start).days // interval
+    return period, start + timedelta(days=period * interval)
+
+
+def schedule_answered(*, frequency: str, last, since) -> bool:
+    """Whether the period that began on `since` has its report, given the latest report's time (a one-off: any)."""
+    return last is not None and (frequency == "once" or timezone.localdate(last) >= since)
 
 
 # ---------------------------------------------------------------- homework progress

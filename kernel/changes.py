@@ -2,7 +2,7 @@
 concurrency, the rule every update service shares)."""
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from kernel.errors import InvalidInput, NotAllowed, StaleVersion
@@ -77,3 +77,11 @@ def _apply(row: models.Model, changes: dict) -> models.Model:
             raise invalid_input(exc) from exc
     row.save(update_fields=[*changes, "version", "updated_at"])
     return row
+
+
+def try_advisory_lock(name: str) -> bool:
+    """A PostgreSQL advisory lock named `name`, held until the transaction ends; False when another holds it (a
+    periodic task already running elsewhere)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [name])
+        return cursor.fetchone()[0]

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from clinical.selectors import assignees_of, assignment_progress, case_clients, 
 from exercises.models import Audience, Exercise
 from exercises.responses import response_problems
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
@@ -318,7 +318,7 @@ def notice_overdue_homework(*, today=None) -> int:
     first, last = today - OVERDUE_LOOKBACK, today - timedelta(days=1)
     noticed = 0
     with transaction.atomic():
-        if not _try_lock("clinical.notice_overdue_homework"):
+        if not try_advisory_lock("clinical.notice_overdue_homework"):
             return 0
         rows = list(
             HomeworkAssignment.objects.filter(
@@ -361,9 +361,3 @@ def _notice_chunk(rows: list[dict], *, first, last) -> int:
     for row, _ in due:
         happened("assignment.overdue", assignment=row["pk"], case=row["case_id"])
     return len(due)
-
-
-def _try_lock(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [name])
-        return cursor.fetchone()[0]

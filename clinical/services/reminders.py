@@ -5,7 +5,7 @@ one Reminder row per assignment, period and device, so that however often the wo
 """
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from clinical import adherence
 from clinical.models import (
-    SCHEDULE_INTERVAL_DAYS,
     Assessment,
     AssessmentSchedule,
     AssignmentMode,
@@ -31,12 +30,10 @@ from clinical.models import (
     ScheduleStatus,
 )
 from clinical.reminders import day_end, due_moment
-from clinical.selectors import completion_periods
+from clinical.selectors import completion_periods, schedule_answered, schedule_period
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
 from kernel.errors import InvalidInput
-
-from .homework import _try_lock
 
 # The words on the lock screen: nothing about the therapy, the exercise or the partner.
 REMINDER_TEXTS = {
@@ -148,7 +145,7 @@ def homework_reminders_create_due(*, now: datetime | None = None) -> list[Remind
     if not getattr(settings, "PUSH_GATEWAY_URL", ""):
         return []
     with transaction.atomic():
-        if not _try_lock("clinical.homework_reminders"):
+        if not try_advisory_lock("clinical.homework_reminders"):
             return []
         devices: dict = {}
         for device in Device.objects.filter(
@@ -214,22 +211,18 @@ def homework_reminders_create_due(*, now: datetime | None = None) -> list[Remind
             )
             if due_at is None or now < due_at:
                 continue
-            for device_id in devices[user_id]:
-                if (assignment_id, period, device_id) in seen:
-                    continue
-                seen.add((assignment_id, period, device_id))
-                made.append(
-                    Reminder(
-                        assignment_id=assignment_id,
-                        client_id=link["client_id"],
-                        device_id=device_id,
-                        kind=ReminderKind.HOMEWORK,
-                        period=period,
-                        due_at=due_at,
-                        expires_at=day_end(day=today, zone=zone),
-                        created_at=now,
-                    )
-                )
+            made += _once_per_device(
+                seen,
+                (assignment_id, period),
+                devices[user_id],
+                assignment_id=assignment_id,
+                client_id=link["client_id"],
+                kind=ReminderKind.HOMEWORK,
+                period=period,
+                due_at=due_at,
+                expires_at=day_end(day=today, zone=zone),
+                created_at=now,
+            )
         return Reminder.objects.bulk_create(made)
 
 
@@ -243,7 +236,7 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
     if not getattr(settings, "PUSH_GATEWAY_URL", ""):
         return []
     with transaction.atomic():
-        if not _try_lock("clinical.measure_reminders"):
+        if not try_advisory_lock("clinical.measure_reminders"):
             return []
         consented = Consent.objects.filter(
             client=OuterRef("client_id"), kind=ConsentKind.ELECTRONIC_COMMUNICATION, revoked_at__isnull=True
@@ -285,14 +278,8 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
             today = now.astimezone(zone).date()
             if today < row["start_date"] or (row["end_date"] is not None and today > row["end_date"]):
                 continue
-            if row["frequency"] == "once":
-                period, since = 0, row["start_date"]
-            else:
-                interval = SCHEDULE_INTERVAL_DAYS[row["frequency"]]
-                period = (today - row["start_date"]).days // interval
-                since = row["start_date"] + timedelta(days=period * interval)
-            last = latest.get(row["pk"])
-            if last is not None and (row["frequency"] == "once" or timezone.localdate(last) >= since):
+            period, since = schedule_period(frequency=row["frequency"], start=row["start_date"], today=today)
+            if schedule_answered(frequency=row["frequency"], last=latest.get(row["pk"]), since=since):
                 continue
             due_at = due_moment(
                 day=today,
@@ -303,20 +290,26 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
             )
             if due_at is None or now < due_at:
                 continue
-            for device_id in devices.get(row["client__user_id"], []):
-                if (row["pk"], period, device_id) in seen:
-                    continue
-                seen.add((row["pk"], period, device_id))
-                made.append(
-                    Reminder(
-                        schedule_id=row["pk"],
-                        client_id=row["client_id"],
-                        device_id=device_id,
-                        kind=ReminderKind.MEASURES,
-                        period=period,
-                        due_at=due_at,
-                        expires_at=day_end(day=today, zone=zone),
-                        created_at=now,
-                    )
-                )
+            made += _once_per_device(
+                seen,
+                (row["pk"], period),
+                devices.get(row["client__user_id"], []),
+                schedule_id=row["pk"],
+                client_id=row["client_id"],
+                kind=ReminderKind.MEASURES,
+                period=period,
+                due_at=due_at,
+                expires_at=day_end(day=today, zone=zone),
+                created_at=now,
+            )
         return Reminder.objects.bulk_create(made)
+
+
+def _once_per_device(seen: set, key: tuple, device_ids, **fields) -> list[Reminder]:
+    """A reminder of `key` (what and which period) for each device not yet reminded of it; `seen` remembers them."""
+    made = []
+    for device_id in device_ids:
+        if (*key, device_id) not in seen:
+            seen.add((*key, device_id))
+            made.append(Reminder(device_id=device_id, **fields))
+    return made
