@@ -13,7 +13,7 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -23,7 +23,7 @@ from kernel.audit import audit_append
 from kernel.events import happened
 
 from . import egress
-from .models import DeliveryStatus, Event, PendingFanOut, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .models import DeliveryStatus, Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 # Seconds after each failed attempt until the next one (each ±20 %, so that receivers coming back are not hit by
 # every retry at once): nine attempts over about 22 hours. WEBHOOK_RETRY_DELAYS may set others.
@@ -61,24 +61,60 @@ def may_receive(subscription: WebhookSubscription, event: Event) -> bool:
 RELAY_BATCH = 200
 
 
+# The relay's mark, made when missing (a fresh database; a test's flush): nothing before it was ever recorded then.
+MAKE_MARK = "INSERT INTO events_relaymark (id, transaction_id, sequence) VALUES (1, '0', 0) ON CONFLICT (id) DO NOTHING"
+LOCK_MARK = "SELECT transaction_id::text, sequence FROM events_relaymark WHERE id = 1 FOR UPDATE SKIP LOCKED"
+# The events past the mark whose transactions have ended: every transaction id below the oldest running one's has
+# committed or rolled back, so no event can appear there later. Ids of still running transactions wait for the next
+# run. (A long-running writing transaction holds the relay back for as long as it runs: docs/events.md.)
+PAST_MARK = """
+FROM events_event e LEFT JOIN events_relaymark m ON m.id = 1
+WHERE (e.transaction_id, e.sequence) > (COALESCE(m.transaction_id, '0'), COALESCE(m.sequence, 0))
+"""
+ENDED = "AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+ANY_DUE = f"SELECT EXISTS (SELECT 1 {PAST_MARK} {ENDED})"
+DUE = f"""
+SELECT e.id::text, e.transaction_id::text, e.sequence {PAST_MARK} {ENDED}
+ORDER BY e.transaction_id, e.sequence
+LIMIT %s
+"""
+PENDING = f"SELECT e.id::text {PAST_MARK} ORDER BY e.transaction_id, e.sequence"
+
+
 def relay_pending(*, batch: int = RELAY_BATCH) -> int:
-    """Fan out every pending event, oldest first, in batches of `batch`, each batch in one transaction that also
-    deletes its pending marks: a crash repeats a batch (event_fan_out makes each delivery once) and loses none. Any
-    number of relays may run at once: each takes rows the others have not locked. Returns how many were relayed."""
+    """Fan out the events of ended transactions past the relay's mark, in order, in batches of `batch`, each batch
+    in one transaction that also moves the mark: a crash repeats a batch (event_fan_out makes each delivery once)
+    and loses none. One relay works at a time: another that finds the mark locked leaves the work to it. Nothing is
+    written when nothing is due (it runs every second). Returns how many events were relayed."""
     relayed = 0
     while True:
-        with transaction.atomic():
-            pending = list(
-                PendingFanOut.objects.select_for_update(skip_locked=True, of=("self",))
-                .order_by("event__sequence")
-                .values_list("event_id", flat=True)[:batch]
-            )
-            for event_id in pending:
+        with connection.cursor() as cursor:
+            cursor.execute(ANY_DUE)
+            if not cursor.fetchone()[0]:
+                return relayed
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(MAKE_MARK)
+            cursor.execute(LOCK_MARK)
+            if cursor.fetchone() is None:  # another relay holds the mark
+                return relayed
+            cursor.execute(DUE, [batch])
+            due = cursor.fetchall()
+            for event_id, _, _ in due:
                 event_fan_out(event_id=event_id)
-            PendingFanOut.objects.filter(event_id__in=pending).delete()
-        relayed += len(pending)
-        if len(pending) < batch:
+            if due:
+                cursor.execute(
+                    "UPDATE events_relaymark SET transaction_id = %s::xid8, sequence = %s WHERE id = 1", due[-1][1:]
+                )
+        relayed += len(due)
+        if len(due) < batch:
             return relayed
+
+
+def events_pending() -> list[str]:
+    """The ids of events the relay has not handed on yet (their transactions may still be running), in its order."""
+    with connection.cursor() as cursor:
+        cursor.execute(PENDING)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def event_fan_out(*, event_id: str) -> int:

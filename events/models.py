@@ -18,14 +18,32 @@ class NextValue(Func):
     output_field = models.BigIntegerField()
 
 
+class TransactionIdField(models.Field):
+    """PostgreSQL's `xid8`: a 64-bit transaction id, which never wraps around. Read as text."""
+
+    description = "PostgreSQL transaction id (xid8)"
+
+    def db_type(self, connection):
+        return "xid8"
+
+
+class CurrentTransactionId(Func):
+    function = "pg_current_xact_id"
+    template = "%(function)s()"
+    output_field = TransactionIdField()
+
+
 class Event(models.Model):
     """Something that happened, recorded in the transaction of the change itself (the outbox): it exists exactly
     when the change committed. Ids only (`about`); never names, answers, note text or scores. Append-only."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Increases with each event of the practice. Two changes committing at once may commit out of sequence order,
-    # so receivers order by it and do not read a gap as a loss (docs/events.md).
-    sequence = models.BigIntegerField(unique=True, db_default=NextValue(Value(SEQUENCE)), editable=False)
+    # Increases with each event of the practice (unique by construction: no index to keep). Two changes committing at
+    # once may commit out of sequence order, so receivers order by it and do not read a gap as a loss (docs/events.md).
+    sequence = models.BigIntegerField(db_default=NextValue(Value(SEQUENCE)), editable=False)
+    # The recording transaction: the worker's relay hands on the events of transactions that have ended, in this
+    # order, past its mark (RelayMark). Null for events recorded before the relay kept a mark (all handed on).
+    transaction_id = TransactionIdField(null=True, editable=False, db_default=CurrentTransactionId())
     type = models.CharField(max_length=64)
     version = models.PositiveSmallIntegerField()
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -35,22 +53,29 @@ class Event(models.Model):
     client_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["type", "sequence"], name="event_by_type")]
+        indexes = [models.Index(fields=["transaction_id", "sequence"], name="event_relay_order")]
         triggers = [pgtrigger.Protect(name="events_are_immutable", operation=pgtrigger.Update)]
 
     def __str__(self):
         return f"{self.type} #{self.sequence}"
 
 
-class PendingFanOut(models.Model):
-    """An event not yet handed to its receivers. Written with the event, in the change's transaction, where a job per
-    event would cost a NOTIFY at every commit (docs/performance.md); the worker's relay (events.relay, every second)
-    takes these in batches, oldest first, and deletes each in the transaction that fans it out."""
+class RelayMark(models.Model):
+    """How far the worker's relay has handed events on: the last (transaction_id, sequence) it fanned out. One row.
 
-    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    Every event of a transaction that has ended (its id below the oldest running transaction's) and past the mark is
+    due; nothing is written per event beyond the event itself, where a pending row per event cost every request an
+    insert, a foreign-key check and a delete (docs/performance.md)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    transaction_id = TransactionIdField()
+    sequence = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_relay_mark")]
 
     def __str__(self):
-        return f"pending fan-out of {self.event_id}"
+        return f"relayed up to {self.transaction_id}/{self.sequence}"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -11,9 +11,10 @@ from .models import Event
 
 
 def event_record(event_type: str, about: dict[str, str]) -> Event:
-    """Append the event to the outbox, marked pending for the worker's relay, both in the caller's transaction: a
-    rolled-back change leaves neither, a committed one exactly one event. No job and no NOTIFY here: PostgreSQL
-    serialises the commits of notifying transactions, which cost every POST 17 % (docs/performance.md)."""
+    """Append the event to the outbox in the caller's transaction: a rolled-back change leaves none, a committed one
+    exactly one, which the worker's relay finds by its transaction id once the transaction has ended. No job and no
+    NOTIFY here: PostgreSQL serialises the commits of notifying transactions, which cost every POST 17 %; nor a pending
+    row per event (docs/performance.md)."""
     kind = EVENT_TYPES.get(event_type)
     if kind is None:
         raise InvalidInput({"type": [f"No event type {event_type!r} in the catalog (events/catalog.py)."]})
@@ -26,7 +27,7 @@ def event_record(event_type: str, about: dict[str, str]) -> Event:
         case_id=about.get("case") if kind.scope == "case" else None,
         client_id=about.get("client") if kind.scope == "client" else None,
     )
-    # One statement for the row and its mark: this runs in every change a client or clinician makes.
+    # One statement, no ORM: this runs in every change a client or clinician makes.
     with connection.cursor() as cursor:
         cursor.execute(
             RECORD,
@@ -36,10 +37,6 @@ def event_record(event_type: str, about: dict[str, str]) -> Event:
 
 
 RECORD = """
-WITH event AS (
-    INSERT INTO events_event (id, type, version, occurred_at, about, case_id, client_id)
-    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
-    RETURNING id
-)
-INSERT INTO events_pendingfanout (event_id) SELECT id FROM event
+INSERT INTO events_event (id, type, version, occurred_at, about, case_id, client_id)
+VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
 """

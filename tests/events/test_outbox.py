@@ -2,6 +2,8 @@
 rolled-back one; each service emits what the catalog says, ids only; the catalog is served to integrators."""
 
 import re
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -13,7 +15,8 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from clinical.models import Role, SafetyAlert, SubjectType
 from clinical.services import alerts, cases, homework, invitations, measures, notes
 from events.catalog import CATALOG, EVENT_TYPES
-from events.models import Event, PendingFanOut
+from events.delivery import events_pending, relay_pending
+from events.models import Event
 from kernel.events import happened
 from tests.factories import CaseFactory, ClientFactory, CoupleFactory, NoteFactory, UserFactory
 
@@ -27,7 +30,7 @@ def events() -> list[Event]:
 
 def pending() -> list[str]:
     """The events waiting for the worker's relay."""
-    return [str(event_id) for event_id in PendingFanOut.objects.values_list("event_id", flat=True)]
+    return events_pending()
 
 
 def test_a_committed_change_records_exactly_one_event_and_its_fan_out(call_as, clinician):
@@ -78,6 +81,42 @@ def test_a_rolled_back_savepoint_takes_its_event_and_job_with_it(db):
 
     assert [e.type for e in events()] == ["case.opened"]
     assert len(pending()) == 1
+
+
+def test_the_relay_waits_for_a_transaction_that_began_first_and_commits_last(transactional_db):
+    """Transactions commit in any order: the relay hands on the events of ended transactions only, so an event
+    recorded first and committed last is relayed after it commits, not skipped by a mark that moved past it."""
+    from django.db import connection
+
+    began, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_change():
+        try:
+            with transaction.atomic():
+                happened("case.opened", case=uuid.uuid4())
+                began.set()
+                release.wait(30)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=slow_change)
+    thread.start()
+    assert began.wait(30)
+    happened("case.closed", case=uuid.uuid4())  # autocommit: committed at once, after the slow one began
+
+    assert relay_pending() == 0  # the later event waits behind the running transaction's
+    assert [e.type for e in Event.objects.filter(pk__in=pending())] == ["case.closed"]
+
+    release.set()
+    assert done.wait(30)
+    thread.join()
+    relayed, deadline = 0, time.monotonic() + 30
+    while pending() and time.monotonic() < deadline:  # another test process's transaction may hold the relay back
+        relayed += relay_pending()
+        time.sleep(0.02)
+    assert (relayed, pending()) == (2, [])
+    assert relay_pending() == 0  # each once
 
 
 def test_an_event_names_ids_only_and_the_sequence_increases(db):
