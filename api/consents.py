@@ -3,6 +3,7 @@ which reminders need."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.decorators import action
 
 from clinical import selectors
 from clinical.models import Consent, ConsentKind, Role
@@ -29,6 +30,9 @@ class ConsentGiveSerializer(JSONTypes, serializers.Serializer):
 @extend_schema_view(
     list=extend_schema(summary="My consents, in force and revoked (client app)", tags=["me"]),
     create=extend_schema(summary="Consent, e.g. to electronic communication (client app)", tags=["me"]),
+    revoke=extend_schema(
+        summary="Revoke a consent (client app)", tags=["me"], request=None, responses={200: ConsentSerializer}
+    ),
 )
 class MyConsentsViewSet(ListMixin, CreateMixin, ResourceViewSet):
     resource = "consent"
@@ -43,3 +47,9 @@ class MyConsentsViewSet(ListMixin, CreateMixin, ResourceViewSet):
     http_method_names = ["get", "post", "head", "options"]
     etag = False
     problems = {"create": ["not_a_client"]}
+
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        """Revoke one of my consents: it ends now and is kept, with when (revoking it again changes nothing). Without
+        a consent to electronic communication in force, no reminder is sent to any of my devices."""
+        return self.act(services.consent_revoke, fetched=True)

@@ -394,6 +394,11 @@ def main(argv=None) -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--server", default="sync:2", help="sync:WORKERS, gthread:WORKERSxTHREADS or granian:N")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="only the groups whose title contains this text (repeatable); no worker; to .data/bench/results-only.json",
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
     seconds = args.seconds or (2 if args.quick else 10)
@@ -416,6 +421,7 @@ def main(argv=None) -> int:
         big_plan = WORK / f"plan-bench_{str(scales['big']).replace('.', '_')}.json"
         servers.append(serve(urls["big"], ports["silent"], big_plan, args.server, BENCH_EVENTS="off"))
         groups = build_groups(plans, ports, urls, database_sessions(args.server))
+        groups = [g for g in groups if not args.only or any(text in g.title for text in args.only)]
         measure(groups, rounds, seconds, args.connections)
     finally:
         for process in servers:
@@ -426,8 +432,9 @@ def main(argv=None) -> int:
     print_table(summary)
     from bench import worker
 
-    worker_figures = worker.measure(base, events=100 if args.quick else 500)
-    worker.print_figures(worker_figures)
+    worker_figures = None if args.only else worker.measure(base, events=100 if args.quick else 500)
+    if worker_figures:
+        worker.print_figures(worker_figures)
     results = {
         "mode": "quick" if args.quick else "full",
         "scales": scales,
@@ -440,7 +447,13 @@ def main(argv=None) -> int:
         **summary,
         "worker": worker_figures,
     }
-    out = WORK / "results-quick.json" if args.quick else ROOT / "bench" / "results.json"
+    out = (
+        WORK / "results-only.json"
+        if args.only
+        else WORK / "results-quick.json"
+        if args.quick
+        else ROOT / "bench" / "results.json"
+    )
     out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0

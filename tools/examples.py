@@ -315,8 +315,11 @@ def walk(w: Walk, users: dict) -> None:
     w.get("alex", "/me/assignments/")
     w.get("alex", "/me/goals/")
     w.get("alex", "/me/assessments-due/")
-    # Alex consents to reminders in the app; Alex's phone takes them; a laptop registered once is revoked; quiet hours.
-    w.post("alex", "/me/consents/", {"kind": "electronic_communication"})
+    # Alex consents to reminders in the app, changes their mind and consents again; Alex's phone takes them; a laptop
+    # registered once is revoked; quiet hours.
+    consent = w.post("alex", "/me/consents/", {"kind": "electronic_communication"})
+    w.post("alex", "/me/consents/{id}/revoke/", id=consent["id"])
+    w.post("alex", "/me/consents/", {"kind": "electronic_communication"}, record=False)
     w.get("alex", "/me/consents/")
     w.post("alex", "/me/devices/", {"platform": "ios", "token": "demo-apns-token-alex-phone"})
     laptop = w.post("alex", "/me/devices/", {"platform": "web", "token": "demo-webpush-alex-laptop"}, record=False)

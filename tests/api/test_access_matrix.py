@@ -527,6 +527,7 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}me/consents/"): spec(
         Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
     ),
+    ("POST", f"{API}me/consents/{{id}}/revoke/"): spec(Variant(path="b_consent")),
     ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
     ("GET", f"{API}health/"): spec(),
     ("GET", f"{API}health/live/"): spec(),
@@ -1152,6 +1153,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_delivery": b_delivery.id,
         "a_webhook": a_webhook.id,
         "b_device": b_device.id,
+        "b_consent": b_consent.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),

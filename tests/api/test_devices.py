@@ -4,7 +4,7 @@ communication, which reminders need); nobody but the client reaches them."""
 
 import pytest
 
-from clinical.models import Consent, Device, HomeworkAssignment, Role
+from clinical.models import AuditEvent, Consent, Device, HomeworkAssignment, Role
 from tests.factories import UserFactory
 from tests.factories.scenes import CoupleInCare
 from tests.helpers import assert_problem
@@ -153,6 +153,27 @@ def test_a_client_consents_to_electronic_communication_once(call_as, clinician):
 
     partner = call_as(care.b_user, HOMEWORK).get(f"{API}me/consents/")
     assert partner.json()["results"] == []  # the partner's consents are their own
+
+
+def test_a_client_revokes_their_consent_in_the_app_and_only_their_own(call_as, clinician):
+    care = CoupleInCare(clinician)
+    app = call_as(care.a_user, HOMEWORK)
+    given = app.post(f"{API}me/consents/", {"kind": "electronic_communication"}, format="json").json()
+
+    partner = call_as(care.b_user, HOMEWORK).post(f"{API}me/consents/{given['id']}/revoke/")
+    assert_problem(partner, 404, "not_found")  # the partner's consent is not within the other's reach
+    assert Consent.objects.get().revoked_at is None
+
+    revoked = app.post(f"{API}me/consents/{given['id']}/revoke/")
+    assert revoked.status_code == 200, revoked.content
+    assert revoked.json()["id"] == given["id"]
+    assert revoked.json()["revoked_at"] is not None
+    again = app.post(f"{API}me/consents/{given['id']}/revoke/")
+    assert again.json()["revoked_at"] == revoked.json()["revoked_at"]  # kept as it was: revoked once
+    assert AuditEvent.objects.filter(action="revoke", object_type="consent", object_ids=[given["id"]]).count() == 1
+
+    anew = app.post(f"{API}me/consents/", {"kind": "electronic_communication"}, format="json")
+    assert anew.status_code == 201 and anew.json()["id"] != given["id"]  # consenting again is a new consent
 
 
 def test_only_a_client_in_care_consents_and_staff_use_other_paths(call_as, client_user, api):
