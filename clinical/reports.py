@@ -6,7 +6,8 @@ Who may be reported on is always decided on the primary database; the figures ar
 by `using` (the API may choose a streaming replica, api/replica.py), everything else being equal.
 
 Homework adherence here is the SQL form of clinical/adherence.py (distinct periods with a completion, against
-periods begun, capped by the target; `each` sums assignees, `joint` shares one count); GAS T is the SQL form of
+periods begun, capped by the target; `each` sums assignees, `joint` shares one count), reading the completions from
+the kept progress rows (clinical/services/progress.py) rather than from every submission; GAS T is the SQL form of
 instruments.gas_t_score with equal weights. Tests hold each pair together.
 """
 
@@ -54,12 +55,31 @@ HOMEWORK_ROWS = """
         /* c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice */
         WHERE ha.case_id = ANY(%(case_ids)s) AND c.id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
     ),
+    kept AS (
+        /* The kept progress (HomeworkProgress) of these assignments, looked up per assignment by key (LATERAL), so
+           the cost follows the team's homework, not the practice's. */
+        SELECT p.assignment_id, p.client_id, p.periods, p.last_completed_at
+        FROM assignment a
+        CROSS JOIN LATERAL (
+            SELECT assignment_id, client_id, periods, last_completed_at
+            FROM clinical_homeworkprogress WHERE assignment_id = a.id
+            OFFSET 0 /* not pulled up into a hash join over the whole table */
+        ) p
+    ),
     done AS (
-        SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods
-        FROM clinical_homeworksubmission s
-        WHERE s.status = 'current' AND s.assignment_id IN (SELECT id FROM assignment)
-            AND s.completed_at < (%(today)s::date + 1)::timestamptz
-        GROUP BY ROLLUP (s.assignment_id, s.client_id)
+        /* Distinct periods with a current completion by the end of %(today)s, per (assignment, client) and per
+           assignment (client NULL). A kept row whose last completion is before then counts as it stands; the few
+           with a later one (a report as of an earlier day, a phone's clock a little ahead) are counted again from
+           their submissions, as they were before the rows were kept. */
+        SELECT assignment_id, client_id, periods FROM kept
+        WHERE last_completed_at < (%(today)s::date + 1)::timestamptz
+        UNION ALL
+        SELECT k.assignment_id, k.client_id, (
+            SELECT COUNT(DISTINCT s.period) FROM clinical_homeworksubmission s
+            WHERE s.assignment_id = k.assignment_id AND (k.client_id IS NULL OR s.client_id = k.client_id)
+                AND s.status = 'current' AND s.completed_at < (%(today)s::date + 1)::timestamptz
+        )
+        FROM kept k WHERE k.last_completed_at >= (%(today)s::date + 1)::timestamptz
     ),
     homework AS (
         SELECT a.id, a.case_id, a.clinician_id, aa.client_id, a.mode, a.status, a.due_date, a.target, a.expected,
@@ -207,8 +227,13 @@ scored AS (
         ({_caseness_sql()}) AS case_at_baseline
     FROM latest l
     JOIN clinical_case c ON c.id = l.case_id
-    JOIN clinical_assessment b
-        ON b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
+    /* The baselines, looked up per latest score (LATERAL, OFFSET 0: not flattened). As a three-column join
+       PostgreSQL expected one row from it and recomputed client_adherence once per score. */
+    CROSS JOIN LATERAL (
+        SELECT b.instrument, b.total FROM clinical_assessment b
+        WHERE b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
+        OFFSET 0
+    ) b
     LEFT JOIN client_adherence ca ON ca.client_id = l.client_id
 )
 SELECT clinician_id, instrument, COUNT(*), AVG(change),
