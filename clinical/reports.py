@@ -51,9 +51,15 @@ HOMEWORK_ROWS = """
                 ELSE LEAST(ha.target_count,
                     (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
             END AS expected
-        FROM clinical_homeworkassignment ha JOIN clinical_case c ON c.id = ha.case_id
-        /* c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice */
-        WHERE ha.case_id = ANY(%(case_ids)s) AND c.id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
+        /* Each case's homework by key (assignment_by_case), never a scan of the practice's: the cost follows
+           the cases reported on, whatever the size of the practice. */
+        FROM unnest(%(case_ids)s::uuid[]) AS k(case_id)
+        CROSS JOIN LATERAL (
+            SELECT * FROM clinical_homeworkassignment
+            WHERE case_id = k.case_id AND status <> 'cancelled'
+            OFFSET 0
+        ) ha
+        JOIN clinical_case c ON c.id = ha.case_id  /* by key */
     ),
     kept AS (
         /* The kept progress (HomeworkProgress) of these assignments, looked up per assignment by key (LATERAL), so
@@ -86,7 +92,9 @@ HOMEWORK_ROWS = """
             LEAST(a.target, COALESCE(CASE WHEN a.mode = 'joint' THEN shared.periods ELSE own.periods END, 0))
                 AS completed
         FROM assignment a
-        JOIN clinical_homeworkassignment_assignees aa ON aa.homeworkassignment_id = a.id
+        CROSS JOIN LATERAL (  /* each assignment's assignees by key, not a hash of every assignee of the practice */
+            SELECT client_id FROM clinical_homeworkassignment_assignees WHERE homeworkassignment_id = a.id OFFSET 0
+        ) aa
         LEFT JOIN done own ON own.assignment_id = a.id AND own.client_id = aa.client_id
         LEFT JOIN done shared ON shared.assignment_id = a.id AND shared.client_id IS NULL
     ),

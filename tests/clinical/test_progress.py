@@ -67,14 +67,14 @@ def test_a_submission_keeps_its_client_and_the_assignment_in_step(care, catalog)
     assert kept(assignment) == {}
     first = submit(assignment, care.a, 5)
     assert kept(assignment) == {care.a.pk: (1, first.completed_at), None: (1, first.completed_at)}
-    second = submit(assignment, care.a, 3)
-    submit(assignment, care.a, 3)  # the same day again: still two days of practice
-    assert kept(assignment)[care.a.pk] == (2, second.completed_at)
+    submit(assignment, care.a, 3)
+    again = submit(assignment, care.a, 3)  # the same day again: still two days of practice
+    assert kept(assignment)[care.a.pk] == (2, again.completed_at)
     by_b = submit(assignment, care.b, 5)  # partner b, on a day a also practised
     assert kept(assignment) == {
-        care.a.pk: (2, second.completed_at),
+        care.a.pk: (2, again.completed_at),
         care.b.pk: (1, by_b.completed_at),
-        None: (2, second.completed_at),
+        None: (2, again.completed_at),
     }
     assert kept(assignment) == recounted(assignment)
 
