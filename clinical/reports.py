@@ -218,7 +218,6 @@ def _caseness_sql() -> str:
 
 
 OUTCOME_SCORES = f"""
-WITH {HOMEWORK_ROWS},
 client_adherence AS (
     SELECT client_id, SUM(completed)::float / NULLIF(SUM(expected), 0) AS adherence
     FROM homework GROUP BY client_id
@@ -243,19 +242,21 @@ scored AS (
         OFFSET 0
     ) b
     LEFT JOIN client_adherence ca ON ca.client_id = l.client_id
-)
-SELECT clinician_id, instrument, COUNT(*), AVG(change),
-    AVG(CASE WHEN reliable_change = 'improved' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
-    AVG(CASE WHEN reliable_change = 'deteriorated' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
-    AVG(CASE WHEN recovered THEN 1.0 ELSE 0.0 END) FILTER (WHERE case_at_baseline),
-    AVG(change) FILTER (WHERE adherence >= %(split)s),
-    AVG(change) FILTER (WHERE adherence < %(split)s)
-FROM scored
-GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
-"""
+),
+instrument_rows AS (
+    SELECT clinician_id, instrument, COUNT(*) AS n, AVG(change) AS mean,
+        AVG(CASE WHEN reliable_change = 'improved' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> '')
+            AS improved,
+        AVG(CASE WHEN reliable_change = 'deteriorated' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> '')
+            AS deteriorated,
+        AVG(CASE WHEN recovered THEN 1.0 ELSE 0.0 END) FILTER (WHERE case_at_baseline) AS recovered,
+        AVG(change) FILTER (WHERE adherence >= %(split)s) AS adherent,
+        AVG(change) FILTER (WHERE adherence < %(split)s) AS less
+    FROM scored
+    GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
+)"""
 
-OUTCOME_CASES = f"""
-WITH {HOMEWORK_ROWS},
+OUTCOME_CASES = """
 goal_rating AS (
     /* Each goal's latest rating, looked up per goal of these cases (not by scanning every rating). */
     SELECT g.case_id, r.score
@@ -281,14 +282,32 @@ case_goals AS (
 ),
 case_homework AS (
     SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM per_assignment GROUP BY case_id
-)
-SELECT c.clinician_id, COUNT(*), SUM(cg.achieved), SUM(cg.goals), AVG(gas.t), SUM(ch.completed), SUM(ch.expected)
-FROM clinical_case c
-LEFT JOIN case_goals cg ON cg.case_id = c.id
-LEFT JOIN case_gas gas ON gas.case_id = c.id
-LEFT JOIN case_homework ch ON ch.case_id = c.id
-WHERE c.id = ANY(%(case_ids)s)
-GROUP BY GROUPING SETS ((c.clinician_id), ())
+),
+case_rows AS (
+    SELECT c.clinician_id, COUNT(*) AS n, SUM(cg.achieved) AS achieved, SUM(cg.goals) AS goals, AVG(gas.t) AS gas_t,
+        SUM(ch.completed) AS completed, SUM(ch.expected) AS expected
+    FROM clinical_case c
+    LEFT JOIN case_goals cg ON cg.case_id = c.id
+    LEFT JOIN case_gas gas ON gas.case_id = c.id
+    LEFT JOIN case_homework ch ON ch.case_id = c.id
+    WHERE c.id = ANY(%(case_ids)s)
+    GROUP BY GROUPING SETS ((c.clinician_id), ())
+)"""
+
+# One statement, so that the team's homework (HOMEWORK_ROWS) is gathered once for both parts: rows of kind `case`
+# (clinician, cases, achieved, goals, GAS T, completed, expected) and `instrument` (clinician, instrument, n, mean
+# change, improved, deteriorated, recovered, mean change adherent, below). float8 throughout, for the UNION.
+OUTCOMES = f"""
+WITH {HOMEWORK_ROWS},
+{OUTCOME_CASES},
+{OUTCOME_SCORES}
+SELECT 'case', clinician_id, NULL::text, n::float8, achieved::float8, goals::float8, gas_t::float8,
+    completed::float8, expected::float8, NULL::float8, NULL::float8
+FROM case_rows
+UNION ALL
+SELECT 'instrument', clinician_id, instrument::text, n::float8, mean::float8, improved::float8, deteriorated::float8,
+    recovered::float8, adherent::float8, less::float8, NULL::float8
+FROM instrument_rows
 """
 
 
@@ -357,20 +376,20 @@ def outcomes_report(
 
     rows = {c.pk: blank(c.pk, c.display_name) for c in clinicians}
     total = blank(None, "All")
-    for clinician_id, n, achieved, goals, gas_t, completed, expected in _fetch(OUTCOME_CASES, params, using):
+    for kind, clinician_id, code, n, *figures in _fetch(OUTCOMES, params, using):
         row = rows[clinician_id] if clinician_id else total
-        row.update(
-            cases=n,
-            goals_achieved_rate=_ratio(achieved or 0, goals),
-            mean_gas_t=_round(gas_t),
-            homework_adherence=_ratio(completed or 0, expected),
-        )
-    for clinician_id, code, n, mean, improved, deteriorated, recovered, adherent, less in _fetch(
-        OUTCOME_SCORES, params, using
-    ):
-        row = rows[clinician_id] if clinician_id else total
+        if kind == "case":
+            achieved, goals, gas_t, completed, expected, _, _ = figures
+            row.update(
+                cases=int(n),
+                goals_achieved_rate=_ratio(achieved or 0, goals),
+                mean_gas_t=_round(gas_t),
+                homework_adherence=_ratio(completed or 0, expected),
+            )
+            continue
+        mean, improved, deteriorated, recovered, adherent, less, _ = figures
         row["instruments"][code] = {
-            "n_clients": n,
+            "n_clients": int(n),
             "mean_change": _round(mean),
             "reliably_improved_rate": _round(improved, 4),
             "reliably_deteriorated_rate": _round(deteriorated, 4),
