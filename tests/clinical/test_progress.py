@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clinical import adherence
 from clinical.models import HomeworkProgress, HomeworkSubmission
+from clinical.reports import caseload_report
 from clinical.services import homework as homework_services
 from clinical.services.progress import repair_progress
 from tests.factories.scenes import CoupleInCare
@@ -198,3 +199,30 @@ def test_repair_finds_each_kind_of_difference_and_mends_it(care, catalog):
     assert {a.pk: kept(a) for a in (one, other, untouched)} == truth
     assert kept(stray) == {}
     assert repair("--check") == "missing: 0, wrong: 0, extra: 0\n"
+
+
+def test_a_report_as_of_an_earlier_day_counts_only_the_completions_until_then(care, catalog):
+    """A kept row whose last completion is after the report's day is counted again from its submissions."""
+    assignment = care.assign(catalog, frequency="daily", target_count=7, days_ago=6)
+    for days in (5, 4, 3, 1, 0):
+        submit(assignment, care.a, days)
+    submit(assignment, care.b, 5)
+    today = timezone.localdate()
+    for day in (today - timedelta(days=2), today):
+        periods = {}
+        for s in HomeworkSubmission.objects.filter(assignment=assignment, status="current"):
+            if timezone.localdate(s.completed_at) <= day:
+                periods.setdefault(s.client_id, set()).add(s.period)
+        rule = adherence.assignment_progress(
+            frequency=assignment.frequency,
+            mode=assignment.mode,
+            start=assignment.start_date,
+            due=assignment.due_date,
+            target=assignment.target_count,
+            assignees=[care.a.pk, care.b.pk],
+            periods_by_client=periods,
+            today=day,
+        )
+        [row] = caseload_report(user=care.clinician, today=day)
+        assert row["homework_adherence"] == round(rule.overall.completed / rule.overall.expected, 4), day
+    assert rule.overall.completed == 6  # today: a's five days and b's one
