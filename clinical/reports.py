@@ -53,9 +53,10 @@ HOMEWORK_ROWS = """
             END AS expected
         /* Each case's homework by key (assignment_by_case), never a scan of the practice's: the cost follows
            the cases reported on, whatever the size of the practice. */
-        FROM unnest(%(case_ids)s::uuid[]) AS k(case_id)
+        FROM (SELECT DISTINCT unnest(%(case_ids)s::uuid[])) AS k(case_id)
         CROSS JOIN LATERAL (
-            SELECT * FROM clinical_homeworkassignment
+            SELECT id, case_id, mode, status, start_date, due_date, frequency, target_count
+            FROM clinical_homeworkassignment
             WHERE case_id = k.case_id AND status <> 'cancelled'
             OFFSET 0
         ) ha
