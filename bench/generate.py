@@ -59,6 +59,7 @@ from psycopg.types.json import Jsonb
 from clinical import adherence, instruments
 from clinical.fields import fernet
 from clinical.models import NOTE_SECTIONS, AuditEvent, Case, Client, User
+from clinical.services.progress import RECOUNT
 from exercises.models import Exercise
 from kernel.audit import GENESIS_HASH, event_hash
 
@@ -460,6 +461,7 @@ def generate_practice(*, scale: float, seed: int = 1, replace: bool = False, str
             rebuild = without_secondary_indexes(cursor, BULK_TABLES)
         generator.run()
         generator.phase("(rebuild indexes)", lambda: generator.rebuild_indexes(rebuild))
+        generator.phase("clinical_homeworkprogress", generator.homework_progress)
         tables = generator.fix_sequences()
     generator.phase("(analyze)", lambda: generator.analyze(tables))
     generator.report.seconds = perf_counter() - started
@@ -1446,6 +1448,16 @@ class Generator:
             cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
             for statement in statements:
                 cursor.execute(statement)
+
+    def homework_progress(self) -> None:
+        """The kept homework progress (HomeworkProgress), recounted from the loaded submissions in one statement,
+        as the services keep it and `repair_progress` recounts it."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO clinical_homeworkprogress (assignment_id, client_id, periods, last_completed_at) "
+                + RECOUNT.format(where="")
+            )
+        self.loaded.append("clinical_homeworkprogress")
 
     def analyze(self, tables: list[str]) -> None:
         with connection.cursor() as cursor:

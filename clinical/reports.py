@@ -6,7 +6,8 @@ Who may be reported on is always decided on the primary database; the figures ar
 by `using` (the API may choose a streaming replica, api/replica.py), everything else being equal.
 
 Homework adherence here is the SQL form of clinical/adherence.py (distinct periods with a completion, against
-periods begun, capped by the target; `each` sums assignees, `joint` shares one count); GAS T is the SQL form of
+periods begun, capped by the target; `each` sums assignees, `joint` shares one count), reading the completions from
+the kept progress rows (clinical/services/progress.py) rather than from every submission; GAS T is the SQL form of
 instruments.gas_t_score with equal weights. Tests hold each pair together.
 """
 
@@ -50,23 +51,51 @@ HOMEWORK_ROWS = """
                 ELSE LEAST(ha.target_count,
                     (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
             END AS expected
-        FROM clinical_homeworkassignment ha JOIN clinical_case c ON c.id = ha.case_id
-        /* c.id too: so PostgreSQL reads the cases by key instead of hashing every case of the practice */
-        WHERE ha.case_id = ANY(%(case_ids)s) AND c.id = ANY(%(case_ids)s) AND ha.status <> 'cancelled'
+        /* Each case's homework by key (assignment_by_case), never a scan of the practice's: the cost follows
+           the cases reported on, whatever the size of the practice. */
+        FROM (SELECT DISTINCT unnest(%(case_ids)s::uuid[])) AS k(case_id)
+        CROSS JOIN LATERAL (
+            SELECT id, case_id, mode, status, start_date, due_date, frequency, target_count
+            FROM clinical_homeworkassignment
+            WHERE case_id = k.case_id AND status <> 'cancelled'
+            OFFSET 0
+        ) ha
+        JOIN clinical_case c ON c.id = ha.case_id  /* by key */
+    ),
+    kept AS (
+        /* The kept progress (HomeworkProgress) of these assignments, looked up per assignment by key (LATERAL), so
+           the cost follows the team's homework, not the practice's. */
+        SELECT p.assignment_id, p.client_id, p.periods, p.last_completed_at
+        FROM assignment a
+        CROSS JOIN LATERAL (
+            SELECT assignment_id, client_id, periods, last_completed_at
+            FROM clinical_homeworkprogress WHERE assignment_id = a.id
+            OFFSET 0 /* not pulled up into a hash join over the whole table */
+        ) p
     ),
     done AS (
-        SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods
-        FROM clinical_homeworksubmission s
-        WHERE s.status = 'current' AND s.assignment_id IN (SELECT id FROM assignment)
-            AND s.completed_at < (%(today)s::date + 1)::timestamptz
-        GROUP BY ROLLUP (s.assignment_id, s.client_id)
+        /* Distinct periods with a current completion by the end of %(today)s, per (assignment, client) and per
+           assignment (client NULL). A kept row whose last completion is before then counts as it stands; the few
+           with a later one (a report as of an earlier day, a phone's clock a little ahead) are counted again from
+           their submissions, as they were before the rows were kept. */
+        SELECT assignment_id, client_id, periods FROM kept
+        WHERE last_completed_at < (%(today)s::date + 1)::timestamptz
+        UNION ALL
+        SELECT k.assignment_id, k.client_id, (
+            SELECT COUNT(DISTINCT s.period) FROM clinical_homeworksubmission s
+            WHERE s.assignment_id = k.assignment_id AND (k.client_id IS NULL OR s.client_id = k.client_id)
+                AND s.status = 'current' AND s.completed_at < (%(today)s::date + 1)::timestamptz
+        )
+        FROM kept k WHERE k.last_completed_at >= (%(today)s::date + 1)::timestamptz
     ),
     homework AS (
         SELECT a.id, a.case_id, a.clinician_id, aa.client_id, a.mode, a.status, a.due_date, a.target, a.expected,
             LEAST(a.target, COALESCE(CASE WHEN a.mode = 'joint' THEN shared.periods ELSE own.periods END, 0))
                 AS completed
         FROM assignment a
-        JOIN clinical_homeworkassignment_assignees aa ON aa.homeworkassignment_id = a.id
+        CROSS JOIN LATERAL (  /* each assignment's assignees by key, not a hash of every assignee of the practice */
+            SELECT client_id FROM clinical_homeworkassignment_assignees WHERE homeworkassignment_id = a.id OFFSET 0
+        ) aa
         LEFT JOIN done own ON own.assignment_id = a.id AND own.client_id = aa.client_id
         LEFT JOIN done shared ON shared.assignment_id = a.id AND shared.client_id IS NULL
     ),
@@ -190,7 +219,6 @@ def _caseness_sql() -> str:
 
 
 OUTCOME_SCORES = f"""
-WITH {HOMEWORK_ROWS},
 client_adherence AS (
     SELECT client_id, SUM(completed)::float / NULLIF(SUM(expected), 0) AS adherence
     FROM homework GROUP BY client_id
@@ -207,22 +235,29 @@ scored AS (
         ({_caseness_sql()}) AS case_at_baseline
     FROM latest l
     JOIN clinical_case c ON c.id = l.case_id
-    JOIN clinical_assessment b
-        ON b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
+    /* The baselines, looked up per latest score (LATERAL, OFFSET 0: not flattened). As a three-column join
+       PostgreSQL expected one row from it and recomputed client_adherence once per score. */
+    CROSS JOIN LATERAL (
+        SELECT b.instrument, b.total FROM clinical_assessment b
+        WHERE b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
+        OFFSET 0
+    ) b
     LEFT JOIN client_adherence ca ON ca.client_id = l.client_id
-)
-SELECT clinician_id, instrument, COUNT(*), AVG(change),
-    AVG(CASE WHEN reliable_change = 'improved' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
-    AVG(CASE WHEN reliable_change = 'deteriorated' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> ''),
-    AVG(CASE WHEN recovered THEN 1.0 ELSE 0.0 END) FILTER (WHERE case_at_baseline),
-    AVG(change) FILTER (WHERE adherence >= %(split)s),
-    AVG(change) FILTER (WHERE adherence < %(split)s)
-FROM scored
-GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
-"""
+),
+instrument_rows AS (
+    SELECT clinician_id, instrument, COUNT(*) AS n, AVG(change) AS mean,
+        AVG(CASE WHEN reliable_change = 'improved' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> '')
+            AS improved,
+        AVG(CASE WHEN reliable_change = 'deteriorated' THEN 1.0 ELSE 0.0 END) FILTER (WHERE reliable_change <> '')
+            AS deteriorated,
+        AVG(CASE WHEN recovered THEN 1.0 ELSE 0.0 END) FILTER (WHERE case_at_baseline) AS recovered,
+        AVG(change) FILTER (WHERE adherence >= %(split)s) AS adherent,
+        AVG(change) FILTER (WHERE adherence < %(split)s) AS less
+    FROM scored
+    GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
+)"""
 
-OUTCOME_CASES = f"""
-WITH {HOMEWORK_ROWS},
+OUTCOME_CASES = """
 goal_rating AS (
     /* Each goal's latest rating, looked up per goal of these cases (not by scanning every rating). */
     SELECT g.case_id, r.score
@@ -248,14 +283,32 @@ case_goals AS (
 ),
 case_homework AS (
     SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM per_assignment GROUP BY case_id
-)
-SELECT c.clinician_id, COUNT(*), SUM(cg.achieved), SUM(cg.goals), AVG(gas.t), SUM(ch.completed), SUM(ch.expected)
-FROM clinical_case c
-LEFT JOIN case_goals cg ON cg.case_id = c.id
-LEFT JOIN case_gas gas ON gas.case_id = c.id
-LEFT JOIN case_homework ch ON ch.case_id = c.id
-WHERE c.id = ANY(%(case_ids)s)
-GROUP BY GROUPING SETS ((c.clinician_id), ())
+),
+case_rows AS (
+    SELECT c.clinician_id, COUNT(*) AS n, SUM(cg.achieved) AS achieved, SUM(cg.goals) AS goals, AVG(gas.t) AS gas_t,
+        SUM(ch.completed) AS completed, SUM(ch.expected) AS expected
+    FROM clinical_case c
+    LEFT JOIN case_goals cg ON cg.case_id = c.id
+    LEFT JOIN case_gas gas ON gas.case_id = c.id
+    LEFT JOIN case_homework ch ON ch.case_id = c.id
+    WHERE c.id = ANY(%(case_ids)s)
+    GROUP BY GROUPING SETS ((c.clinician_id), ())
+)"""
+
+# One statement, so that the team's homework (HOMEWORK_ROWS) is gathered once for both parts: rows of kind `case`
+# (clinician, cases, achieved, goals, GAS T, completed, expected) and `instrument` (clinician, instrument, n, mean
+# change, improved, deteriorated, recovered, mean change adherent, below). float8 throughout, for the UNION.
+OUTCOMES = f"""
+WITH {HOMEWORK_ROWS},
+{OUTCOME_CASES},
+{OUTCOME_SCORES}
+SELECT 'case', clinician_id, NULL::text, n::float8, achieved::float8, goals::float8, gas_t::float8,
+    completed::float8, expected::float8, NULL::float8, NULL::float8
+FROM case_rows
+UNION ALL
+SELECT 'instrument', clinician_id, instrument::text, n::float8, mean::float8, improved::float8, deteriorated::float8,
+    recovered::float8, adherent::float8, less::float8, NULL::float8
+FROM instrument_rows
 """
 
 
@@ -324,20 +377,20 @@ def outcomes_report(
 
     rows = {c.pk: blank(c.pk, c.display_name) for c in clinicians}
     total = blank(None, "All")
-    for clinician_id, n, achieved, goals, gas_t, completed, expected in _fetch(OUTCOME_CASES, params, using):
+    for kind, clinician_id, code, n, *figures in _fetch(OUTCOMES, params, using):
         row = rows[clinician_id] if clinician_id else total
-        row.update(
-            cases=n,
-            goals_achieved_rate=_ratio(achieved or 0, goals),
-            mean_gas_t=_round(gas_t),
-            homework_adherence=_ratio(completed or 0, expected),
-        )
-    for clinician_id, code, n, mean, improved, deteriorated, recovered, adherent, less in _fetch(
-        OUTCOME_SCORES, params, using
-    ):
-        row = rows[clinician_id] if clinician_id else total
+        if kind == "case":
+            achieved, goals, gas_t, completed, expected, _, _ = figures
+            row.update(
+                cases=int(n),
+                goals_achieved_rate=_ratio(achieved or 0, goals),
+                mean_gas_t=_round(gas_t),
+                homework_adherence=_ratio(completed or 0, expected),
+            )
+            continue
+        mean, improved, deteriorated, recovered, adherent, less, _ = figures
         row["instruments"][code] = {
-            "n_clients": n,
+            "n_clients": int(n),
             "mean_change": _round(mean),
             "reliably_improved_rate": _round(improved, 4),
             "reliably_deteriorated_rate": _round(deteriorated, 4),

@@ -173,6 +173,36 @@ class HomeworkSubmission(Record):
         return f"submission {self.pk}"
 
 
+class HomeworkProgress(models.Model):
+    """How far the current submissions of an assignment go, kept in step by the services that write submissions
+    (clinical/services/homework.py, keep_progress) so that reports read one row per assignee instead of walking
+    every submission. One row per (assignment, client who has a current submission), and one with no client for
+    the assignment as a whole (distinct periods across its submitters: what a `joint` assignment counts). Only
+    what submissions determine is kept; what is expected by a date stays computed from the assignment's dates.
+    `manage.py repair_progress` recomputes every row from the submissions."""
+
+    # db_index off: the unique constraint leads with the assignment.
+    assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    periods = models.PositiveIntegerField()  # distinct periods with a current submission
+    last_completed_at = models.DateTimeField()  # the latest completed_at among them: reports as of an earlier day
+
+    class Meta:
+        constraints = [
+            # Index-only reads for the reports; the conflict target of keep_progress's upsert.
+            models.UniqueConstraint(
+                fields=["assignment", "client"],
+                include=["periods", "last_completed_at"],
+                nulls_distinct=False,
+                name="progress_once_per_assignee",
+            ),
+            models.CheckConstraint(condition=Q(periods__gte=1), name="progress_has_periods"),
+        ]
+
+    def __str__(self):
+        return f"progress of assignment {self.assignment_id}, client {self.client_id or 'all'}"
+
+
 class ClientInvitation(models.Model):
     """A single-use invitation for a client to create their app login. Only the token's hash is stored."""
 

@@ -27,6 +27,7 @@ from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
+from .progress import keep_progress
 
 DEFAULT_TARGETS = {"once": 1, "daily": 7, "weekly": 4}
 CLOCK_SKEW = timedelta(minutes=5)
@@ -223,6 +224,7 @@ def submission_create(
         responses=responses,
         shared_with_partner=shared_with_partner,
     )
+    keep_progress(assignment_id=assignment.pk)
     audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
     happened("submission.created", submission=submission, assignment=assignment, case=assignment.case_id, client=client)
     _after_submission(assignment)  # then, if it is done now, assignment.completed
@@ -257,6 +259,7 @@ def submission_amend(
         revision=locked.revision + 1,
         amends=locked,
     )
+    keep_progress(assignment_id=assignment.pk)
     audit_append(
         actor=actor,
         action="amend",

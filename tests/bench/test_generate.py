@@ -28,6 +28,7 @@ from clinical.models import (
     CoupleMember,
     GoalAttainmentRating,
     HomeworkAssignment,
+    HomeworkProgress,
     HomeworkSubmission,
     ProgressNote,
     Role,
@@ -36,6 +37,8 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
+from clinical.reports import caseload_report
+from clinical.services.progress import repair_progress
 from exercises.responses import response_problems
 from kernel.audit import audit_append
 from tests.factories import CaseFactory, UserFactory
@@ -241,6 +244,44 @@ def test_adherence_is_spread_from_nothing_to_everything(practice):
     )
     assert 0 in by_client.values()  # some do nothing
     assert len(set(by_client.values())) > 5  # the rest, anything in between
+
+
+def test_kept_homework_progress_is_the_submissions_recounted_and_the_reports_follow_the_python_rule(practice):
+    """The generator fills HomeworkProgress as the services keep it; the caseload report, which reads those rows,
+    gives each clinician the adherence clinical/adherence.py gives their active homework."""
+    assert HomeworkProgress.objects.exists()
+    assert repair_progress(fix=False) == {"missing": 0, "wrong": 0, "extra": 0}
+
+    today = timezone.localdate()
+    kept = {(p.assignment_id, p.client_id): p.periods for p in HomeworkProgress.objects.all()}
+    totals = defaultdict(lambda: [0, 0])  # clinician → [completed, expected] of active homework on open cases
+    active = HomeworkAssignment.objects.filter(status="active", case__status__in=["open", "paused"])
+    for assignment in active.select_related("case").prefetch_related("assignees"):
+        periods = defaultdict(set)
+        for client, period in assignment.submissions.filter(status="current").values_list("client", "period"):
+            periods[client].add(period)
+        assignees = [c.pk for c in assignment.assignees.all()]
+        rule = adherence.assignment_progress(
+            frequency=assignment.frequency,
+            mode=assignment.mode,
+            start=assignment.start_date,
+            due=assignment.due_date,
+            target=assignment.target_count,
+            assignees=assignees,
+            periods_by_client=periods,
+            today=today,
+        )
+        for client in assignees:
+            count = kept.get((assignment.pk, None if assignment.mode == "joint" else client), 0)
+            assert min(assignment.target_count, count) == rule.by_assignee[client].completed, assignment.pk
+        totals[assignment.case.clinician_id][0] += rule.overall.completed
+        totals[assignment.case.clinician_id][1] += rule.overall.expected
+    supervisor = User.objects.get(role=Role.SUPERVISOR)
+    report = caseload_report(user=supervisor, today=today)
+    assert len(report) > 1
+    for row in report:
+        completed, expected = totals.get(row["clinician"], (0, 0))
+        assert row["homework_adherence"] == (round(completed / expected, 4) if expected else None), row
 
 
 def test_assessments_are_scored_as_the_instruments_score_them(practice):
