@@ -1,5 +1,7 @@
 """Progress notes: drafts, signing, co-signature, addenda, retirement."""
 
+from collections import defaultdict
+
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -14,7 +16,7 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape
 
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
     f"{fmt}: {', '.join(names)}" for fmt, names in NOTE_SECTIONS.items()
@@ -121,10 +123,33 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
         "entered_in_error": ["not_note_author", "note_entered_in_error"],
     }
 
+    # Hot reads (a case's notes): plain rows, shaped as NoteSerializer; the goals addressed and the addenda are
+    # read for the whole page in one query each (`fill_plain`).
+    plain_actions = ("list", "retrieve")
+    plain_computed = ("goals_addressed", "addenda")
+
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(
             "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by("created_at"))
         )
+
+    def fill_plain(self, rows):
+        ids = [row["id"] for row in rows]
+        goals, addenda = defaultdict(list), defaultdict(list)
+        if ids:
+            through = ProgressNote.goals_addressed.through.objects.filter(progressnote_id__in=ids).order_by("id")
+            for note_id, goal_id in through.values_list("progressnote_id", "treatmentgoal_id"):
+                goals[note_id].append(goal_id)
+            shape = plain_shape(AddendumSerializer)
+            for addendum in (
+                NoteAddendum.objects.filter(note_id__in=ids)
+                .order_by("created_at")
+                .values("note_id", *shape.columns)
+            ):
+                addenda[addendum["note_id"]].append(shape(addendum))
+        for row in rows:
+            row["goals_addressed"] = goals[row["id"]]
+            row["addenda"] = addenda[row["id"]]
 
     @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"])
