@@ -16,8 +16,9 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape, rows_of
 
+ADDENDA_ORDER = ("created_at", "id")
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
     f"{fmt}: {', '.join(names)}" for fmt, names in NOTE_SECTIONS.items()
 )
@@ -130,23 +131,23 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
 
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(
-            "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by("created_at"))
+            "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
         )
 
     def fill_plain(self, rows):
         ids = [row["id"] for row in rows]
         goals, addenda = defaultdict(list), defaultdict(list)
-        if ids:
-            through = ProgressNote.goals_addressed.through.objects.filter(progressnote_id__in=ids).order_by("id")
-            for note_id, goal_id in through.values_list("progressnote_id", "treatmentgoal_id"):
-                goals[note_id].append(goal_id)
-            shape = plain_shape(AddendumSerializer)
-            for addendum in (
-                NoteAddendum.objects.filter(note_id__in=ids)
-                .order_by("created_at")
-                .values("note_id", *shape.columns)
-            ):
-                addenda[addendum["note_id"]].append(shape(addendum))
+        # In the order they were linked (the serializer's order is the database's, unspecified).
+        through = ProgressNote.goals_addressed.through
+        for link in rows_of(
+            through, ("progressnote", "treatmentgoal"), where="progressnote", among=ids, order_by=("id",)
+        ):
+            goals[link["progressnote"]].append(link["treatmentgoal"])
+        shape = plain_shape(AddendumSerializer)
+        for addendum in rows_of(
+            NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER
+        ):
+            addenda[addendum["note"]].append(shape(addendum))
         for row in rows:
             row["goals_addressed"] = goals[row["id"]]
             row["addenda"] = addenda[row["id"]]

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from api.cases import CaseSerializer
 from api.homework import SubmissionSerializer
-from api.notes import AddendumSerializer, NoteSerializer
+from api.notes import ADDENDA_ORDER, AddendumSerializer, NoteSerializer
 from api.renderers import JSONRenderer
 from api.viewsets import PlainShape, plain_shape
 from clinical.models import (
@@ -145,7 +145,7 @@ def notes(care, clinician, supervisor):
 
 
 def note_objects(ids):
-    addenda = Prefetch("addenda", queryset=NoteAddendum.objects.order_by("created_at"))
+    addenda = Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
     by_id = {str(n.pk): n for n in ProgressNote.objects.filter(pk__in=ids).prefetch_related("goals_addressed", addenda)}
     return [by_id[i] for i in ids]
 
