@@ -22,10 +22,13 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 """
 
 import functools
+import uuid
 from collections.abc import Callable
 
+from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import fields as drf_fields
@@ -35,7 +38,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from clinical.models import Role
+from clinical.models import Role, User
 
 from .audit import audit_read
 from .etags import expected_version, with_etag
@@ -176,6 +179,69 @@ def rows_of(model, names: tuple[str, ...], *, where: str, among: list, order_by:
             for index, convert in converters:
                 row[index] = convert(row[index], None, connection)
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+# Stand-ins for the caller and the record a path names while a lookup statement is compiled (fresh per process,
+# so no stored id can ever equal them).
+_CALLER, _RECORD = uuid.uuid4(), uuid.uuid4()
+_CALLER_SLOT, _RECORD_SLOT = object(), object()
+_lookups: dict = {}
+
+
+def _no_queries(execute, sql, params, many, context):
+    raise TypeError("the selector reads the database while building its queryset")
+
+
+class CompiledLookup:
+    """The SQL of "this record, if the caller may see it" for a plain `retrieve`, compiled once per process per
+    viewset and role, and run with each request's caller and record: the scoped queryset is built by the selector
+    for a stand-in caller of that role (selectors decide by role, and use the caller's id as a parameter), its
+    parameters mapped back to the real ones. It refuses to exist (and the view falls back to the ORM) unless the
+    stand-ins are the only request values in the statement; a test compares it with a fresh compilation for real
+    callers of every role."""
+
+    def __init__(self, view):
+        real = view.request.user
+        view.request.user = User(pk=_CALLER, role=real.role, is_active=True)
+        try:
+            # A selector that read the database while building would bake the stand-in's answer into the statement.
+            with connection.execute_wrapper(_no_queries):
+                queryset = view.plain_queryset().filter(pk=_RECORD)[:2]
+                compiler = queryset.query.get_compiler(using=queryset.db)
+                self.sql, params = compiler.as_sql()
+        finally:
+            view.request.user = real
+        slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
+        self.params = [slots.get(value, value) if isinstance(value, uuid.UUID) else value for value in params]
+        self.names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
+        slotted = [p for p in self.params if p is _CALLER_SLOT or p is _RECORD_SLOT]
+        if slotted.count(_RECORD_SLOT) != 1 or _CALLER_SLOT not in slotted or real.pk in params:
+            raise TypeError(f"{type(view).__name__}: the lookup statement depends on more than the caller's role")
+
+    def row(self, user, pk) -> dict | None:
+        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if len(rows) != 1:
+            return None
+        row = list(rows[0])
+        for index, convs, expression in self.converters:
+            for convert in convs:
+                row[index] = convert(row[index], expression, connection)
+        return dict(zip(self.names, row, strict=True))
+
+
+def compiled_lookup(view) -> CompiledLookup | None:
+    key = (type(view), view.action, view.request.user.role)
+    if key not in _lookups:
+        try:
+            _lookups[key] = CompiledLookup(view)
+        except (TypeError, EmptyResultSet):  # not a fixed statement, or none at all (a role that sees nothing)
+            _lookups[key] = None
+    return _lookups[key]
 
 
 class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
@@ -373,9 +439,21 @@ class RetrieveMixin:
         return self.respond(obj, fetched=True)
 
     def retrieve_plain(self):
-        """`retrieve` from a plain row: found by scope alone, as `get_object` finds it, audited, with its ETag."""
+        """`retrieve` from a plain row: found by scope alone, as `get_object` finds it (by a statement compiled once
+        per process and role, `CompiledLookup`), audited, with its ETag."""
         lookup = self.lookup_url_kwarg or self.lookup_field
-        row = get_object_or_404(self.plain_queryset(), **{self.lookup_field: self.kwargs[lookup]})
+        statement = compiled_lookup(self) if self.lookup_field == "pk" else None
+        if statement is None:
+            row = get_object_or_404(self.plain_queryset(), **{self.lookup_field: self.kwargs[lookup]})
+        else:
+            model = self.get_serializer_class().Meta.model
+            try:
+                pk = model._meta.pk.to_python(self.kwargs[lookup])
+            except DjangoValidationError:
+                raise Http404 from None  # a malformed id is a 404 as well
+            row = statement.row(self.request.user, pk)
+            if row is None:
+                raise Http404
         self.check_object_permissions(self.request, row)
         if self.audited:
             audit_read(self.request, self.resource, [row["id"]])

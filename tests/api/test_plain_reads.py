@@ -5,18 +5,21 @@ UUIDs, nulls, nested addenda, the review a partner may not read; for every statu
 fields."""
 
 import json
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.db.models import Prefetch
 from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
-from api.cases import CaseSerializer
+from api.cases import CaseSerializer, CaseViewSet
 from api.homework import SubmissionSerializer
-from api.notes import ADDENDA_ORDER, AddendumSerializer, NoteSerializer
+from api.notes import ADDENDA_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
 from api.renderers import JSONRenderer
-from api.viewsets import PlainShape, plain_shape
+from api.viewsets import _CALLER_SLOT, _RECORD_SLOT, PlainShape, compiled_lookup, plain_shape
 from clinical.models import (
     CaseStatus,
     HomeworkSubmission,
@@ -24,8 +27,8 @@ from clinical.models import (
     NoteFormat,
     NoteStatus,
     ProgressNote,
-    SubmissionStatus,
     SubjectType,
+    SubmissionStatus,
 )
 from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
@@ -168,7 +171,8 @@ def test_a_cases_notes_answer_what_the_serializer_says(who, call_as, request, ca
     assert {row["status"] for row in listed} == {NoteStatus.DRAFT, NoteStatus.SIGNED, NoteStatus.ENTERED_IN_ERROR}
     assert listed[0]["sections"] is None
     signed = listed[2]
-    assert signed["cosigned_by"] is not None and signed["signed_at"].endswith("Z")
+    assert signed["cosigned_by"] is not None
+    assert signed["signed_at"].endswith("Z")
     assert [a["text"] for a in signed["addenda"]] == ["Partner B called after the session.", "Reviewed in supervision."]
     assert list(signed["addenda"][0]) == list(AddendumSerializer().fields)
     for row in listed:
@@ -210,7 +214,7 @@ def submission_objects(ids):
 
 
 @pytest.mark.parametrize(
-    "who, scopes, seen",
+    ("who", "scopes", "seen"),
     [("clinician", READ_WRITE, 5), ("supervisor", READ_WRITE, 5), ("a", HOMEWORK, 4), ("b", HOMEWORK, 3)],
 )
 def test_submission_pages_answer_what_the_serializer_says(who, scopes, seen, call_as, request, care, submissions):
@@ -291,3 +295,38 @@ def test_plain_reads_make_the_same_queries_for_one_and_many_rows(api, care, cata
     AddendumFactory(note=first, author=clinician)
 
     assert reads() == one
+
+
+# ---------------------------------------------------------------- the lookup compiled once per process and role
+
+
+def view_for(viewset, user, pk):
+    view = viewset()
+    view.action, view.kwargs, view.format_kwarg = "retrieve", {"pk": str(pk)}, None
+    view.request = Request(APIRequestFactory().get("/"))
+    view.request.user = user
+    return view
+
+
+@pytest.mark.parametrize("viewset", [CaseViewSet, NoteViewSet])
+def test_the_compiled_lookup_is_what_the_orm_compiles_for_the_real_caller(viewset, clinician, supervisor, care, notes):
+    for user in (clinician, supervisor):
+        record = care.case if viewset is CaseViewSet else notes[2]
+        statement = compiled_lookup(view_for(viewset, user, record.pk))
+        fresh = view_for(viewset, user, record.pk).plain_queryset().filter(pk=record.pk)[:2]
+        sql, params = fresh.query.sql_with_params()
+
+        assert statement is not None
+        assert statement.sql == sql
+        assert [
+            user.pk if p is _CALLER_SLOT else record.pk if p is _RECORD_SLOT else p for p in statement.params
+        ] == list(params)
+        assert statement.row(user, record.pk) == fresh.get()
+
+
+def test_a_plain_retrieve_answers_404_outside_scope_and_for_a_malformed_id(api, other_api, care, notes):
+    for path in (f"{CASES}{care.case.pk}/", f"{NOTES}{notes[0].pk}/"):
+        assert api.get(path).status_code == 200
+        assert other_api.get(path).status_code == 404
+    assert api.get(f"{CASES}not-a-uuid/").status_code == 404
+    assert api.get(f"{NOTES}{uuid.uuid4()}/").status_code == 404
