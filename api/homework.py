@@ -39,6 +39,7 @@ from .viewsets import (
     UpdateMixin,
     plain_date,
     plain_datetime,
+    rows_of,
 )
 
 # ---------------------------------------------------------------- progress
@@ -268,12 +269,10 @@ class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
 
     def represent(self, rows, serializer_class=None) -> list:
         ids = [row["id"] for row in rows]
-        versions = {
-            v["id"]: v
-            for v in ExerciseVersion.objects.filter(pk__in={row["exercise_version_id"] for row in rows}).values(
-                *ExerciseVersionSerializer.Meta.fields
-            )
-        }
+        # Each exercise version once, by a statement written once per process (api/viewsets.py rows_of).
+        among = list({row["exercise_version_id"] for row in rows})
+        fields = tuple(ExerciseVersionSerializer.Meta.fields)
+        versions = {v["id"]: v for v in rows_of(ExerciseVersion, fields, where="id", among=among, order_by=("id",))}
         assignees, mine = defaultdict(list), {}
         for assignment_id, client_id, user_id in HomeworkAssignment.assignees.through.objects.filter(
             homeworkassignment_id__in=ids
