@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -18,7 +18,7 @@ from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
 from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape, rows_of
 
-ADDENDA_ORDER = ("created_at", "id")
+ADDENDA_ORDER = ("created_at",)
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
     f"{fmt}: {', '.join(names)}" for fmt, names in NOTE_SECTIONS.items()
 )
@@ -137,12 +137,12 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     def fill_plain(self, rows):
         ids = [row["id"] for row in rows]
         goals, addenda = defaultdict(list), defaultdict(list)
-        # In the order they were linked (the serializer's order is the database's, unspecified).
-        through = ProgressNote.goals_addressed.through
-        for link in rows_of(
-            through, ("progressnote", "treatmentgoal"), where="progressnote", among=ids, order_by=("id",)
-        ):
-            goals[link["progressnote"]].append(link["treatmentgoal"])
+        # The goals by the very statement the serializer path prefetches them with, so that they come in the same
+        # order (the database's: the contract names none, the recorded examples hold one).
+        stand_ins = [ProgressNote(id=pk) for pk in ids]
+        prefetch_related_objects(stand_ins, "goals_addressed")
+        for note in stand_ins:
+            goals[note.pk] = [goal.pk for goal in note.goals_addressed.all()]
         shape = plain_shape(AddendumSerializer)
         for addendum in rows_of(
             NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER

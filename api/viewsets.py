@@ -181,9 +181,9 @@ def rows_of(model, names: tuple[str, ...], *, where: str, among: list, order_by:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-# Stand-ins for the caller and the record a path names while a lookup statement is compiled (fresh per process,
-# so no stored id can ever equal them).
-_CALLER, _RECORD = uuid.uuid4(), uuid.uuid4()
+# Stand-ins for the caller and the record a path names while a lookup statement is compiled: not version 4, so no
+# stored id (uuid4) can ever equal them; constants, so that compiling takes nothing from the process's randomness.
+_CALLER, _RECORD = uuid.UUID(int=1), uuid.UUID(int=2)
 _CALLER_SLOT, _RECORD_SLOT = object(), object()
 _lookups: dict = {}
 
@@ -202,7 +202,7 @@ class CompiledLookup:
 
     def __init__(self, view):
         real = view.request.user
-        view.request.user = User(pk=_CALLER, role=real.role, is_active=True)
+        view.request.user = User(id=_CALLER, role=real.role)  # `id`, not `pk`: no default id drawn
         try:
             # A selector that read the database while building would bake the stand-in's answer into the statement.
             with connection.execute_wrapper(_no_queries):
