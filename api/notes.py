@@ -1,15 +1,17 @@
 """Progress notes: drafts, signing, co-signature, addenda, retirement."""
 
+import functools
 from collections import defaultdict
 
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db import connection
+from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 
 from clinical import selectors
-from clinical.models import NOTE_SECTIONS, NoteAddendum, NoteFormat, NoteStatus, ProgressNote, Role
+from clinical.models import NOTE_SECTIONS, NoteAddendum, NoteFormat, NoteStatus, ProgressNote, Role, TreatmentGoal
 from clinical.services import notes as services
 
 from .filters import ScopedIdFilter
@@ -83,6 +85,21 @@ class EnteredInErrorSerializer(JSONTypes, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+@functools.cache
+def _goals_statement() -> str:
+    """A page's goals addressed: the statement the serializer path prefetches them with (the same join and columns,
+    `IN (...)` written as PostgreSQL plans it, `= ANY(...)`), so that they come in the same order, the database's:
+    the contract names none, the recorded examples hold one. Written once per process."""
+    q = connection.ops.quote_name
+    goal, link = q(TreatmentGoal._meta.db_table), q(ProgressNote.goals_addressed.through._meta.db_table)
+    columns = ", ".join(f"{goal}.{q(field.column)}" for field in TreatmentGoal._meta.concrete_fields)
+    return (
+        f"SELECT ({link}.{q('progressnote_id')}), {columns} FROM {goal} "  # noqa: S608 - the models' own names
+        f"INNER JOIN {link} ON ({goal}.{q('id')} = {link}.{q('treatmentgoal_id')}) "
+        f"WHERE {link}.{q('progressnote_id')} = ANY(%s)"
+    )
+
+
 class NoteFilter(filters.FilterSet):
     case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
     status = filters.ChoiceFilter(choices=NoteStatus.choices)
@@ -137,12 +154,11 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     def fill_plain(self, rows):
         ids = [row["id"] for row in rows]
         goals, addenda = defaultdict(list), defaultdict(list)
-        # The goals by the very statement the serializer path prefetches them with, so that they come in the same
-        # order (the database's: the contract names none, the recorded examples hold one).
-        stand_ins = [ProgressNote(id=pk) for pk in ids]
-        prefetch_related_objects(stand_ins, "goals_addressed")
-        for note in stand_ins:
-            goals[note.pk] = [goal.pk for goal in note.goals_addressed.all()]
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(_goals_statement(), [ids])
+                for note_id, goal_id, *_ in cursor.fetchall():
+                    goals[note_id].append(goal_id)
         shape = plain_shape(AddendumSerializer)
         for addendum in rows_of(
             NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER
