@@ -154,6 +154,8 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     selector = selectors.cases_visible_to
     serializer_class = CaseSerializer
     filterset_class = CaseFilter
+    # Hot reads (the clinician's case screen): plain rows, shaped as CaseSerializer (api/viewsets.py).
+    plain_actions = ("list", "retrieve")
     request_serializers = {
         "create": CaseCreateSerializer,
         "partial_update": CaseUpdateSerializer,

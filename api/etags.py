@@ -22,7 +22,8 @@ class PreconditionRequired(APIException):
 
 
 def etag_for(obj) -> str:
-    return f'"{obj.version}"'
+    """The ETag of a model object or of a plain row (`.values()`)."""
+    return f'"{obj["version"] if isinstance(obj, dict) else obj.version}"'
 
 
 def with_etag(response, obj):

@@ -2,7 +2,8 @@
 
 from collections import defaultdict
 
-from django.utils import timezone
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
@@ -29,7 +30,17 @@ from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
 from .serializers import ExerciseVersionSerializer, LocalTimeField, ResponsesField
 from .throttling import submission_throttles
-from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
+from .viewsets import (
+    CLINICIANS,
+    CreateMixin,
+    ListMixin,
+    ResourceViewSet,
+    RetrieveMixin,
+    UpdateMixin,
+    plain_date,
+    plain_datetime,
+    rows_of,
+)
 
 # ---------------------------------------------------------------- progress
 
@@ -258,12 +269,10 @@ class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
 
     def represent(self, rows, serializer_class=None) -> list:
         ids = [row["id"] for row in rows]
-        versions = {
-            v["id"]: v
-            for v in ExerciseVersion.objects.filter(pk__in={row["exercise_version_id"] for row in rows}).values(
-                *ExerciseVersionSerializer.Meta.fields
-            )
-        }
+        # Each exercise version once, by a statement written once per process (api/viewsets.py rows_of).
+        among = list({row["exercise_version_id"] for row in rows})
+        fields = tuple(ExerciseVersionSerializer.Meta.fields)
+        versions = {v["id"]: v for v in rows_of(ExerciseVersion, fields, where="id", among=among, order_by=("id",))}
         assignees, mine = defaultdict(list), {}
         for assignment_id, client_id, user_id in HomeworkAssignment.assignees.through.objects.filter(
             homeworkassignment_id__in=ids
@@ -278,18 +287,6 @@ class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
         ]
 
 
-def _datetime(value):
-    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _date(value):
-    return None if value is None else value.isoformat()
-
-
 def my_assignment(row: dict, version: dict, progress, client_id) -> dict:
     """One item of me/assignments/ (MyAssignmentSerializer's fields, in its order) from plain rows."""
     mine = progress.by_assignee[client_id]
@@ -298,16 +295,16 @@ def my_assignment(row: dict, version: dict, progress, client_id) -> dict:
         "exercise_version": {
             **version,
             "id": str(version["id"]),
-            "created_at": _datetime(version["created_at"]),
+            "created_at": plain_datetime(version["created_at"]),
         },
         "mode": row["mode"],
-        **{name: _date(row[name]) if name.endswith("_date") else row[name] for name in TERMS},
+        **{name: plain_date(row[name]) if name.endswith("_date") else row[name] for name in TERMS},
         "completed_count": progress.overall.completed,
         "expected_to_date": progress.overall.expected,
         "adherence": progress.overall.adherence,
         "overdue": row["status"] == AssignmentStatus.ACTIVE and progress.overdue,
         "my_progress": {"completed": mine.completed, "expected": mine.expected, "adherence": mine.adherence},
-        "updated_at": _datetime(row["updated_at"]),
+        "updated_at": plain_datetime(row["updated_at"]),
         "version": row["version"],
     }
 
@@ -415,8 +412,21 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
     # The caller's own new submission, with its client: nothing to fetch again.
     created_as_answered = True
 
+    # Hot reads (the therapist's review queue, the client app's history): plain rows, shaped as
+    # SubmissionSerializer. The review is read as stored and decrypted only where the caller may read it.
+    plain_actions = ("list",)
+    plain_computed = ("feedback",)
+    plain_columns = {"submitter": F("client__user_id"), "feedback_token": Cast("feedback", TextField())}
+
     def shape_queryset(self, queryset):
         return queryset.select_related("client")
+
+    def fill_plain(self, rows):
+        user, decrypt = self.request.user, HomeworkSubmission._meta.get_field("feedback").from_db_value
+        for row in rows:
+            token = row["feedback_token"]
+            shown = token is not None and selectors.feedback_shown(user=user, submitter=row["submitter"])
+            row["feedback"] = decrypt(token, None, None) if shown else None
 
     def get_throttles(self):
         # Sending is rate-limited per client and per address (api/throttling.py); reading and reviewing are not.

@@ -1,5 +1,9 @@
 """Progress notes: drafts, signing, co-signature, addenda, retirement."""
 
+import functools
+from collections import defaultdict
+
+from django.db import connection
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -7,15 +11,16 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 
 from clinical import selectors
-from clinical.models import NOTE_SECTIONS, NoteAddendum, NoteFormat, NoteStatus, ProgressNote, Role
+from clinical.models import NOTE_SECTIONS, NoteAddendum, NoteFormat, NoteStatus, ProgressNote, Role, TreatmentGoal
 from clinical.services import notes as services
 
 from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape, rows_of
 
+ADDENDA_ORDER = ("created_at",)
 SECTIONS_HELP = "Text per section of the note's format: " + "; ".join(
     f"{fmt}: {', '.join(names)}" for fmt, names in NOTE_SECTIONS.items()
 )
@@ -80,6 +85,21 @@ class EnteredInErrorSerializer(JSONTypes, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+@functools.cache
+def _goals_statement() -> str:
+    """A page's goals addressed: the statement the serializer path prefetches them with (the same join and columns,
+    `IN (...)` written as PostgreSQL plans it, `= ANY(...)`), so that they come in the same order, the database's:
+    the contract names none, the recorded examples hold one. Written once per process."""
+    q = connection.ops.quote_name
+    goal, link = q(TreatmentGoal._meta.db_table), q(ProgressNote.goals_addressed.through._meta.db_table)
+    columns = ", ".join(f"{goal}.{q(field.column)}" for field in TreatmentGoal._meta.concrete_fields)
+    return (
+        f"SELECT ({link}.{q('progressnote_id')}), {columns} FROM {goal} "  # noqa: S608 - the models' own names
+        f"INNER JOIN {link} ON ({goal}.{q('id')} = {link}.{q('treatmentgoal_id')}) "
+        f"WHERE {link}.{q('progressnote_id')} = ANY(%s)"
+    )
+
+
 class NoteFilter(filters.FilterSet):
     case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
     status = filters.ChoiceFilter(choices=NoteStatus.choices)
@@ -121,10 +141,32 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
         "entered_in_error": ["not_note_author", "note_entered_in_error"],
     }
 
+    # Hot reads (a case's notes): plain rows, shaped as NoteSerializer; the goals addressed and the addenda are
+    # read for the whole page in one query each (`fill_plain`).
+    plain_actions = ("list", "retrieve")
+    plain_computed = ("goals_addressed", "addenda")
+
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(
-            "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by("created_at"))
+            "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
         )
+
+    def fill_plain(self, rows):
+        ids = [row["id"] for row in rows]
+        goals, addenda = defaultdict(list), defaultdict(list)
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(_goals_statement(), [ids])
+                for note_id, goal_id, *_ in cursor.fetchall():
+                    goals[note_id].append(goal_id)
+        shape = plain_shape(AddendumSerializer)
+        for addendum in rows_of(
+            NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER
+        ):
+            addenda[addendum["note"]].append(shape(addendum))
+        for row in rows:
+            row["goals_addressed"] = goals[row["id"]]
+            row["addenda"] = addenda[row["id"]]
 
     @extend_schema(tags=["notes"])
     @action(detail=True, methods=["post"])

@@ -21,14 +21,24 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 `request_serializers` also tells the OpenAPI schema each operation's request body (api/schema.py).
 """
 
-from django.http import HttpResponse
+import functools
+import uuid
+from collections.abc import Callable
+
+from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
+from django.http import Http404, HttpResponse
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import status
+from rest_framework import fields as drf_fields
+from rest_framework import relations, serializers, status
 from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from clinical.models import Role
+from clinical.models import Role, User
 
 from .audit import audit_read
 from .etags import expected_version, with_etag
@@ -65,6 +75,175 @@ class KnownQueryParameters:
         return names
 
 
+# ---------------------------------------------------------------- the plain-row read path
+
+
+def plain_datetime(value) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
+    if not value:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def plain_date(value) -> str | None:
+    """As DRF's DateField writes it."""
+    return None if value is None else value.isoformat()
+
+
+def _converter(field) -> Callable | None:
+    """How one serializer field writes a column's value (not None): None where the value is written as it is
+    (the renderer, orjson, writes UUIDs as DRF does), else a function; a field's own `to_representation` where
+    there is no shortcut, so the answer is the serializer's by construction."""
+    if isinstance(field, relations.PrimaryKeyRelatedField):
+        return None if field.pk_field is None else field.pk_field.to_representation
+    if isinstance(field, drf_fields.DateTimeField):
+        iso = getattr(field, "format", api_settings.DATETIME_FORMAT) == api_settings.DATETIME_FORMAT == "iso-8601"
+        return plain_datetime if iso and not hasattr(field, "timezone") else field.to_representation
+    if isinstance(field, drf_fields.DateField):
+        iso = getattr(field, "format", api_settings.DATE_FORMAT) == api_settings.DATE_FORMAT == "iso-8601"
+        return plain_date if iso else field.to_representation
+    if isinstance(field, drf_fields.UUIDField):
+        return None if field.uuid_format == "hex_verbose" else field.to_representation
+    if type(field) in (drf_fields.CharField, drf_fields.IntegerField, drf_fields.BooleanField):
+        return None  # the column's own type: str, int, bool
+    if type(field) is drf_fields.ChoiceField and all(isinstance(key, str) for key in field.choices):
+        return None
+    return field.to_representation
+
+
+class PlainShape:
+    """A serializer's answer built from plain rows (`.values()`), field for field and in its order, without
+    building the serializer per call: its fields are read once per process, and each row is one dict
+    comprehension. Fields the serializer nests or computes (a `SerializerMethodField`, a nested serializer, a
+    many-to-many) are named in `computed`: the view fills them in the row, already as the answer shows them.
+    A contract test holds each shape to its serializer for the same rows (tests/api/test_plain_reads.py)."""
+
+    def __init__(self, serializer_class, computed: tuple[str, ...] = ()):
+        self.serializer_class = serializer_class
+        self.fields: list[tuple[str, str, Callable | None]] = []  # (answer key, row key, converter)
+        for name, field in serializer_class().fields.items():
+            if field.write_only:
+                continue
+            if name in computed:
+                self.fields.append((name, name, None))
+                continue
+            if isinstance(field, (serializers.BaseSerializer, relations.ManyRelatedField)) or field.source == "*":
+                raise TypeError(f"{serializer_class.__name__}.{name} is nested or computed: name it in `computed`")
+            if isinstance(field, drf_fields.SerializerMethodField) or "." in field.source:
+                raise TypeError(f"{serializer_class.__name__}.{name} is computed: name it in `computed`")
+            self.fields.append((name, field.source, _converter(field)))
+        self.columns = tuple(key for name, key, _ in self.fields if name not in computed)
+
+    def __call__(self, row: dict) -> dict:
+        return {
+            name: value if (value := row[key]) is None or convert is None else convert(value)
+            for name, key, convert in self.fields
+        }
+
+
+@functools.cache
+def plain_shape(serializer_class, computed: tuple[str, ...] = ()) -> PlainShape:
+    """The shape of a serializer's answer, built once per process."""
+    return PlainShape(serializer_class, computed)
+
+
+@functools.cache
+def _statement(model, names: tuple[str, ...], key: str, order_by: tuple[str, ...]):
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in names]
+    columns = ", ".join(quote(field.column) for field in fields)
+    order = ", ".join(quote(meta.get_field(name).column) for name in order_by)
+    sql = (
+        f"SELECT {columns} FROM {quote(meta.db_table)} "  # noqa: S608 - the model's own names
+        f"WHERE {quote(meta.get_field(key).column)} = ANY(%s) ORDER BY {order}"
+    )
+    converters = [(index, field.from_db_value) for index, field in enumerate(fields) if hasattr(field, "from_db_value")]
+    return sql, converters
+
+
+def rows_of(model, names: tuple[str, ...], *, where: str, among: list, order_by: tuple[str, ...]) -> list[dict]:
+    """The rows of `model` whose `where` column is one of `among`, as `.values(*names)` would give them (each field's
+    own converter applied: encrypted columns are decrypted), in `order_by` order. One statement whose SQL is written
+    once per process from the model's table and column names, so a hot read's page-wide lookups (a note's addenda,
+    its goals) cost no ORM building and compiling per request. `among` may be empty: no query then."""
+    if not among:
+        return []
+    sql, converters = _statement(model, names, where, order_by)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(among)])
+        rows = cursor.fetchall()
+    if converters:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for index, convert in converters:
+                row[index] = convert(row[index], None, connection)
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+# Stand-ins for the caller and the record a path names while a lookup statement is compiled: not version 4, so no
+# stored id (uuid4) can ever equal them; constants, so that compiling takes nothing from the process's randomness.
+_CALLER, _RECORD = uuid.UUID(int=1), uuid.UUID(int=2)
+_CALLER_SLOT, _RECORD_SLOT = object(), object()
+_lookups: dict = {}
+
+
+def _no_queries(execute, sql, params, many, context):
+    raise TypeError("the selector reads the database while building its queryset")
+
+
+class CompiledLookup:
+    """The SQL of "this record, if the caller may see it" for a plain `retrieve`, compiled once per process per
+    viewset and role, and run with each request's caller and record: the scoped queryset is built by the selector
+    for a stand-in caller of that role (selectors decide by role, and use the caller's id as a parameter), its
+    parameters mapped back to the real ones. It refuses to exist (and the view falls back to the ORM) unless the
+    stand-ins are the only request values in the statement; a test compares it with a fresh compilation for real
+    callers of every role."""
+
+    def __init__(self, view):
+        real = view.request.user
+        view.request.user = User(id=_CALLER, role=real.role)  # `id`, not `pk`: no default id drawn
+        try:
+            # A selector that read the database while building would bake the stand-in's answer into the statement.
+            with connection.execute_wrapper(_no_queries):
+                queryset = view.plain_queryset().filter(pk=_RECORD)[:2]
+                compiler = queryset.query.get_compiler(using=queryset.db)
+                self.sql, params = compiler.as_sql()
+        finally:
+            view.request.user = real
+        slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
+        self.params = [slots.get(value, value) if isinstance(value, uuid.UUID) else value for value in params]
+        self.names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
+        slotted = [p for p in self.params if p is _CALLER_SLOT or p is _RECORD_SLOT]
+        if slotted.count(_RECORD_SLOT) != 1 or _CALLER_SLOT not in slotted or real.pk in params:
+            raise TypeError(f"{type(view).__name__}: the lookup statement depends on more than the caller's role")
+
+    def row(self, user, pk) -> dict | None:
+        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if len(rows) != 1:
+            return None
+        row = list(rows[0])
+        for index, convs, expression in self.converters:
+            for convert in convs:
+                row[index] = convert(row[index], expression, connection)
+        return dict(zip(self.names, row, strict=True))
+
+
+def compiled_lookup(view) -> CompiledLookup | None:
+    key = (type(view), view.action, view.request.user.role)
+    if key not in _lookups:
+        try:
+            _lookups[key] = CompiledLookup(view)
+        except (TypeError, EmptyResultSet):  # not a fixed statement, or none at all (a role that sees nothing)
+            _lookups[key] = None
+    return _lookups[key]
+
+
 class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     """Clinicians and supervisors by default (a resource names other roles in `allowed_roles`)."""
 
@@ -90,6 +269,13 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     write_scopes = ["clinical:write"]
     allowed_roles = CLINICIANS
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # The plain-row read path for hot reads: these actions (of "list", "retrieve") read `.values()` rows and shape
+    # them with the serializer's `PlainShape` instead of building model objects and running the serializer. The
+    # serializer still describes the answer in the contract; `plain_computed` names its fields the view fills
+    # itself (`fill_plain`), `plain_columns` any further columns `fill_plain` needs.
+    plain_actions: tuple[str, ...] = ()
+    plain_computed: tuple[str, ...] = ()
+    plain_columns: tuple[str, ...] | dict = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -161,12 +347,35 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         of them, never one per row)."""
         return {}
 
+    def reads_plain(self) -> bool:
+        return self.action in self.plain_actions and not getattr(self, "swagger_fake_view", False)
+
+    def plain_shape(self) -> PlainShape:
+        return plain_shape(self.get_serializer_class(), self.plain_computed)
+
+    def plain_queryset(self):
+        """The scoped queryset as plain rows: the serializer's columns and `plain_columns` (names, or a dict of
+        name: expression)."""
+        extra = self.plain_columns
+        names, expressions = (extra, {}) if not isinstance(extra, dict) else ((), extra)
+        # Prefetches are for model objects; the view fills nested fields itself (`fill_plain`).
+        queryset = self.get_queryset().prefetch_related(None)
+        return queryset.values(*self.plain_shape().columns, *names, **expressions)
+
+    def fill_plain(self, rows: list[dict]) -> None:
+        """Fill `plain_computed` in these rows, as the answer shows them (a query for all of them, never one per
+        row)."""
+
     def audited_ids(self, rows) -> list:
         return [row["id"] if isinstance(row, dict) else row.pk for row in rows]
 
     def represent(self, rows, serializer_class=None) -> list:
         """A page's rows as the answer shows them. A hot read may build them from plain rows (`.values()`) instead,
         held to its serializer's output by a test."""
+        if serializer_class is None and self.reads_plain():
+            self.fill_plain(rows)
+            shape = self.plain_shape()
+            return [shape(row) for row in rows]
         serializer_class = serializer_class or self.get_serializer_class()
         context = {**self.get_serializer_context(), **self.serializer_context_for(rows)}
         return serializer_class(rows, many=True, context=context).data
@@ -217,15 +426,41 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
 
 class ListMixin:
     def list(self, request):
-        return self.page(self.get_queryset())
+        return self.page(self.plain_queryset() if self.reads_plain() else self.get_queryset())
 
 
 class RetrieveMixin:
     def retrieve(self, request, pk=None):
+        if self.reads_plain():
+            return self.retrieve_plain()
         obj = self.get_object()
         if self.audited:
             audit_read(request, self.resource, [obj.pk])
         return self.respond(obj, fetched=True)
+
+    def retrieve_plain(self):
+        """`retrieve` from a plain row: found by scope alone, as `get_object` finds it (by a statement compiled once
+        per process and role, `CompiledLookup`), audited, with its ETag."""
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        statement = compiled_lookup(self) if self.lookup_field == "pk" else None
+        if statement is None:
+            row = get_object_or_404(self.plain_queryset(), **{self.lookup_field: self.kwargs[lookup]})
+        else:
+            model = self.get_serializer_class().Meta.model
+            try:
+                pk = model._meta.pk.to_python(self.kwargs[lookup])
+            except DjangoValidationError:
+                raise Http404 from None  # a malformed id is a 404 as well
+            row = statement.row(self.request.user, pk)
+            if row is None:
+                raise Http404
+        self.check_object_permissions(self.request, row)
+        if self.audited:
+            audit_read(self.request, self.resource, [row["id"]])
+        response = Response(self.represent([row])[0])
+        if self.etag and "version" in row:
+            with_etag(response, row)
+        return response
 
 
 class CreateMixin:

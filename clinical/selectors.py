@@ -223,9 +223,12 @@ def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
 def submission_feedback_for(*, user: User, submission: HomeworkSubmission) -> str | None:
     """The therapist's review as `user` may read it: staff and the submitter see it; a partner reading a shared
     submission does not (the review stays between its author and the therapist)."""
-    if user.role == Role.CLIENT and submission.client.user_id != user.pk:
-        return None
-    return submission.feedback
+    return submission.feedback if feedback_shown(user=user, submitter=submission.client.user_id) else None
+
+
+def feedback_shown(*, user: User, submitter) -> bool:
+    """Whether `user` may read the review of a submission sent by the login `submitter` (a user id)."""
+    return user.role != Role.CLIENT or submitter == user.pk
 
 
 def completion_periods(*, assignment_ids) -> dict:

@@ -1,0 +1,325 @@
+"""The plain-row read path (api/viewsets.py `PlainShape`, `plain_actions`): case detail and list, a case's notes
+and a note, the submission pages answer from `.values()` rows without their serializers. The serializers are the
+contract, so for the same rows both must say the same, byte for byte once rendered: field order, dates and times,
+UUIDs, nulls, nested addenda, the review a partner may not read; for every status, both partners, encrypted
+fields."""
+
+import json
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.db.models import Prefetch
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from api.cases import CaseSerializer, CaseViewSet
+from api.homework import SubmissionSerializer
+from api.notes import ADDENDA_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
+from api.renderers import JSONRenderer
+from api.viewsets import _CALLER_SLOT, _RECORD_SLOT, PlainShape, compiled_lookup, plain_shape
+from clinical.models import (
+    CaseStatus,
+    HomeworkSubmission,
+    NoteAddendum,
+    NoteFormat,
+    NoteStatus,
+    ProgressNote,
+    SubjectType,
+    SubmissionStatus,
+)
+from clinical.services import homework as homework_services
+from clinical.services import notes as note_services
+from tests.factories import AddendumFactory, CaseFactory, GoalFactory, NoteFactory
+from tests.helpers import HOMEWORK, READ_WRITE
+
+CASES, NOTES, SUBMISSIONS = "/api/v1/cases/", "/api/v1/notes/", "/api/v1/submissions/"
+
+
+def rendered(data):
+    """As the API writes it (api/renderers.py), read back."""
+    return json.loads(JSONRenderer().render(data))
+
+
+def described(serializer_class, instances, user):
+    """What the serializer says of these model objects, for this caller."""
+    context = {"request": SimpleNamespace(user=user)}
+    return rendered(serializer_class(instances, many=True, context=context).data)
+
+
+def assert_same(answered: list, expected: list):
+    """The same answer, key order included (what `==` on dicts does not compare): the same bytes once rendered."""
+    assert answered == expected
+    assert JSONRenderer().render(answered) == JSONRenderer().render(expected)
+
+
+def results(response) -> list:
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+# ---------------------------------------------------------------- the shape itself
+
+
+def test_a_shape_keeps_the_serializers_fields_in_order():
+    assert [name for name, _, _ in plain_shape(NoteSerializer, ("goals_addressed", "addenda")).fields] == list(
+        NoteSerializer().fields
+    )
+    assert plain_shape(CaseSerializer) is plain_shape(CaseSerializer)  # built once per process
+
+
+def test_a_nested_or_computed_field_must_be_named():
+    with pytest.raises(TypeError, match="addenda"):
+        PlainShape(NoteSerializer, ("goals_addressed",))
+    with pytest.raises(TypeError, match="feedback"):
+        PlainShape(SubmissionSerializer)
+
+
+# ---------------------------------------------------------------- cases
+
+
+@pytest.fixture
+def cases(care, clinician):
+    """Every subject type and status, nulls (no closing date, no concerns) and values (a closed case)."""
+    today = timezone.localdate()
+    return [
+        care.case,  # a couple case: no client
+        CaseFactory(clinician=clinician, presenting_concerns=[]),
+        CaseFactory(clinician=clinician, status=CaseStatus.PAUSED, presenting_concerns=["trust", "emotional_intimacy"]),
+        CaseFactory(
+            clinician=clinician,
+            status=CaseStatus.CLOSED,
+            opened_on=today - timedelta(days=90),
+            closed_on=today,
+            closing_reason="Goals met; both partners agreed to end.",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_cases_answer_what_the_serializer_says(who, call_as, request, cases):
+    user = request.getfixturevalue(who)
+    caller = call_as(user, READ_WRITE)
+    listed = results(caller.get(f"{CASES}?page_size=200"))
+
+    assert {row["id"] for row in listed} == {str(case.pk) for case in cases}
+    by_id = {str(case.pk): type(case).objects.get(pk=case.pk) for case in cases}
+    assert_same(listed, described(CaseSerializer, [by_id[row["id"]] for row in listed], user))
+    assert {row["subject_type"] for row in listed} == set(SubjectType.values)
+    assert {row["status"] for row in listed} == set(CaseStatus.values)
+    for row in listed:
+        response = caller.get(f"{CASES}{row['id']}/")
+        assert response.status_code == 200
+        assert response.json() == row
+        assert response["ETag"] == f'"{row["version"]}"'
+
+
+# ---------------------------------------------------------------- notes
+
+
+@pytest.fixture
+def notes(care, clinician, supervisor):
+    """Every status and format, goals addressed and none, addenda, a co-signature, a retired note, null sections."""
+    goals = [GoalFactory(case=care.case) for _ in range(3)]
+    yesterday = timezone.localdate() - timedelta(days=1)
+    draft = NoteFactory(case=care.case, sections=None)
+    goals_note = note_services.note_create(
+        actor=clinician,
+        case=care.case,
+        session_date=yesterday,
+        format=NoteFormat.NARRATIVE,
+        sections={"body": "Small promises, kept; one broken and named."},
+        goals_addressed=[goals[2], goals[0]],
+    )
+    signed = note_services.note_create(
+        actor=clinician,
+        case=care.case,
+        session_date=yesterday,
+        format=NoteFormat.DAP,
+        sections={"data": "Shared a fear.", "assessment": "Opening up.", "plan": "One small vulnerability."},
+        goals_addressed=[goals[1]],
+    )
+    signed = note_services.note_sign(actor=clinician, note=signed)
+    if not signed.cosign_required:
+        signed.cosign_required = True
+        signed.save(update_fields=["cosign_required"])
+    note_services.note_cosign(actor=supervisor, note=signed)
+    note_services.note_add_addendum(actor=clinician, note=signed, text="Partner B called after the session.")
+    note_services.note_add_addendum(actor=supervisor, note=signed, text="Reviewed in supervision.")
+    retired = NoteFactory(case=care.case, status=NoteStatus.SIGNED, signed_at=timezone.now())
+    note_services.note_enter_in_error(actor=clinician, note=retired, reason="Written on the wrong case.")
+    return [draft, goals_note, signed, retired]
+
+
+def note_objects(ids):
+    addenda = Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
+    by_id = {str(n.pk): n for n in ProgressNote.objects.filter(pk__in=ids).prefetch_related("goals_addressed", addenda)}
+    return [by_id[i] for i in ids]
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_a_cases_notes_answer_what_the_serializer_says(who, call_as, request, care, notes):
+    user = request.getfixturevalue(who)
+    caller = call_as(user, READ_WRITE)
+    listed = results(caller.get(NOTES, {"case": str(care.case.pk)}))
+
+    assert [row["id"] for row in listed] == [str(note.pk) for note in notes]  # (created_at, id)
+    expected = described(NoteSerializer, note_objects([row["id"] for row in listed]), user)
+    assert_same(listed, expected)
+    assert {row["status"] for row in listed} == {NoteStatus.DRAFT, NoteStatus.SIGNED, NoteStatus.ENTERED_IN_ERROR}
+    assert listed[0]["sections"] is None
+    signed = listed[2]
+    assert signed["cosigned_by"] is not None
+    assert signed["signed_at"].endswith("Z")
+    assert [a["text"] for a in signed["addenda"]] == ["Partner B called after the session.", "Reviewed in supervision."]
+    assert list(signed["addenda"][0]) == list(AddendumSerializer().fields)
+    for row in listed:
+        response = caller.get(f"{NOTES}{row['id']}/")
+        assert response.status_code == 200
+        assert response.json() == row
+        assert response["ETag"] == f'"{row["version"]}"'
+
+
+# ---------------------------------------------------------------- submissions
+
+
+@pytest.fixture
+def submissions(care, catalog, clinician):
+    """Both partners, shared and not, current and amended, reviewed and not."""
+    from tests.api.test_submissions import answers, recorded
+
+    assignment = care.assign(catalog)
+    a_first = recorded(care.a_user, assignment)
+    homework_services.submission_amend(actor=care.a_user, submission=a_first, responses=answers(felt_natural=9))
+    b_shared = recorded(care.b_user, assignment, shared=True)
+    homework_services.submission_review(actor=clinician, submission=b_shared, feedback="Kind and concrete.")
+    recorded(care.b_user, assignment)  # not shared: partner a never sees it
+    a_shared = recorded(care.a_user, assignment, shared=True, responses=answers(partner_response=...))
+    homework_services.submission_review(actor=clinician, submission=a_shared, feedback="Well noticed.")
+    return assignment
+
+
+def submission_objects(ids):
+    by_id = {str(s.pk): s for s in HomeworkSubmission.objects.filter(pk__in=ids).select_related("client")}
+    return [by_id[i] for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("who", "scopes", "seen"),
+    [("clinician", READ_WRITE, 5), ("supervisor", READ_WRITE, 5), ("a", HOMEWORK, 4), ("b", HOMEWORK, 3)],
+)
+def test_submission_pages_answer_what_the_serializer_says(who, scopes, seen, call_as, request, care, submissions):
+    user = {"a": care.a_user, "b": care.b_user}.get(who) or request.getfixturevalue(who)
+    caller = call_as(user, scopes)
+
+    listed = results(caller.get(SUBMISSIONS, {"page_size": 200}))
+    assert len(listed) == seen
+    assert_same(listed, described(SubmissionSerializer, submission_objects([row["id"] for row in listed]), user))
+    if scopes == READ_WRITE:
+        assert {row["status"] for row in listed} == set(SubmissionStatus.values)
+
+    # Page by page (keyset cursors, both directions), and with filters: the same rows, the same answers.
+    pages, response = [], caller.get(SUBMISSIONS, {"page_size": 2})
+    while True:
+        body = response.json()
+        pages.extend(body["results"])
+        if body["next"] is None:
+            break
+        response = caller.get(body["next"])
+    assert pages == listed
+    back = caller.get(body["previous"]).json()["results"] if body["previous"] else []
+    assert back == listed[-len(body["results"]) - len(back) : -len(body["results"])]
+    current = results(caller.get(SUBMISSIONS, {"status": "current", "assignment": str(submissions.pk)}))
+    assert current == [row for row in listed if row["status"] == "current"]
+
+
+def test_a_partner_never_reads_the_review_of_a_shared_submission(as_a, as_b, care, submissions):
+    mine, theirs = (
+        [row for row in results(caller.get(SUBMISSIONS)) if row["feedback"] is not None] for caller in (as_a, as_b)
+    )
+    clients = {str(care.a.pk): "a", str(care.b.pk): "b"}
+
+    assert [(clients[row["client"]], row["feedback"]) for row in mine] == [("a", "Well noticed.")]
+    assert [(clients[row["client"]], row["feedback"]) for row in theirs] == [("b", "Kind and concrete.")]
+
+
+def test_the_review_is_decrypted_only_where_it_is_shown(as_a, care, submissions, monkeypatch):
+    field = HomeworkSubmission._meta.get_field("feedback")
+    decrypted = []
+    original = type(field).from_db_value
+
+    def counting(self, value, expression, connection):
+        text = original(self, value, expression, connection)
+        if self is field and text is not None:
+            decrypted.append(text)
+        return text
+
+    monkeypatch.setattr(type(field), "from_db_value", counting)
+    results(as_a.get(SUBMISSIONS))
+
+    assert decrypted == ["Well noticed."]  # partner b's review is in the rows, still encrypted
+
+
+def test_plain_reads_make_the_same_queries_for_one_and_many_rows(api, care, catalog, clinician, count_queries):
+    from tests.api.test_submissions import recorded
+
+    assignment = care.assign(catalog)
+    first = NoteFactory(case=care.case, status=NoteStatus.SIGNED, signed_at=timezone.now())
+    recorded(care.a_user, assignment)
+
+    def reads():
+        return [
+            count_queries(lambda: api.get(NOTES, {"case": str(care.case.pk)})),
+            count_queries(lambda: api.get(SUBMISSIONS)),
+            count_queries(lambda: api.get(CASES)),
+            count_queries(lambda: api.get(f"{NOTES}{first.pk}/")),
+        ]
+
+    one = reads()
+    for _ in range(5):
+        note = NoteFactory(case=care.case, status=NoteStatus.SIGNED, signed_at=timezone.now())
+        note.goals_addressed.add(GoalFactory(case=care.case))
+        AddendumFactory(note=note)
+        recorded(care.b_user, assignment)
+        CaseFactory(clinician=clinician)
+    first.goals_addressed.add(GoalFactory(case=care.case))
+    AddendumFactory(note=first, author=clinician)
+
+    assert reads() == one
+
+
+# ---------------------------------------------------------------- the lookup compiled once per process and role
+
+
+def view_for(viewset, user, pk):
+    view = viewset()
+    view.action, view.kwargs, view.format_kwarg = "retrieve", {"pk": str(pk)}, None
+    view.request = Request(APIRequestFactory().get("/"))
+    view.request.user = user
+    return view
+
+
+@pytest.mark.parametrize("viewset", [CaseViewSet, NoteViewSet])
+def test_the_compiled_lookup_is_what_the_orm_compiles_for_the_real_caller(viewset, clinician, supervisor, care, notes):
+    for user in (clinician, supervisor):
+        record = care.case if viewset is CaseViewSet else notes[2]
+        statement = compiled_lookup(view_for(viewset, user, record.pk))
+        fresh = view_for(viewset, user, record.pk).plain_queryset().filter(pk=record.pk)[:2]
+        sql, params = fresh.query.sql_with_params()
+
+        assert statement is not None
+        assert statement.sql == sql
+        assert [
+            user.pk if p is _CALLER_SLOT else record.pk if p is _RECORD_SLOT else p for p in statement.params
+        ] == list(params)
+        assert statement.row(user, record.pk) == fresh.get()
+
+
+def test_a_plain_retrieve_answers_404_outside_scope_and_for_a_malformed_id(api, other_api, care, notes):
+    for path in (f"{CASES}{care.case.pk}/", f"{NOTES}{notes[0].pk}/"):
+        assert api.get(path).status_code == 200
+        assert other_api.get(path).status_code == 404
+    assert api.get(f"{CASES}not-a-uuid/").status_code == 404
+    assert api.get(f"{NOTES}{uuid.uuid4()}/").status_code == 404
