@@ -219,6 +219,7 @@ class TokenCache:
         return psycopg.connect(**params, autocommit=True)
 
     def _listen(self, stop: threading.Event) -> None:
+        failures = 0
         while not stop.is_set():
             connection = None
             try:
@@ -226,6 +227,7 @@ class TokenCache:
                 self._connection = connection
                 connection.execute(f"LISTEN {CHANNEL}")
                 self._set_listening(True)
+                failures = 0
                 quiet_since = time.monotonic()
                 while not stop.is_set():
                     ready, _, _ = select.select([connection.fileno()], [], [], 0.5)
@@ -240,7 +242,10 @@ class TokenCache:
                         raise ConnectionError("the listener's connection is closed")
             except Exception as error:  # any failure: stop trusting, reconnect
                 if not stop.is_set():
-                    logger.warning("token cache listener lost its connection (%s); retrying", error)
+                    failures += 1
+                    # Once per outage: while the database is down, this retries every RETRY_SECONDS.
+                    log = logger.warning if failures == 1 else logger.debug
+                    log("token cache not in use: its listener has no connection (%s); retrying", error)
             finally:
                 self._set_listening(False)
                 if connection is not None:

@@ -138,9 +138,13 @@ def _every_code_is_listed(monkeypatch):
 
 @pytest.fixture
 def count_queries(db):
-    """`count_queries(fn)` → how many SQL queries calling fn made (for "same count for 1 and many rows")."""
+    """`count_queries(fn)` → how many SQL queries calling fn made (for "same count for 1 and many rows").
+
+    Each count starts with an empty token cache, so that it includes the token lookup whether or not the caller
+    called before (tests/api/test_token_cache.py counts what a warm cache saves)."""
 
     def count(fn) -> int:
+        token_cache.clear()
         with CaptureQueriesContext(connection) as captured:
             fn()
         return len(captured.captured_queries)
