@@ -136,7 +136,13 @@ class TokenCache:
                 if self._entries.get(checksum) is entry:
                     del self._entries[checksum]
         access_token = query(token)
-        if trusted and access_token is not None and access_token.user.is_active and not access_token.is_expired():
+        if (
+            trusted
+            and access_token is not None
+            and access_token.user is not None  # every token here has a person; one without is never cached
+            and access_token.user.is_active
+            and not access_token.is_expired()
+        ):
             self._store(checksum, generation, access_token, seconds)
         return access_token
 
@@ -213,6 +219,11 @@ class TokenCache:
     def _connect(self):
         import psycopg
 
+        # LISTEN needs a session of its own: behind pgbouncer in transaction mode, TOKEN_CACHE_LISTEN_URL must
+        # point straight at PostgreSQL (docs/scaling.md).
+        url = getattr(settings, "TOKEN_CACHE_LISTEN_URL", "")
+        if url:
+            return psycopg.connect(url, autocommit=True, connect_timeout=2)
         params = connections["default"].get_connection_params()
         for key in ("context", "cursor_factory", "prepare_threshold"):
             params.pop(key, None)
