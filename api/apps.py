@@ -5,3 +5,8 @@ class ApiConfig(AppConfig):
     name = "api"
     verbose_name = "HTTP API"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .token_cache import connect_signals
+
+        connect_signals()

@@ -1,8 +1,9 @@
 from types import SimpleNamespace
 
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
-from oauth2_provider.settings import oauth2_settings
 from rest_framework.exceptions import AuthenticationFailed
+
+from .token_cache import cached_validator_class
 
 
 class BearerTokenAuthentication(OAuth2Authentication):
@@ -14,6 +15,9 @@ class BearerTokenAuthentication(OAuth2Authentication):
     in a query string or a form body are refused by RFC 9700 anyway). That plumbing was a fifth of a cached
     read's time. A token that was sent but is unknown, expired or revoked is an explicit 401 `invalid_token`
     (RFC 6750 §3.1), not the same answer as sending none.
+
+    The validator's one query (token, application, user) is answered from this process's token cache when it holds
+    the token (api/token_cache.py: what is cached, and how every revocation reaches every process).
     """
 
     def authenticate(self, request):
@@ -21,7 +25,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if scheme.lower() != "bearer":
             return None
         carrier = SimpleNamespace(uri=request.build_absolute_uri())
-        validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
+        validator = cached_validator_class()()
         if not validator.validate_bearer_token(token.strip(), [], carrier):
             request.oauth2_error = getattr(carrier, "oauth2_error", {})
             raise AuthenticationFailed("The access token is invalid, expired or revoked.", code="invalid_token")

@@ -321,6 +321,16 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
     )
     floor = Variant("floor", ports["big"], "/bench/floor/", tokens=["-"])
     groups.append(Group("floor: empty JsonResponse", [floor], []))
+    groups.append(
+        Group(
+            "authenticated no-op: token check and the API's view machinery, no SQL of its own",
+            [
+                Variant("noop", ports["big"], "/bench/noop/", tokens=[big["tokens"]["clinician"]]),
+                Variant("noop.floor", ports["big"], "/bench/floor/", tokens=["-"]),
+            ],
+            [("no-op / floor", "noop", "noop.floor", 0.6, "min")],
+        )
+    )
     return groups
 
 

@@ -1,6 +1,10 @@
 """The baselines the benchmark compares the API with, served by the same gunicorn, middleware and pool.
 
 - `floor/`: an empty JsonResponse — what Django itself costs per request.
+- `noop/`: an authenticated no-op through the API's own machinery — the bearer token checked by
+  api.authentication.BearerTokenAuthentication (and its token cache), scope and role permissions, throttles,
+  query-parameter checks and content negotiation of `ResourceViewSet` — that scopes nothing and answers `{}`:
+  what every API request costs before its own work. No-op / floor is the framework's fixed cost per request.
 - `replay/<name>/` (R): the exact statements the API ran for that endpoint (recorded by `bench_prepare`), through
   `connection.cursor()` in one transaction, rows returned with orjson: the SQL's cost without the framework.
   The audit insert gets the chain's current head as its previous hash and a fresh hash, as the API's does.
@@ -20,6 +24,9 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.response import Response
+
+from api.viewsets import ResourceViewSet
 
 AUDIT_HEAD = 'SELECT "clinical_auditevent"."hash"'
 AUDIT_INSERT = 'INSERT INTO "clinical_auditevent"'
@@ -66,8 +73,20 @@ def insert(request):
         return _json(cursor.fetchall() if cursor.description else [], status=201)
 
 
+class NoopViewSet(ResourceViewSet):
+    """A clinician's read that reads nothing: no selector is called, no audit event, no ETag."""
+
+    resource = "noop"
+    audited = False
+    etag = False
+
+    def list(self, request):
+        return Response({})
+
+
 urlpatterns = [
     path("floor/", floor),
+    path("noop/", NoopViewSet.as_view({"get": "list"})),
     path("replay/<str:name>/", replay),
     path("insert/", insert),
 ]

@@ -5,6 +5,7 @@ from django.test import Client as DjangoClient
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from api.token_cache import cache as token_cache
 from clinical.models import Role
 from tests.factories import CaseFactory, SupervisionFactory, UserFactory, issue_token
 from tests.helpers import ALL_SCOPES, HOMEWORK, READ_WRITE, Caller
@@ -104,6 +105,16 @@ def no_csi4_parameters(settings):
 def _fresh_throttle_counters(db):
     # Throttle counters live in the database cache; tests must not inherit each other's counts.
     cache.clear()
+    # Nor tokens cached in this process's memory (api/token_cache.py) by an earlier test, whose rows its rollback
+    # removed without telling anyone.
+    token_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    yield
+    # The token cache's listener holds a connection to the test database, which must be closed before it is dropped.
+    token_cache.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -127,9 +138,13 @@ def _every_code_is_listed(monkeypatch):
 
 @pytest.fixture
 def count_queries(db):
-    """`count_queries(fn)` → how many SQL queries calling fn made (for "same count for 1 and many rows")."""
+    """`count_queries(fn)` → how many SQL queries calling fn made (for "same count for 1 and many rows").
+
+    Each count starts with an empty token cache, so that it includes the token lookup whether or not the caller
+    called before (tests/api/test_token_cache.py counts what a warm cache saves)."""
 
     def count(fn) -> int:
+        token_cache.clear()
         with CaptureQueriesContext(connection) as captured:
             fn()
         return len(captured.captured_queries)

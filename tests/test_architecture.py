@@ -34,6 +34,7 @@ API_INFRASTRUCTURE = {
     "scoping",
     "serializers",
     "throttling",
+    "token_cache",
     "viewsets",
 }
 # Not resources: the OAuth pages, the API docs pages, the problem catalog, the URL configuration, the contract's

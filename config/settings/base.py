@@ -313,6 +313,12 @@ OAUTH_ROLE_SCOPES = {
 }
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
+# How long a process may answer a bearer token from its own memory instead of querying it (api/token_cache.py:
+# every revocation, rotation or deactivation evicts it at once in every process; 0 switches the cache off).
+TOKEN_CACHE_SECONDS = env.float("TOKEN_CACHE_SECONDS", default=30.0)
+# The cache's listener holds one connection per process for LISTEN; by default to the primary as DATABASES has it.
+# Behind pgbouncer in transaction mode, point this straight at PostgreSQL (a postgres:// URL): LISTEN needs a session.
+TOKEN_CACHE_LISTEN_URL = env.str("TOKEN_CACHE_LISTEN_URL", default="")
 OAUTH2_PROVIDER = {
     "SCOPES": OAUTH_SCOPES,
     "DEFAULT_SCOPES": ["clinical:read"],
