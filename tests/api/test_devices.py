@@ -173,7 +173,8 @@ def test_a_client_revokes_their_consent_in_the_app_and_only_their_own(call_as, c
     assert AuditEvent.objects.filter(action="revoke", object_type="consent", object_ids=[given["id"]]).count() == 1
 
     anew = app.post(f"{API}me/consents/", {"kind": "electronic_communication"}, format="json")
-    assert anew.status_code == 201 and anew.json()["id"] != given["id"]  # consenting again is a new consent
+    assert anew.status_code == 201
+    assert anew.json()["id"] != given["id"]  # consenting again is a new consent
 
 
 def test_only_a_client_in_care_consents_and_staff_use_other_paths(call_as, client_user, api):
