@@ -85,18 +85,22 @@ class EnteredInErrorSerializer(JSONTypes, serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+# A note's goals addressed, oldest goal first, on every path (the plain read and the serializer alike).
+GOALS_ORDER = ("created_at", "id")
+
+
 @functools.cache
 def _goals_statement() -> str:
-    """A page's goals addressed: the statement the serializer path prefetches them with (the same join and columns,
-    `IN (...)` written as PostgreSQL plans it, `= ANY(...)`), so that they come in the same order, the database's:
-    the contract names none, the recorded examples hold one. Written once per process."""
+    """A page's goals addressed, in GOALS_ORDER as the serializer path prefetches them (an order of our own: the
+    database's own differed between the two statements now and then). Written once per process."""
     q = connection.ops.quote_name
     goal, link = q(TreatmentGoal._meta.db_table), q(ProgressNote.goals_addressed.through._meta.db_table)
     columns = ", ".join(f"{goal}.{q(field.column)}" for field in TreatmentGoal._meta.concrete_fields)
     return (
         f"SELECT ({link}.{q('progressnote_id')}), {columns} FROM {goal} "  # noqa: S608 - the models' own names
         f"INNER JOIN {link} ON ({goal}.{q('id')} = {link}.{q('treatmentgoal_id')}) "
-        f"WHERE {link}.{q('progressnote_id')} = ANY(%s)"
+        f"WHERE {link}.{q('progressnote_id')} = ANY(%s) "
+        f"ORDER BY {', '.join(f'{goal}.{q(TreatmentGoal._meta.get_field(name).column)}' for name in GOALS_ORDER)}"
     )
 
 
@@ -148,7 +152,8 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
 
     def shape_queryset(self, queryset):
         return queryset.prefetch_related(
-            "goals_addressed", Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
+            Prefetch("goals_addressed", queryset=TreatmentGoal.objects.order_by(*GOALS_ORDER)),
+            Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER)),
         )
 
     def fill_plain(self, rows):

@@ -234,7 +234,8 @@ scored AS (
     SELECT c.clinician_id, l.instrument, l.change, l.reliable_change, l.recovered, ca.adherence,
         ({_caseness_sql()}) AS case_at_baseline
     FROM latest l
-    JOIN clinical_case c ON c.id = l.case_id
+    /* c.id too: the cases by key, not a hash of every case of the practice (a seq scan that grew with it) */
+    JOIN clinical_case c ON c.id = l.case_id AND c.id = ANY(%(case_ids)s)
     /* The baselines, looked up per latest score (LATERAL, OFFSET 0: not flattened). As a three-column join
        PostgreSQL expected one row from it and recomputed client_adherence once per score. */
     CROSS JOIN LATERAL (

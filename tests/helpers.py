@@ -94,3 +94,26 @@ def sent_at_once(send, times=6):
     for thread in threads:
         thread.join()
     return results
+
+
+def progress_by_the_rule(assignment, *, today, assignees=None, until=None):
+    """What clinical/adherence.py, the single definition of homework progress, says of an assignment as of `today`
+    from its current submissions (those completed by the end of `until` only, when given)."""
+    from clinical import adherence
+
+    periods = {}
+    for client, period, completed_at in assignment.submissions.filter(status="current").values_list(
+        "client", "period", "completed_at"
+    ):
+        if until is None or timezone.localdate(completed_at) <= until:
+            periods.setdefault(client, set()).add(period)
+    return adherence.assignment_progress(
+        frequency=assignment.frequency,
+        mode=assignment.mode,
+        start=assignment.start_date,
+        due=assignment.due_date,
+        target=assignment.target_count,
+        assignees=[c.pk for c in assignment.assignees.all()] if assignees is None else assignees,
+        periods_by_client=periods,
+        today=today,
+    )

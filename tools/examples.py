@@ -96,6 +96,9 @@ def fresh_database():
     try:
         yield
     finally:
+        from api.token_cache import cache as token_cache
+
+        token_cache.stop()  # its listener holds a connection to the database about to be dropped
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
 

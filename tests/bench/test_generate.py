@@ -42,6 +42,7 @@ from clinical.services.progress import repair_progress
 from exercises.responses import response_problems
 from kernel.audit import audit_append
 from tests.factories import CaseFactory, UserFactory
+from tests.helpers import progress_by_the_rule
 
 SCALE = 0.002
 TINY = Plan(
@@ -217,19 +218,7 @@ def test_homework_goes_to_the_case_clients_and_submissions_come_from_assignees(p
 
     # Completed homework has every completion it asked for; active or cancelled homework does not.
     for assignment in HomeworkAssignment.objects.prefetch_related("assignees"):
-        periods = defaultdict(set)
-        for client, period in assignment.submissions.filter(status="current").values_list("client", "period"):
-            periods[client].add(period)
-        progress = adherence.assignment_progress(
-            frequency=assignment.frequency,
-            mode=assignment.mode,
-            start=assignment.start_date,
-            due=assignment.due_date,
-            target=assignment.target_count,
-            assignees=[c.pk for c in assignment.assignees.all()],
-            periods_by_client=periods,
-            today=timezone.localdate(),
-        )
+        progress = progress_by_the_rule(assignment, today=timezone.localdate())
         assert progress.done == (assignment.status == "completed"), assignment.pk
 
 
@@ -257,20 +246,8 @@ def test_kept_homework_progress_is_the_submissions_recounted_and_the_reports_fol
     totals = defaultdict(lambda: [0, 0])  # clinician → [completed, expected] of active homework on open cases
     active = HomeworkAssignment.objects.filter(status="active", case__status__in=["open", "paused"])
     for assignment in active.select_related("case").prefetch_related("assignees"):
-        periods = defaultdict(set)
-        for client, period in assignment.submissions.filter(status="current").values_list("client", "period"):
-            periods[client].add(period)
         assignees = [c.pk for c in assignment.assignees.all()]
-        rule = adherence.assignment_progress(
-            frequency=assignment.frequency,
-            mode=assignment.mode,
-            start=assignment.start_date,
-            due=assignment.due_date,
-            target=assignment.target_count,
-            assignees=assignees,
-            periods_by_client=periods,
-            today=today,
-        )
+        rule = progress_by_the_rule(assignment, today=today, assignees=assignees)
         for client in assignees:
             count = kept.get((assignment.pk, None if assignment.mode == "joint" else client), 0)
             assert min(assignment.target_count, count) == rule.by_assignee[client].completed, assignment.pk

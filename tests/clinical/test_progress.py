@@ -11,12 +11,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from clinical import adherence
 from clinical.models import HomeworkProgress, HomeworkSubmission
 from clinical.reports import caseload_report
 from clinical.services import homework as homework_services
 from clinical.services.progress import repair_progress
 from tests.factories.scenes import CoupleInCare
+from tests.helpers import progress_by_the_rule
 
 RESPONSES = {
     "usual_sentence": "You never listen.",
@@ -144,19 +144,7 @@ def test_the_kept_rows_agree_with_the_python_adherence_rule(care, catalog):
     today = timezone.localdate()
     for assignment in (each, joint):
         rows = kept(assignment)
-        periods = {}
-        for s in HomeworkSubmission.objects.filter(assignment=assignment, status="current"):
-            periods.setdefault(s.client_id, set()).add(s.period)
-        rule = adherence.assignment_progress(
-            frequency=assignment.frequency,
-            mode=assignment.mode,
-            start=assignment.start_date,
-            due=assignment.due_date,
-            target=assignment.target_count,
-            assignees=[care.a.pk, care.b.pk],
-            periods_by_client=periods,
-            today=today,
-        )
+        rule = progress_by_the_rule(assignment, today=today, assignees=[care.a.pk, care.b.pk])
         for client in (care.a.pk, care.b.pk):
             count = rows[None][0] if assignment.mode == "joint" else rows.get(client, (0, None))[0]
             assert min(assignment.target_count, count) == rule.by_assignee[client].completed
@@ -209,20 +197,7 @@ def test_a_report_as_of_an_earlier_day_counts_only_the_completions_until_then(ca
     submit(assignment, care.b, 5)
     today = timezone.localdate()
     for day in (today - timedelta(days=2), today):
-        periods = {}
-        for s in HomeworkSubmission.objects.filter(assignment=assignment, status="current"):
-            if timezone.localdate(s.completed_at) <= day:
-                periods.setdefault(s.client_id, set()).add(s.period)
-        rule = adherence.assignment_progress(
-            frequency=assignment.frequency,
-            mode=assignment.mode,
-            start=assignment.start_date,
-            due=assignment.due_date,
-            target=assignment.target_count,
-            assignees=[care.a.pk, care.b.pk],
-            periods_by_client=periods,
-            today=day,
-        )
+        rule = progress_by_the_rule(assignment, today=day, assignees=[care.a.pk, care.b.pk], until=day)
         [row] = caseload_report(user=care.clinician, today=day)
         assert row["homework_adherence"] == round(rule.overall.completed / rule.overall.expected, 4), day
     assert rule.overall.completed == 6  # today: a's five days and b's one
