@@ -33,6 +33,13 @@ def password_token(client, username, scope="clinical:read", client_id="demo-cli"
     )
 
 
+def tokens_for(username, scope="clinical:read clinical:write"):
+    """A fresh access and refresh token of the demo CLI's, by the password grant (the answer's JSON)."""
+    response = password_token(Client(), username, scope=scope)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
 def bearer(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

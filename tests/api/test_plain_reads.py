@@ -17,7 +17,7 @@ from rest_framework.test import APIRequestFactory
 
 from api.cases import CaseSerializer, CaseViewSet
 from api.homework import SubmissionSerializer
-from api.notes import ADDENDA_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
+from api.notes import ADDENDA_ORDER, GOALS_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
 from api.renderers import JSONRenderer
 from api.viewsets import _CALLER_SLOT, _RECORD_SLOT, PlainShape, compiled_lookup, plain_shape
 from clinical.models import (
@@ -29,6 +29,7 @@ from clinical.models import (
     ProgressNote,
     SubjectType,
     SubmissionStatus,
+    TreatmentGoal,
 )
 from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
@@ -154,8 +155,9 @@ def notes(care, clinician, supervisor):
 
 
 def note_objects(ids):
+    goals = Prefetch("goals_addressed", queryset=TreatmentGoal.objects.order_by(*GOALS_ORDER))
     addenda = Prefetch("addenda", queryset=NoteAddendum.objects.order_by(*ADDENDA_ORDER))
-    by_id = {str(n.pk): n for n in ProgressNote.objects.filter(pk__in=ids).prefetch_related("goals_addressed", addenda)}
+    by_id = {str(n.pk): n for n in ProgressNote.objects.filter(pk__in=ids).prefetch_related(goals, addenda)}
     return [by_id[i] for i in ids]
 
 

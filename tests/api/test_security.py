@@ -11,8 +11,7 @@ from django.test import Client as BrowserClient
 from rest_framework.test import APIClient
 
 from clinical.models import Client, User
-from clinical.services.demo import DEMO_PASSWORD
-from tests.api.oauth import TOKEN_URL
+from tests.api.oauth import TOKEN_URL, tokens_for
 from tests.factories import issue_token
 
 API = "/api/v1/"
@@ -20,18 +19,7 @@ PROBLEM = "application/problem+json"
 
 
 def password_token(username, scope="clinical:read clinical:write"):
-    response = BrowserClient().post(
-        TOKEN_URL,
-        {
-            "grant_type": "password",
-            "username": username,
-            "password": DEMO_PASSWORD,
-            "client_id": "demo-cli",
-            "scope": scope,
-        },
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
+    return tokens_for(username, scope)
 
 
 def refresh(token):

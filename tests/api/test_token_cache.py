@@ -25,8 +25,7 @@ from rest_framework.test import APIClient
 
 from api.token_cache import cache
 from clinical.models import OAuthApplication, Role, User
-from clinical.services.demo import DEMO_PASSWORD
-from tests.api.oauth import TOKEN_URL
+from tests.api.oauth import TOKEN_URL, tokens_for
 from tests.factories import UserFactory, issue_token
 from tools.serve import ROOT, gunicorn_command, wait_until_serving
 
@@ -45,18 +44,7 @@ def with_bearer(token):
 
 
 def password_token(username="clinician@demo.test"):
-    response = BrowserClient().post(
-        TOKEN_URL,
-        {
-            "grant_type": "password",
-            "username": username,
-            "password": DEMO_PASSWORD,
-            "client_id": "demo-cli",
-            "scope": "clinical:read clinical:write",
-        },
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
+    return tokens_for(username)
 
 
 def refresh(token):
