@@ -59,7 +59,7 @@ from psycopg.types.json import Jsonb
 from clinical import adherence, instruments
 from clinical.fields import fernet
 from clinical.models import NOTE_SECTIONS, AuditEvent, Case, Client, User
-from clinical.services.progress import RECOUNT
+from clinical.services.progress import FILL as PROGRESS_FILL
 from exercises.models import Exercise
 from kernel.audit import GENESIS_HASH, event_hash
 
@@ -1450,13 +1450,11 @@ class Generator:
                 cursor.execute(statement)
 
     def homework_progress(self) -> None:
-        """The kept homework progress (HomeworkProgress), recounted from the loaded submissions in one statement,
-        as the services keep it and `repair_progress` recounts it."""
+        """The kept homework progress (HomeworkProgress): a row per assignee of every assignment and one per
+        assignment, with the assignment's columns, recounted from the loaded rows in one statement, as the services
+        keep it and `repair_progress` recounts it."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO clinical_homeworkprogress (assignment_id, client_id, periods, last_completed_at) "
-                + RECOUNT.format(where="")
-            )
+            cursor.execute(PROGRESS_FILL)
         self.loaded.append("clinical_homeworkprogress")
 
     def analyze(self, tables: list[str]) -> None:

@@ -6,8 +6,9 @@ Who may be reported on is always decided on the primary database; the figures ar
 by `using` (the API may choose a streaming replica, api/replica.py), everything else being equal.
 
 Homework adherence here is the SQL form of clinical/adherence.py (distinct periods with a completion, against
-periods begun, capped by the target; `each` sums assignees, `joint` shares one count), reading the completions from
-the kept progress rows (clinical/services/progress.py) rather than from every submission; GAS T is the SQL form of
+periods begun, capped by the target; `each` sums assignees, `joint` shares one count), reading the assignments,
+their assignees and their completions from the kept progress rows (clinical/services/progress.py: one index range
+per case) rather than from every assignment, assignee and submission; GAS T is the SQL form of
 instruments.gas_t_score with equal weights. Tests hold each pair together.
 """
 
@@ -39,72 +40,61 @@ def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
         return cursor.fetchall()
 
 
-# One row per (assignment, assignee) of the cases' non-cancelled homework, progress as of %(today)s.
+# The cases' non-cancelled homework, progress as of %(today)s: every kept row (one per assignee, one per
+# assignment), with its expected and completed counts; per_assignment sums them per assignment.
 HOMEWORK_ROWS = """
-    assignment AS (
-        SELECT ha.id, ha.case_id, c.clinician_id, ha.mode, ha.status, ha.due_date, ha.target_count AS target,
-            CASE
-                WHEN %(today)s::date < ha.start_date THEN 0
-                WHEN ha.frequency = 'once' THEN 1
-                WHEN ha.frequency = 'daily' THEN LEAST(ha.target_count,
-                    (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) + 1)
-                ELSE LEAST(ha.target_count,
-                    (LEAST(%(today)s::date, COALESCE(ha.due_date, %(today)s::date)) - ha.start_date) / 7 + 1)
-            END AS expected
-        /* Each case's homework by key (assignment_by_case), never a scan of the practice's: the cost follows
-           the cases reported on, whatever the size of the practice. */
-        FROM (SELECT DISTINCT unnest(%(case_ids)s::uuid[])) AS k(case_id)
-        CROSS JOIN LATERAL (
-            SELECT id, case_id, mode, status, start_date, due_date, frequency, target_count
-            FROM clinical_homeworkassignment
-            WHERE case_id = k.case_id AND status <> 'cancelled'
-            OFFSET 0
-        ) ha
-        JOIN clinical_case c ON c.id = ha.case_id  /* by key */
-    ),
-    kept AS (
-        /* The kept progress (HomeworkProgress) of these assignments, looked up per assignment by key (LATERAL), so
-           the cost follows the team's homework, not the practice's. */
-        SELECT p.assignment_id, p.client_id, p.periods, p.last_completed_at
-        FROM assignment a
-        CROSS JOIN LATERAL (
-            SELECT assignment_id, client_id, periods, last_completed_at
-            FROM clinical_homeworkprogress WHERE assignment_id = a.id
-            OFFSET 0 /* not pulled up into a hash join over the whole table */
-        ) p
-    ),
-    done AS (
-        /* Distinct periods with a current completion by the end of %(today)s, per (assignment, client) and per
-           assignment (client NULL). A kept row whose last completion is before then counts as it stands; the few
-           with a later one (a report as of an earlier day, a phone's clock a little ahead) are counted again from
-           their submissions, as they were before the rows were kept. */
-        SELECT assignment_id, client_id, periods FROM kept
-        WHERE last_completed_at < (%(today)s::date + 1)::timestamptz
-        UNION ALL
-        SELECT k.assignment_id, k.client_id, (
-            SELECT COUNT(DISTINCT s.period) FROM clinical_homeworksubmission s
-            WHERE s.assignment_id = k.assignment_id AND (k.client_id IS NULL OR s.client_id = k.client_id)
-                AND s.status = 'current' AND s.completed_at < (%(today)s::date + 1)::timestamptz
-        )
-        FROM kept k WHERE k.last_completed_at >= (%(today)s::date + 1)::timestamptz
-    ),
     homework AS (
-        SELECT a.id, a.case_id, a.clinician_id, aa.client_id, a.mode, a.status, a.due_date, a.target, a.expected,
-            LEAST(a.target, COALESCE(CASE WHEN a.mode = 'joint' THEN shared.periods ELSE own.periods END, 0))
-                AS completed
-        FROM assignment a
-        CROSS JOIN LATERAL (  /* each assignment's assignees by key, not a hash of every assignee of the practice */
-            SELECT client_id FROM clinical_homeworkassignment_assignees WHERE homeworkassignment_id = a.id OFFSET 0
-        ) aa
-        LEFT JOIN done own ON own.assignment_id = a.id AND own.client_id = aa.client_id
-        LEFT JOIN done shared ON shared.assignment_id = a.id AND shared.client_id IS NULL
+        /* The kept progress rows (HomeworkProgress) of the cases' non-cancelled homework: one per assignee of each
+           assignment and one for the assignment as a whole (client NULL), each with the assignment's columns,
+           read from one index range per case (progress_by_case, covering), in the index's order (the assignment's
+           rows together, its whole last), so the cost follows the cases reported on, whatever the size of the
+           practice. Per row: `expected` by %(today)s, from the dates; `completed`, the row's own distinct periods
+           with a completion by the end of %(today)s, capped by the target (a kept row whose last completion is
+           before then, or that has none, counts as it stands; the few with a later one, a report as of an
+           earlier day or a phone's clock a little ahead, are counted again from their submissions);
+           `by_assignee`, what an assignee has done (a `joint` assignee: the assignment's shared count); `counts`,
+           the rows whose sum is the assignment's figures (`each`: its assignees; `joint`: its whole). */
+        SELECT c.clinician_id, h.*
+        FROM clinical_case c  /* by key */
+        CROSS JOIN LATERAL (
+            SELECT r.*,
+                CASE WHEN r.mode = 'joint'
+                    THEN MAX(r.completed) FILTER (WHERE r.client_id IS NULL) OVER (PARTITION BY r.id)
+                    ELSE r.completed
+                END AS by_assignee,
+                (r.mode = 'joint') = (r.client_id IS NULL) AS counts
+            FROM (
+                SELECT p.assignment_id AS id, p.case_id, p.client_id, p.mode, p.status, p.due_date,
+                    p.target_count AS target,
+                    CASE
+                        WHEN %(today)s::date < p.start_date THEN 0
+                        WHEN p.frequency = 'once' THEN 1
+                        WHEN p.frequency = 'daily' THEN LEAST(p.target_count,
+                            (LEAST(%(today)s::date, COALESCE(p.due_date, %(today)s::date)) - p.start_date) + 1)
+                        ELSE LEAST(p.target_count,
+                            (LEAST(%(today)s::date, COALESCE(p.due_date, %(today)s::date)) - p.start_date) / 7 + 1)
+                    END AS expected,
+                    LEAST(p.target_count, CASE
+                        WHEN p.last_completed_at IS NULL OR p.last_completed_at < (%(today)s::date + 1)::timestamptz
+                            THEN p.periods
+                        ELSE (
+                            SELECT COUNT(DISTINCT s.period) FROM clinical_homeworksubmission s
+                            WHERE s.assignment_id = p.assignment_id
+                                AND (p.client_id IS NULL OR s.client_id = p.client_id)
+                                AND s.status = 'current' AND s.completed_at < (%(today)s::date + 1)::timestamptz
+                        )
+                    END) AS completed
+                FROM clinical_homeworkprogress p
+                WHERE p.case_id = c.id AND p.status <> 'cancelled'
+                ORDER BY p.assignment_id, p.client_id
+            ) r
+        ) h
+        WHERE c.id = ANY(%(case_ids)s::uuid[])
     ),
     per_assignment AS (
-        SELECT id, case_id, clinician_id, status, due_date,
-            CASE WHEN mode = 'joint' THEN MAX(completed) ELSE SUM(completed) END AS completed,
-            CASE WHEN mode = 'joint' THEN MAX(expected) ELSE SUM(expected) END AS expected,
+        SELECT id, case_id, clinician_id, status, due_date, SUM(completed) AS completed, SUM(expected) AS expected,
             BOOL_AND(completed >= target) AS done
-        FROM homework GROUP BY id, case_id, clinician_id, status, due_date, mode
+        FROM homework WHERE counts GROUP BY id, case_id, clinician_id, status, due_date
     )
 """
 
@@ -220,8 +210,8 @@ def _caseness_sql() -> str:
 
 OUTCOME_SCORES = f"""
 client_adherence AS (
-    SELECT client_id, SUM(completed)::float / NULLIF(SUM(expected), 0) AS adherence
-    FROM homework GROUP BY client_id
+    SELECT client_id, SUM(by_assignee)::float / NULLIF(SUM(expected), 0) AS adherence
+    FROM homework WHERE client_id IS NOT NULL GROUP BY client_id
 ),
 latest AS (
     SELECT DISTINCT ON (a.case_id, a.client_id, a.instrument)
@@ -283,7 +273,7 @@ case_goals AS (
     GROUP BY case_id
 ),
 case_homework AS (
-    SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM per_assignment GROUP BY case_id
+    SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM homework WHERE counts GROUP BY case_id
 ),
 case_rows AS (
     SELECT c.clinician_id, COUNT(*) AS n, SUM(cg.achieved) AS achieved, SUM(cg.goals) AS goals, AVG(gas.t) AS gas_t,

@@ -174,29 +174,62 @@ class HomeworkSubmission(Record):
 
 
 class HomeworkProgress(models.Model):
-    """How far the current submissions of an assignment go, kept in step by the services that write submissions
-    (clinical/services/homework.py, keep_progress) so that reports read one row per assignee instead of walking
-    every submission. One row per (assignment, client who has a current submission), and one with no client for
-    the assignment as a whole (distinct periods across its submitters: what a `joint` assignment counts). Only
-    what submissions determine is kept; what is expected by a date stays computed from the assignment's dates.
-    `manage.py repair_progress` recomputes every row from the submissions."""
+    """How far an assignment's current submissions go, with the assignment's columns the reports need, kept in step
+    by the homework services (clinical/services/progress.py, keep_progress) so that a report reads one index range
+    per case instead of looking up every assignment, assignee and submission. One row per assignee of every
+    assignment from its creation (zero periods until they submit), and one with no client for the assignment as a
+    whole (distinct periods across its submitters: what a `joint` assignment counts). What is expected by a date
+    stays computed from the dates. `manage.py repair_progress` recomputes every row from the assignments, their
+    assignees and their submissions."""
 
     # db_index off: the unique constraint leads with the assignment.
     assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.CASCADE, related_name="+", db_index=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     periods = models.PositiveIntegerField()  # distinct periods with a current submission
-    last_completed_at = models.DateTimeField()  # the latest completed_at among them: reports as of an earlier day
+    # The latest completed_at among them (reports as of an earlier day); none before the first submission.
+    last_completed_at = models.DateTimeField(null=True, blank=True)
+    # The assignment's, copied (reports read them from progress_by_case alone); db_index off: that index leads.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+", db_index=False)
+    mode = models.CharField(max_length=8, choices=AssignmentMode.choices)
+    status = models.CharField(max_length=12, choices=AssignmentStatus.choices)
+    start_date = models.DateField()
+    due_date = models.DateField(null=True, blank=True)
+    frequency = models.CharField(max_length=8, choices=AssignmentFrequency.choices)
+    target_count = models.PositiveSmallIntegerField()
 
     class Meta:
         constraints = [
-            # Index-only reads for the reports; the conflict target of keep_progress's upsert.
+            # The conflict target of keep_progress's upsert.
             models.UniqueConstraint(
                 fields=["assignment", "client"],
                 include=["periods", "last_completed_at"],
                 nulls_distinct=False,
                 name="progress_once_per_assignee",
             ),
-            models.CheckConstraint(condition=Q(periods__gte=1), name="progress_has_periods"),
+            models.CheckConstraint(
+                condition=Q(periods=0, last_completed_at__isnull=True)
+                | Q(periods__gte=1, last_completed_at__isnull=False),
+                name="progress_periods_have_a_last",
+            ),
+        ]
+        indexes = [
+            # The reports: a case's non-cancelled homework, every column they read, from the index alone; in the
+            # order they compute in (an assignment's rows together, its whole last).
+            models.Index(
+                fields=["case", "assignment", "client"],
+                include=[
+                    "mode",
+                    "status",
+                    "start_date",
+                    "due_date",
+                    "frequency",
+                    "target_count",
+                    "periods",
+                    "last_completed_at",
+                ],
+                condition=~Q(status="cancelled"),
+                name="progress_by_case",
+            ),
         ]
 
     def __str__(self):

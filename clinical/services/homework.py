@@ -93,6 +93,7 @@ def assignment_create(
     )
     assignment.assignees.set(assignees)
     assignment.goals.set(goals)
+    keep_progress(assignment_id=assignment.pk)  # a row per assignee and one for the whole, none done yet
     audit_append(actor=actor, action="create", object_type="assignment", object_ids=[assignment.pk])
     happened("assignment.created", assignment=assignment, case=case)
     return assignment
@@ -130,7 +131,9 @@ def assignment_update(*, actor, assignment: HomeworkAssignment, expected_version
         changes.get("target_count", locked.target_count),
     )
     assignment = update_versioned(locked, expected_version=None, changes=changes)
-    _complete_if_done(assignment)
+    completed = _complete_if_done(assignment)
+    if completed or {"due_date", "target_count"} & changes.keys():
+        keep_progress(assignment_id=assignment.pk)  # its rows carry the due date, the target and the status
     if goals is not None:
         assignment.goals.set(goals)
     fields = sorted([*changes, *(["goals"] if goals is not None else [])])
@@ -148,6 +151,7 @@ def assignment_cancel(*, actor, assignment: HomeworkAssignment, expected_version
     if locked.status != AssignmentStatus.ACTIVE:
         raise Conflict(f"This assignment is already {locked.status}.", code="assignment_not_active")
     assignment = update_versioned(locked, expected_version=None, changes={"status": AssignmentStatus.CANCELLED})
+    keep_progress(assignment_id=assignment.pk)
     audit_append(actor=actor, action="cancel", object_type="assignment", object_ids=[assignment.pk])
     return assignment
 
@@ -187,10 +191,13 @@ def _now_done(assignment: HomeworkAssignment) -> bool:
     return assignment_progress(assignments=[assignment])[assignment.pk].done
 
 
-def _complete_if_done(assignment: HomeworkAssignment) -> None:
-    if _now_done(assignment):
-        update_versioned(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
-        happened("assignment.completed", assignment=assignment, case=assignment.case_id)
+def _complete_if_done(assignment: HomeworkAssignment) -> bool:
+    """Complete active homework whose every required completion is in; say whether it did."""
+    if not _now_done(assignment):
+        return False
+    update_versioned(assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED})
+    happened("assignment.completed", assignment=assignment, case=assignment.case_id)
+    return True
 
 
 def _after_submission(assignment: HomeworkAssignment) -> None:
@@ -224,10 +231,10 @@ def submission_create(
         responses=responses,
         shared_with_partner=shared_with_partner,
     )
-    keep_progress(assignment_id=assignment.pk)
     audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
     happened("submission.created", submission=submission, assignment=assignment, case=assignment.case_id, client=client)
     _after_submission(assignment)  # then, if it is done now, assignment.completed
+    keep_progress(assignment_id=assignment.pk)  # its submissions, and its status if it completed
     return submission
 
 
@@ -259,7 +266,6 @@ def submission_amend(
         revision=locked.revision + 1,
         amends=locked,
     )
-    keep_progress(assignment_id=assignment.pk)
     audit_append(
         actor=actor,
         action="amend",
@@ -276,6 +282,7 @@ def submission_amend(
         client=locked.client_id,
     )
     _after_submission(assignment)
+    keep_progress(assignment_id=assignment.pk)
     return revision
 
 

@@ -1,74 +1,124 @@
 """Homework progress kept, not recomputed: the HomeworkProgress rows that reports read instead of walking every
-submission (clinical/reports.py). What a row holds is a function of the assignment's current submissions alone:
-distinct periods with a completion and the latest completion, per submitting client and for the assignment as a
-whole. So every path that changes which submissions are current keeps the rows in step, inside its transaction,
-by recounting the one assignment it changed (keep_progress). Assignment cancellation, assignee changes and the
-passing of days change no row: the reports leave out cancelled homework, join the current assignees, and compute
-what is expected by a date from the assignment's dates.
+assignment, assignee and submission (clinical/reports.py).
 
-`repair_progress` recounts every row from the submissions, says how many differed, and mends them.
+Every assignment has one row per assignee and one for the assignment as a whole (client NULL), from the moment it
+is created, with no submission yet (zero periods). A row holds what the submissions determine (distinct periods
+with a current completion and the latest completion: per assignee, and across every submitter for the whole) and a
+copy of the assignment's columns the reports need (case, mode, status, dates, frequency, target), so that a report
+reads one index range per case (`progress_by_case`, covering) instead of looking up assignments, assignees and
+progress one by one. What is expected by a date stays computed from the dates.
+
+So every service that changes an assignment's columns, its assignees or which of its submissions are current
+keeps its rows in step, inside its transaction, by recounting the one assignment it changed (keep_progress, one
+statement, under the assignment's row lock). `repair_progress` recounts every row from the assignments and the
+submissions, says how many differed, and mends them.
 """
 
 from django.db import connection, transaction
 
-# Every row, recounted from the current submissions: per (assignment, client), and per assignment (client NULL).
-RECOUNT = """
-    SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods,
-        MAX(s.completed_at) AS last_completed_at
-    FROM clinical_homeworksubmission s
-    WHERE s.status = 'current' {where}
-    GROUP BY GROUPING SETS ((s.assignment_id, s.client_id), (s.assignment_id))
-"""
+# Assignment columns copied onto every row of the assignment.
+ASSIGNMENT_COLUMNS = ("case_id", "mode", "status", "start_date", "due_date", "frequency", "target_count")
+COLUMNS = ("assignment_id", "client_id", *ASSIGNMENT_COLUMNS, "periods", "last_completed_at")
+NOBODY = "'00000000-0000-0000-0000-000000000000'::uuid"  # stands for the NULL client in hash joins
+
+
+def recount(*, one: bool) -> str:
+    """SQL: every row as it should be, from the assignments, their assignees and their current submissions; with
+    `one`, only those of the assignment `%(assignment)s`."""
+
+    def only(column: str) -> str:
+        return f"AND {column} = %(assignment)s" if one else ""
+
+    return f"""
+    WITH counts AS (
+        SELECT s.assignment_id, s.client_id, COUNT(DISTINCT s.period) AS periods,
+            MAX(s.completed_at) AS last_completed_at
+        FROM clinical_homeworksubmission s
+        WHERE s.status = 'current' {only("s.assignment_id")}
+        GROUP BY GROUPING SETS ((s.assignment_id, s.client_id), (s.assignment_id))
+    ),
+    assignee AS (
+        SELECT homeworkassignment_id AS assignment_id, client_id
+        FROM clinical_homeworkassignment_assignees WHERE true {only("homeworkassignment_id")}
+        UNION ALL
+        SELECT id, NULL FROM clinical_homeworkassignment WHERE true {only("id")}
+    )
+    SELECT a.id, x.client_id, {", ".join(f"a.{c}" for c in ASSIGNMENT_COLUMNS)},
+        COALESCE(n.periods, 0) AS periods, n.last_completed_at
+    FROM clinical_homeworkassignment a
+    JOIN assignee x ON x.assignment_id = a.id
+    LEFT JOIN counts n ON n.assignment_id = a.id
+        AND COALESCE(n.client_id, {NOBODY}) = COALESCE(x.client_id, {NOBODY})
+    WHERE true {only("a.id")}
+    """
+
 
 UPSERT = """
-    INSERT INTO clinical_homeworkprogress AS p (assignment_id, client_id, periods, last_completed_at)
+    INSERT INTO clinical_homeworkprogress AS p ({columns})
     {recount}
     ON CONFLICT (assignment_id, client_id) DO UPDATE
-        SET periods = EXCLUDED.periods, last_completed_at = EXCLUDED.last_completed_at
-        WHERE (p.periods, p.last_completed_at) IS DISTINCT FROM (EXCLUDED.periods, EXCLUDED.last_completed_at)
+        SET {sets}
+        WHERE ({old}) IS DISTINCT FROM ({new})
 """
 
-KEEP = UPSERT.format(recount=RECOUNT.format(where="AND s.assignment_id = %s"))
+
+def upsert(*, one: bool) -> str:
+    kept = COLUMNS[2:]
+    return UPSERT.format(
+        columns=", ".join(COLUMNS),
+        recount=recount(one=one),
+        sets=", ".join(f"{c} = EXCLUDED.{c}" for c in kept),
+        old=", ".join(f"p.{c}" for c in kept),
+        new=", ".join(f"EXCLUDED.{c}" for c in kept),
+    )
+
+
+KEEP = upsert(one=True)
+FILL = f"INSERT INTO clinical_homeworkprogress ({', '.join(COLUMNS)}) {recount(one=False)}"
 
 
 def keep_progress(*, assignment_id) -> None:
-    """Recount one assignment's rows after its submissions changed: one statement. The caller holds the
-    assignment's row lock (lock_at_version), so two submissions to one assignment recount one after the other and
-    the later sees the earlier. A client's row never goes away here: an amendment replaces a current submission
-    with another of the same client."""
+    """Recount one assignment's rows after it, its assignees or its submissions changed: one statement. The
+    caller holds the assignment's row lock (lock_at_version, or it has just created it), so two changes to one
+    assignment recount one after the other and the later sees the earlier. Assignees are set when the assignment
+    is created and never change, so a row never goes away here."""
     with connection.cursor() as cursor:
-        cursor.execute(KEEP, [assignment_id])
+        cursor.execute(KEEP, {"assignment": assignment_id})
 
 
 DIFFERENCES = """
     WITH truth AS ({recount})
     SELECT
         COUNT(*) FILTER (WHERE p.assignment_id IS NULL) AS missing,
-        COUNT(*) FILTER (WHERE t.assignment_id IS NOT NULL AND p.assignment_id IS NOT NULL
-            AND (p.periods, p.last_completed_at) IS DISTINCT FROM (t.periods, t.last_completed_at)) AS wrong,
-        COUNT(*) FILTER (WHERE t.assignment_id IS NULL) AS extra
+        COUNT(*) FILTER (WHERE t.id IS NOT NULL AND p.assignment_id IS NOT NULL
+            AND ({kept}) IS DISTINCT FROM ({truth})) AS wrong,
+        COUNT(*) FILTER (WHERE t.id IS NULL) AS extra
     FROM truth t
     FULL JOIN clinical_homeworkprogress p
-        ON p.assignment_id = t.assignment_id AND p.client_id IS NOT DISTINCT FROM t.client_id
-""".format(recount=RECOUNT.format(where=""))
+        ON p.assignment_id = t.id AND COALESCE(p.client_id, {nobody}) = COALESCE(t.client_id, {nobody})
+""".format(
+    recount=recount(one=False),
+    kept=", ".join(f"p.{c}" for c in COLUMNS[2:]),
+    truth=", ".join(f"t.{c}" for c in COLUMNS[2:]),
+    nobody=NOBODY,
+)
 
 DELETE_EXTRA = """
     DELETE FROM clinical_homeworkprogress p
-    WHERE NOT EXISTS (
-        SELECT 1 FROM clinical_homeworksubmission s
-        WHERE s.assignment_id = p.assignment_id AND s.status = 'current'
-            AND (p.client_id IS NULL OR s.client_id = p.client_id)
+    WHERE p.client_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM clinical_homeworkassignment_assignees x
+        WHERE x.homeworkassignment_id = p.assignment_id AND x.client_id = p.client_id
     )
 """
 
 
 @transaction.atomic
 def repair_progress(*, fix: bool = True) -> dict[str, int]:
-    """Compare every kept row with a recount from the submissions: {'missing': n, 'wrong': n, 'extra': n} (rows
-    a recount has and the table lacks, rows whose figures differ, rows with no current submission behind them).
-    With `fix`, make the table equal to the recount. The table is locked against the services' upserts meanwhile
-    (they wait, then recount their assignment from what is committed by then), so a repair never undoes a
-    submission that commits during it."""
+    """Compare every kept row with a recount from the assignments, their assignees and their submissions:
+    {'missing': n, 'wrong': n, 'extra': n} (rows a recount has and the table lacks, rows whose figures or
+    assignment columns differ, rows of a client who is not an assignee). With `fix`, make the table equal to the
+    recount. The table is locked against the services' upserts meanwhile (they wait, then recount their assignment
+    from what is committed by then), so a repair never undoes a change that commits during it."""
     with connection.cursor() as cursor:
         mode = "SHARE ROW EXCLUSIVE" if fix else "SHARE"
         cursor.execute(f"LOCK TABLE clinical_homeworkprogress IN {mode} MODE")
@@ -76,5 +126,5 @@ def repair_progress(*, fix: bool = True) -> dict[str, int]:
         missing, wrong, extra = cursor.fetchone()
         if fix and (missing or wrong or extra):
             cursor.execute(DELETE_EXTRA)
-            cursor.execute(UPSERT.format(recount=RECOUNT.format(where="")))
+            cursor.execute(upsert(one=False))
     return {"missing": missing, "wrong": wrong, "extra": extra}

@@ -1,7 +1,8 @@
-"""Homework progress kept, not recomputed (clinical/services/progress.py): every service that changes which
-submissions are current keeps the HomeworkProgress rows in step, inside its transaction; the rows always equal a
-recount from the submissions, and agree with the Python adherence rule; `repair_progress` finds and mends a row
-that does not."""
+"""Homework progress kept, not recomputed (clinical/services/progress.py): every assignment has a HomeworkProgress
+row per assignee (zero periods until they submit) and one for the whole, carrying the assignment's columns the
+reports read; every service that changes those columns or which submissions are current keeps the rows in step,
+inside its transaction; the rows always equal a recount from the assignments and the submissions, and agree with
+the Python adherence rule; `repair_progress` finds and mends a row that does not."""
 
 import io
 from datetime import timedelta
@@ -11,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from clinical.models import HomeworkProgress, HomeworkSubmission
+from clinical.models import HomeworkAssignment, HomeworkProgress, HomeworkSubmission
 from clinical.reports import caseload_report
 from clinical.services import homework as homework_services
 from clinical.services.progress import repair_progress
@@ -38,12 +39,27 @@ def kept(assignment) -> dict:
 
 
 def recounted(assignment) -> dict:
-    """The same, recounted from the current submissions."""
+    """The same, recounted from the assignees and the current submissions (zero periods and no last completion
+    for an assignee who has not submitted)."""
     current = HomeworkSubmission.objects.filter(assignment=assignment, status="current")
+    assignees = assignment.assignees.values_list("pk", flat=True)
     result = {}
-    for key, rows in [(None, current), *((c, current.filter(client=c)) for c in {s.client_id for s in current})]:
-        result[key] = (len({s.period for s in rows}), max(s.completed_at for s in rows))
+    for key, rows in [(None, current), *((c, current.filter(client=c)) for c in assignees)]:
+        result[key] = (len({s.period for s in rows}), max((s.completed_at for s in rows), default=None))
     return result
+
+
+COPIED = ("case_id", "mode", "status", "start_date", "due_date", "frequency", "target_count")
+
+
+def copied(assignment) -> set:
+    """The assignment's columns as its kept rows carry them (one set of values when they agree)."""
+    return set(HomeworkProgress.objects.filter(assignment=assignment).values_list(*COPIED))
+
+
+def columns(assignment) -> set:
+    """The same, read from the assignment itself."""
+    return set(HomeworkAssignment.objects.filter(pk=assignment.pk).values_list(*COPIED))
 
 
 def submit(assignment, client, days_ago):
@@ -65,9 +81,15 @@ def care(clinician):
 
 def test_a_submission_keeps_its_client_and_the_assignment_in_step(care, catalog):
     assignment = care.assign(catalog, frequency="daily", target_count=7, days_ago=6)
-    assert kept(assignment) == {}
+    # From its creation: a row per assignee and one for the whole, nothing done yet.
+    assert kept(assignment) == {care.a.pk: (0, None), care.b.pk: (0, None), None: (0, None)}
+    assert copied(assignment) == columns(assignment)
     first = submit(assignment, care.a, 5)
-    assert kept(assignment) == {care.a.pk: (1, first.completed_at), None: (1, first.completed_at)}
+    assert kept(assignment) == {
+        care.a.pk: (1, first.completed_at),
+        care.b.pk: (0, None),
+        None: (1, first.completed_at),
+    }
     submit(assignment, care.a, 3)
     again = submit(assignment, care.a, 3)  # the same day again: still two days of practice
     assert kept(assignment)[care.a.pk] == (2, again.completed_at)
@@ -113,17 +135,49 @@ def test_an_amendment_of_the_answers_alone_changes_nothing_kept(care, catalog):
     assert kept(assignment) == before == recounted(assignment)
 
 
-def test_cancelling_the_assignment_or_reaching_its_target_leaves_the_rows_as_the_submissions_say(care, catalog):
+def test_cancelling_the_assignment_or_reaching_its_target_carries_the_status_to_its_rows(care, catalog):
     done = care.assign(catalog, frequency="once", target_count=1, days_ago=3, assignees=[care.a])
     submit(done, care.a, 1)  # completes it
     done.refresh_from_db()
     assert done.status == "completed"
     assert kept(done) == recounted(done)
+    assert copied(done) == columns(done)
+    assert {status for _, _, status, *_ in copied(done)} == {"completed"}
     cancelled = care.assign(catalog, frequency="daily", target_count=7, days_ago=6)
     submit(cancelled, care.b, 2)
     homework_services.assignment_cancel(actor=care.clinician, assignment=cancelled)
-    # The row stays (the reports leave cancelled homework out by its status), and a repair finds nothing to mend.
+    # The rows stay, marked cancelled (the reports leave cancelled homework out by its status), and a repair finds
+    # nothing to mend.
     assert kept(cancelled) == recounted(cancelled)
+    assert {status for _, _, status, *_ in copied(cancelled)} == {"cancelled"}
+    assert repair_progress(fix=False) == {"missing": 0, "wrong": 0, "extra": 0}
+
+
+def test_changing_the_due_date_or_the_target_carries_them_to_the_rows(care, catalog):
+    assignment = care.assign(catalog, frequency="daily", target_count=7, days_ago=6)
+    submit(assignment, care.a, 5)
+    submit(assignment, care.a, 4)
+    submit(assignment, care.b, 4)
+    due = timezone.localdate() + timedelta(days=10)
+    assignment = homework_services.assignment_update(
+        actor=care.clinician, assignment=assignment, expected_version=None, due_date=due
+    )
+    assert copied(assignment) == columns(assignment)
+    assert {row[4] for row in copied(assignment)} == {due}
+    # The instructions are not kept: the rows are not written again.
+    homework_services.assignment_update(
+        actor=care.clinician, assignment=assignment, expected_version=None, instructions="Gently."
+    )
+    assert copied(assignment) == columns(assignment)
+    # Lowering the target to what each has done completes it: the rows carry both.
+    assignment = homework_services.assignment_update(
+        actor=care.clinician, assignment=assignment, expected_version=None, target_count=1
+    )
+    assignment.refresh_from_db()
+    assert assignment.status == "completed"
+    assert copied(assignment) == columns(assignment)
+    assert {(row[2], row[6]) for row in copied(assignment)} == {("completed", 1)}
+    assert kept(assignment) == recounted(assignment)
     assert repair_progress(fix=False) == {"missing": 0, "wrong": 0, "extra": 0}
 
 
@@ -146,7 +200,7 @@ def test_the_kept_rows_agree_with_the_python_adherence_rule(care, catalog):
         rows = kept(assignment)
         rule = progress_by_the_rule(assignment, today=today, assignees=[care.a.pk, care.b.pk])
         for client in (care.a.pk, care.b.pk):
-            count = rows[None][0] if assignment.mode == "joint" else rows.get(client, (0, None))[0]
+            count = rows[None][0] if assignment.mode == "joint" else rows[client][0]
             assert min(assignment.target_count, count) == rule.by_assignee[client].completed
 
 
@@ -170,22 +224,29 @@ def test_repair_finds_each_kind_of_difference_and_mends_it(care, catalog):
         [one.pk, care.a.pk],
     )  # wrong
     tamper(
+        "UPDATE clinical_homeworkprogress SET status = 'cancelled' WHERE assignment_id = %s AND client_id IS NULL",
+        [untouched.pk],
+    )  # wrong: an assignment column out of step
+    tamper(
         "DELETE FROM clinical_homeworkprogress WHERE assignment_id = %s AND client_id IS NULL", [other.pk]
     )  # missing
-    stray = care.assign(catalog, frequency="daily", target_count=7, days_ago=6)
+    stray = care.assign(catalog, frequency="daily", target_count=7, days_ago=6, assignees=[care.a])
     tamper(
-        "INSERT INTO clinical_homeworkprogress (assignment_id, client_id, periods, last_completed_at) "
-        "VALUES (%s, %s, 1, now())",
-        [stray.pk, care.b.pk],
-    )  # extra: no submission behind it
+        "INSERT INTO clinical_homeworkprogress (assignment_id, client_id, case_id, mode, status, start_date, "
+        "due_date, frequency, target_count, periods, last_completed_at) "
+        "SELECT id, %s, case_id, mode, status, start_date, due_date, frequency, target_count, 1, now() "
+        "FROM clinical_homeworkassignment WHERE id = %s",
+        [care.b.pk, stray.pk],
+    )  # extra: not an assignee
 
-    with pytest.raises(CommandError, match="3 homework progress rows differ"):
+    with pytest.raises(CommandError, match="4 homework progress rows differ"):
         repair("--check")
     assert kept(one)[care.a.pk][0] == 5  # --check mends nothing
 
-    assert repair() == "missing: 1, wrong: 1, extra: 1\nmended 3 rows\n"
+    assert repair() == "missing: 1, wrong: 2, extra: 1\nmended 4 rows\n"
     assert {a.pk: kept(a) for a in (one, other, untouched)} == truth
-    assert kept(stray) == {}
+    assert copied(untouched) == columns(untouched)
+    assert kept(stray) == {care.a.pk: (0, None), None: (0, None)}
     assert repair("--check") == "missing: 0, wrong: 0, extra: 0\n"
 
 
