@@ -43,6 +43,11 @@ def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
 # The cases' non-cancelled homework, progress as of %(today)s: every kept row (one per assignee, one per
 # assignment), with its expected and completed counts; per_assignment sums them per assignment.
 HOMEWORK_ROWS = """
+    team AS MATERIALIZED (
+        /* The cases reported on, by key. The one place the (possibly thousands of) case ids appear: every other
+           step reads per case from here, so the statement is parsed and planned with one array, not one per step. */
+        SELECT id, clinician_id FROM clinical_case WHERE id = ANY(%(case_ids)s::uuid[])
+    ),
     homework AS (
         /* The kept progress rows (HomeworkProgress) of the cases' non-cancelled homework: one per assignee of each
            assignment and one for the assignment as a whole (client NULL), each with the assignment's columns,
@@ -55,7 +60,7 @@ HOMEWORK_ROWS = """
            `by_assignee`, what an assignee has done (a `joint` assignee: the assignment's shared count); `counts`,
            the rows whose sum is the assignment's figures (`each`: its assignees; `joint`: its whole). */
         SELECT c.clinician_id, h.*
-        FROM clinical_case c  /* by key */
+        FROM team c
         CROSS JOIN LATERAL (
             SELECT r.*,
                 CASE WHEN r.mode = 'joint'
@@ -89,7 +94,6 @@ HOMEWORK_ROWS = """
                 ORDER BY p.assignment_id, p.client_id
             ) r
         ) h
-        WHERE c.id = ANY(%(case_ids)s::uuid[])
     ),
     per_assignment AS (
         SELECT id, case_id, clinician_id, status, due_date, SUM(completed) AS completed, SUM(expected) AS expected,
@@ -214,18 +218,21 @@ client_adherence AS (
     FROM homework WHERE client_id IS NOT NULL GROUP BY client_id
 ),
 latest AS (
-    SELECT DISTINCT ON (a.case_id, a.client_id, a.instrument)
-        a.case_id, a.client_id, a.instrument, a.change, a.reliable_change, a.recovered
-    FROM clinical_assessment a
-    WHERE a.case_id = ANY(%(case_ids)s) AND NOT a.is_baseline AND a.administered_at < %(until_end)s
-    ORDER BY a.case_id, a.client_id, a.instrument, a.administered_at DESC
+    /* Each series' latest score, per case of the team by key (assessment_series). */
+    SELECT t.clinician_id, a.*
+    FROM team t
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (client_id, instrument)
+            case_id, client_id, instrument, change, reliable_change, recovered
+        FROM clinical_assessment
+        WHERE case_id = t.id AND NOT is_baseline AND administered_at < %(until_end)s
+        ORDER BY client_id, instrument, administered_at DESC
+    ) a
 ),
 scored AS (
-    SELECT c.clinician_id, l.instrument, l.change, l.reliable_change, l.recovered, ca.adherence,
+    SELECT l.clinician_id, l.instrument, l.change, l.reliable_change, l.recovered, ca.adherence,
         ({_caseness_sql()}) AS case_at_baseline
     FROM latest l
-    /* c.id too: the cases by key, not a hash of every case of the practice (a seq scan that grew with it) */
-    JOIN clinical_case c ON c.id = l.case_id AND c.id = ANY(%(case_ids)s)
     /* The baselines, looked up per latest score (LATERAL, OFFSET 0: not flattened). As a three-column join
        PostgreSQL expected one row from it and recomputed client_adherence once per score. */
     CROSS JOIN LATERAL (
@@ -249,28 +256,37 @@ instrument_rows AS (
 )"""
 
 OUTCOME_CASES = """
+goal AS (
+    /* The team's goals, per case by key, read once for both the GAS and the share achieved. */
+    SELECT g.*
+    FROM team t
+    CROSS JOIN LATERAL (
+        SELECT id, case_id, achievement_status = 'achieved' AS achieved,
+            gas_levels IS NOT NULL AND lifecycle_status <> 'cancelled' AS rated,
+            (%(domain)s::text IS NULL OR domain = %(domain)s::text) AS counted
+        FROM clinical_treatmentgoal
+        WHERE case_id = t.id AND lifecycle_status <> 'entered_in_error'
+        OFFSET 0
+    ) g
+),
 goal_rating AS (
     /* Each goal's latest rating, looked up per goal of these cases (not by scanning every rating). */
     SELECT g.case_id, r.score
-    FROM clinical_treatmentgoal g
+    FROM goal g
     CROSS JOIN LATERAL (
         SELECT score FROM clinical_goalattainmentrating
         WHERE goal_id = g.id AND rated_on <= %(until)s::date
         ORDER BY rated_on DESC LIMIT 1
     ) r
-    WHERE g.case_id = ANY(%(case_ids)s) AND g.gas_levels IS NOT NULL
-        AND g.lifecycle_status NOT IN ('entered_in_error', 'cancelled')
+    WHERE g.rated
 ),
 case_gas AS (
     SELECT case_id, 50 + 10 * SUM(score) / SQRT(0.7 * COUNT(*) + 0.3 * COUNT(*) * COUNT(*)) AS t
     FROM goal_rating GROUP BY case_id
 ),
 case_goals AS (
-    SELECT case_id, COUNT(*) AS goals, COUNT(*) FILTER (WHERE achievement_status = 'achieved') AS achieved
-    FROM clinical_treatmentgoal
-    WHERE case_id = ANY(%(case_ids)s) AND lifecycle_status <> 'entered_in_error'
-        AND (%(domain)s::text IS NULL OR domain = %(domain)s::text)
-    GROUP BY case_id
+    SELECT case_id, COUNT(*) AS goals, COUNT(*) FILTER (WHERE achieved) AS achieved
+    FROM goal WHERE counted GROUP BY case_id
 ),
 case_homework AS (
     SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM homework WHERE counts GROUP BY case_id
@@ -278,11 +294,10 @@ case_homework AS (
 case_rows AS (
     SELECT c.clinician_id, COUNT(*) AS n, SUM(cg.achieved) AS achieved, SUM(cg.goals) AS goals, AVG(gas.t) AS gas_t,
         SUM(ch.completed) AS completed, SUM(ch.expected) AS expected
-    FROM clinical_case c
+    FROM team c
     LEFT JOIN case_goals cg ON cg.case_id = c.id
     LEFT JOIN case_gas gas ON gas.case_id = c.id
     LEFT JOIN case_homework ch ON ch.case_id = c.id
-    WHERE c.id = ANY(%(case_ids)s)
     GROUP BY GROUPING SETS ((c.clinician_id), ())
 )"""
 
