@@ -90,7 +90,7 @@ HOMEWORK_ROWS = """
                         )
                     END) AS completed
                 FROM clinical_homeworkprogress p
-                WHERE p.case_id = c.id AND p.status <> 'cancelled'
+                WHERE p.case_id = c.id AND p.status <> 'cancelled' AND (p.client_id IS NOT NULL OR p.mode = 'joint')
                 ORDER BY p.assignment_id, p.client_id
             ) r
         ) h

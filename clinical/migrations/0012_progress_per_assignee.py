@@ -95,7 +95,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='homeworkprogress',
-            index=models.Index(condition=models.Q(('status', 'cancelled'), _negated=True), fields=['case', 'assignment', 'client'], include=['mode', 'status', 'start_date', 'due_date', 'frequency', 'target_count', 'periods', 'last_completed_at'], name='progress_by_case'),
+            index=models.Index(condition=models.Q(models.Q(('status', 'cancelled'), _negated=True), models.Q(('client__isnull', False), ('mode', 'joint'), _connector='OR')), fields=['case', 'assignment', 'client'], include=('mode', 'status', 'start_date', 'due_date', 'frequency', 'target_count', 'periods', 'last_completed_at'), name='progress_by_case'),
         ),
         migrations.AddConstraint(
             model_name='homeworkprogress',

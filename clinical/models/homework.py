@@ -213,8 +213,9 @@ class HomeworkProgress(models.Model):
             ),
         ]
         indexes = [
-            # The reports: a case's non-cancelled homework, every column they read, from the index alone; in the
-            # order they compute in (an assignment's rows together, its whole last).
+            # The reports: a case's non-cancelled homework, every column they read, from the index alone, in the
+            # order they compute in (an assignment's rows together, its whole last). The whole of an `each`
+            # assignment is left out: the reports sum its assignees' rows.
             models.Index(
                 fields=["case", "assignment", "client"],
                 include=[
@@ -227,7 +228,7 @@ class HomeworkProgress(models.Model):
                     "periods",
                     "last_completed_at",
                 ],
-                condition=~Q(status="cancelled"),
+                condition=~Q(status="cancelled") & (Q(client__isnull=False) | Q(mode="joint")),
                 name="progress_by_case",
             ),
         ]
