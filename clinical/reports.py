@@ -15,7 +15,7 @@ instruments.gas_t_score with equal weights. Tests hold each pair together.
 from datetime import date, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from clinical import instruments
@@ -40,14 +40,17 @@ def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
         return cursor.fetchall()
 
 
-# The cases' non-cancelled homework, progress as of %(today)s: every kept row (one per assignee, one per
+# The cases reported on (id, clinician), given by key. Every later step reads per case from `team`, so a statement
+# names the (possibly thousands of) cases once: parsed and planned with one array, not one per step.
+TEAM_BY_KEY = """
+    team AS MATERIALIZED (
+        SELECT id, clinician_id FROM clinical_case WHERE id = ANY(%(case_ids)s::uuid[])
+    )
+"""
+
+# The homework of the cases in `team`, progress as of %(today)s: every kept row (one per assignee, and one per joint
 # assignment), with its expected and completed counts; per_assignment sums them per assignment.
 HOMEWORK_ROWS = """
-    team AS MATERIALIZED (
-        /* The cases reported on, by key. The one place the (possibly thousands of) case ids appear: every other
-           step reads per case from here, so the statement is parsed and planned with one array, not one per step. */
-        SELECT id, clinician_id FROM clinical_case WHERE id = ANY(%(case_ids)s::uuid[])
-    ),
     homework AS (
         /* The kept progress rows (HomeworkProgress) of the cases' non-cancelled homework: one per assignee of each
            assignment and one for the assignment as a whole (client NULL), each with the assignment's columns,
@@ -106,7 +109,7 @@ HOMEWORK_ROWS = """
 # ---------------------------------------------------------------- caseload
 
 CASELOAD_HOMEWORK = f"""
-WITH {HOMEWORK_ROWS}
+WITH {TEAM_BY_KEY}, {HOMEWORK_ROWS}
 SELECT clinician_id,
     COUNT(*) FILTER (WHERE status = 'active'),
     COALESCE(SUM(completed) FILTER (WHERE status = 'active'), 0),
@@ -255,6 +258,19 @@ instrument_rows AS (
     GROUP BY GROUPING SETS ((clinician_id, instrument), (instrument))
 )"""
 
+# The cases an outcomes report covers, found in the statement itself (no round trip for their ids): the clinicians'
+# cases opened by %(until)s, still open on %(date_from)s if given, with a goal in %(domain)s if given.
+OUTCOME_TEAM = """
+team AS MATERIALIZED (
+    SELECT c.id, c.clinician_id FROM clinical_case c
+    WHERE c.clinician_id = ANY(%(clinicians)s::uuid[]) AND c.opened_on <= %(until)s::date
+        AND (%(date_from)s::date IS NULL OR c.closed_on IS NULL OR c.closed_on >= %(date_from)s::date)
+        AND (%(team_domain)s::text IS NULL OR EXISTS (
+            SELECT 1 FROM clinical_treatmentgoal g
+            WHERE g.case_id = c.id AND g.domain = %(team_domain)s::text AND g.lifecycle_status <> 'entered_in_error'
+        ))
+)"""
+
 OUTCOME_CASES = """
 goal AS (
     /* The team's goals, per case by key, read once for both the GAS and the share achieved. */
@@ -305,7 +321,7 @@ case_rows AS (
 # (clinician, cases, achieved, goals, GAS T, completed, expected) and `instrument` (clinician, instrument, n, mean
 # change, improved, deteriorated, recovered, mean change adherent, below). float8 throughout, for the UNION.
 OUTCOMES = f"""
-WITH {HOMEWORK_ROWS},
+WITH {OUTCOME_TEAM}, {HOMEWORK_ROWS},
 {OUTCOME_CASES},
 {OUTCOME_SCORES}
 SELECT 'case', clinician_id, NULL::text, n::float8, achieved::float8, goals::float8, gas_t::float8,
@@ -337,21 +353,11 @@ def outcomes_report(
     clinicians = list(clinicians_reportable_by(user=user))
     if clinician is not None:
         clinicians = [c for c in clinicians if c.pk == clinician.pk]
-    ids = [c.pk for c in clinicians]
-    cases = Case.objects.using(using).filter(clinician__in=ids, opened_on__lte=until)
-    if date_from:
-        cases = cases.filter(Q(closed_on__isnull=True) | Q(closed_on__gte=date_from))
-    if domain:
-        cases = cases.filter(
-            Exists(
-                TreatmentGoal.objects.filter(case=OuterRef("pk"), domain=domain).exclude(
-                    lifecycle_status=GoalLifecycle.ENTERED_IN_ERROR
-                )
-            )
-        )
     params = {
+        "clinicians": [c.pk for c in clinicians],
+        "date_from": date_from,
+        "team_domain": domain or None,
         "domain": domain,
-        "case_ids": list(cases.values_list("pk", flat=True).distinct()),
         "today": until,
         "until": until,
         "until_end": until + timedelta(days=1),
