@@ -53,7 +53,8 @@ TEAM_BY_KEY = """
 HOMEWORK_ROWS = """
     homework AS (
         /* The kept progress rows (HomeworkProgress) of the cases' non-cancelled homework: one per assignee of each
-           assignment and one for the assignment as a whole (client NULL), each with the assignment's columns,
+           assignment and, for a joint one, one for the assignment as a whole (client NULL; an `each` assignment's
+           whole is not read: its assignees' rows add up to it), each with the assignment's columns,
            read from one index range per case (progress_by_case, covering), in the index's order (the assignment's
            rows together, its whole last), so the cost follows the cases reported on, whatever the size of the
            practice. Per row: `expected` by %(today)s, from the dates; `completed`, the row's own distinct periods
@@ -221,7 +222,7 @@ client_adherence AS (
     FROM homework WHERE client_id IS NOT NULL GROUP BY client_id
 ),
 latest AS (
-    /* Each series' latest score, per case of the team by key (assessment_series). */
+    /* Each series' latest score, read per case of the team by key. */
     SELECT t.clinician_id, a.*
     FROM team t
     CROSS JOIN LATERAL (
