@@ -23,6 +23,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "case",
             "client",
             "assessment",
+            "session",
             "kind",
             "detail",
             "acknowledged_by",

@@ -23,6 +23,7 @@ from clinical.models import (
 )
 from clinical.services import cases as case_services
 from clinical.services import goals as goal_services
+from clinical.services.alliance import alliance
 
 from .charts import ChartDownloadRenderer, ChartRenderer
 from .filters import ScopedIdFilter
@@ -143,6 +144,41 @@ class CaseOutcomesSerializer(serializers.Serializer):
         )
 
 
+class RatingItemsSerializer(serializers.Serializer):
+    heard = serializers.IntegerField()
+    goals = serializers.IntegerField()
+    approach = serializers.IntegerField()
+    overall = serializers.IntegerField()
+
+
+class AlliancePointSerializer(serializers.Serializer):
+    session = serializers.UUIDField()
+    starts_at = serializers.DateTimeField()
+    total = serializers.IntegerField(help_text="The partner's rating of the session, 0 to 40.")
+    items = RatingItemsSerializer()
+
+
+class AllianceSeriesSerializer(serializers.Serializer):
+    client = serializers.UUIDField()
+    points = AlliancePointSerializer(many=True, help_text="The attended sessions this partner rated, oldest first.")
+    trend = serializers.FloatField(allow_null=True, help_text="Least-squares slope, points per session.")
+
+
+class SplitSerializer(serializers.Serializer):
+    session = serializers.UUIDField()
+    starts_at = serializers.DateTimeField()
+    split = serializers.IntegerField(help_text="|A - B|: the two partners' totals apart, 0 to 40.")
+
+
+class AllianceSerializer(serializers.Serializer):
+    case = serializers.UUIDField()
+    series = AllianceSeriesSerializer(many=True, help_text="In partner order (first, second).")
+    splits = SplitSerializer(many=True, help_text="Joint sessions both partners rated, oldest first.")
+    split_trend = serializers.FloatField(allow_null=True, help_text="Least-squares slope of the split per session.")
+    split_threshold = serializers.IntegerField(help_text="The practice's split alert threshold (clinical policy).")
+    floor = serializers.IntegerField(help_text="The practice's low alliance floor (clinical policy).")
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the cases you hold or supervise", tags=["cases"]),
     retrieve=extend_schema(summary="Get a case", tags=["cases"]),
@@ -194,6 +230,18 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     def _outcomes(self):
         case = self.get_object()
         return case, routed_read(self.request, lambda using: case_outcomes(case=case, using=using))
+
+    @extend_schema(
+        summary="Each partner's session ratings, the split and their trends",
+        tags=["outcomes"],
+        responses=AllianceSerializer,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def alliance(self, request, pk=None):
+        """Each partner's rating of every attended session, the per-session split |A - B| of joint sessions, and
+        their trends. For the clinician and supervisors: a partner never sees the other's ratings."""
+        case = self.get_object()
+        return self.present(alliance(case), AllianceSerializer, audit_as="case_alliance", ids=[case.pk])
 
     @extend_schema(tags=["outcomes"], responses=CaseOutcomesSerializer, parameters=[SERVED_BY_PARAMETER])
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)

@@ -18,6 +18,7 @@ from .filters import ScopedIdFilter
 from .idempotency import idempotent
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
+from .serializers import SessionSerializer, with_attendees
 from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, plain_shape, rows_of
 
 ADDENDA_ORDER = ("created_at",)
@@ -44,6 +45,8 @@ class NoteSerializer(serializers.ModelSerializer):
             "case",
             "author",
             "session_date",
+            "session",
+            "partner",
             "format",
             "sections",
             "goals_addressed",
@@ -75,6 +78,17 @@ class NoteWriteSerializer(JSONTypes, serializers.Serializer):
 
 class NoteCreateSerializer(NoteWriteSerializer):
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
+    session = ScopedPrimaryKeyRelatedField(
+        selectors.sessions_visible_to,
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The session of this case the note documents: the note's date follows it, and a second note of yours "
+            "for it answers 409 `session_has_note`. An individual session in a couple case makes the note that "
+            "partner's (`partner`)."
+        ),
+    )
+    session_date = serializers.DateField(required=False, help_text="Required unless the note names its session.")
 
 
 class AddendumCreateSerializer(JSONTypes, serializers.Serializer):
@@ -134,10 +148,10 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     create_service = services.note_create
     update_service = services.note_update
     action_roles = {"awaiting_cosign": [Role.SUPERVISOR]}
-    page_actions = ("list", "awaiting_cosign")
+    page_actions = ("list", "awaiting_cosign", "missing")
     if_match_actions = ("sign", "entered_in_error")
     problems = {
-        "create": ["not_case_clinician", "case_closed"],
+        "create": ["not_case_clinician", "case_closed", "session_has_note"],
         "partial_update": ["not_note_author", "note_not_draft"],
         "sign": ["not_note_author", "note_not_draft", "note_incomplete"],
         "cosign": ["not_authors_supervisor", "cosign_not_needed", "already_cosigned"],
@@ -197,6 +211,18 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     def entered_in_error(self, request, pk=None):
         """Retire a note written in error, with the reason."""
         return self.act(services.note_enter_in_error)
+
+    @extend_schema(
+        summary="Attended sessions still without a signed note after the grace period",
+        tags=["notes"],
+        responses=SessionSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], serializer_class=SessionSerializer, filterset_class=None)
+    def missing(self, request):
+        """Sessions you (or, for a supervisor, your supervisees) attended that have no signed note
+        `NOTE_GRACE_HOURS` (72 by default) after they ended, oldest first."""
+        self.cursor_ordering = ("starts_at", "id")  # the page's rows are sessions, in the order they were held
+        return self.page(with_attendees(selectors.sessions_missing_a_note(user=request.user)), resource="session")
 
     @extend_schema(tags=["notes"], responses=NoteSerializer(many=True))
     @action(detail=False, methods=["get"], url_path="awaiting-cosign")

@@ -98,6 +98,21 @@ CODES = {
         P("transition_not_allowed", 409, "The goal's status does not allow this transition."),
         P("gas_levels_missing", 409, "The goal has no GAS levels to rate against; give it levels first."),
         P("gas_already_rated", 409, "The goal already has a GAS rating on that date."),
+        # -------------------------------------------------------- sessions
+        P(
+            "session_overlap",
+            409,
+            "The clinician already has a booked session at that time; `conflicting_session` names it.",
+        ),
+        P("session_not_scheduled", 409, "The session is no longer scheduled (attended, cancelled or a no-show)."),
+        P("session_transition_not_allowed", 409, "The session's status does not allow this step; outcomes are final."),
+        P("session_not_started", 409, "A session is attended (or missed) only once it has begun."),
+        P("not_an_attendee", 403, "Only a client who attended the session rates it."),
+        P("session_not_attended", 409, "Only an attended session is rated."),
+        P("already_rated", 409, "You already rated this session; `existing_rating` names the rating to change."),
+        P("not_rater", 403, "Only the client who gave a rating changes it."),
+        P("rating_locked", 409, "A rating can be changed for 24 hours after it was given."),
+        P("session_has_note", 409, "You already wrote a note for this session; `existing_note` names it."),
         # -------------------------------------------------------- notes
         P("not_note_author", 403, "Only the note's author may do this."),
         P("not_authors_supervisor", 403, "Only the author's active supervisor may co-sign the note."),

@@ -17,6 +17,7 @@ from . import (
     problems,
     reminders,
     reports,
+    sessions,
     webhooks,
 )
 from .routers import Router
@@ -30,11 +31,15 @@ router.register("couples", clients.CoupleViewSet, basename="couple")
 router.register("cases", cases.CaseViewSet, basename="case")
 router.register("goals", cases.GoalViewSet, basename="goal")
 router.register("notes", notes.NoteViewSet, basename="note")
+router.register("sessions", sessions.SessionViewSet, basename="session")
+router.register("session-ratings", sessions.SessionRatingViewSet, basename="session-rating")
 router.register("me/goals", me.MyGoalsViewSet, basename="my-goal")
 router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-assignment")
 router.register("me/assessments-due", measures.MyAssessmentsDueViewSet, basename="my-assessments-due")
 router.register("me/devices", reminders.MyDevicesViewSet, basename="my-device")
 router.register("me/consents", consents.MyConsentsViewSet, basename="my-consent")
+router.register("me/sessions", sessions.MySessionsViewSet, basename="my-session")
+router.register("me/session-ratings", sessions.MySessionRatingsViewSet, basename="my-session-rating")
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")
 router.register("assignments", homework.AssignmentViewSet, basename="assignment")
 router.register("submissions", homework.SubmissionViewSet, basename="submission")

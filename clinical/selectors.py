@@ -14,6 +14,7 @@ its lists, its writable references, its filters and its reports.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -38,6 +39,8 @@ from clinical.models import (
     ProgressNote,
     Role,
     SafetyAlert,
+    Session,
+    SessionRating,
     SubjectType,
     Supervision,
     TreatmentGoal,
@@ -152,6 +155,37 @@ def goals_visible_to(*, user: User) -> QuerySet[TreatmentGoal]:
     """The goals on the cases the user sees; a client does not see goals entered in error."""
     goals = TreatmentGoal.objects.filter(case__in=cases_visible_to(user=user))
     return goals.exclude(lifecycle_status="entered_in_error") if user.role == Role.CLIENT else goals
+
+
+def sessions_visible_to(*, user: User) -> QuerySet[Session]:
+    """Staff: the sessions of the cases they see. A client: the sessions they attend (never an individual session
+    of their partner's, which they do not attend)."""
+    if user.role == Role.CLIENT:
+        return Session.objects.filter(attendees__user=user)
+    if user.role not in STAFF_ROLES:
+        return Session.objects.none()
+    return Session.objects.filter(Exists(cases_visible_to(user=user).filter(pk=OuterRef("case_id"))))
+
+
+def session_ratings_visible_to(*, user: User) -> QuerySet[SessionRating]:
+    """A client: their own ratings only (never their partner's). Staff: the ratings on the cases they see."""
+    if user.role == Role.CLIENT:
+        return SessionRating.objects.filter(client__user=user)
+    if user.role not in STAFF_ROLES:
+        return SessionRating.objects.none()
+    return SessionRating.objects.filter(Exists(cases_visible_to(user=user).filter(pk=OuterRef("session__case_id"))))
+
+
+def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
+    """Attended sessions the user sees that still have no signed note NOTE_GRACE_HOURS after they ended."""
+    due = timezone.now() - timedelta(hours=settings.NOTE_GRACE_HOURS)
+    signed = ProgressNote.objects.filter(session=OuterRef("pk"), status="signed")
+    return sessions_visible_to(user=user).filter(status="attended", ends_at__lte=due).exclude(Exists(signed))
+
+
+def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
+    """The sessions the user sees that have not ended yet."""
+    return sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
 
 
 def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:

@@ -79,11 +79,13 @@ CATALOG = [
         ("assessment", "case", "client"),
         "case",
     ),
+    # Version 2 names the alert, not what raised it (an assessment, or a session's ratings: the alert says which).
     EventType(
         "alert.raised",
-        1,
-        "A safety alert was raised (a PHQ-9 with item 9 above 0); look at it at once.",
-        ("alert", "assessment", "case", "client"),
+        2,
+        "A safety alert was raised (a PHQ-9 with item 9 above 0, or a split or low alliance in session ratings); "
+        "look at it at once.",
+        ("alert", "case", "client"),
         "case",
     ),
     EventType("alert.acknowledged", 1, "A safety alert was acknowledged.", ("alert", "case", "client"), "case"),

@@ -114,6 +114,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "practice",
         "reminders",
         "reports",
+        "sessions",
         "webhooks",
     }
 

@@ -405,6 +405,80 @@ def walk(w: Walk, users: dict) -> None:
     w.post("clinician", "/goals/{id}/transition/", {"to": "active"}, id=goal["id"])
     w.post("clinician", "/goals/{id}/gas-ratings/", {"score": 1, "rated_on": "2026-11-16"}, id=trust["id"])
 
+    # Sessions of Alex and Sam's case: this morning's, attended; next week's, moved by a day; Alex alone, cancelled.
+    this_morning = w.post(
+        "clinician",
+        "/sessions/",
+        {
+            "case": case["id"],
+            "starts_at": "2026-11-16T08:00:00Z",
+            "ends_at": "2026-11-16T08:50:00Z",
+            "modality": "in_person",
+            "location": "Room 2",
+        },
+    )
+    w.post("clinician", "/sessions/{id}/transition/", {"to": "attended"}, id=this_morning["id"])
+    next_week = w.post(
+        "clinician",
+        "/sessions/",
+        {
+            "case": case["id"],
+            "starts_at": "2026-11-23T17:00:00+01:00",
+            "ends_at": "2026-11-23T17:50:00+01:00",
+            "modality": "video",
+            "location": "https://video.example/r/alex-sam",
+        },
+        record=False,
+    )
+    w.patch(
+        "clinician",
+        "/sessions/{id}/",
+        {"starts_at": "2026-11-24T17:00:00+01:00", "ends_at": "2026-11-24T17:50:00+01:00"},
+        id=next_week["id"],
+    )
+    alone = w.post(
+        "clinician",
+        "/sessions/",
+        {
+            "case": case["id"],
+            "starts_at": "2026-11-19T16:00:00Z",
+            "ends_at": "2026-11-19T16:50:00Z",
+            "modality": "video",
+            "kind": "individual",
+            "partner": alex["id"],
+            "location": "https://video.example/r/alex",
+        },
+        record=False,
+    )
+    w.post(
+        "clinician",
+        "/sessions/{id}/transition/",
+        {"to": "cancelled", "reason": "Alex asked to meet together instead."},
+        id=alone["id"],
+        record=False,
+    )
+    w.get("clinician", "/sessions/", query={"case": case["id"], "page_size": PAGE_SIZE})
+    w.get("clinician", "/sessions/{id}/", id=next_week["id"])
+    w.get("alex", "/me/sessions/")
+    # Each partner rates this morning's session in the app; Alex changes a rating within the day.
+    rating = w.post(
+        "alex",
+        "/me/session-ratings/",
+        {"session": this_morning["id"], "heard": 9, "goals": 8, "approach": 9, "overall": 8},
+    )
+    w.patch("alex", "/me/session-ratings/{id}/", {"overall": 9}, id=rating["id"])
+    w.post(
+        "sam",
+        "/me/session-ratings/",
+        {"session": this_morning["id"], "heard": 6, "goals": 5, "approach": 7, "overall": 6},
+        record=False,
+    )
+    w.get("alex", "/me/session-ratings/")
+    ratings = w.get("clinician", "/session-ratings/", query={"session": this_morning["id"], "page_size": PAGE_SIZE})
+    w.get("clinician", "/session-ratings/{id}/", id=ratings["results"][0]["id"])
+    w.get("clinician", "/cases/{id}/alliance/", id=case["id"])
+    w.get("supervisor", "/notes/missing/")
+
     # Notes: today's session, signed; the supervisor co-signs; an addendum; one entered in error.
     session = w.post(
         "clinician",

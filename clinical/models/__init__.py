@@ -49,12 +49,25 @@ from .reminders import (
     ReminderKind,
     ReminderStatus,
 )
+from .sessions import (
+    BOOKED,
+    RATING_ITEMS,
+    RATING_MAX,
+    Session,
+    SessionKind,
+    SessionModality,
+    SessionRating,
+    SessionStatus,
+)
 
 __all__ = [
+    "BOOKED",
     "CLIENT_DETAILS",
     "GAS_SCORES",
     "INSTRUMENT_CODES",
     "NOTE_SECTIONS",
+    "RATING_ITEMS",
+    "RATING_MAX",
     "SCHEDULE_INTERVAL_DAYS",
     "STAFF_ROLES",
     "Assessment",
@@ -100,6 +113,11 @@ __all__ = [
     "SafetyAlert",
     "ScheduleFrequency",
     "ScheduleStatus",
+    "Session",
+    "SessionKind",
+    "SessionModality",
+    "SessionRating",
+    "SessionStatus",
     "SubjectType",
     "SubmissionStatus",
     "Supervision",

@@ -213,9 +213,21 @@ class ProgressNote(Record):
     )
     cosigned_at = models.DateTimeField(null=True, blank=True)
     entered_in_error_reason = models.CharField(max_length=500, blank=True)
+    # The session the note documents (its date follows the session's), and, for an individual session inside a
+    # couple case, the partner it was with: the note is that partner's.
+    session = models.ForeignKey(
+        "clinical.Session", on_delete=models.PROTECT, null=True, blank=True, related_name="notes"
+    )
+    partner = models.ForeignKey(Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         constraints = [
+            # One note per session and author (a note entered in error makes way for its replacement).
+            models.UniqueConstraint(
+                fields=["session", "author"],
+                condition=~Q(status=NoteStatus.ENTERED_IN_ERROR),
+                name="note_once_per_session_and_author",
+            ),
             models.CheckConstraint(condition=Q(format__in=NoteFormat.values), name="note_format_valid"),
             models.CheckConstraint(condition=Q(status__in=NoteStatus.values), name="note_status_valid"),
             models.CheckConstraint(
@@ -250,6 +262,8 @@ class ProgressNote(Record):
                         | pgtrigger.Q(old__format__df=pgtrigger.F("new__format"))
                         | pgtrigger.Q(old__case_id__df=pgtrigger.F("new__case_id"))
                         | pgtrigger.Q(old__author_id__df=pgtrigger.F("new__author_id"))
+                        | pgtrigger.Q(old__session_id__df=pgtrigger.F("new__session_id"))
+                        | pgtrigger.Q(old__partner_id__df=pgtrigger.F("new__partner_id"))
                         | pgtrigger.Q(old__signed_at__df=pgtrigger.F("new__signed_at"))
                         | pgtrigger.Q(new__status=NoteStatus.DRAFT)
                     )

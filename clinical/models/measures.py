@@ -108,7 +108,12 @@ class SafetyAlert(Record):
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="alerts")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="alerts")
-    assessment = models.OneToOneField(Assessment, on_delete=models.PROTECT, related_name="alert")
+    # What raised it: an assessment (a measure's risk item), or a session whose ratings showed a split or low
+    # alliance (clinical/services/alliance.py).
+    assessment = models.OneToOneField(Assessment, on_delete=models.PROTECT, related_name="alert", null=True, blank=True)
+    session = models.ForeignKey(
+        "clinical.Session", on_delete=models.PROTECT, related_name="alerts", null=True, blank=True
+    )
     kind = models.CharField(max_length=32)
     detail = models.CharField(max_length=300)
     acknowledged_by = models.ForeignKey(

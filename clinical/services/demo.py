@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinical.models import (
+    RATING_ITEMS,
     CaseStatus,
     Client,
     CoupleMember,
@@ -23,7 +24,7 @@ from clinical.models import (
     User,
 )
 
-from . import cases, clients, goals, homework, measures, notes
+from . import alliance, cases, clients, goals, homework, measures, notes, sessions
 from .accounts import supervision_start, user_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -163,11 +164,13 @@ def _couple_in_care(users: dict[str, User]) -> None:
         for spec in DEMO_GOALS:
             goal = goals.goal_create(actor=clinician, case=case, start_date=case.opened_on, **spec)
             goals.goal_transition(actor=clinician, goal=goal, to=GoalLifecycle.ACTIVE)
+    yesterdays = _sessions(case, clinician, users) if not case.sessions.exists() else None
     if not case.notes.exists():
         note = notes.note_create(
             actor=clinician,
             case=case,
-            session_date=timezone.localdate() - timedelta(days=1),
+            session=yesterdays,
+            session_date=None if yesterdays else timezone.localdate() - timedelta(days=1),
             format=NoteFormat.SOAP,
             sections={
                 "subjective": "Both describe a calmer week. Alex felt unheard on Tuesday; Sam noticed and asked "
@@ -186,6 +189,40 @@ def _couple_in_care(users: dict[str, User]) -> None:
         _homework(case, clinician, alex, sam)
     if not case.assessments.exists():
         _measures(case, clinician, alex, sam)
+
+
+# Three weekly joint sessions, attended and rated by both partners (heard, goals, approach, overall): Alex stays on
+# board while Sam's ratings fall, a split of 10 and then 11 points that raises a split alliance alert; next week's.
+DEMO_RATINGS = [((9, 9, 8, 9), (8, 8, 8, 8)), ((9, 9, 9, 9), (7, 6, 7, 6)), ((9, 9, 9, 9), (7, 6, 6, 6))]
+
+
+def _sessions(case, clinician, users):
+    """The couple's last three sessions (15, 8 and 1 days ago) and next week's; returns yesterday's."""
+    held = []
+    for days_ago, (alex_items, sam_items) in zip((15, 8, 1), DEMO_RATINGS, strict=True):
+        starts = _at(days_ago, hour=18)
+        session = sessions.session_create(
+            actor=clinician,
+            case=case,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=50),
+            modality="in_person",
+            location="Room 2",
+        )
+        session = sessions.session_transition(actor=clinician, session=session, to="attended")
+        for user, items in ((users["alex"], alex_items), (users["sam"], sam_items)):
+            alliance.rating_submit(actor=user, session=session, **dict(zip(RATING_ITEMS, items, strict=True)))
+        held.append(session)
+    upcoming = _at(-6, hour=18)
+    sessions.session_create(
+        actor=clinician,
+        case=case,
+        starts_at=upcoming,
+        ends_at=upcoming + timedelta(minutes=50),
+        modality="video",
+        location="https://video.example/r/alex-sam",
+    )
+    return held[-1]
 
 
 # Baseline (when the case opened), a mid-point and a recent follow-up: Alex's depression and anxiety ease, Sam's

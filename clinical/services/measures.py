@@ -163,7 +163,7 @@ def assessment_record(
             detail=f"PHQ-9 item 9 (thoughts of self-harm) answered {answers[item - 1]} of 3.",
         )
         audit_append(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
-        happened("alert.raised", alert=alert, assessment=assessment, case=case, client=client)
+        happened("alert.raised", alert=alert, case=case, client=client)
     return Assessment.objects.get(pk=assessment.pk)
 
 

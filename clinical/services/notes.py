@@ -1,9 +1,9 @@
 """Progress notes: drafts, signing, co-signature by a supervisor, addenda, retirement."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinical.models import NOTE_SECTIONS, Case, NoteAddendum, NoteStatus, ProgressNote
+from clinical.models import NOTE_SECTIONS, Case, NoteAddendum, NoteStatus, ProgressNote, Session
 from clinical.selectors import active_supervisor_of
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, update_versioned
@@ -11,6 +11,8 @@ from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
+
+ONE_NOTE_PER_SESSION = "note_once_per_session_and_author"
 
 
 def validate_sections(note_format: str, sections: dict) -> dict:
@@ -51,22 +53,69 @@ def _require_draft(note: ProgressNote) -> None:
         )
 
 
+def _session_date_of(case: Case, session: Session | None, session_date):
+    """The note's session date: the session's own (its local day) when the note names a session."""
+    if session is None:
+        if session_date is None:
+            raise InvalidInput({"session_date": ["Give the session's date, or name the session."]})
+        return session_date
+    if session.case_id != case.pk:
+        raise InvalidInput({"session": ["Only a session of this note's case."]})
+    day = timezone.localdate(session.starts_at)
+    if session_date is not None and session_date != day:
+        raise InvalidInput({"session_date": [f"The session named was on {day}; leave the date out or give that."]})
+    return day
+
+
+def _require_first_note_of_session(actor, session: Session | None) -> None:
+    """One note per session and author: a second answers 409 naming the first."""
+    if session is None:
+        return
+    first = (
+        ProgressNote.objects.filter(session=session, author=actor)
+        .exclude(status=NoteStatus.ENTERED_IN_ERROR)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first is not None:
+        raise Conflict("You already wrote a note for this session.", code="session_has_note", existing_note=str(first))
+
+
 @transaction.atomic
-def note_create(*, actor, case: Case, session_date, format: str, sections: dict, goals_addressed=()) -> ProgressNote:
-    """The case's clinician writes a draft note for a session."""
+def note_create(
+    *,
+    actor,
+    case: Case,
+    format: str,
+    sections: dict,
+    session_date=None,
+    session: Session | None = None,
+    goals_addressed=(),
+) -> ProgressNote:
+    """The case's clinician writes a draft note for a session: a session of the case, named (its date follows
+    it; an individual session in a couple case makes the note that partner's), or a date alone."""
     require_case_writable(actor, case)
     require_case_not_closed(case)
+    session_date = _session_date_of(case, session, session_date)
     _validate_session_date(session_date)
     goals = _validate_goals(case, goals_addressed)
-    note = save_valid(
-        ProgressNote(
-            case=case,
-            author=actor,
-            session_date=session_date,
-            format=format,
-            sections=validate_sections(format, sections),
-        )
+    _require_first_note_of_session(actor, session)
+    note = ProgressNote(
+        case=case,
+        author=actor,
+        session_date=session_date,
+        format=format,
+        sections=validate_sections(format, sections),
+        session=session,
+        partner_id=session.partner_id if session is not None else None,
     )
+    try:
+        with transaction.atomic():
+            save_valid(note, exclude_validation=["session"])
+    except IntegrityError as exc:  # a second note for the session, committed by a concurrent request meanwhile
+        if getattr(exc.__cause__, "diag", None) and exc.__cause__.diag.constraint_name == ONE_NOTE_PER_SESSION:
+            _require_first_note_of_session(actor, session)
+        raise
     note.goals_addressed.set(goals)
     audit_append(actor=actor, action="create", object_type="note", object_ids=[note.pk])
     return note
@@ -80,6 +129,8 @@ def note_update(*, actor, note: ProgressNote, expected_version: int | None, **ch
     _require_draft(locked)
     goals = changes.pop("goals_addressed", None)
     if "session_date" in changes:
+        if locked.session_id is not None:
+            changes["session_date"] = _session_date_of(locked.case, locked.session, changes["session_date"])
         _validate_session_date(changes["session_date"])
     if "format" in changes or "sections" in changes:
         note_format = changes.get("format", locked.format)

@@ -215,6 +215,14 @@ _webhook_retry_delays = env.list("WEBHOOK_RETRY_DELAYS", cast=float, default=[])
 if _webhook_retry_delays:
     WEBHOOK_RETRY_DELAYS = tuple(_webhook_retry_delays)
 
+# An attended session whose note is not signed this long after it ended is listed at notes/missing/.
+NOTE_GRACE_HOURS = env.int("NOTE_GRACE_HOURS", default=72)
+# The alliance alerts (docs/outcome-measures.md): clinical policy of the practice, not validated cut-offs. A split of
+# at least ALLIANCE_SPLIT_THRESHOLD points (of 40) between the partners' ratings in two joint sessions in a row; a
+# partner's rating below ALLIANCE_FLOOR (of 40).
+ALLIANCE_SPLIT_THRESHOLD = env.int("ALLIANCE_SPLIT_THRESHOLD", default=8)
+ALLIANCE_FLOOR = env.int("ALLIANCE_FLOOR", default=24)
+
 # Reminders on clients' phones (docs/events.md, Reminders) go to the push gateway of the app's vendor (which holds
 # the APNs/FCM credentials), signed per Standard Webhooks with PUSH_GATEWAY_SECRET (`whsec_<base64>`). Without a URL
 # no reminder is made or sent. The gateway is called like a webhook receiver (events/egress.py: public https, or a
@@ -376,6 +384,10 @@ SPECTACULAR_SETTINGS = {
         "SubmissionStatusEnum": "clinical.models.homework.SubmissionStatus",
         "FrequencyEnum": "exercises.models.Frequency",
         "ScheduleFrequencyEnum": "clinical.models.measures.ScheduleFrequency",
+        "SessionStatusEnum": "clinical.models.sessions.SessionStatus",
+        "SessionKindEnum": "clinical.models.sessions.SessionKind",
+        "KindEnum": "clinical.models.consents.ConsentKind",  # its name in the contract before sessions had kinds
+        "SessionOutcomeEnum": ["attended", "cancelled", "late_cancelled", "no_show"],
         # Goals and exercises speak of the same domains (kernel.models.GoalDomain): one enum in the contract.
         "DomainEnum": "kernel.models.GoalDomain",
     },

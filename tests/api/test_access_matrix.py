@@ -70,15 +70,19 @@ from clinical.models import (
     RelationshipType,
     Role,
     SafetyAlert,
+    Session,
+    SessionRating,
     SubjectType,
     Supervision,
     TreatmentGoal,
     User,
 )
+from clinical.services.alliance import rating_submit
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
 from clinical.services.reminders import device_register, token_digest
+from clinical.services.sessions import session_create, session_transition
 from events.models import Event, WebhookDelivery, WebhookSubscription
 from exercises.models import Exercise, ExerciseVersion
 from exercises.services import catalog_entries, exercise_create, exercise_publish, exercise_revise
@@ -102,6 +106,7 @@ API = "/api/v1/"
 B_WEBHOOK_URL = "https://hooks.b-practice.example/matrix-b"
 B_DEVICE_TOKEN = "b-client-push-token-7f3a9c"
 B_TIME_ZONE = "Pacific/Chatham"
+B_SESSION_LOCATION = "https://video.b-practice.example/room-matrix-b"
 A_WEBHOOK_URL = "http://127.0.0.1:9/matrix-a"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
@@ -215,7 +220,18 @@ REFERENCE = "reference"  # data shipped with the API, the same for everyone who 
 OWN = "own"  # the caller's own settings, one record per caller (a client's reminder preferences)
 REPORT = "report"  # aggregates over the caller's own caseload and their supervisees': never B's row or figures
 
-CLINICAL = {"clients", "couples", "cases", "goals", "notes", "assignments", "assessment-schedules", "alerts"}
+CLINICAL = {
+    "clients",
+    "couples",
+    "cases",
+    "goals",
+    "notes",
+    "sessions",
+    "session-ratings",
+    "assignments",
+    "assessment-schedules",
+    "alerts",
+}
 STAFF = ("clinician", "supervisor")
 CLIENT_APP = (
     f"{API}me/goals/",
@@ -223,6 +239,8 @@ CLIENT_APP = (
     f"{API}me/assessments-due/",
     f"{API}me/devices/",
     f"{API}me/consents/",
+    f"{API}me/sessions/",
+    f"{API}me/session-ratings/",
 )
 
 
@@ -309,6 +327,8 @@ PATH_TARGETS = {
     "cases": "b_case",
     "goals": "b_goal",
     "notes": "b_note",
+    "sessions": "b_session",
+    "session-ratings": "b_session_rating",
     "exercises": "b_exercise",
     "assignments": "b_assignment",
     "submissions": "b_submission",
@@ -383,6 +403,21 @@ def _note_body(ids, **extra):
         "session_date": str(date.today() - timedelta(days=1)),
         "format": "soap",
         "sections": {"subjective": "s", "objective": "o", "assessment": "a", "plan": "p"},
+        **extra,
+    }
+
+
+def _rating_body(**extra):
+    return {"heard": 1, "goals": 1, "approach": 1, "overall": 1, **extra}
+
+
+def _session_body(**extra):
+    """A session tomorrow; the case (and who attends) as the variant names them."""
+    starts = timezone.now().replace(microsecond=0) + timedelta(days=1)
+    return {
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(minutes=50)).isoformat(),
+        "modality": "video",
         **extra,
     }
 
@@ -606,6 +641,39 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}notes/{{id}}/entered-in-error/"): spec(Variant(body=lambda ids: {"reason": "Wrong client"})),
     ("POST", f"{API}notes/{{id}}/sign/"): spec(),
     ("GET", f"{API}notes/awaiting-cosign/"): spec(),
+    ("GET", f"{API}notes/missing/"): spec(),
+    # sessions
+    ("GET", f"{API}sessions/"): spec(),
+    ("POST", f"{API}sessions/"): spec(
+        Variant(" [case]", body=lambda ids: _session_body(case=ids["b_case"]), field="case"),
+        Variant(
+            " [attendees]",
+            body=lambda ids: _session_body(case=ids["a_case"], attendees=[ids["b_client"]]),
+            field="attendees.0",
+        ),
+        Variant(
+            " [partner]",
+            body=lambda ids: _session_body(case=ids["a_case"], kind="individual", partner=ids["b_partner"]),
+            field="partner",
+        ),
+    ),
+    ("GET", f"{API}sessions/{{id}}/"): spec(),
+    ("PATCH", f"{API}sessions/{{id}}/"): spec(Variant(body=lambda ids: {"modality": "phone"})),
+    ("POST", f"{API}sessions/{{id}}/transition/"): spec(
+        Variant(body=lambda ids: {"to": "cancelled", "reason": "Hijacked"})
+    ),
+    ("GET", f"{API}session-ratings/"): spec(),
+    ("GET", f"{API}session-ratings/{{id}}/"): spec(),
+    ("GET", f"{API}cases/{{id}}/alliance/"): spec(),
+    ("GET", f"{API}me/sessions/"): spec(),
+    ("GET", f"{API}me/session-ratings/"): spec(),
+    ("POST", f"{API}me/session-ratings/"): spec(
+        Variant(" [session]", body=lambda ids: _rating_body(session=ids["b_session"]), field="session"),
+    ),
+    ("GET", f"{API}me/session-ratings/{{id}}/"): spec(Variant(path="b_session_rating")),
+    ("PATCH", f"{API}me/session-ratings/{{id}}/"): spec(
+        Variant(path="b_session_rating", body=lambda ids: {"overall": 0})
+    ),
     # the exercise library: shared, no personal data; only an exercise's author changes it
     ("GET", f"{API}exercises/"): spec(),
     ("POST", f"{API}exercises/"): spec(
@@ -1098,6 +1166,30 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     Device.objects.create(  # not through the service: its audit event would crowd the audit-events page
         user=client_user, platform="ios", token="a-client-own-phone", token_digest=token_digest("a-client-own-phone")
     )
+    # B's session with the couple next week, somewhere only B's clients should know of.
+    b_session = session_create(
+        actor=b,
+        case=b_case,
+        starts_at=now + timedelta(days=7),
+        ends_at=now + timedelta(days=7, minutes=50),
+        modality="video",
+        location=B_SESSION_LOCATION,
+    )
+    # B's attended session of last week, and B's client's rating of it.
+    b_past_session = session_transition(
+        actor=b,
+        session=session_create(
+            actor=b,
+            case=b_case,
+            starts_at=now - timedelta(days=6),
+            ends_at=now - timedelta(days=6) + timedelta(minutes=50),
+            modality="in_person",
+        ),
+        to="attended",
+    )
+    b_session_rating = rating_submit(
+        actor=b_client_user, session=b_past_session, heard=9, goals=8, approach=9, overall=9
+    )
     # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
     b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
     Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
@@ -1154,6 +1246,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "a_webhook": a_webhook.id,
         "b_device": b_device.id,
         "b_consent": b_consent.id,
+        "b_session": b_session.id,
+        "b_past_session": b_past_session.id,
+        "b_session_rating": b_session_rating.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1222,6 +1317,10 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's client's push token": ("secret", B_DEVICE_TOKEN),
         "B's client's time zone": ("account", B_TIME_ZONE),
         "B's client's consent id": ("clinical_id", b_consent.id),
+        "B's session id": ("clinical_id", b_session.id),
+        "B's session location": ("clinical_text", B_SESSION_LOCATION),
+        "B's attended session id": ("clinical_id", b_past_session.id),
+        "B's client's session rating id": ("clinical_id", b_session_rating.id),
     }
     b_rows = [
         (User, b.pk),
@@ -1251,6 +1350,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Device, b_device.pk),
         (NotificationPreferences, b_preferences.pk),
         (Consent, b_consent.pk),
+        (Session, b_session.pk),
+        (Session, b_past_session.pk),
+        (SessionRating, b_session_rating.pk),
     ]
     return Scene(
         users=users,
@@ -1472,6 +1574,10 @@ def b_state(scene: Scene) -> dict:
         "schedules of B's clients": AssessmentSchedule.objects.filter(client__in=scene.b_clients).count(),
         "alerts on B's case": SafetyAlert.objects.filter(case=scene.b_case).count(),
         "alerts about B's clients": SafetyAlert.objects.filter(client__in=scene.b_clients).count(),
+        "sessions on B's case": Session.objects.filter(case=scene.b_case).count(),
+        "sessions B holds": Session.objects.filter(clinician=scene.b_user).count(),
+        "sessions B's clients attend": Session.attendees.through.objects.filter(client__in=scene.b_clients).count(),
+        "ratings by B's clients": SessionRating.objects.filter(client__in=scene.b_clients).count(),
     }
     return state
 
@@ -1759,6 +1865,30 @@ def _schedule(scene):
     )
 
 
+def _session(s, attended_days_ago=None):
+    """One more of A's sessions with A's couple, after the ones before it; or one attended days ago, after the
+    ones before it (its note missing)."""
+    clinician = s.users["clinician"]
+    if attended_days_ago is None:
+        latest = Session.objects.filter(clinician=clinician).order_by("-ends_at").first()
+        starts = max(latest.ends_at if latest else timezone.now(), timezone.now()) + timedelta(hours=1)
+    else:
+        past = Session.objects.filter(clinician=clinician, starts_at__lt=timezone.now()).order_by("-ends_at")
+        earliest = timezone.now() - timedelta(days=attended_days_ago)
+        starts = max(past.first().ends_at if past.exists() else earliest, earliest) + timedelta(minutes=1)
+    ends = starts + timedelta(minutes=50)
+    session = session_create(actor=clinician, case=s.own["a_case"], starts_at=starts, ends_at=ends, modality="phone")
+    if attended_days_ago is not None:
+        session = session_transition(actor=clinician, session=session, to="attended")
+    return session
+
+
+def _rated(s):
+    """A's client's rating of one more attended session."""
+    session = _session(s, attended_days_ago=5)
+    return rating_submit(actor=s.users["client"], session=session, heard=6, goals=6, approach=6, overall=6)
+
+
 # list → (role that reads it, its {id} if any, how to add one row that role sees)
 LIST_GROWTH = {
     f"{API}staff/": (
@@ -1808,6 +1938,11 @@ LIST_GROWTH = {
             revoked_at=timezone.now(),
         ),
     ),
+    f"{API}sessions/": ("supervisor", None, lambda s: _session(s)),
+    f"{API}notes/missing/": ("supervisor", None, lambda s: _session(s, attended_days_ago=5)),
+    f"{API}session-ratings/": ("supervisor", None, lambda s: _rated(s)),
+    f"{API}me/session-ratings/": ("client", None, lambda s: _rated(s)),
+    f"{API}me/sessions/": ("client", None, lambda s: _session(s)),
     f"{API}me/devices/": (
         "client",
         None,
@@ -2397,6 +2532,33 @@ def _twin_consent(scene, n):
     return Consent.objects.create(client=client, kind="electronic_communication", given_by=scene.users["client"])
 
 
+def _twin_session_times(n, days):
+    """A twin's own hour, `days` from now (negative: past), so that no two twins' sessions overlap."""
+    starts = timezone.now().replace(microsecond=0) + timedelta(days=days, hours=2 * int(n))
+    return starts, starts + timedelta(minutes=50)
+
+
+def _twin_session(scene, n, days=40, attended=False):
+    starts, ends = _twin_session_times(n, days)
+    session = session_create(
+        actor=scene.users["clinician"], case=scene.own["a_case"], starts_at=starts, ends_at=ends, modality="video"
+    )
+    if attended:
+        session = session_transition(actor=scene.users["clinician"], session=session, to="attended")
+    return session
+
+
+def _twin_session_body(scene, n):
+    starts, ends = _twin_session_times(n, 50)
+    body = {"case": str(_twin_case(scene, n).id), "starts_at": starts.isoformat(), "ends_at": ends.isoformat()}
+    return Write("clinician", None, {**body, "modality": "phone", "location": "Room 3"})
+
+
+def _twin_rating(scene, n):
+    session = _twin_session(scene, n, days=-20, attended=True)
+    return rating_submit(actor=scene.users["client"], session=session, heard=7, goals=7, approach=7, overall=7)
+
+
 def _own(role, make_target, body=None):
     """A write on a fresh record of the caller's own: `make_target(scene, n)` → the record."""
     return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
@@ -2405,6 +2567,17 @@ def _own(role, make_target, body=None):
 MASS_ASSIGNMENT = {
     ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): _own("client", _twin_consent),
+    ("POST", f"{API}sessions/"): _twin_session_body,
+    ("PATCH", f"{API}sessions/{{id}}/"): _own("clinician", _twin_session, {"modality": "phone"}),
+    ("POST", f"{API}sessions/{{id}}/transition/"): _own(
+        "clinician", _twin_session, {"to": "cancelled", "reason": "Moved"}
+    ),
+    ("POST", f"{API}me/session-ratings/"): lambda s, n: Write(
+        "client",
+        None,
+        {"session": str(_twin_session(s, n, days=-30, attended=True).id), **_rating_body()},
+    ),
+    ("PATCH", f"{API}me/session-ratings/{{id}}/"): _own("client", _twin_rating, {"overall": 2}),
     ("POST", f"{API}me/devices/"): lambda s, n: Write("client", None, {"platform": "ios", "token": f"twin-token-{n}"}),
     ("PATCH", f"{API}me/notification-preferences/"): lambda s, n: Write("client", None, {"time_zone": "Europe/Vienna"}),
     ("POST", f"{API}staff/"): lambda s, n: Write(
