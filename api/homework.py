@@ -428,6 +428,13 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
             shown = token is not None and selectors.feedback_shown(user=user, submitter=row["submitter"])
             row["feedback"] = decrypt(token, None, None) if shown else None
 
+    def answer_created(self, submission):
+        # The caller's own new submission, shaped as the list shapes it (no serializer built per request); the
+        # submitter is the caller (the service's rule), so the review, none yet, is theirs to read.
+        shown = selectors.feedback_shown(user=self.request.user, submitter=self.request.user.pk)
+        feedback = submission.feedback if shown else None
+        return self.respond_plain(submission, status.HTTP_201_CREATED, {"feedback": feedback})
+
     def get_throttles(self):
         # Sending is rate-limited per client and per address (api/throttling.py); reading and reviewing are not.
         return submission_throttles() if self.action in ("create", "amend") else []

@@ -28,16 +28,27 @@ UPSERT = """
         WHERE (p.periods, p.last_completed_at) IS DISTINCT FROM (EXCLUDED.periods, EXCLUDED.last_completed_at)
 """
 
-KEEP = UPSERT.format(recount=RECOUNT.format(where="AND s.assignment_id = %s"))
+# The recount is kept and also answered (client id, or NULL for the whole assignment; distinct periods), so that the
+# service learns whether the homework is now done from the same statement (clinical/adherence.py done_by_counts).
+KEEP = """
+    WITH recount AS ({recount}), kept AS ({upsert})
+    SELECT client_id, periods FROM recount
+""".format(  # noqa: S608 - the module's own statements
+    recount=RECOUNT.format(where="AND s.assignment_id = %s"),
+    upsert=UPSERT.format(recount="SELECT assignment_id, client_id, periods, last_completed_at FROM recount"),
+)
 
 
-def keep_progress(*, assignment_id) -> None:
+def keep_progress(*, assignment_id) -> dict:
     """Recount one assignment's rows after its submissions changed: one statement. The caller holds the
     assignment's row lock (lock_at_version), so two submissions to one assignment recount one after the other and
     the later sees the earlier. A client's row never goes away here: an amendment replaces a current submission
-    with another of the same client."""
+    with another of the same client.
+
+    Returns the recount: {client id: distinct periods with a current submission, None: across all its clients}."""
     with connection.cursor() as cursor:
         cursor.execute(KEEP, [assignment_id])
+        return dict(cursor.fetchall())
 
 
 DIFFERENCES = """
