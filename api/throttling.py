@@ -185,9 +185,19 @@ class CountsSurviveFailureMixin:
         if self.get_throttles() and connection.in_atomic_block:
             self._checks_savepoint = transaction.savepoint()
 
+    def roll_back_own_writes(self) -> None:
+        """Undo what the request wrote after its checks, keeping its count (the whole request without checks).
+        Blocks inside may take no savepoint of their own (api/idempotency.py): the rollback to this one undoes
+        them, and the transaction is usable again from here."""
+        if self._checks_savepoint is None:
+            transaction.set_rollback(True)
+            return
+        transaction.set_rollback(False)  # (as Django's own atomic blocks do before rolling back to their savepoint)
+        transaction.savepoint_rollback(self._checks_savepoint)
+
     def handle_exception(self, exc):
         if self._checks_savepoint is not None:
-            transaction.savepoint_rollback(self._checks_savepoint)
+            self.roll_back_own_writes()
             self._checks_savepoint = None
             self.request_rolled_back = True  # the exception handler need not roll back the whole request
         return super().handle_exception(exc)
