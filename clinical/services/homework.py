@@ -227,10 +227,21 @@ def _after_submission(assignment: HomeworkAssignment, done: bool | None = None) 
 
 @transaction.atomic
 def submission_create(
-    *, actor, assignment: HomeworkAssignment, completed_at, responses: dict, shared_with_partner: bool = False
+    *,
+    actor,
+    assignment: HomeworkAssignment,
+    completed_at,
+    responses: dict,
+    shared_with_partner: bool = False,
+    locked: bool = False,
 ) -> HomeworkSubmission:
-    """A client's completion of their homework, checked against the exercise version they were given."""
-    assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
+    """A client's completion of their homework, checked against the exercise version they were given.
+
+    `locked`: the caller read `assignment` with its case and exercise version under its row lock, in this
+    transaction (the API's lookup does, in one statement), so it is not read again; otherwise it is locked here.
+    Submissions to one assignment take turns on that lock (progress and versions are counted under it)."""
+    if not locked:
+        assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
     assignees = _assignees(assignment)  # read once: who submits, and whether it is done after
     client = _client_of(actor, assignees)
     _require_open_for_submissions(assignment)
