@@ -1,5 +1,6 @@
 """Homework: assignments (therapist side), submissions (client app and therapist review), me/assignments."""
 
+import functools
 from collections import defaultdict
 
 from django.db.models import F, TextField
@@ -343,7 +344,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
 
 class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
-    """The caller's own homework; any other id answers 404, as if it did not exist."""
+    """The caller's own homework; any other id answers 404, as if it did not exist.
+
+    Found, locked and read with what the service checks (its case, its exercise version) in one statement, inside
+    the request's transaction: the service takes it as locked (`submission_create(locked=True)`) instead of
+    reading it a second time to lock it."""
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("case", "exercise_version").select_for_update(of=("self",))
 
     def to_internal_value(self, data):
         try:
@@ -407,7 +415,8 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
         "amend": ["not_submitter", "submission_amended", "assignment_cancelled", "case_closed"],
         "review": ["not_case_clinician", "submission_amended", "already_reviewed"],
     }
-    create_service = services.submission_create
+    # The assignment comes locked from the request's validation (SubmissionCreateSerializer's `assignment`).
+    create_service = functools.partial(services.submission_create, locked=True)
     idempotency_required = True
     # The caller's own new submission, with its client: nothing to fetch again.
     created_as_answered = True
@@ -427,6 +436,13 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
             token = row["feedback_token"]
             shown = token is not None and selectors.feedback_shown(user=user, submitter=row["submitter"])
             row["feedback"] = decrypt(token, None, None) if shown else None
+
+    def answer_created(self, submission):
+        # The caller's own new submission, shaped as the list shapes it (no serializer built per request); the
+        # submitter is the caller (the service's rule), so the review, none yet, is theirs to read.
+        shown = selectors.feedback_shown(user=self.request.user, submitter=self.request.user.pk)
+        feedback = submission.feedback if shown else None
+        return self.respond_plain(submission, status.HTTP_201_CREATED, {"feedback": feedback})
 
     def get_throttles(self):
         # Sending is rate-limited per client and per address (api/throttling.py); reading and reviewing are not.

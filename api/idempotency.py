@@ -73,7 +73,59 @@ def _replay(record: IdempotencyRecord) -> Response:
     return Response(data, status=record.status_code, headers=headers)
 
 
-def run_idempotently(request, handler, *, required: bool):
+# The key's lock and its record in one round trip, as two statements: the record is read by the second, whose
+# snapshot is taken after the first took (or failed to take) the lock, so it sees a record that the key's previous
+# holder committed. Whether the lock was taken travels to the second statement in a transaction-local setting.
+_CLAIM_LOCK = "SELECT set_config('api.idempotency_lock', pg_try_advisory_xact_lock(%s)::text, true)"
+_RECORD_FIELDS = ("id", "fingerprint", "status_code", "response_body", "response_headers", "created_at")
+
+
+@functools.cache
+def _claim_statement() -> str:
+    meta, quote = IdempotencyRecord._meta, connection.ops.quote_name
+    columns = ", ".join(f"r.{quote(meta.get_field(name).column)}" for name in _RECORD_FIELDS)
+    return (
+        f"{_CLAIM_LOCK}; SELECT current_setting('api.idempotency_lock')::boolean, {columns} "  # noqa: S608 - the model's own names
+        f"FROM (SELECT 1) AS one LEFT JOIN {quote(meta.db_table)} r "
+        f"ON r.{quote(meta.get_field('user').column)} = %s AND r.{quote(meta.get_field('key').column)} = %s"
+    )
+
+
+def _claim(user, key: str) -> tuple[bool, IdempotencyRecord | None]:
+    """(whether this request now holds the key, its stored record if any)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_statement(), [_lock_id(user.pk, key), user.pk, key])
+        while cursor.nextset():  # the second statement's row (pghistory's wrapper may have moved there already)
+            pass
+        locked, *values = cursor.fetchone()
+    if values[0] is None:
+        return locked, None
+    fields = [IdempotencyRecord._meta.get_field(name) for name in _RECORD_FIELDS]
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return locked, IdempotencyRecord.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+@functools.cache
+def _insert_statement() -> tuple[str, list]:
+    fields = [f for f in IdempotencyRecord._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(IdempotencyRecord._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
+
+
+def _store(record: IdempotencyRecord) -> None:
+    """The record's INSERT, written once per process (values prepared by the model's own fields, as save() would:
+    the body encrypted)."""
+    sql, fields = _insert_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields])
+
+
+def run_idempotently(request, handler, *, required: bool, roll_back=None):
     key = request.headers.get(HEADER)
     if key is None:
         if required:
@@ -83,14 +135,14 @@ def run_idempotently(request, handler, *, required: bool):
         raise ValidationError({HEADER: ["1 to 255 visible ASCII characters, e.g. a UUID."]})
     fingerprint = _fingerprint(request)
     user = request.user
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_lock_id(user.pk, key)])
-            if not cursor.fetchone()[0]:
-                raise IdempotencyKeyInUse()
-        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+    # No savepoint of its own: whatever raises here is undone with the request's writes (api/throttling.py
+    # CountsSurviveFailureMixin rolls back to the savepoint after the checks, or the whole request is rolled back).
+    with transaction.atomic(savepoint=False):
+        locked, record = _claim(user, key)
+        if not locked:
+            raise IdempotencyKeyInUse()
         if record is not None and record.created_at < timezone.now() - settings.IDEMPOTENCY_KEY_TTL:
-            record.delete()
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
             record = None
         if record is not None:
             if record.fingerprint != fingerprint:
@@ -99,15 +151,19 @@ def run_idempotently(request, handler, *, required: bool):
 
         response = handler()
         if not 200 <= response.status_code < 300:
-            transaction.set_rollback(True)  # nothing of a refused request is kept
+            # Nothing of a refused request is kept: the view undoes its own writes (`roll_back`), or the whole
+            # request is rolled back.
+            (roll_back or functools.partial(transaction.set_rollback, True))()
             return response
-        IdempotencyRecord.objects.create(
-            user=user,
-            key=key,
-            fingerprint=fingerprint,
-            status_code=response.status_code,
-            response_body=json.dumps(response.data, cls=JSONEncoder) if response.data is not None else None,
-            response_headers={h: response[h] for h in KEPT_HEADERS if response.has_header(h)},
+        _store(
+            IdempotencyRecord(
+                user=user,
+                key=key,
+                fingerprint=fingerprint,
+                status_code=response.status_code,
+                response_body=json.dumps(response.data, cls=JSONEncoder) if response.data is not None else None,
+                response_headers={h: response[h] for h in KEPT_HEADERS if response.has_header(h)},
+            )
         )
         return response
 
@@ -124,7 +180,12 @@ def idempotent(handler=None, *, required=False):
         def wrapper(self, request, *args, **kwargs):
             needed = idempotency_of(self, required)
             needed = needed(request) if callable(needed) else needed
-            return run_idempotently(request, lambda: func(self, request, *args, **kwargs), required=needed)
+            return run_idempotently(
+                request,
+                lambda: func(self, request, *args, **kwargs),
+                required=needed,
+                roll_back=getattr(self, "roll_back_own_writes", None),
+            )
 
         wrapper.idempotency = required
         return wrapper

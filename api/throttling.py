@@ -3,9 +3,15 @@
 Rates are read at request time (DRF binds them at import), so settings changes apply at once.
 """
 
+import base64
 import math
+import pickle
+from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.db import connection, connections, router, transaction
+from django.utils import timezone
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -47,6 +53,69 @@ class TokenPerAccountThrottle(ScopedRate):
         return self.cache_format % {"scope": self.scope, "ident": username} if username else None
 
 
+class _Together:
+    """The counted throttles of one request: they read their counters in one statement (the first of them to be
+    asked reads every one's) and write them in one statement when the request commits."""
+
+    def __init__(self, throttles=()):
+        self.throttles = list(throttles)
+        self.histories = None
+        self.pending: list[tuple[str, list, int]] = []
+
+    def read(self, request, view) -> dict:
+        if self.histories is None:
+            keys = [
+                key
+                for throttle in self.throttles
+                if throttle.rate is not None and (key := throttle.get_cache_key(request, view)) is not None
+            ]
+            self.histories = caches["default"].get_many(keys)
+        return self.histories
+
+    def count(self, key: str, history: list, duration: int) -> None:
+        if not self.pending:
+            # robust: the request has committed by then; a count that fails to be written is logged, not a 500.
+            transaction.on_commit(self.write, robust=True)
+        self.pending.append((key, history, duration))
+
+    def write(self) -> None:
+        write_counts(caches["default"], self.pending)
+
+
+def write_counts(cache, counts: list[tuple[str, list, int]]) -> None:
+    """`cache.set(key, history, duration)` for every count, in one statement where the cache is the database cache:
+    an upsert of the rows (stored as DatabaseCache stores them: pickled, base64, expiry to the second) that also
+    counts the table's rows, so that the cache is culled as its own `set` culls it when it holds more than
+    MAX_ENTRIES (then the rows are written again, since culling may have taken them). Its own `set` takes five
+    statements and a transaction per key."""
+    if not isinstance(cache, DatabaseCache):
+        for key, history, duration in counts:
+            cache.set(key, history, duration)
+        return
+    db = router.db_for_write(cache.cache_model_class)
+    conn = connections[db]
+    quote = conn.ops.quote_name
+    table = quote(cache._table)
+    params = []
+    for key, history, duration in counts:
+        expires = datetime.fromtimestamp(cache.get_backend_timeout(duration), tz=UTC).replace(microsecond=0)
+        pickled = pickle.dumps(history, cache.pickle_protocol)
+        value = base64.b64encode(pickled).decode("latin1")
+        params += [cache.make_and_validate_key(key), value, conn.ops.adapt_datetimefield_value(expires)]
+    key, value, expires = quote("cache_key"), quote("value"), quote("expires")
+    upsert = (
+        f"INSERT INTO {table} ({key}, {value}, {expires}) "  # noqa: S608 - the cache's own table
+        f"VALUES {', '.join(['(%s, %s, %s)'] * len(counts))} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {value} = EXCLUDED.{value}, {expires} = EXCLUDED.{expires}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(f"WITH written AS ({upsert}) SELECT COUNT(*) FROM {table}", params)  # noqa: S608
+        (rows,) = cursor.fetchone()
+        if rows > cache._max_entries:
+            cache._cull(db, cursor, timezone.now().replace(microsecond=0), rows)
+            cursor.execute(upsert, params)
+
+
 class CountedAtCommit(ScopedRate):
     """A rate whose count is written when the request's transaction commits, not when the request is let in.
 
@@ -58,11 +127,18 @@ class CountedAtCommit(ScopedRate):
     at once can each miss the other's count, as they could before: the cache reads without locking.
     """
 
+    def __init__(self, together: _Together | None = None):
+        super().__init__()
+        self.together = together or _Together([self])
+
+    def allow_request(self, request, view):
+        # The counters of the request's throttles, read in one statement: `cache.get(key, [])` is all DRF asks of it.
+        self.cache = self.together.read(request, view)
+        return super().allow_request(request, view)
+
     def throttle_success(self):
         self.history.insert(0, self.now)
-        cache, key, history, duration = self.cache, self.key, self.history, self.duration
-        # robust: the request has committed by then; a count that fails to be written is logged, not a 500.
-        transaction.on_commit(lambda: cache.set(key, history, duration), robust=True)
+        self.together.count(self.key, self.history, self.duration)
         return True
 
 
@@ -88,7 +164,9 @@ def submission_throttles():
     """Every submission request counts, an idempotent replay included: a replay still costs a transaction, a lock
     and a hash of the body, and a client refused one loses nothing (its submission is stored; the retry after
     `Retry-After` gets the same answer)."""
-    return [SubmissionPerUserThrottle(), SubmissionPerAddressThrottle()]
+    together = _Together()
+    together.throttles = [SubmissionPerUserThrottle(together), SubmissionPerAddressThrottle(together)]
+    return together.throttles
 
 
 class CountsSurviveFailureMixin:
@@ -107,9 +185,19 @@ class CountsSurviveFailureMixin:
         if self.get_throttles() and connection.in_atomic_block:
             self._checks_savepoint = transaction.savepoint()
 
+    def roll_back_own_writes(self) -> None:
+        """Undo what the request wrote after its checks, keeping its count (the whole request without checks).
+        Blocks inside may take no savepoint of their own (api/idempotency.py): the rollback to this one undoes
+        them, and the transaction is usable again from here."""
+        if self._checks_savepoint is None:
+            transaction.set_rollback(True)
+            return
+        transaction.set_rollback(False)  # (as Django's own atomic blocks do before rolling back to their savepoint)
+        transaction.savepoint_rollback(self._checks_savepoint)
+
     def handle_exception(self, exc):
         if self._checks_savepoint is not None:
-            transaction.savepoint_rollback(self._checks_savepoint)
+            self.roll_back_own_writes()
             self._checks_savepoint = None
             self.request_rolled_back = True  # the exception handler need not roll back the whole request
         return super().handle_exception(exc)

@@ -125,3 +125,13 @@ def assignment_progress(
         done = all(p.completed >= target for p in by_assignee.values())
     overdue = due is not None and today > due and not done
     return AssignmentProgress(overall, by_assignee, done, overdue)
+
+
+def done_by_counts(*, mode: str, target: int, assignees: list, periods: dict) -> bool:
+    """`assignment_progress(...).done` from counts instead of sets: `periods` maps each client to how many distinct
+    periods have a current submission of theirs, and None to how many across all of them (the kept progress rows,
+    clinical/services/progress.py). Only assignees submit, so "across all of them" is the union a `joint`
+    assignment counts."""
+    if mode == "joint":
+        return periods.get(None, 0) >= target
+    return all(periods.get(client, 0) >= target for client in assignees)

@@ -1,9 +1,9 @@
 """Homework: assignments on a case, clients' submissions (exactly once, never overwritten), review."""
 
 from datetime import timedelta
+from functools import cache
 
-from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clinical import adherence
@@ -12,6 +12,7 @@ from clinical.models import (
     AssignmentStatus,
     Case,
     CaseStatus,
+    Client,
     HomeworkAssignment,
     HomeworkSubmission,
     OverduePeriod,
@@ -156,12 +157,32 @@ def assignment_cancel(*, actor, assignment: HomeworkAssignment, expected_version
     return assignment
 
 
-def _client_of(actor, assignment: HomeworkAssignment):
-    """The assignee whose login the actor is (the API found the assignment among the actor's own)."""
-    client = next((c for c in assignment.assignees.all() if c.user_id == actor.pk), None)
-    if actor.role != Role.CLIENT or client is None:
+@cache
+def _assignees_statement() -> str:
+    through, client = HomeworkAssignment.assignees.through._meta, Client._meta
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT t.{quote(through.get_field('client').column)}, c.{quote(client.get_field('user').column)} "  # noqa: S608 - the models' own names
+        f"FROM {quote(through.db_table)} t JOIN {quote(client.db_table)} c "
+        f"ON c.{quote(client.pk.column)} = t.{quote(through.get_field('client').column)} "
+        f"WHERE t.{quote(through.get_field('homeworkassignment').column)} = %s"
+    )
+
+
+def _assignees(assignment: HomeworkAssignment) -> list[tuple]:
+    """[(client id, login user id)] of the assignment's assignees: one statement written once per process, no client
+    objects built (who submits, and whether the homework is done after)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_assignees_statement(), [assignment.pk])
+        return cursor.fetchall()
+
+
+def _client_of(actor, assignees: list[tuple]):
+    """The id of the assignee whose login the actor is (the API found the assignment among the actor's own)."""
+    client_id = next((client_id for client_id, user_id in assignees if user_id == actor.pk), None)
+    if actor.role != Role.CLIENT or client_id is None:
         raise NotAllowed("Only a client this homework was given to can submit it.", code="not_an_assignee")
-    return client
+    return client_id
 
 
 def _check_completion(assignment: HomeworkAssignment, completed_at, responses) -> dict:
@@ -200,10 +221,10 @@ def _complete_if_done(assignment: HomeworkAssignment) -> bool:
     return True
 
 
-def _after_submission(assignment: HomeworkAssignment) -> None:
+def _after_submission(assignment: HomeworkAssignment, done: bool | None = None) -> None:
     """Progress changed: the assignment (locked by the caller) gets a new version, so delta sync sees it, and
-    completes when done."""
-    done = _now_done(assignment)
+    completes when done (`done`, where the caller knows it from the recount; else computed here)."""
+    done = _now_done(assignment) if done is None else done
     update_versioned(
         assignment, expected_version=None, changes={"status": AssignmentStatus.COMPLETED} if done else {}, locked=True
     )
@@ -213,17 +234,28 @@ def _after_submission(assignment: HomeworkAssignment) -> None:
 
 @transaction.atomic
 def submission_create(
-    *, actor, assignment: HomeworkAssignment, completed_at, responses: dict, shared_with_partner: bool = False
+    *,
+    actor,
+    assignment: HomeworkAssignment,
+    completed_at,
+    responses: dict,
+    shared_with_partner: bool = False,
+    locked: bool = False,
 ) -> HomeworkSubmission:
-    """A client's completion of their homework, checked against the exercise version they were given."""
-    assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
-    prefetch_related_objects([assignment], "assignees")  # read once: who submits, and the progress after
-    client = _client_of(actor, assignment)
+    """A client's completion of their homework, checked against the exercise version they were given.
+
+    `locked`: the caller read `assignment` with its case and exercise version under its row lock, in this
+    transaction (the API's lookup does, in one statement), so it is not read again; otherwise it is locked here.
+    Submissions to one assignment take turns on that lock (progress and versions are counted under it)."""
+    if not locked:
+        assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
+    assignees = _assignees(assignment)  # read once: who submits, and whether it is done after
+    client = _client_of(actor, assignees)
     _require_open_for_submissions(assignment)
     _check_completion(assignment, completed_at, responses)
     submission = HomeworkSubmission.objects.create(
         assignment=assignment,
-        client=client,
+        client_id=client,
         completed_at=completed_at,
         period=adherence.period_of(
             frequency=assignment.frequency, start=assignment.start_date, on=timezone.localdate(completed_at)
@@ -231,10 +263,18 @@ def submission_create(
         responses=responses,
         shared_with_partner=shared_with_partner,
     )
+    periods = keep_progress(assignment_id=assignment.pk)
     audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])
     happened("submission.created", submission=submission, assignment=assignment, case=assignment.case_id, client=client)
-    _after_submission(assignment)  # then, if it is done now, assignment.completed
-    keep_progress(assignment_id=assignment.pk)  # its submissions, and its status if it completed
+    done = assignment.status == AssignmentStatus.ACTIVE and adherence.done_by_counts(
+        mode=assignment.mode,
+        target=assignment.target_count,
+        assignees=[client_id for client_id, _ in assignees],
+        periods=periods,
+    )
+    _after_submission(assignment, done)  # then, if it is done now, assignment.completed
+    if done:
+        keep_progress(assignment_id=assignment.pk)  # the kept rows carry the assignment's status: completed now
     return submission
 
 

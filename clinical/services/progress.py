@@ -61,29 +61,39 @@ UPSERT = """
         WHERE ({old}) IS DISTINCT FROM ({new})
 """
 
-
-def upsert(*, one: bool) -> str:
+def upsert(*, one: bool, recount_sql: str | None = None) -> str:
     kept = COLUMNS[2:]
     return UPSERT.format(
         columns=", ".join(COLUMNS),
-        recount=recount(one=one),
+        recount=recount_sql or recount(one=one),
         sets=", ".join(f"{c} = EXCLUDED.{c}" for c in kept),
         old=", ".join(f"p.{c}" for c in kept),
         new=", ".join(f"EXCLUDED.{c}" for c in kept),
     )
 
 
-KEEP = upsert(one=True)
+# One assignment's rows recounted, kept, and also answered (client id, or NULL for the whole assignment; distinct
+# periods), so that the service learns whether the homework is now done from the same statement
+# (clinical/adherence.py done_by_counts).
+KEEP = f"""
+    WITH recount AS ({recount(one=True)}),
+    kept AS ({upsert(one=True, recount_sql="SELECT * FROM recount")})
+    SELECT client_id, periods FROM recount
+"""
 FILL = f"INSERT INTO clinical_homeworkprogress ({', '.join(COLUMNS)}) {recount(one=False)}"
 
 
-def keep_progress(*, assignment_id) -> None:
+def keep_progress(*, assignment_id) -> dict:
     """Recount one assignment's rows after it, its assignees or its submissions changed: one statement. The
     caller holds the assignment's row lock (lock_at_version, or it has just created it), so two changes to one
     assignment recount one after the other and the later sees the earlier. Assignees are set when the assignment
-    is created and never change, so a row never goes away here."""
+    is created and never change, so a row never goes away here.
+
+    Returns the recount: {client id: distinct periods with a current submission (0 for an assignee with none),
+    None: across all its clients}."""
     with connection.cursor() as cursor:
         cursor.execute(KEEP, {"assignment": assignment_id})
+        return dict(cursor.fetchall())
 
 
 DIFFERENCES = """

@@ -1,16 +1,21 @@
 """Homework submissions through HTTP: exactly-once submits by assignees, the client's clock, responses checked
 against the pinned exercise version, partner privacy, amendments, review, audit and query counts."""
 
+import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rest_framework.utils.encoders import JSONEncoder
 
+from api.etags import etag_for
+from api.homework import SubmissionSerializer
 from api.models import IdempotencyRecord
 from clinical.models import (
     AuditEvent,
@@ -844,3 +849,30 @@ def test_the_list_query_count_is_the_same_for_1_and_20(reader, call_as, care, as
 
     assert len(api.get(SUBMISSIONS).json()["results"]) == 20
     assert one == many
+
+
+def test_the_post_query_count_is_the_same_whatever_came_before(as_a, care, assignment, count_queries):
+    first = count_queries(lambda: submit(as_a, assignment))
+    for _ in range(12):
+        recorded(care.a_user, assignment)
+    recorded(care.b_user, assignment)
+
+    later = count_queries(lambda: submit(as_a, assignment))
+
+    assert HomeworkSubmission.objects.filter(assignment=assignment).count() == 15
+    assert first == later
+
+
+def test_the_post_answer_is_the_serializers_for_the_stored_submission(as_a, care, assignment):
+    """The create answers from the new record's own values (api/viewsets.py respond_plain): held here to
+    SubmissionSerializer's answer for the same row, read back from the database."""
+    sent = (timezone.now() - timedelta(days=1)).astimezone(dt_timezone(timedelta(hours=-5)))
+
+    response = submit(as_a, assignment, completed_at=sent, shared=True)
+
+    assert response.status_code == 201, response.content
+    stored = HomeworkSubmission.objects.select_related("client").get(pk=response.json()["id"])
+    expected = SubmissionSerializer(stored, context={"request": SimpleNamespace(user=care.a_user)}).data
+    assert response.json() == json.loads(json.dumps(expected, cls=JSONEncoder))
+    assert list(response.json()) == list(expected)
+    assert response["ETag"] == etag_for(stored)
