@@ -349,6 +349,7 @@ RECORD_FILTERS = {
     "couple": "b_couple",
     "assignment": "b_assignment",
     "clinician": "b_user",
+    "session": "b_session",
 }
 PERSON_FILTERS = {
     "author": "b_user",
@@ -409,6 +410,21 @@ def _note_body(ids, **extra):
 
 def _rating_body(**extra):
     return {"heard": 1, "goals": 1, "approach": 1, "overall": 1, **extra}
+
+
+def _stored_session(case, starts, *, status="scheduled", location=""):
+    """A joint session of the case with all its clients, stored as it is (no service, no audit event)."""
+    session = Session.objects.create(
+        case=case,
+        clinician=case.clinician,
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=50),
+        modality="video",
+        status=status,
+        location=location,
+    )
+    session.attendees.set([member.client for member in case.couple.members.all()])
+    return session
 
 
 def _session_body(**extra):
@@ -1167,29 +1183,18 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         user=client_user, platform="ios", token="a-client-own-phone", token_digest=token_digest("a-client-own-phone")
     )
     # B's session with the couple next week, somewhere only B's clients should know of.
-    b_session = session_create(
-        actor=b,
-        case=b_case,
-        starts_at=now + timedelta(days=7),
-        ends_at=now + timedelta(days=7, minutes=50),
-        modality="video",
-        location=B_SESSION_LOCATION,
+    # Sessions (not through the services: their audit events would crowd the audit-events page). B's next week's,
+    # somewhere only B's clients should know of; B's last week's, attended and rated by B's client. A's couple's:
+    # next week's (the app lists it), and one attended five days ago with no note yet (notes/missing/), which A's
+    # client rated.
+    b_session = _stored_session(b_case, now + timedelta(days=7), location=B_SESSION_LOCATION)
+    b_past_session = _stored_session(b_case, now - timedelta(days=6), status="attended")
+    b_session_rating = SessionRating.objects.create(
+        session=b_past_session, client=b_client, heard=9, goals=8, approach=9, overall=9
     )
-    # B's attended session of last week, and B's client's rating of it.
-    b_past_session = session_transition(
-        actor=b,
-        session=session_create(
-            actor=b,
-            case=b_case,
-            starts_at=now - timedelta(days=6),
-            ends_at=now - timedelta(days=6) + timedelta(minutes=50),
-            modality="in_person",
-        ),
-        to="attended",
-    )
-    b_session_rating = rating_submit(
-        actor=b_client_user, session=b_past_session, heard=9, goals=8, approach=9, overall=9
-    )
+    _stored_session(a_case, now + timedelta(days=7, hours=2))
+    a_past_session = _stored_session(a_case, now - timedelta(days=5, hours=2), status="attended")
+    SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
     # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
     b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
     Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)

@@ -418,7 +418,8 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
     recovered), CSI-4 8 → 12 (+4, still distressed); Sam PHQ-9 7 → 5 (-2, not a case at baseline), GAD-7 9 → 8
     (-1, still a case), CSI-4 12 → 15 (+3, recovered). CSI-4 reliable change is not available.
     GAS: the trust goal's latest rating is 0 → T = 50. Goals: three active, none achieved. One signed note awaits
-    co-signature; no alerts (item 9 is 0 throughout)."""
+    co-signature. One alert: a split alliance (Sam's session ratings trail Alex's by 10 and then 11 points in the
+    last two joint sessions); none from the measures (item 9 is 0 throughout)."""
     seed_demo()
     supervisor = User.objects.get(email="supervisor@demo.test")
     chris = User.objects.get(email="clinician@demo.test")
@@ -453,6 +454,7 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
             "active_homework": 2,
             "homework_adherence": 0.4667,
             "notes_awaiting_cosign": 1,
+            "unacknowledged_alerts": 1,
         },
     ]
 
