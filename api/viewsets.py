@@ -83,11 +83,12 @@ class KnownQueryParameters:
 # ---------------------------------------------------------------- the plain-row read path
 
 
-def plain_datetime(value) -> str | None:
-    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
+def plain_datetime(value, zone=None) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone (`zone`, where the caller has read it
+    once for a whole page), UTC as Z."""
     if not value:
         return None
-    text = timezone.localtime(value).isoformat()
+    text = timezone.localtime(value, zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -145,6 +146,18 @@ class PlainShape:
             name: value if (value := row[key]) is None or convert is None else convert(value)
             for name, key, convert in self.fields
         }
+
+    def many(self, rows: list[dict]) -> list[dict]:
+        """`[shape(row) for row in rows]`, the current time zone read once for all of them."""
+        zone = timezone.get_current_timezone()
+        fields = [
+            (name, key, functools.partial(plain_datetime, zone=zone) if convert is plain_datetime else convert)
+            for name, key, convert in self.fields
+        ]
+        return [
+            {name: v if (v := row[key]) is None or convert is None else convert(v) for name, key, convert in fields}
+            for row in rows
+        ]
 
 
 @functools.cache
@@ -549,7 +562,7 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if serializer_class is None and self.reads_plain():
             self.fill_plain(rows)
             shape = self.plain_shape()
-            return [shape(row) for row in rows]
+            return shape.many(rows)
         serializer_class = serializer_class or self.get_serializer_class()
         context = {**self.get_serializer_context(), **self.serializer_context_for(rows)}
         return serializer_class(rows, many=True, context=context).data
