@@ -379,7 +379,9 @@ class CompiledList:
         if not once or real.pk in params:
             raise TypeError(f"{type(view).__name__}: the list statement depends on more than its shape")
 
-    def rows(self, user, filters: dict, position) -> list[dict]:
+    def rows(self, user, filters: dict, position, size: int) -> list[dict]:
+        """The page's rows and the one after it (which only tells that there is more: its columns are left as
+        the database gave them, an encrypted one not decrypted)."""
         values = {"caller": user.pk, **{("filter", name): value for name, value in filters.items()}}
         if position is not None:
             values["after time"], values["after id"] = position[1], position[2]
@@ -390,7 +392,7 @@ class CompiledList:
         names, converters = self.names, self.converters
         if converters:
             rows = [list(row) for row in rows]
-            for row in rows:
+            for row in rows[:size]:
                 for index, convs, expression in converters:
                     for convert in convs:
                         row[index] = convert(row[index], expression, connection)
@@ -611,7 +613,7 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         statement = _lists[key]
         if statement is None:
             return None
-        rows = paginator.page_of(statement.rows(user, filters, position), size, position)
+        rows = paginator.page_of(statement.rows(user, filters, position, size), size, position)
         if self.audited:
             audit_read(self.request, self.resource, self.audited_ids(rows))
         return self.get_paginated_response(self.represent(rows))
