@@ -269,6 +269,7 @@ def compiled_lookup(view) -> CompiledLookup | None:
 _FILTER_IDS = [uuid.UUID(int=16 + index) for index in range(16)]
 _AFTER_ID = uuid.UUID(int=3)
 _AFTER_TIME = datetime(1, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+_LIMIT = 987_654_321  # the page size and one more
 _lists: dict = {}
 
 
@@ -331,14 +332,14 @@ def _slot(value, slots: dict):
 
 class CompiledList:
     """The SQL of one page of a list, compiled once per process per viewset, action, role and "shape" of the
-    request (which filters it gives, whether it has a cursor and in which direction, the page size), and run with
-    each request's caller, filter values and cursor position. The statement is built exactly as the ORM path builds
+    request (which filters it gives, whether it has a cursor and in which direction), and run with each request's
+    caller, filter values, cursor position and page size. The statement is built exactly as the ORM path builds
     it (the selector for a stand-in caller of that role, the filters' own `filter` in the filterset's order, the
     paginator's order and cursor condition, one more row than a page), its stand-in values mapped back to slots.
     It refuses to exist (the view then takes the ORM path) unless the stand-ins are the only request values in it;
     a test compares it with a fresh compilation for real callers of every role."""
 
-    def __init__(self, view, build, model, filters: dict, position, size: int):
+    def __init__(self, view, build, model, filters: dict, position):
         real = view.request.user
         view.request.user = User(id=_CALLER, role=real.role)
         stand_ins = {}
@@ -356,14 +357,19 @@ class CompiledList:
                 if position is not None:
                     stand_ins[_AFTER_TIME], stand_ins[_AFTER_ID] = _Slot("after time"), _Slot("after id")
                     position = (position[0], _AFTER_TIME, _AFTER_ID)
-                queryset = view.paginator.ordered(queryset, position)[: size + 1]
+                queryset = view.paginator.ordered(queryset, position)[:_LIMIT]
                 query = queryset.query
                 compiler = query.get_compiler(using=queryset.db)
-                self.sql, params = compiler.as_sql()
+                sql, params = compiler.as_sql()
         finally:
             view.request.user = real
+        # The ORM writes the limit into the SQL: a parameter here, so that one statement serves every page size.
+        limit = f" LIMIT {_LIMIT}"
+        if not sql.endswith(limit) or sql.count(str(_LIMIT)) != 1:
+            raise TypeError(f"{type(view).__name__}: the list statement does not end with its limit")
+        self.sql = sql.removesuffix(limit) + " LIMIT %s"
         caller = stand_ins[_CALLER] = _Slot("caller")
-        self.params = [_slot(value, stand_ins) for value in params]
+        self.params = [*(_slot(value, stand_ins) for value in params), _Slot("limit")]
         self.names = (
             list(query.selected)
             if query.selected
@@ -382,7 +388,7 @@ class CompiledList:
     def rows(self, user, filters: dict, position, size: int) -> list[dict]:
         """The page's rows and the one after it (which only tells that there is more: its columns are left as
         the database gave them, an encrypted one not decrypted)."""
-        values = {"caller": user.pk, **{("filter", name): value for name, value in filters.items()}}
+        values = {"caller": user.pk, "limit": size + 1, **{("filter", name): value for name, value in filters.items()}}
         if position is not None:
             values["after time"], values["after id"] = position[1], position[2]
         params = [values[p.key] if type(p) is _Slot else p for p in self.params]
@@ -604,10 +610,10 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if model is None:
             return None
         size, position = paginator.position(self.request, self, model)
-        key = (type(self), self.action, user.role, tuple(filters), position and position[0], size)
+        key = (type(self), self.action, user.role, tuple(filters), position and position[0])
         if key not in _lists:
             try:
-                _lists[key] = CompiledList(self, build, model, filters, position, size)
+                _lists[key] = CompiledList(self, build, model, filters, position)
             except (TypeError, EmptyResultSet):
                 _lists[key] = None
         statement = _lists[key]
