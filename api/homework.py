@@ -3,6 +3,7 @@
 import functools
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
@@ -16,6 +17,7 @@ from clinical.models import (
     AssignmentFrequency,
     AssignmentMode,
     AssignmentStatus,
+    Client,
     HomeworkAssignment,
     HomeworkSubmission,
     Role,
@@ -275,9 +277,12 @@ class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
         fields = tuple(ExerciseVersionSerializer.Meta.fields)
         versions = {v["id"]: v for v in rows_of(ExerciseVersion, fields, where="id", among=among, order_by=("id",))}
         assignees, mine = defaultdict(list), {}
-        for assignment_id, client_id, user_id in HomeworkAssignment.assignees.through.objects.filter(
-            homeworkassignment_id__in=ids
-        ).values_list("homeworkassignment_id", "client_id", "client__user_id"):
+        links = []
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(_assignees_statement(), [ids])
+                links = cursor.fetchall()
+        for assignment_id, client_id, user_id in links:
             assignees[assignment_id].append(client_id)
             if user_id == self.request.user.pk:
                 mine[assignment_id] = client_id
@@ -286,6 +291,18 @@ class MyAssignmentsViewSet(ListMixin, ResourceViewSet):
             my_assignment(row, versions[row["exercise_version_id"]], progress[row["id"]], mine[row["id"]])
             for row in rows
         ]
+
+
+@functools.cache
+def _assignees_statement() -> str:
+    """A page's assignees and their logins, written once per process from the models' names."""
+    quote = connection.ops.quote_name
+    link, client = quote(HomeworkAssignment.assignees.through._meta.db_table), quote(Client._meta.db_table)
+    return (
+        f"SELECT {link}.{quote('homeworkassignment_id')}, {link}.{quote('client_id')}, {client}.{quote('user_id')} "  # noqa: S608
+        f"FROM {link} INNER JOIN {client} ON ({link}.{quote('client_id')} = {client}.{quote('id')}) "
+        f"WHERE {link}.{quote('homeworkassignment_id')} = ANY(%s)"
+    )
 
 
 def my_assignment(row: dict, version: dict, progress, client_id) -> dict:

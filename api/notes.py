@@ -179,10 +179,9 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
                 for note_id, goal_id, *_ in cursor.fetchall():
                     goals[note_id].append(goal_id)
         shape = plain_shape(AddendumSerializer)
-        for addendum in rows_of(
-            NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER
-        ):
-            addenda[addendum["note"]].append(shape(addendum))
+        found = rows_of(NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER)
+        for addendum, shown in zip(found, shape.many(found), strict=True):
+            addenda[addendum["note"]].append(shown)
         for row in rows:
             row["goals_addressed"] = goals[row["id"]]
             row["addenda"] = addenda[row["id"]]

@@ -65,11 +65,21 @@ class CreatedCursorPagination(BasePagination):
     ordering = ("created_at", "id")
 
     def paginate_queryset(self, queryset, request, view=None):
+        size, position = self.position(request, view, queryset.model)
+        return self.page_of(list(self.ordered(queryset, position)[: size + 1]), size, position)
+
+    def position(self, request, view, model) -> tuple[int, tuple | None]:
+        """The page size and the cursor's position (None on the first page) the request asks for: 400 for
+        either malformed."""
         self.request = request
-        ordering = self.ordering = getattr(view, "cursor_ordering", self.ordering)
+        self.ordering = getattr(view, "cursor_ordering", self.ordering)
         size = parse_page_size(request)
         cursor = request.query_params.get("cursor")
-        position = _decode(cursor, queryset.model._meta.get_field(ordering[1])) if cursor else None
+        return size, _decode(cursor, model._meta.get_field(self.ordering[1])) if cursor else None
+
+    def ordered(self, queryset, position):
+        """The rows from `position` on, in the page's direction (read one more than a page to know of a next)."""
+        ordering = self.ordering
         created, pk = F(ordering[0]), F(ordering[1])
         if position is None or position[0] == "n":
             queryset = queryset.order_by(*ordering)
@@ -78,7 +88,11 @@ class CreatedCursorPagination(BasePagination):
         else:
             queryset = queryset.order_by(*(f"-{name}" for name in ordering))
             queryset = queryset.filter(TupleLessThan((created, pk), position[1:]))
-        rows = list(queryset[: size + 1])
+        return queryset
+
+    def page_of(self, rows: list, size: int, position) -> list:
+        """The page in `rows` (up to one more than `size`, as `ordered` reads them), and its links."""
+        ordering = self.ordering
         more = len(rows) > size
         rows = rows[:size]
         backwards = position is not None and position[0] == "p"

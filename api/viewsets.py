@@ -24,16 +24,20 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 import functools
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
+from django.db.models.query import ValuesIterable
 from django.http import Http404, HttpResponse
 from django.utils import timezone
+from django_filters import filters as df_filters
+from django_filters import rest_framework as df_rest
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import fields as drf_fields
 from rest_framework import relations, serializers, status
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -42,8 +46,9 @@ from clinical.models import Role, User
 
 from .audit import audit_read
 from .etags import expected_version, with_etag
-from .filters import reject_blank
+from .filters import ScopedIdFilter, StrictFilterBackend, UpdatedSinceFilter, reject_blank
 from .idempotency import idempotent
+from .pagination import CreatedCursorPagination
 from .permissions import handles
 from .problems import CODES
 from .scoping import ScopedViewSet
@@ -78,11 +83,12 @@ class KnownQueryParameters:
 # ---------------------------------------------------------------- the plain-row read path
 
 
-def plain_datetime(value) -> str | None:
-    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone, UTC as Z."""
+def plain_datetime(value, zone=None) -> str | None:
+    """As DRF's DateTimeField writes it: ISO 8601 in the current time zone (`zone`, where the caller has read it
+    once for a whole page), UTC as Z."""
     if not value:
         return None
-    text = timezone.localtime(value).isoformat()
+    text = timezone.localtime(value, zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -140,6 +146,18 @@ class PlainShape:
             name: value if (value := row[key]) is None or convert is None else convert(value)
             for name, key, convert in self.fields
         }
+
+    def many(self, rows: list[dict]) -> list[dict]:
+        """`[shape(row) for row in rows]`, the current time zone read once for all of them."""
+        zone = timezone.get_current_timezone()
+        fields = [
+            (name, key, functools.partial(plain_datetime, zone=zone) if convert is plain_datetime else convert)
+            for name, key, convert in self.fields
+        ]
+        return [
+            {name: v if (v := row[key]) is None or convert is None else convert(v) for name, key, convert in fields}
+            for row in rows
+        ]
 
 
 @functools.cache
@@ -242,6 +260,183 @@ def compiled_lookup(view) -> CompiledLookup | None:
         except (TypeError, EmptyResultSet):  # not a fixed statement, or none at all (a role that sees nothing)
             _lookups[key] = None
     return _lookups[key]
+
+
+# ---------------------------------------------------------------- list statements compiled once per shape
+
+# Stand-ins for a list's request values while its statement is compiled, as `_CALLER` above: the filters' ids and
+# choices, the cursor's position. Constants that no stored row can hold (ids not version 4; a time in year 1).
+_FILTER_IDS = [uuid.UUID(int=16 + index) for index in range(16)]
+_AFTER_ID = uuid.UUID(int=3)
+_AFTER_TIME = datetime(1, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+_LIMIT = 987_654_321  # the page size and one more
+_lists: dict = {}
+
+
+def _simple_filters(filterset_class, query_params) -> dict | None:
+    """The filters this request gives, as their form would clean them ({name: value}, in the filterset's order), when
+    each is a plain comparison (`ScopedIdFilter`, `UUIDFilter`, `ChoiceFilter`) given once with a valid value. None
+    otherwise: the filterset then reads the request itself, so every refusal is its own."""
+    given = {}
+    for name, f in filterset_class.base_filters.items():
+        if name not in query_params:
+            continue
+        if type(f) not in (ScopedIdFilter, df_filters.UUIDFilter, df_filters.ChoiceFilter):
+            return None
+        if f.method is not None or f.lookup_expr != "exact" or f.distinct or f.exclude:
+            return None
+        values = query_params.getlist(name)
+        if len(values) != 1 or not values[0].strip():
+            return None
+        raw = values[0]
+        if type(f) is df_filters.ChoiceFilter:
+            choices = f.extra.get("choices")
+            if callable(choices) or raw == f.null_value or raw not in {str(key) for key, _ in choices or ()}:
+                return None
+            given[name] = raw
+        else:
+            try:
+                given[name] = uuid.UUID(raw.strip())  # as forms.UUIDField cleans it
+            except ValueError:
+                return None
+    return given
+
+
+def _plain_filterset(filterset_class) -> bool:
+    """A filterset that filters as django-filter's `FilterSet` does: each given filter's `filter`, in order."""
+    return all(
+        getattr(filterset_class, name) is getattr(df_rest.FilterSet, name)
+        for name in ("qs", "filter_queryset", "get_form_class", "form", "__init__")
+    )
+
+
+def _choice_stand_in(name: str) -> str:
+    return f"\x00{name}"  # no choice holds a NUL
+
+
+class _Slot:
+    """Where a request's value goes in a compiled statement's parameters."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+
+def _slot(value, slots: dict):
+    try:
+        return slots.get(value, value)
+    except TypeError:  # unhashable (a list of values): not a stand-in
+        return value
+
+
+class CompiledList:
+    """The SQL of one page of a list, compiled once per process per viewset, action, role and "shape" of the
+    request (which filters it gives, whether it has a cursor and in which direction), and run with each request's
+    caller, filter values, cursor position and page size. The statement is built exactly as the ORM path builds
+    it (the selector for a stand-in caller of that role, the filters' own `filter` in the filterset's order, the
+    paginator's order and cursor condition, one more row than a page), its stand-in values mapped back to slots.
+    It refuses to exist (the view then takes the ORM path) unless the stand-ins are the only request values in it;
+    a test compares it with a fresh compilation for real callers of every role."""
+
+    def __init__(self, view, build, model, filters: dict, position):
+        real = view.request.user
+        view.request.user = User(id=_CALLER, role=real.role)
+        stand_ins = {}
+        try:
+            with connection.execute_wrapper(_no_queries):
+                queryset = build()
+                if queryset._iterable_class is not ValuesIterable or queryset.model is not model:
+                    raise TypeError("not plain rows of the model paged")
+                declared = view.filterset_class.base_filters if filters else {}
+                for index, (name, f) in enumerate(declared.items()):
+                    if name in filters:
+                        value = _choice_stand_in(name) if type(f) is df_filters.ChoiceFilter else _FILTER_IDS[index]
+                        stand_ins[value] = _Slot(("filter", name))
+                        queryset = df_filters.Filter.filter(f, queryset, value)
+                if position is not None:
+                    stand_ins[_AFTER_TIME], stand_ins[_AFTER_ID] = _Slot("after time"), _Slot("after id")
+                    position = (position[0], _AFTER_TIME, _AFTER_ID)
+                queryset = view.paginator.ordered(queryset, position)[:_LIMIT]
+                query = queryset.query
+                compiler = query.get_compiler(using=queryset.db)
+                sql, params = compiler.as_sql()
+        finally:
+            view.request.user = real
+        # The ORM writes the limit into the SQL: a parameter here, so that one statement serves every page size.
+        limit = f" LIMIT {_LIMIT}"
+        if not sql.endswith(limit) or sql.count(str(_LIMIT)) != 1:
+            raise TypeError(f"{type(view).__name__}: the list statement does not end with its limit")
+        self.sql = sql.removesuffix(limit) + " LIMIT %s"
+        caller = stand_ins[_CALLER] = _Slot("caller")
+        self.params = [*(_slot(value, stand_ins) for value in params), _Slot("limit")]
+        self.names = (
+            list(query.selected)
+            if query.selected
+            else [
+                *query.extra_select,
+                *query.values_select,
+                *query.annotation_select,
+            ]
+        )
+        converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
+        self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
+        once = all(self.params.count(slot) == 1 for slot in stand_ins.values() if slot is not caller)
+        if not once or real.pk in params:
+            raise TypeError(f"{type(view).__name__}: the list statement depends on more than its shape")
+
+    def rows(self, user, filters: dict, position, size: int) -> list[dict]:
+        """The page's rows and the one after it (which only tells that there is more: its columns are left as
+        the database gave them, an encrypted one not decrypted)."""
+        values = {"caller": user.pk, "limit": size + 1, **{("filter", name): value for name, value in filters.items()}}
+        if position is not None:
+            values["after time"], values["after id"] = position[1], position[2]
+        params = [values[p.key] if type(p) is _Slot else p for p in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        names, converters = self.names, self.converters
+        if converters:
+            rows = [list(row) for row in rows]
+            for row in rows[:size]:
+                for index, convs, expression in converters:
+                    for convert in convs:
+                        row[index] = convert(row[index], expression, connection)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+class CompiledExists:
+    """ "Is this record within the caller's reach": `ScopedIdFilter`'s check, compiled once per process per filter and
+    role as `CompiledLookup` is, run with each request's caller and id."""
+
+    def __init__(self, f, user):
+        with connection.execute_wrapper(_no_queries):
+            queryset = f.selector(user=User(id=_CALLER, role=user.role)).filter(pk=_RECORD)
+            query = queryset.query.exists()
+            self.sql, params = query.get_compiler(using=queryset.db).as_sql()
+        slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
+        self.params = [_slot(value, slots) for value in params]
+        if self.params.count(_RECORD_SLOT) != 1 or user.pk in params:
+            raise TypeError(f"{f.field_name}: the reach statement depends on more than the caller's role")
+
+    def __call__(self, user, pk) -> bool:
+        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            return cursor.fetchone() is not None
+
+
+def _within_reach(f, user, pk) -> bool:
+    key = (f, user.role)
+    if key not in _lists:
+        try:
+            _lists[key] = CompiledExists(f, user)
+        except (TypeError, EmptyResultSet):
+            _lists[key] = None
+    statement = _lists[key]
+    if statement is None:
+        return f.selector(user=user).filter(pk=pk).exists()
+    return statement(user, pk)
 
 
 class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
@@ -375,7 +570,7 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if serializer_class is None and self.reads_plain():
             self.fill_plain(rows)
             shape = self.plain_shape()
-            return [shape(row) for row in rows]
+            return shape.many(rows)
         serializer_class = serializer_class or self.get_serializer_class()
         context = {**self.get_serializer_context(), **self.serializer_context_for(rows)}
         return serializer_class(rows, many=True, context=context).data
@@ -388,6 +583,46 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if self.audited:
             audit_read(self.request, resource or self.resource, self.audited_ids(rows))
         return self.get_paginated_response(self.represent(rows, serializer_class))
+
+    def page_compiled(self, build):
+        """`page(build())` by a statement compiled once per shape of the request (`CompiledList`), where the list
+        is plain rows paged by the keyset cursor, filtered by plain comparisons, and the request's filters are valid
+        (the filterset answers anything else). None where it does not apply: the caller then takes `page`."""
+        paginator = self.paginator
+        if type(paginator) is not CreatedCursorPagination or self.action not in self.page_actions:
+            return None
+        backends = self.filter_backends
+        if any(backend not in (StrictFilterBackend, UpdatedSinceFilter) for backend in backends):
+            return None
+        params = self.request.query_params
+        if UpdatedSinceFilter in backends and UpdatedSinceFilter.param in params:
+            return None
+        filterset_class = getattr(self, "filterset_class", None) if StrictFilterBackend in backends else None
+        filters = {} if filterset_class is None else _simple_filters(filterset_class, params)
+        if filters is None or (filterset_class is not None and not _plain_filterset(filterset_class)):
+            return None
+        user = self.request.user
+        for name, value in filters.items():  # in the filterset's order, as its filters would run
+            f = filterset_class.base_filters[name]
+            if type(f) is ScopedIdFilter and not _within_reach(f, user, value):
+                raise NotFound(f"No {f.field_name} {value} within your reach.")
+        model = getattr(getattr(self.get_serializer_class(), "Meta", None), "model", None)
+        if model is None:
+            return None
+        size, position = paginator.position(self.request, self, model)
+        key = (type(self), self.action, user.role, tuple(filters), position and position[0])
+        if key not in _lists:
+            try:
+                _lists[key] = CompiledList(self, build, model, filters, position)
+            except (TypeError, EmptyResultSet):
+                _lists[key] = None
+        statement = _lists[key]
+        if statement is None:
+            return None
+        rows = paginator.page_of(statement.rows(user, filters, position, size), size, position)
+        if self.audited:
+            audit_read(self.request, self.resource, self.audited_ids(rows))
+        return self.get_paginated_response(self.represent(rows))
 
     def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False, serializer_class=None):
         """A single-object answer, with its ETag. After a change the object is fetched again through the scoped
@@ -438,7 +673,9 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
 
 class ListMixin:
     def list(self, request):
-        return self.page(self.plain_queryset() if self.reads_plain() else self.get_queryset())
+        build = self.plain_queryset if self.reads_plain() else self.get_queryset
+        answer = self.page_compiled(build)
+        return self.page(build()) if answer is None else answer
 
 
 class RetrieveMixin:

@@ -12,9 +12,11 @@ its lists, its writable references, its filters and its reports.
   assessments and schedules; never notes, alerts or anyone's client record.
 """
 
+import functools
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -265,14 +267,30 @@ def feedback_shown(*, user: User, submitter) -> bool:
     return user.role != Role.CLIENT or submitter == user.pk
 
 
+@functools.cache
+def _periods_statement() -> str:
+    """completion_periods' statement, written once per process from the model's names (the ORM built and compiled
+    it on every read of a client's homework)."""
+    meta, quote = HomeworkSubmission._meta, connection.ops.quote_name
+    assignment, client, period, status = (
+        quote(meta.get_field(name).column) for name in ("assignment", "client", "period", "status")
+    )
+    return (
+        f"SELECT DISTINCT {assignment}, {client}, {period} FROM {quote(meta.db_table)} "  # noqa: S608 - the model's names
+        # The status written out, not a parameter: the partial index `submission_progress` holds the current ones.
+        f"WHERE {assignment} = ANY(%s) AND {status} = 'current'"
+    )
+
+
 def completion_periods(*, assignment_ids) -> dict:
     """{assignment id: {client id: {periods with a current submission}}}, in one query."""
     result: dict = {}
-    rows = (
-        HomeworkSubmission.objects.filter(assignment_id__in=list(assignment_ids), status="current")
-        .values_list("assignment_id", "client_id", "period")
-        .distinct()
-    )
+    assignment_ids = list(assignment_ids)
+    if not assignment_ids:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(_periods_statement(), [assignment_ids])
+        rows = cursor.fetchall()
     for assignment_id, client_id, period in rows:
         result.setdefault(assignment_id, {}).setdefault(client_id, set()).add(period)
     return result

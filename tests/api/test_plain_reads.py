@@ -10,7 +10,9 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.db.models import Prefetch
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -19,7 +21,15 @@ from api.cases import CaseSerializer, CaseViewSet
 from api.homework import SubmissionSerializer
 from api.notes import ADDENDA_ORDER, GOALS_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
 from api.renderers import JSONRenderer
-from api.viewsets import _CALLER_SLOT, _RECORD_SLOT, PlainShape, compiled_lookup, plain_shape
+from api.viewsets import (
+    _CALLER_SLOT,
+    _RECORD_SLOT,
+    CompiledList,
+    PlainShape,
+    ResourceViewSet,
+    compiled_lookup,
+    plain_shape,
+)
 from clinical.models import (
     CaseStatus,
     HomeworkSubmission,
@@ -325,3 +335,96 @@ def test_a_plain_retrieve_answers_404_outside_scope_and_for_a_malformed_id(api, 
         assert other_api.get(path).status_code == 404
     assert api.get(f"{CASES}not-a-uuid/").status_code == 404
     assert api.get(f"{NOTES}{uuid.uuid4()}/").status_code == 404
+
+
+# ---------------------------------------------------------------- list statements compiled once per shape
+
+
+def _statements(caller, path):
+    """The answer, and the statements it ran but the audit trail's (its times and hashes differ per request) and the
+    token's (read once, or each time where the token cache is not listening)."""
+    with CaptureQueriesContext(connection) as queries:
+        response = caller.get(path)
+    skipped = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
+    sent = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(skipped)]
+    return response, [sql for sql in sent if "audit" not in sql and "oauth2_provider" not in sql]
+
+
+def assert_compiled_as_the_orm(caller, path, monkeypatch, *, compiled=True):
+    """The same answer, byte for byte, and the same statements, parameters included, by the list statement compiled
+    once per shape (`CompiledList`) and by the ORM path; `compiled`: whether the compiled statement answered."""
+    caller.get(path)  # the token cached and the statement compiled: what follows is the steady state
+    ran = []
+    original = CompiledList.rows
+
+    def counted(self, *args):
+        ran.append(self)
+        return original(self, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CompiledList, "rows", counted)
+        fast, fast_sql = _statements(caller, path)
+    with monkeypatch.context() as patched:
+        patched.setattr(ResourceViewSet, "page_compiled", lambda self, build: None)
+        slow, slow_sql = _statements(caller, path)
+    assert bool(ran) is compiled, path
+    assert (fast.status_code, fast["Content-Type"]) == (slow.status_code, slow["Content-Type"]), path
+    assert fast.content == slow.content, path
+    assert fast_sql == slow_sql, path
+    return fast
+
+
+def walked(caller, path, monkeypatch):
+    """Every page from `path` on, forth and back, each answered alike both ways."""
+    response = assert_compiled_as_the_orm(caller, path, monkeypatch)
+    seen, links = [path], [response.json()["next"]]
+    while links:
+        link = links.pop()
+        if link is None or link in seen:
+            continue
+        seen.append(link)
+        body = assert_compiled_as_the_orm(caller, link, monkeypatch).json()
+        links += [body["next"], body["previous"]]
+    return seen
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_a_compiled_notes_list_answers_as_the_orm(who, call_as, request, care, notes, other_clinician, monkeypatch):
+    caller = call_as(request.getfixturevalue(who), READ_WRITE)
+    other_case = CaseFactory(clinician=other_clinician)
+    case = care.case.pk
+    for query in ("", f"case={case}", "status=draft", f"case={case}&status=draft", f"author={notes[0].author_id}"):
+        assert len(walked(caller, f"{NOTES}?page_size=1&{query}", monkeypatch)) > 1
+        assert_compiled_as_the_orm(caller, f"{NOTES}?{query}", monkeypatch)
+    # An id as the filter's form cleans it: spaces around it, capitals, no hyphens.
+    for spelt in (f"%20{case}%20", str(case).upper(), case.hex):
+        assert_compiled_as_the_orm(caller, f"{NOTES}?case={spelt}", monkeypatch)
+    # Refusals are the filterset's own, or the same 404 for a case beyond reach (no page read).
+    for query in (f"case={other_case.pk}", f"case={uuid.uuid4()}&status=signed"):
+        assert assert_compiled_as_the_orm(caller, f"{NOTES}?{query}", monkeypatch, compiled=False).status_code == 404
+    for query in ("case=nope", "case=", "status=bogus", f"case={case}&case={case}", "page_size=0", "cursor=x"):
+        assert_compiled_as_the_orm(caller, f"{NOTES}?{query}", monkeypatch, compiled=False)
+
+
+@pytest.mark.parametrize(("who", "scopes"), [("clinician", READ_WRITE), ("supervisor", READ_WRITE), ("a", HOMEWORK)])
+def test_compiled_submission_pages_answer_as_the_orm(who, scopes, call_as, request, care, submissions, monkeypatch):
+    user = {"a": care.a_user}.get(who) or request.getfixturevalue(who)
+    caller = call_as(user, scopes)
+    for query in ("", "status=current", f"assignment={submissions.pk}", f"client={care.b.pk}&status=amended"):
+        walked(caller, f"{SUBMISSIONS}?page_size=1&{query}", monkeypatch)
+    assert_compiled_as_the_orm(caller, f"{SUBMISSIONS}?assignment={uuid.uuid4()}", monkeypatch, compiled=False)
+
+
+def test_compiled_me_assignments_and_cases_answer_as_the_orm(call_as, api, supervisor, care, catalog, monkeypatch):
+    care.assign(catalog)
+    care.assign(catalog)
+    app = call_as(care.a_user, HOMEWORK)
+    walked(app, "/api/v1/me/assignments/?page_size=1", monkeypatch)
+    # Delta sync reads every status: the ORM path answers it.
+    delta = "/api/v1/me/assignments/?updated_since=2000-01-01T00:00:00Z"
+    assert_compiled_as_the_orm(app, delta, monkeypatch, compiled=False)
+    CaseFactory(clinician=care.clinician)
+    for caller in (api, call_as(supervisor, READ_WRITE)):
+        walked(caller, f"{CASES}?page_size=1", monkeypatch)
+        listed = assert_compiled_as_the_orm(caller, f"{CASES}?status=open&couple={care.case.couple_id}", monkeypatch)
+        assert [row["id"] for row in listed.json()["results"]] == [str(care.case.pk)]
