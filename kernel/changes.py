@@ -2,7 +2,7 @@
 concurrency, the rule every update service shares)."""
 
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from kernel.errors import InvalidInput, NotAllowed, StaleVersion
@@ -77,6 +77,20 @@ def _apply(row: models.Model, changes: dict) -> models.Model:
             raise invalid_input(exc) from exc
     row.save(update_fields=[*changes, "version", "updated_at"])
     return row
+
+
+def save_racing(save, *, constraint: str, recheck):
+    """Run `save` in a savepoint. When the database refuses it for `constraint` (a concurrent request committed the
+    row it clashes with after the caller's own check passed), run `recheck` — that check again, which now sees the
+    row and raises the caller's answer (a 409 naming it) — and re-raise the error if it does not."""
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if diag is not None and diag.constraint_name == constraint:
+            recheck()
+        raise
 
 
 def try_advisory_lock(name: str) -> bool:

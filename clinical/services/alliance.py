@@ -8,7 +8,7 @@ defaults of ours, not validated cut-offs.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clinical.models import (
@@ -23,7 +23,7 @@ from clinical.models import (
 )
 from clinical.selectors import case_clients
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.changes import lock_at_version, save_racing, save_valid, update_versioned
 from kernel.errors import Conflict, NotAllowed
 from kernel.events import happened
 
@@ -57,13 +57,11 @@ def rating_submit(*, actor, session: Session, **items) -> SessionRating:
         raise Conflict("Only an attended session is rated.", code="session_not_attended")
     _require_first(session, client)
     rating = SessionRating(session=session, client=client, **items)
-    try:
-        with transaction.atomic():
-            save_valid(rating, exclude_validation=["session"])
-    except IntegrityError as exc:  # the same client's second rating, committed by a concurrent request meanwhile
-        if getattr(exc.__cause__, "diag", None) and exc.__cause__.diag.constraint_name == ONE_RATING:
-            _require_first(session, client)
-        raise
+    save_racing(
+        lambda: save_valid(rating, exclude_validation=["session"]),
+        constraint=ONE_RATING,
+        recheck=lambda: _require_first(session, client),
+    )
     audit_append(actor=actor, action="create", object_type="session_rating", object_ids=[rating.pk])
     _check_alliance(actor, session.case, session)
     return rating

@@ -1,12 +1,12 @@
 """Progress notes: drafts, signing, co-signature by a supervisor, addenda, retirement."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clinical.models import NOTE_SECTIONS, Case, NoteAddendum, NoteStatus, ProgressNote, Session
 from clinical.selectors import active_supervisor_of
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.changes import lock_at_version, save_racing, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
@@ -109,13 +109,11 @@ def note_create(
         session=session,
         partner_id=session.partner_id if session is not None else None,
     )
-    try:
-        with transaction.atomic():
-            save_valid(note, exclude_validation=["session"])
-    except IntegrityError as exc:  # a second note for the session, committed by a concurrent request meanwhile
-        if getattr(exc.__cause__, "diag", None) and exc.__cause__.diag.constraint_name == ONE_NOTE_PER_SESSION:
-            _require_first_note_of_session(actor, session)
-        raise
+    save_racing(
+        lambda: save_valid(note, exclude_validation=["session"]),
+        constraint=ONE_NOTE_PER_SESSION,
+        recheck=lambda: _require_first_note_of_session(actor, session),
+    )
     note.goals_addressed.set(goals)
     audit_append(actor=actor, action="create", object_type="note", object_ids=[note.pk])
     return note

@@ -61,6 +61,7 @@ UPSERT = """
         WHERE ({old}) IS DISTINCT FROM ({new})
 """
 
+
 def upsert(*, one: bool, recount_sql: str | None = None) -> str:
     kept = COLUMNS[2:]
     return UPSERT.format(

@@ -2,13 +2,13 @@
 
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clinical.models import BOOKED, Case, Client, Session, SessionKind, SessionStatus, SubjectType
 from clinical.selectors import case_clients
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, update_versioned
+from kernel.changes import lock_at_version, save_racing, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput
 
 from .cases import require_case_not_closed, require_case_writable
@@ -71,18 +71,6 @@ def _require_free(clinician_id, starts_at, ends_at, *, other_than=None) -> None:
         )
 
 
-def _saved_without_overlap(save, clinician_id, starts_at, ends_at, *, other_than=None):
-    """Run `save` in a savepoint; if the exclusion constraint refuses it (a booking committed meanwhile by a
-    concurrent request), answer 409 naming that session, as the check before it would have."""
-    try:
-        with transaction.atomic():
-            return save()
-    except IntegrityError as exc:
-        if getattr(exc.__cause__, "diag", None) and exc.__cause__.diag.constraint_name == "session_no_double_booking":
-            _require_free(clinician_id, starts_at, ends_at, other_than=other_than)
-        raise
-
-
 @transaction.atomic
 def session_create(
     *,
@@ -113,8 +101,10 @@ def session_create(
         location=location,
     )
     # The overlap rule is the database's (a concurrent booking): not validated again in Python.
-    session = _saved_without_overlap(
-        lambda: save_valid(session, exclude_validation=["clinician"]), case.clinician_id, starts_at, ends_at
+    session = save_racing(
+        lambda: save_valid(session, exclude_validation=["clinician"]),
+        constraint="session_no_double_booking",
+        recheck=lambda: _require_free(case.clinician_id, starts_at, ends_at),
     )
     session.attendees.set(people)
     audit_append(actor=actor, action="create", object_type="session", object_ids=[session.pk])
@@ -136,12 +126,10 @@ def session_update(*, actor, session: Session, expected_version: int | None, **c
         people = _attendees(locked.case, locked.kind, locked.partner, attendees)
     _require_free(locked.clinician_id, starts_at, ends_at, other_than=locked.pk)
     # The overlap rule is the database's (a concurrent booking): not validated again in Python.
-    locked = _saved_without_overlap(
+    locked = save_racing(
         lambda: update_versioned(locked, expected_version=None, changes=changes, locked=True),
-        locked.clinician_id,
-        starts_at,
-        ends_at,
-        other_than=locked.pk,
+        constraint="session_no_double_booking",
+        recheck=lambda: _require_free(locked.clinician_id, starts_at, ends_at, other_than=locked.pk),
     )
     if attendees is not None:
         locked.attendees.set(people)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from clinical.models import AuditEvent, ProgressNote, SafetyAlert, Session, SessionRating, SessionStatus
 from clinical.services.cases import case_transition
+from clinical.services.sessions import session_create, session_transition
 from tests.factories import CaseFactory, ClientFactory, issue_token
 from tests.factories.scenes import CoupleInCare
 from tests.helpers import HOMEWORK, READ_WRITE, Caller, assert_problem
@@ -582,3 +583,35 @@ def test_a_rating_below_the_floor_raises_a_low_alliance_alert(as_clinician, as_a
     shown = as_clinician.get(f"/api/v1/alerts/{alert.pk}/").json()
     assert shown["session"] == session["id"]
     assert shown["assessment"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_ratings_of_one_session_give_one_201_and_one_409(clinician):
+    care = CoupleInCare(clinician)
+    starts = at(-3)
+    session = session_create(
+        actor=clinician, case=care.case, starts_at=starts, ends_at=starts + timedelta(minutes=50), modality="video"
+    )
+    session_transition(actor=clinician, session=session, to="attended")
+    token = issue_token(care.a_user, HOMEWORK)
+    start = threading.Barrier(2)
+    answers = []
+
+    def send(overall):
+        start.wait()
+        try:
+            answers.append(rate(Caller(care.a_user, token), str(session.pk), overall=overall))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(overall,)) for overall in (3, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.content for a in answers]
+    created = next(a for a in answers if a.status_code == 201).json()
+    refused = next(a for a in answers if a.status_code == 409)
+    assert assert_problem(refused, 409, "already_rated")["existing_rating"] == created["id"]
+    assert SessionRating.objects.count() == 1
