@@ -466,6 +466,7 @@ def walk(w: Walk, users: dict) -> None:
         "/me/session-ratings/",
         {"session": this_morning["id"], "heard": 9, "goals": 8, "approach": 9, "overall": 8},
     )
+    w.get("alex", "/me/session-ratings/{id}/", id=rating["id"])
     w.patch("alex", "/me/session-ratings/{id}/", {"overall": 9}, id=rating["id"])
     w.post(
         "sam",

@@ -829,6 +829,7 @@ ALERT_FIELDS = {
     "case",
     "client",
     "assessment",
+    "session",
     "kind",
     "detail",
     "acknowledged_by",
