@@ -33,6 +33,13 @@ class CaseloadRowSerializer(serializers.Serializer):
     notes_unsigned_over_72h = serializers.IntegerField()
     notes_awaiting_cosign = serializers.IntegerField()
     unacknowledged_alerts = serializers.IntegerField()
+    sessions_attended = serializers.IntegerField(help_text="Sessions of the last 28 days, by what became of them.")
+    sessions_cancelled = serializers.IntegerField()
+    sessions_late_cancelled = serializers.IntegerField()
+    sessions_no_show = serializers.IntegerField()
+    sessions_missing_note = serializers.IntegerField(
+        help_text="Attended sessions without a signed note NOTE_GRACE_HOURS (72) after they ended (notes/missing/)."
+    )
 
 
 class CaseloadReportSerializer(serializers.Serializer):

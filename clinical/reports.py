@@ -14,16 +14,19 @@ instruments.gas_t_score with equal weights. Tests hold each pair together.
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinical import instruments
-from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, TreatmentGoal, User
+from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, Session, TreatmentGoal, User
 from clinical.selectors import clinicians_reportable_by
 
 UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
 ADHERENCE_SPLIT = 0.7
+SESSION_DAYS = 28  # the caseload report counts the sessions of the last four weeks
+SESSION_OUTCOMES = ("attended", "cancelled", "late_cancelled", "no_show")
 
 
 def _ratio(numerator, denominator) -> float | None:
@@ -125,7 +128,8 @@ def caseload_report(
 ) -> list[dict]:
     """Per clinician: open and paused cases, goals by lifecycle status (open and paused cases), active homework
     with its adherence and how much is overdue, notes unsigned 72 h after the session, notes awaiting
-    co-signature, unacknowledged safety alerts."""
+    co-signature, unacknowledged safety alerts; sessions of the last four weeks by outcome (attended, cancelled,
+    cancelled late, no-show) and attended sessions still without a signed note after the grace period."""
     today = today or timezone.localdate()
     clinicians = list(clinicians_reportable_by(user=user))
     if clinician is not None:
@@ -145,6 +149,8 @@ def caseload_report(
             "notes_unsigned_over_72h": 0,
             "notes_awaiting_cosign": 0,
             "unacknowledged_alerts": 0,
+            **{f"sessions_{s}": 0 for s in SESSION_OUTCOMES},
+            "sessions_missing_note": 0,
         }
         for c in clinicians
     }
@@ -188,6 +194,25 @@ def caseload_report(
             .annotate(unacknowledged_alerts=Count("pk")),
         ),
     ]
+    # Sessions of the last SESSION_DAYS days by what became of them, and attended ones still without a signed note
+    # NOTE_GRACE_HOURS after they ended (as notes/missing/ lists them).
+    since = timezone.now() - timedelta(days=SESSION_DAYS)
+    missing_before = timezone.now() - timedelta(hours=settings.NOTE_GRACE_HOURS)
+    signed = ProgressNote.objects.filter(session=OuterRef("pk"), status="signed")
+    aggregates.append(
+        (
+            "clinician",
+            Session.objects.using(using)
+            .filter(clinician__in=ids)
+            .values("clinician")
+            .annotate(
+                **{f"sessions_{s}": Count("pk", filter=Q(status=s, starts_at__gte=since)) for s in SESSION_OUTCOMES},
+                sessions_missing_note=Count(
+                    "pk", filter=Q(status="attended", ends_at__lte=missing_before) & ~Q(Exists(signed))
+                ),
+            ),
+        )
+    )
     for key, queryset in aggregates:
         for result in queryset:
             rows[result.pop(key)].update(result)

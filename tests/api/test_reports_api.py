@@ -418,8 +418,9 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
     recovered), CSI-4 8 → 12 (+4, still distressed); Sam PHQ-9 7 → 5 (-2, not a case at baseline), GAD-7 9 → 8
     (-1, still a case), CSI-4 12 → 15 (+3, recovered). CSI-4 reliable change is not available.
     GAS: the trust goal's latest rating is 0 → T = 50. Goals: three active, none achieved. One signed note awaits
-    co-signature. One alert: a split alliance (Sam's session ratings trail Alex's by 10 and then 11 points in the
-    last two joint sessions); none from the measures (item 9 is 0 throughout)."""
+    co-signature. Sessions: three joint sessions attended in the last four weeks (15, 8 and 1 days ago), the two
+    older without a note. One alert: a split alliance (Sam's session ratings trail Alex's by 10 and then 11 points
+    in the last two joint sessions); none from the measures (item 9 is 0 throughout)."""
     seed_demo()
     supervisor = User.objects.get(email="supervisor@demo.test")
     chris = User.objects.get(email="clinician@demo.test")
@@ -442,6 +443,11 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
         "notes_unsigned_over_72h": 0,
         "notes_awaiting_cosign": 0,
         "unacknowledged_alerts": 0,
+        "sessions_attended": 0,
+        "sessions_cancelled": 0,
+        "sessions_late_cancelled": 0,
+        "sessions_no_show": 0,
+        "sessions_missing_note": 0,
     }
     assert caseload["rows"] == [
         {"clinician": str(supervisor.pk), "clinician_name": "Dr. Sofia Reyes", **quiet},
@@ -455,6 +461,8 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
             "homework_adherence": 0.4667,
             "notes_awaiting_cosign": 1,
             "unacknowledged_alerts": 1,
+            "sessions_attended": 3,
+            "sessions_missing_note": 2,
         },
     ]
 
@@ -549,6 +557,11 @@ def test_a_busy_case_is_counted_as_computed_by_hand(call_as, supervisor, clinici
         "notes_unsigned_over_72h": 1,
         "notes_awaiting_cosign": 1,
         "unacknowledged_alerts": 1,
+        "sessions_attended": 0,
+        "sessions_cancelled": 0,
+        "sessions_late_cancelled": 0,
+        "sessions_no_show": 0,
+        "sessions_missing_note": 0,
     }
     assert caseload[str(supervisor.pk)]["open_cases"] == 1
     row = outcomes["rows"][1]

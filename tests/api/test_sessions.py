@@ -615,3 +615,25 @@ def test_two_simultaneous_ratings_of_one_session_give_one_201_and_one_409(clinic
     refused = next(a for a in answers if a.status_code == 409)
     assert assert_problem(refused, 409, "already_rated")["existing_rating"] == created["id"]
     assert SessionRating.objects.count() == 1
+
+
+def test_the_caseload_report_counts_the_last_four_weeks_sessions_and_missing_notes(call_as, as_clinician, care):
+    attended(as_clinician, care.case, -24 * 4)  # no note 72 hours after it ended: missing
+    noted = attended(as_clinician, care.case, -24 * 5)
+    note = note_on(as_clinician, care.case, noted["id"]).json()
+    as_clinician.post(f"{NOTES}{note['id']}/sign/", format="json")
+    attended(as_clinician, care.case, -24 * 40)  # older than four weeks: not counted as attended, still missing
+    for hours, to in ((-30, "cancelled"), (-50, "late_cancelled"), (-70, "no_show"), (-90, "no_show")):
+        session = book(as_clinician, care.case, hours).json()
+        assert transition(as_clinician, session["id"], to, "Reason.").status_code == 200
+
+    rows = call_as(care.clinician, ["reports"]).get("/api/v1/reports/caseload/").json()["rows"]
+
+    row = next(r for r in rows if r["clinician"] == str(care.clinician.pk))
+    assert {k: v for k, v in row.items() if k.startswith("sessions_")} == {
+        "sessions_attended": 2,
+        "sessions_cancelled": 1,
+        "sessions_late_cancelled": 1,
+        "sessions_no_show": 2,
+        "sessions_missing_note": 2,
+    }

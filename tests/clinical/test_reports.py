@@ -152,6 +152,11 @@ def caseload_row(user, **values) -> dict:
         "notes_unsigned_over_72h": 0,
         "notes_awaiting_cosign": 0,
         "unacknowledged_alerts": 0,
+        "sessions_attended": 0,
+        "sessions_cancelled": 0,
+        "sessions_late_cancelled": 0,
+        "sessions_no_show": 0,
+        "sessions_missing_note": 0,
     }
     assert set(values) <= set(row), set(values) - set(row)
     row.update(values)
