@@ -14,14 +14,13 @@ instruments.gas_t_score with equal weights. Tests hold each pair together.
 
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from clinical import instruments
 from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, Session, TreatmentGoal, User
-from clinical.selectors import clinicians_reportable_by
+from clinical.selectors import clinicians_reportable_by, missing_a_note
 
 UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
 ADHERENCE_SPLIT = 0.7
@@ -197,8 +196,6 @@ def caseload_report(
     # Sessions of the last SESSION_DAYS days by what became of them, and attended ones still without a signed note
     # NOTE_GRACE_HOURS after they ended (as notes/missing/ lists them).
     since = timezone.now() - timedelta(days=SESSION_DAYS)
-    missing_before = timezone.now() - timedelta(hours=settings.NOTE_GRACE_HOURS)
-    signed = ProgressNote.objects.filter(session=OuterRef("pk"), status="signed")
     aggregates.append(
         (
             "clinician",
@@ -207,9 +204,7 @@ def caseload_report(
             .values("clinician")
             .annotate(
                 **{f"sessions_{s}": Count("pk", filter=Q(status=s, starts_at__gte=since)) for s in SESSION_OUTCOMES},
-                sessions_missing_note=Count(
-                    "pk", filter=Q(status="attended", ends_at__lte=missing_before) & ~Q(Exists(signed))
-                ),
+                sessions_missing_note=Count("pk", filter=missing_a_note()),
             ),
         )
     )

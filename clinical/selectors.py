@@ -178,11 +178,17 @@ def session_ratings_visible_to(*, user: User) -> QuerySet[SessionRating]:
     return SessionRating.objects.filter(Exists(cases_visible_to(user=user).filter(pk=OuterRef("session__case_id"))))
 
 
-def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
-    """Attended sessions the user sees that still have no signed note NOTE_GRACE_HOURS after they ended."""
+def missing_a_note() -> Q:
+    """The rule for a session whose note is missing: attended, and still no signed note NOTE_GRACE_HOURS after it
+    ended. One definition for notes/missing/ and the caseload report."""
     due = timezone.now() - timedelta(hours=settings.NOTE_GRACE_HOURS)
     signed = ProgressNote.objects.filter(session=OuterRef("pk"), status="signed")
-    return sessions_visible_to(user=user).filter(status="attended", ends_at__lte=due).exclude(Exists(signed))
+    return Q(status="attended", ends_at__lte=due) & ~Q(Exists(signed))
+
+
+def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
+    """Attended sessions the user sees that still have no signed note NOTE_GRACE_HOURS after they ended."""
+    return sessions_visible_to(user=user).filter(missing_a_note())
 
 
 def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
