@@ -80,10 +80,15 @@ def test_a_running_worker_is_reported_and_relays_committed_events(
     print(f"commit to relayed: median {statistics.median(waits) * 1000:.0f} ms, max {max(waits) * 1000:.0f} ms")
 
     assert worker.stop() == 0  # SIGTERM: a clean shutdown unregisters the worker
-    assert health(anonymous) == {
+    body = health(anonymous)
+    # The worker's periodic deferrer may have queued the next relay tick just before it stopped: that job is due and
+    # waits (a fraction of a second here), which is real lag, not an error.
+    lag = body["worker"].pop("queue_lag_seconds")
+    assert 0 <= lag < 30
+    assert body == {
         "status": "degraded",
         "database": "ok",
-        "worker": {"live_workers": 0, "heartbeat_age_seconds": None, "queue_lag_seconds": 0.0},
+        "worker": {"live_workers": 0, "heartbeat_age_seconds": None},
     }
     assert "Deferred" not in worker.log.read_text()  # procrastinate's INFO chatter stays out of the output
 
