@@ -122,12 +122,21 @@ class DiscrepancySerializer(serializers.Serializer):
     discrepancy = serializers.IntegerField(help_text="Absolute difference of the two partners' CSI-4 totals.")
 
 
+class SessionCountsSerializer(serializers.Serializer):
+    scheduled = serializers.IntegerField()
+    attended = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    late_cancelled = serializers.IntegerField()
+    no_show = serializers.IntegerField()
+
+
 class CaseOutcomesSerializer(serializers.Serializer):
     case = serializers.UUIDField()
     clients = ClientSeriesSerializer(many=True, help_text="In partner order (first, second).")
     csi4_discrepancy = DiscrepancySerializer(many=True)
     gas_t_score = serializers.FloatField(allow_null=True, help_text="Kiresuk & Sherman, rho 0.3, equal weights.")
     gas_goals = serializers.IntegerField(help_text="Goals with GAS levels and at least one rating.")
+    sessions = SessionCountsSerializer(help_text="The case's sessions by what became of them (all of them, to date).")
 
     def to_representation(self, outcomes):
         return super().to_representation(
@@ -140,6 +149,7 @@ class CaseOutcomesSerializer(serializers.Serializer):
                 "csi4_discrepancy": outcomes.discrepancy,
                 "gas_t_score": outcomes.gas_t,
                 "gas_goals": outcomes.gas_goals,
+                "sessions": outcomes.sessions,
             }
         )
 

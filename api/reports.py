@@ -69,6 +69,12 @@ class OutcomeRowSerializer(serializers.Serializer):
     goals_achieved_rate = serializers.FloatField(allow_null=True)
     mean_gas_t = serializers.FloatField(allow_null=True)
     homework_adherence = serializers.FloatField(allow_null=True)
+    sessions_attended = serializers.IntegerField(
+        help_text="The cases' sessions in the period (from `from`, if any, to the end of `to`), by outcome."
+    )
+    sessions_cancelled = serializers.IntegerField()
+    sessions_late_cancelled = serializers.IntegerField()
+    sessions_no_show = serializers.IntegerField()
     instruments = InstrumentOutcomesSerializer()
 
 

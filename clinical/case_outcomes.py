@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Count, Q
 
 from clinical import instruments
-from clinical.models import Assessment, Case, GoalAttainmentRating, GoalLifecycle
+from clinical.models import Assessment, Case, GoalAttainmentRating, GoalLifecycle, Session, SessionStatus
 
 from .selectors import case_clients
 
@@ -31,6 +32,7 @@ class CaseOutcomes:
     discrepancy: list = field(default_factory=list)  # CSI-4 partner differences
     gas_t: float | None = None
     gas_goals: int = 0
+    sessions: dict = field(default_factory=dict)  # {status: count} of every session of the case
 
 
 def csi4_discrepancy(first: list[Point], second: list[Point]) -> list[dict]:
@@ -59,8 +61,8 @@ def csi4_discrepancy(first: list[Point], second: list[Point]) -> list[dict]:
 
 
 def case_outcomes(*, case: Case, using: str = DEFAULT_DB_ALIAS) -> CaseOutcomes:
-    """Everything the outcome view of a case shows, in three queries: the case's clients from the case's own
-    database, the scores and GAS ratings from `using` (the API may choose a streaming replica)."""
+    """Everything the outcome view of a case shows, in four queries: the case's clients from the case's own
+    database, the scores, GAS ratings and session counts from `using` (the API may choose a streaming replica)."""
     clients = case_clients(case)
     outcomes = CaseOutcomes(case=case, clients=clients)
     series = defaultdict(lambda: defaultdict(list))
@@ -82,4 +84,7 @@ def case_outcomes(*, case: Case, using: str = DEFAULT_DB_ALIAS) -> CaseOutcomes:
     )
     scores = list(latest)
     outcomes.gas_t, outcomes.gas_goals = instruments.gas_t_score(scores), len(scores)
+    outcomes.sessions = Session.objects.using(using).filter(case=case).aggregate(
+        **{status: Count("pk", filter=Q(status=status)) for status in SessionStatus.values}
+    )
     return outcomes

@@ -328,29 +328,47 @@ case_goals AS (
 case_homework AS (
     SELECT case_id, SUM(completed) AS completed, SUM(expected) AS expected FROM homework WHERE counts GROUP BY case_id
 ),
+case_sessions AS (
+    /* The team's sessions in the period by what became of them, per case by key (session_by_case). */
+    SELECT t.id AS case_id, s.*
+    FROM team t
+    CROSS JOIN LATERAL (
+        SELECT COUNT(*) FILTER (WHERE status = 'attended') AS attended,
+            COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+            COUNT(*) FILTER (WHERE status = 'late_cancelled') AS late_cancelled,
+            COUNT(*) FILTER (WHERE status = 'no_show') AS no_show
+        FROM clinical_session
+        WHERE case_id = t.id AND starts_at < %(until_end)s
+            AND (%(date_from)s::date IS NULL OR starts_at >= %(date_from)s::date)
+    ) s
+),
 case_rows AS (
     SELECT c.clinician_id, COUNT(*) AS n, SUM(cg.achieved) AS achieved, SUM(cg.goals) AS goals, AVG(gas.t) AS gas_t,
-        SUM(ch.completed) AS completed, SUM(ch.expected) AS expected
+        SUM(ch.completed) AS completed, SUM(ch.expected) AS expected,
+        SUM(cs.attended) AS attended, SUM(cs.cancelled) AS cancelled, SUM(cs.late_cancelled) AS late_cancelled,
+        SUM(cs.no_show) AS no_show
     FROM team c
     LEFT JOIN case_goals cg ON cg.case_id = c.id
     LEFT JOIN case_gas gas ON gas.case_id = c.id
     LEFT JOIN case_homework ch ON ch.case_id = c.id
+    LEFT JOIN case_sessions cs ON cs.case_id = c.id
     GROUP BY GROUPING SETS ((c.clinician_id), ())
 )"""
 
 # One statement, so that the team's homework (HOMEWORK_ROWS) is gathered once for both parts: rows of kind `case`
-# (clinician, cases, achieved, goals, GAS T, completed, expected) and `instrument` (clinician, instrument, n, mean
-# change, improved, deteriorated, recovered, mean change adherent, below). float8 throughout, for the UNION.
+# (clinician, cases, achieved, goals, GAS T, completed, expected, sessions attended, cancelled, late cancelled, no-show)
+# and `instrument` (clinician, instrument, n, mean change, improved, deteriorated, recovered, mean change adherent,
+# below). float8 throughout, for the UNION.
 OUTCOMES = f"""
 WITH {OUTCOME_TEAM}, {HOMEWORK_ROWS},
 {OUTCOME_CASES},
 {OUTCOME_SCORES}
 SELECT 'case', clinician_id, NULL::text, n::float8, achieved::float8, goals::float8, gas_t::float8,
-    completed::float8, expected::float8, NULL::float8, NULL::float8
+    completed::float8, expected::float8, attended::float8, cancelled::float8, late_cancelled::float8, no_show::float8
 FROM case_rows
 UNION ALL
 SELECT 'instrument', clinician_id, instrument::text, n::float8, mean::float8, improved::float8, deteriorated::float8,
-    recovered::float8, adherent::float8, less::float8, NULL::float8
+    recovered::float8, adherent::float8, less::float8, NULL::float8, NULL::float8, NULL::float8
 FROM instrument_rows
 """
 
@@ -368,7 +386,8 @@ def outcomes_report(
     """Per clinician, and a total row: cases active in the period, the share of goals achieved, mean GAS T,
     homework adherence, and per instrument the clients with a baseline and a later score, their mean change and
     the share reliably improved, reliably deteriorated and (of those at caseness at baseline) recovered; plus
-    the mean change of clients whose homework adherence is at least 0.7 against those below."""
+    the mean change of clients whose homework adherence is at least 0.7 against those below; and the sessions of
+    those cases in the period (from `date_from`, if given, to the end of `date_to`) by what became of them."""
     today = today or timezone.localdate()
     until = min(date_to or today, today)
     clinicians = list(clinicians_reportable_by(user=user))
@@ -405,6 +424,7 @@ def outcomes_report(
             "goals_achieved_rate": None,
             "mean_gas_t": None,
             "homework_adherence": None,
+            **{f"sessions_{s}": 0 for s in SESSION_OUTCOMES},
             "instruments": {code: dict(values) for code, values in empty_instruments.items()},
         }
 
@@ -413,15 +433,16 @@ def outcomes_report(
     for kind, clinician_id, code, n, *figures in _fetch(OUTCOMES, params, using):
         row = rows[clinician_id] if clinician_id else total
         if kind == "case":
-            achieved, goals, gas_t, completed, expected, _, _ = figures
+            achieved, goals, gas_t, completed, expected, *sessions = figures
             row.update(
                 cases=int(n),
                 goals_achieved_rate=_ratio(achieved or 0, goals),
                 mean_gas_t=_round(gas_t),
                 homework_adherence=_ratio(completed or 0, expected),
+                **{f"sessions_{s}": int(count or 0) for s, count in zip(SESSION_OUTCOMES, sessions, strict=True)},
             )
             continue
-        mean, improved, deteriorated, recovered, adherent, less, _ = figures
+        mean, improved, deteriorated, recovered, adherent, less, *_ = figures
         row["instruments"][code] = {
             "n_clients": int(n),
             "mean_change": _round(mean),

@@ -502,6 +502,10 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
         "goals_achieved_rate": 0.0,
         "mean_gas_t": 50.0,
         "homework_adherence": 0.4667,
+        "sessions_attended": 3,
+        "sessions_cancelled": 0,
+        "sessions_late_cancelled": 0,
+        "sessions_no_show": 0,
         "instruments": chris_measures,
     }
     no_measures = {
@@ -525,6 +529,10 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
                 "goals_achieved_rate": None,
                 "mean_gas_t": None,
                 "homework_adherence": None,
+                "sessions_attended": 0,
+                "sessions_cancelled": 0,
+                "sessions_late_cancelled": 0,
+                "sessions_no_show": 0,
                 "instruments": dict.fromkeys(MEASURES, no_measures),
             },
             chris_row,

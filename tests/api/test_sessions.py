@@ -637,3 +637,34 @@ def test_the_caseload_report_counts_the_last_four_weeks_sessions_and_missing_not
         "sessions_no_show": 2,
         "sessions_missing_note": 2,
     }
+
+
+def test_the_outcomes_report_counts_the_periods_sessions_per_clinician_and_in_total(call_as, as_clinician, care):
+    attended(as_clinician, care.case, -24 * 3)
+    attended(as_clinician, care.case, -24 * 20)  # before `from`: not counted
+    for hours, to in ((-30, "cancelled"), (-50, "late_cancelled"), (-70, "no_show")):
+        session = book(as_clinician, care.case, hours).json()
+        assert transition(as_clinician, session["id"], to, "Reason.").status_code == 200
+    book(as_clinician, care.case, 48)  # still to come: in no column
+    since = (timezone.localdate() - timedelta(days=10)).isoformat()
+
+    report = call_as(care.clinician, ["reports"]).get("/api/v1/reports/outcomes/", {"from": since}).json()
+
+    expected = {"sessions_attended": 1, "sessions_cancelled": 1, "sessions_late_cancelled": 1, "sessions_no_show": 1}
+    (row,) = report["rows"]
+    assert {k: v for k, v in row.items() if k.startswith("sessions_")} == expected
+    assert {k: v for k, v in report["total"].items() if k.startswith("sessions_")} == expected
+    everything = call_as(care.clinician, ["reports"]).get("/api/v1/reports/outcomes/").json()["total"]
+    assert everything["sessions_attended"] == 2
+
+
+def test_a_cases_outcomes_count_its_sessions(as_clinician, care):
+    attended(as_clinician, care.case, -24 * 3)
+    attended(as_clinician, care.case, -24 * 20)
+    session = book(as_clinician, care.case, -30).json()
+    transition(as_clinician, session["id"], "no_show", "Did not come.")
+    book(as_clinician, care.case, 48)
+
+    outcomes = as_clinician.get(f"/api/v1/cases/{care.case.pk}/outcomes/").json()
+
+    assert outcomes["sessions"] == {"scheduled": 1, "attended": 2, "cancelled": 0, "late_cancelled": 0, "no_show": 1}

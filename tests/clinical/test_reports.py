@@ -179,6 +179,7 @@ def outcome_row(user, **values) -> dict:
         "goals_achieved_rate": None,
         "mean_gas_t": None,
         "homework_adherence": None,
+        **{f"sessions_{s}": 0 for s in ("attended", "cancelled", "late_cancelled", "no_show")},
         "instruments": instruments_block(),
     }
     assert set(values) <= set(row), set(values) - set(row)
