@@ -3,9 +3,10 @@ for the benchmark (issue 6).
 
 At scale 1: 200 clinicians and supervisors (every clinician has an active supervisor) and one admin; 20,000 clients
 in 10,000 couples; 25,000 cases (60% open, 10% paused, 30% closed; 100-150 for most clinicians); 100,000 goals;
-300,000 homework assignments with 3,000,000 submissions; 200,000 progress notes; 150,000 assessments (with the
-self-report schedules and safety alerts they imply); GAS ratings; and the audit events the services would have
-written for all of it. Scale N multiplies every count (at least one of each): see `Plan`.
+300,000 homework assignments with 3,000,000 submissions; 200,000 progress notes; each case's weekly or fortnightly
+sessions (about 300,000 at scale 1, four weeks ahead for open cases); 150,000 assessments (with the self-report
+schedules and safety alerts they imply); GAS ratings; and the audit events the services would have written for all
+of it. Scale N multiplies every count (at least one of each): see `Plan`.
 
 How it loads
 - Rows are built in Python with explicit ids (UUIDs from the seeded generator; bigints for couple members, join
@@ -70,6 +71,13 @@ EMAIL_DOMAIN = "practice.example"  # reserved for examples (RFC 2606): no real a
 MARKER_ACTION, MARKER_OBJECT = "generate", "practice"
 WINDOW_DAYS = 730  # everything happens within the last two years
 SAFETY_INDEX = instruments.SAFETY_ITEM[1] - 1  # PHQ-9 item 9, 0-based
+# What became of a past session (weight), and the reason recorded.
+SESSION_OUTCOMES = {
+    "attended": (86, ""),
+    "cancelled": (5, "Told us the day before."),
+    "late_cancelled": (4, "Cancelled an hour before."),
+    "no_show": (5, "Did not come."),
+}
 BULK_TABLES = ("clinical_homeworksubmission", "clinical_auditevent")  # loaded without their secondary indexes
 
 
@@ -580,6 +588,7 @@ class Generator:
         self.case_rows()
         self.goals()
         self.notes()
+        self.sessions()
         self.phase("(plan: homework)", self.plan_homework)
         self.submissions()
         self.assignments()
@@ -1004,6 +1013,67 @@ class Generator:
             iter(links),
             len(links),
         )
+
+    # ---- sessions
+
+    def sessions(self) -> None:
+        """Each case's appointments: weekly (a quarter fortnightly) at the case's own weekday and hour, from its
+        opening to its last day, and for an open case four weeks ahead; 50 minutes each, never two of a clinician
+        at once (the next free hour is taken). Past ones attended (86%), cancelled, cancelled late or missed; a
+        couple case's session now and then with one partner alone. Booked a few days before, with its audit
+        event; what became of it is recorded an hour after it began."""
+        rng = self.rng
+        outcomes = {status: weight for status, (weight, _) in SESSION_OUTCOMES.items()}
+        modalities = {"in_person": 55, "video": 40, "phone": 5}
+        taken: dict[uuid.UUID, set[tuple[date, int]]] = {}
+        rows, attendees = [], []
+        for case in self.cases:
+            busy = taken.setdefault(case.clinician.id, set())
+            weekday, hour = rng.randrange(5), rng.randrange(8, 19)
+            step = 14 if rng.random() < 0.25 else 7
+            modality = weighted(rng, modalities)
+            day = case.opened_on + timedelta(days=(weekday - case.opened_on.weekday()) % 7)
+            last = case.last_day + timedelta(days=28) if case.status == "open" else case.last_day
+            while day <= last:
+                on, at_hour = day, hour
+                while (on, at_hour) in busy:  # the clinician's next free hour, that day or the next
+                    at_hour += 1
+                    if at_hour > 19:
+                        on, at_hour = on + timedelta(days=1), 8
+                busy.add((on, at_hour))
+                starts = datetime.combine(on, time(at_hour), UTC)
+                ends = starts + timedelta(minutes=50)
+                booked = max(case.created_at, min(starts, self.now) - timedelta(days=rng.uniform(1, 14)))
+                session_id = self.uid()
+                self.event(booked, case.clinician, "create", "session", [session_id])
+                status, reason, updated = "scheduled", "", booked
+                if ends < self.now:
+                    status = weighted(rng, outcomes)
+                    reason = SESSION_OUTCOMES[status][1]
+                    updated = max(booked, min(self.now, starts + timedelta(hours=1)))
+                    detail = {"from": "scheduled", "to": status}
+                    self.event(updated, case.clinician, "transition", "session", [session_id], detail)
+                partner = None
+                present = case.clients
+                if case.couple and rng.random() < 0.08:
+                    partner = rng.choice(case.clients)
+                    present = [partner]
+                place = f"https://video.example/{session_id.hex[:12]}" if modality == "video" else "Room 2"
+                rows.append(
+                    (session_id, booked, updated, 1, starts, ends, modality, "individual" if partner else "joint",
+                     place if modality != "phone" else "", status, reason, case.id, case.clinician.id,
+                     partner.id if partner else None)
+                )  # fmt: skip
+                attendees.extend((len(attendees) + 1, session_id, person.id) for person in present)
+                day += timedelta(days=step)
+        self.copy(
+            "clinical_session",
+            "id, created_at, updated_at, version, starts_at, ends_at, modality, kind, location, status, "
+            "status_reason, case_id, clinician_id, partner_id",
+            iter(rows),
+            len(rows),
+        )
+        self.copy("clinical_session_attendees", "id, session_id, client_id", iter(attendees), len(attendees))
 
     # ---- homework
 

@@ -237,6 +237,8 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
         ("me_assignments", "client: me/assignments/"),
         ("case_detail", "clinician: case detail"),
         ("case_notes", "clinician: a case's notes"),
+        ("clinician_week", "clinician: a week of sessions"),
+        ("me_sessions", "client: me/sessions/"),
     ]:
         groups.append(
             Group(

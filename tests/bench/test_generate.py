@@ -33,6 +33,7 @@ from clinical.models import (
     ProgressNote,
     Role,
     SafetyAlert,
+    Session,
     Supervision,
     TreatmentGoal,
     User,
@@ -170,6 +171,40 @@ def test_staff_cases_and_clients_belong_together(practice):
     for author, cosigner in ProgressNote.objects.filter(cosigned_by__isnull=False).values_list("author", "cosigned_by"):
         assert supervisor_of[author] == cosigner
     assert User.objects.get(email="admin@practice.example").check_password(GENERATED_PASSWORD)
+
+
+def test_sessions_are_the_cases_weekly_appointments_and_never_double_book(practice):
+    # Held by the case's clinician, within the case's time (four weeks ahead for an open case), with the case's
+    # clients; every outcome and kind shows up; past sessions are final, future ones scheduled.
+    bad = rows(
+        """SELECT s.id FROM clinical_session s JOIN clinical_case c ON c.id = s.case_id
+           WHERE s.clinician_id <> c.clinician_id OR s.starts_at::date < c.opened_on
+              OR s.starts_at::date > COALESCE(c.closed_on, now()::date + 28)
+              OR (s.ends_at < now()) = (s.status = 'scheduled')
+              OR s.created_at > s.updated_at OR s.created_at > now()"""
+    )
+    assert bad == []
+    assert {s for (s,) in rows("SELECT DISTINCT status FROM clinical_session")} == {
+        "scheduled",
+        "attended",
+        "cancelled",
+        "late_cancelled",
+        "no_show",
+    }
+    assert {k for (k,) in rows("SELECT DISTINCT kind FROM clinical_session")} == {"joint", "individual"}
+    strangers = rows(
+        """SELECT a.id FROM clinical_session_attendees a JOIN clinical_session s ON s.id = a.session_id
+           JOIN clinical_case c ON c.id = s.case_id
+           WHERE a.client_id IS DISTINCT FROM c.client_id AND NOT EXISTS (
+               SELECT 1 FROM clinical_couplemember m WHERE m.couple_id = c.couple_id AND m.client_id = a.client_id)
+              OR (s.kind = 'individual' AND a.client_id <> s.partner_id)"""
+    )
+    assert strangers == []
+    # The exclusion constraint held while loading; the check says so again.
+    assert rows(
+        """SELECT count(*) FROM clinical_session a JOIN clinical_session b ON a.clinician_id = b.clinician_id
+           AND a.id < b.id AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)"""
+    ) == [(0,)]
 
 
 def test_homework_goes_to_the_case_clients_and_submissions_come_from_assignees(practice):
@@ -320,6 +355,7 @@ def test_the_audit_trail_verifies_and_records_every_created_record(practice):
         "assessment": Assessment.objects,
         "assessment_schedule": AssessmentSchedule.objects,
         "alert": SafetyAlert.objects,
+        "session": Session.objects,
     }
     for object_type, queryset in records.items():
         assert created[object_type] == set(queryset.values_list("pk", flat=True)), object_type

@@ -4,8 +4,9 @@ each endpoint runs (the baselines replay it). Writes one JSON file that bench/ru
 
 import json
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
@@ -27,6 +28,7 @@ from clinical.models import (
     OAuthApplication,
     ProgressNote,
     Role,
+    Session,
     User,
 )
 
@@ -35,7 +37,8 @@ from ... import sample
 DEEP_PAGE = 5000
 PAGE_SIZE = 20
 POSTING_CLIENTS = 32
-REPLAYED = ("me_assignments", "case_detail", "case_notes", "submissions_deep")
+REPLAYED = ("me_assignments", "case_detail", "case_notes", "submissions_deep", "clinician_week", "me_sessions")
+WEEK_PAGE_SIZE = 100  # a clinician's week of sessions on one page
 
 
 def _token(user: User, scopes: str, application: OAuthApplication) -> str:
@@ -166,6 +169,10 @@ class Command(BaseCommand):
             }
             posting = _posting(application)
         submissions = f"/api/v1/submissions/?page_size={PAGE_SIZE}"
+        monday = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        monday -= timedelta(days=monday.weekday())
+        week = {"starts_after": monday.isoformat(), "starts_before": (monday + timedelta(days=7)).isoformat()}
+        week_query = urlencode({**week, "page_size": WEEK_PAGE_SIZE})
         endpoints = {
             "me_assignments": ("GET", "/api/v1/me/assignments/", "client"),
             "case_detail": ("GET", f"/api/v1/cases/{case.pk}/", "clinician"),
@@ -173,6 +180,8 @@ class Command(BaseCommand):
             "submissions_first": ("GET", submissions, "supervisor"),
             "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
             "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
+            "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "clinician"),
+            "me_sessions": ("GET", "/api/v1/me/sessions/", "client"),
             "outcomes_report_one": ("GET", f"/api/v1/reports/outcomes/?clinician={supervisee.pk}", "supervisor"),
         }
         plan = {"tokens": tokens, "posting": posting, "deep_page": page, "endpoints": {}, "statements": {}}
@@ -196,6 +205,11 @@ class Command(BaseCommand):
             "supervised_clinicians": selectors.supervisees_of(supervisor=supervisor).count(),
             "report_cases": selectors.cases_visible_to(user=supervisor).count(),
             "supervisee_cases": Case.objects.filter(clinician=supervisee).count(),
+            "sessions": Session.objects.count(),
+            "clinician_week_sessions": Session.objects.filter(
+                clinician=case.clinician, starts_at__gte=week["starts_after"], starts_at__lt=week["starts_before"]
+            ).count(),
+            "client_upcoming_sessions": selectors.upcoming_sessions_visible_to(user=client.user).count(),
         }
         out.write_text(json.dumps(plan, indent=1))
         self.stdout.write(f"bench plan written to {out}")
