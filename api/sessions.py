@@ -1,5 +1,7 @@
 """Sessions: a case's appointments for staff (`sessions/`), and a client's upcoming ones in the app (`me/sessions/`)."""
 
+from collections import defaultdict
+
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -23,8 +25,10 @@ from .filters import InstantFilter, ScopedIdFilter
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
 from .serializers import SessionSerializer, with_attendees
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin
+from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, rows_of
 
+ATTENDANCE = Session.attendees.through
+ATTENDEE_ORDER = ("session", "client")  # each session's attendees by id, as `with_attendees` orders them
 LOCATION_HELP = "A room, an address or a video link; the clients who attend see it in the app."
 
 
@@ -154,8 +158,21 @@ class SessionViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resourc
     }
     if_match_actions = ("transition",)
 
+    # Hot reads (a clinician's week): plain rows, shaped as SessionSerializer; who attends is read for the whole
+    # page in one statement (`fill_plain`).
+    plain_actions = ("list", "retrieve")
+    plain_computed = ("attendees",)
+
     def shape_queryset(self, queryset):
         return with_attendees(queryset)
+
+    def fill_plain(self, rows):
+        attendees = defaultdict(list)
+        ids = [row["id"] for row in rows]
+        for link in rows_of(ATTENDANCE, ("session", "client"), where="session", among=ids, order_by=ATTENDEE_ORDER):
+            attendees[link["session"]].append(link["client"])
+        for row in rows:
+            row["attendees"] = attendees[row["id"]]
 
     @extend_schema(
         tags=["sessions"],
@@ -190,6 +207,7 @@ class MySessionsViewSet(ListMixin, ResourceViewSet):
     http_method_names = ["get", "head", "options"]
     cursor_ordering = ("starts_at", "id")
     etag = False
+    plain_actions = ("list",)  # on every launch of the app: plain rows, shaped as MySessionSerializer
 
 
 @extend_schema_view(

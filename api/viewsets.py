@@ -24,7 +24,7 @@ If-Match (required on PATCH, optional on the POST actions named in `if_match_act
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -46,7 +46,7 @@ from clinical.models import Role, User
 
 from .audit import audit_read
 from .etags import expected_version, with_etag
-from .filters import ScopedIdFilter, StrictFilterBackend, UpdatedSinceFilter, reject_blank
+from .filters import InstantFilter, ScopedIdFilter, StrictFilterBackend, UpdatedSinceFilter, reject_blank
 from .idempotency import idempotent
 from .pagination import CreatedCursorPagination
 from .permissions import handles
@@ -267,6 +267,7 @@ def compiled_lookup(view) -> CompiledLookup | None:
 # Stand-ins for a list's request values while its statement is compiled, as `_CALLER` above: the filters' ids and
 # choices, the cursor's position. Constants that no stored row can hold (ids not version 4; a time in year 1).
 _FILTER_IDS = [uuid.UUID(int=16 + index) for index in range(16)]
+_FILTER_TIMES = [datetime(1, 1, 1, 0, 0, 0, 200_000 + index, tzinfo=UTC) for index in range(16)]
 _AFTER_ID = uuid.UUID(int=3)
 _AFTER_TIME = datetime(1, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
 _LIMIT = 987_654_321  # the page size and one more
@@ -275,21 +276,27 @@ _lists: dict = {}
 
 def _simple_filters(filterset_class, query_params) -> dict | None:
     """The filters this request gives, as their form would clean them ({name: value}, in the filterset's order), when
-    each is a plain comparison (`ScopedIdFilter`, `UUIDFilter`, `ChoiceFilter`) given once with a valid value. None
-    otherwise: the filterset then reads the request itself, so every refusal is its own."""
+    each is a plain comparison (`ScopedIdFilter`, `UUIDFilter`, `ChoiceFilter`, an `InstantFilter`'s bound) given once
+    with a valid value. None otherwise: the filterset then reads the request itself, so every refusal is its own."""
     given = {}
     for name, f in filterset_class.base_filters.items():
         if name not in query_params:
             continue
-        if type(f) not in (ScopedIdFilter, df_filters.UUIDFilter, df_filters.ChoiceFilter):
+        if type(f) not in (ScopedIdFilter, df_filters.UUIDFilter, df_filters.ChoiceFilter, InstantFilter):
             return None
-        if f.method is not None or f.lookup_expr != "exact" or f.distinct or f.exclude:
+        exact = f.lookup_expr == "exact" or (type(f) is InstantFilter and f.lookup_expr in ("gt", "gte", "lt", "lte"))
+        if f.method is not None or not exact or f.distinct or f.exclude:
             return None
         values = query_params.getlist(name)
         if len(values) != 1 or not values[0].strip():
             return None
         raw = values[0]
-        if type(f) is df_filters.ChoiceFilter:
+        if type(f) is InstantFilter:
+            try:
+                given[name] = f.field.clean(raw)  # as the filterset's form cleans it
+            except DjangoValidationError:
+                return None
+        elif type(f) is df_filters.ChoiceFilter:
             choices = f.extra.get("choices")
             if callable(choices) or raw == f.null_value or raw not in {str(key) for key, _ in choices or ()}:
                 return None
@@ -351,7 +358,10 @@ class CompiledList:
                 declared = view.filterset_class.base_filters if filters else {}
                 for index, (name, f) in enumerate(declared.items()):
                     if name in filters:
-                        value = _choice_stand_in(name) if type(f) is df_filters.ChoiceFilter else _FILTER_IDS[index]
+                        if type(f) is df_filters.ChoiceFilter:
+                            value = _choice_stand_in(name)
+                        else:
+                            value = (_FILTER_TIMES if type(f) is InstantFilter else _FILTER_IDS)[index]
                         stand_ins[value] = _Slot(("filter", name))
                         queryset = df_filters.Filter.filter(f, queryset, value)
                 if position is not None:
@@ -382,7 +392,10 @@ class CompiledList:
         converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
         self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
         once = all(self.params.count(slot) == 1 for slot in stand_ins.values() if slot is not caller)
-        if not once or real.pk in params:
+        # A moment that is no stand-in is the selector reading the clock (`timezone.now()`): compiled, it would stay
+        # the moment of compiling. Such a list takes the ORM path (a selector may compare with `Now()` instead).
+        clock = any(isinstance(p, date) for p in self.params)
+        if not once or clock or real.pk in params:
             raise TypeError(f"{type(view).__name__}: the list statement depends on more than its shape")
 
     def rows(self, user, filters: dict, position, size: int) -> list[dict]:

@@ -84,7 +84,9 @@ def case_outcomes(*, case: Case, using: str = DEFAULT_DB_ALIAS) -> CaseOutcomes:
     )
     scores = list(latest)
     outcomes.gas_t, outcomes.gas_goals = instruments.gas_t_score(scores), len(scores)
-    outcomes.sessions = Session.objects.using(using).filter(case=case).aggregate(
-        **{status: Count("pk", filter=Q(status=status)) for status in SessionStatus.values}
+    outcomes.sessions = (
+        Session.objects.using(using)
+        .filter(case=case)
+        .aggregate(**{status: Count("pk", filter=Q(status=status)) for status in SessionStatus.values})
     )
     return outcomes

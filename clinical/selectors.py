@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from clinical import adherence
@@ -192,8 +193,9 @@ def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
 
 
 def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
-    """The sessions the user sees that have not ended yet."""
-    return sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
+    """The sessions the user sees that have not ended yet, by the database's clock (`Now()`, the statement's time):
+    the statement holds no moment of its own, so the API compiles it once per process (api/viewsets.py)."""
+    return sessions_visible_to(user=user).filter(ends_at__gt=Now())
 
 
 def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:

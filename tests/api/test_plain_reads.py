@@ -21,6 +21,8 @@ from api.cases import CaseSerializer, CaseViewSet
 from api.homework import SubmissionSerializer
 from api.notes import ADDENDA_ORDER, GOALS_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
 from api.renderers import JSONRenderer
+from api.serializers import SessionSerializer, with_attendees
+from api.sessions import MySessionSerializer
 from api.viewsets import (
     _CALLER_SLOT,
     _RECORD_SLOT,
@@ -30,6 +32,7 @@ from api.viewsets import (
     compiled_lookup,
     plain_shape,
 )
+from clinical import selectors
 from clinical.models import (
     CaseStatus,
     HomeworkSubmission,
@@ -37,16 +40,20 @@ from clinical.models import (
     NoteFormat,
     NoteStatus,
     ProgressNote,
+    Session,
+    SessionStatus,
     SubjectType,
     SubmissionStatus,
     TreatmentGoal,
 )
 from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
+from clinical.services import sessions as session_services
 from tests.factories import AddendumFactory, CaseFactory, GoalFactory, NoteFactory
 from tests.helpers import HOMEWORK, READ_WRITE
 
 CASES, NOTES, SUBMISSIONS = "/api/v1/cases/", "/api/v1/notes/", "/api/v1/submissions/"
+SESSIONS, MY_SESSIONS = "/api/v1/sessions/", "/api/v1/me/sessions/"
 
 
 def rendered(data):
@@ -428,3 +435,125 @@ def test_compiled_me_assignments_and_cases_answer_as_the_orm(call_as, api, super
         walked(caller, f"{CASES}?page_size=1", monkeypatch)
         listed = assert_compiled_as_the_orm(caller, f"{CASES}?status=open&couple={care.case.couple_id}", monkeypatch)
         assert [row["id"] for row in listed.json()["results"]] == [str(care.case.pk)]
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@pytest.fixture
+def sessions(care, clinician):
+    """Every status and both kinds: joint sessions with both partners, an individual one with partner b alone, a
+    blank and a set location, a reason; past ones and upcoming ones."""
+    now = timezone.now().replace(second=0, microsecond=0)
+
+    def book(hours, **extra):
+        starts = now + timedelta(hours=hours)
+        return session_services.session_create(
+            actor=clinician,
+            case=care.case,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=50),
+            modality=extra.pop("modality", "video"),
+            **extra,
+        )
+
+    made = [
+        book(-100, location="https://video.example/room"),
+        book(-80, modality="in_person", kind="individual", partner=care.b, location="Room 2"),
+        book(-60),
+        book(-40),
+        book(-20),
+        book(30, modality="phone"),
+        book(50, kind="individual", partner=care.a),
+    ]
+    for session, to in zip(made, ("attended", "attended", "cancelled", "late_cancelled", "no_show"), strict=False):
+        session_services.session_transition(
+            actor=clinician, session=session, to=to, reason="" if to == "attended" else "Ill."
+        )
+    return made
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_sessions_answer_what_the_serializer_says(who, call_as, request, care, sessions):
+    user = request.getfixturevalue(who)
+    caller = call_as(user, READ_WRITE)
+    listed = results(caller.get(SESSIONS, {"page_size": 200}))
+
+    assert [row["id"] for row in listed] == [str(s.pk) for s in sessions]  # by start time
+    objects = {str(s.pk): s for s in with_attendees(Session.objects.filter(pk__in=[s.pk for s in sessions]))}
+    assert_same(listed, described(SessionSerializer, [objects[row["id"]] for row in listed], user))
+    assert {row["status"] for row in listed} == set(SessionStatus.values)
+    assert [len(row["attendees"]) for row in listed] == [2, 1, 2, 2, 2, 2, 1]
+    for row in listed:
+        response = caller.get(f"{SESSIONS}{row['id']}/")
+        assert response.status_code == 200
+        assert response.json() == row
+        assert response["ETag"] == f'"{row["version"]}"'
+
+
+@pytest.mark.parametrize("partner", ["a", "b"])
+def test_my_sessions_answer_what_the_serializer_says(partner, call_as, care, sessions):
+    user = getattr(care, f"{partner}_user")
+    listed = results(call_as(user, HOMEWORK).get(MY_SESSIONS))
+
+    mine = [s for s in sessions if s.ends_at > timezone.now() and s.partner_id in (None, getattr(care, partner).pk)]
+    assert [row["id"] for row in listed] == [str(s.pk) for s in mine]
+    assert_same(listed, described(MySessionSerializer, mine, user))
+
+
+def test_session_lists_make_the_same_queries_for_one_and_many(api, call_as, care, clinician, count_queries):
+    app = call_as(care.a_user, HOMEWORK)
+    now = timezone.now().replace(second=0, microsecond=0)
+
+    def book(hours):
+        starts = now + timedelta(hours=hours)
+        ends = starts + timedelta(minutes=50)
+        return session_services.session_create(
+            actor=clinician, case=care.case, starts_at=starts, ends_at=ends, modality="video"
+        )
+
+    book(1)
+    reads = [
+        lambda: api.get(SESSIONS),
+        lambda: app.get(MY_SESSIONS),
+        lambda: api.get(SESSIONS, {"status": "scheduled"}),
+    ]
+    one = [count_queries(read) for read in reads]
+    for hours in range(2, 52):
+        book(hours)
+    assert [count_queries(read) for read in reads] == one
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_compiled_session_lists_answer_as_the_orm(who, call_as, request, care, sessions, monkeypatch):
+    caller = call_as(request.getfixturevalue(who), READ_WRITE)
+    monday = (timezone.now() - timedelta(days=3)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    later = (timezone.now() + timedelta(days=4)).replace(microsecond=0).isoformat().replace("+00:00", "%2B00:00")
+    for query in ("", f"case={care.case.pk}", "status=attended", f"starts_after={monday}&starts_before={later}"):
+        walked(caller, f"{SESSIONS}?page_size=1&{query}", monkeypatch)
+    for query in ("starts_after=yesterday", "starts_after=2026-01-01", "status=done", f"case={uuid.uuid4()}"):
+        assert_compiled_as_the_orm(caller, f"{SESSIONS}?{query}", monkeypatch, compiled=False)
+    walked(call_as(care.a_user, HOMEWORK), f"{MY_SESSIONS}?page_size=1", monkeypatch)
+
+
+def test_a_list_whose_selector_reads_the_clock_is_not_compiled(care, sessions):
+    """Compiled, `timezone.now()` would stay the moment of compiling: such a statement refuses to exist (the ORM path
+    answers), while `Now()` (the database's clock, as me/sessions/ compares) compiles."""
+    from api.sessions import MySessionsViewSet
+
+    def sessions_before_tomorrow(*, user):
+        return selectors.sessions_visible_to(user=user).filter(starts_at__lt=timezone.now() + timedelta(days=1))
+
+    class ClockViewSet(MySessionsViewSet):
+        selector = staticmethod(sessions_before_tomorrow)
+
+    for viewset, compiles in ((MySessionsViewSet, True), (ClockViewSet, False)):
+        view = viewset()
+        view.action, view.kwargs, view.format_kwarg = "list", {}, None
+        view.request = Request(APIRequestFactory().get("/"))
+        view.request.user = care.a_user
+        if compiles:
+            assert CompiledList(view, view.plain_queryset, Session, {}, None).rows(care.a_user, {}, None, 20)
+        else:
+            with pytest.raises(TypeError, match="depends on more than its shape"):
+                CompiledList(view, view.plain_queryset, Session, {}, None)
