@@ -72,6 +72,22 @@ def _typical_case() -> Case:
     return cases[cases.count() // 2]
 
 
+WEEK_SESSIONS = 70  # a full caseload's week (125 cases), the same at every scale: the scale ratio compares like with like
+
+
+def _week_clinician(week: dict) -> User:
+    """A clinician (not a supervisor, who would see a team's) with WEEK_SESSIONS sessions this week, or as near as
+    there is: the same page at every scale, so the scale ratio compares like with like."""
+    this_week = Q(starts_at__gte=week["starts_after"], starts_at__lt=week["starts_before"])
+    counts = (
+        Session.objects.filter(this_week, clinician__role=Role.CLINICIAN)
+        .values("clinician")
+        .annotate(n=Count("pk"), distance=Func(Count("pk") - WEEK_SESSIONS, function="ABS"))
+        .order_by("distance", "clinician")
+    )
+    return User.objects.get(pk=counts[0]["clinician"])
+
+
 def _busiest_supervisor() -> User:
     return (
         User.objects.filter(role=Role.SUPERVISOR, is_active=True)
@@ -162,16 +178,18 @@ class Command(BaseCommand):
             supervisor = _busiest_supervisor()
             cursor, page = _deep_cursor(supervisor)
             supervisee = _supervisee_of(supervisor)
+            monday = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            monday -= timedelta(days=monday.weekday())
+            week = {"starts_after": monday.isoformat(), "starts_before": (monday + timedelta(days=7)).isoformat()}
+            week_clinician = _week_clinician(week)
             tokens = {
                 "client": _token(client.user, "homework", application),
+                "week_clinician": _token(week_clinician, "clinical:read", application),
                 "clinician": _token(case.clinician, "clinical:read", application),
                 "supervisor": _token(supervisor, "clinical:read reports", application),
             }
             posting = _posting(application)
         submissions = f"/api/v1/submissions/?page_size={PAGE_SIZE}"
-        monday = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        monday -= timedelta(days=monday.weekday())
-        week = {"starts_after": monday.isoformat(), "starts_before": (monday + timedelta(days=7)).isoformat()}
         week_query = urlencode({**week, "page_size": WEEK_PAGE_SIZE})
         endpoints = {
             "me_assignments": ("GET", "/api/v1/me/assignments/", "client"),
@@ -180,7 +198,7 @@ class Command(BaseCommand):
             "submissions_first": ("GET", submissions, "supervisor"),
             "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
             "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
-            "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "clinician"),
+            "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "week_clinician"),
             "me_sessions": ("GET", "/api/v1/me/sessions/", "client"),
             "outcomes_report_one": ("GET", f"/api/v1/reports/outcomes/?clinician={supervisee.pk}", "supervisor"),
         }
@@ -207,7 +225,7 @@ class Command(BaseCommand):
             "supervisee_cases": Case.objects.filter(clinician=supervisee).count(),
             "sessions": Session.objects.count(),
             "clinician_week_sessions": Session.objects.filter(
-                clinician=case.clinician, starts_at__gte=week["starts_after"], starts_at__lt=week["starts_before"]
+                clinician=week_clinician, starts_at__gte=week["starts_after"], starts_at__lt=week["starts_before"]
             ).count(),
             "client_upcoming_sessions": selectors.upcoming_sessions_visible_to(user=client.user).count(),
         }
