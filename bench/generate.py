@@ -4,7 +4,7 @@ for the benchmark (issue 6).
 At scale 1: 200 clinicians and supervisors (every clinician has an active supervisor) and one admin; 20,000 clients
 in 10,000 couples; 25,000 cases (60% open, 10% paused, 30% closed; 100-150 for most clinicians); 100,000 goals;
 300,000 homework assignments with 3,000,000 submissions; 200,000 progress notes; each case's weekly or fortnightly
-sessions (about 300,000 at scale 1, four weeks ahead for open cases); 150,000 assessments (with the self-report
+sessions (about 740,000 at scale 1, four weeks ahead for open cases); 150,000 assessments (with the self-report
 schedules and safety alerts they imply); GAS ratings; and the audit events the services would have written for all
 of it. Scale N multiplies every count (at least one of each): see `Plan`.
 
