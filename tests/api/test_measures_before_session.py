@@ -173,6 +173,19 @@ def test_a_session_after_the_schedules_end_does_not_count(staff, app_a, care):
     assert sessions_due(app_a, ten - timedelta(minutes=30)) == [within["id"]]
 
 
+def test_a_window_opens_no_earlier_than_the_schedules_start_date(staff, app_a, care):
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    scheduled = schedule(staff, care, care.a, start_date=tomorrow.isoformat())
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    session = book(staff, care, midnight + timedelta(hours=10))
+
+    assert due_at(app_a, midnight - timedelta(minutes=1)) == []
+    [item] = due_at(app_a, midnight)
+    assert (item["session"], item["due_since"]) == (session["id"], tomorrow.isoformat())
+    answer(app_a, scheduled, midnight + timedelta(minutes=30))
+    assert due_at(app_a, midnight + timedelta(hours=1)) == []
+
+
 @pytest.mark.parametrize("to", ["cancelled", "late_cancelled"])
 def test_cancelling_the_session_withdraws_it(staff, app_a, care, to):
     schedule(staff, care, care.a)
