@@ -233,7 +233,12 @@ class ScheduleCreateSerializer(JSONTypes, serializers.Serializer):
 @extend_schema_view(
     list=extend_schema(summary="List self-report schedules", tags=["outcomes"]),
     retrieve=extend_schema(summary="Get a self-report schedule", tags=["outcomes"]),
-    create=extend_schema(summary="Ask a client to self-report a measure, once or regularly", tags=["outcomes"]),
+    create=extend_schema(
+        summary="Ask a client to self-report a measure, once or regularly",
+        description="`before_each_session` asks for it MEASURE_BEFORE_SESSION_HOURS (48) before each scheduled "
+        "session of the case the client attends, until the session starts; cancelling the session withdraws it.",
+        tags=["outcomes"],
+    ),
 )
 class ScheduleViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
     resource = "assessment_schedule"
@@ -259,7 +264,17 @@ class DueSerializer(serializers.Serializer):
     schedule = serializers.UUIDField(source="schedule.pk")
     case = serializers.UUIDField(source="schedule.case_id")
     frequency = serializers.CharField(source="schedule.frequency")
-    due_since = serializers.DateField()
+    due_since = serializers.DateField(
+        help_text="The day it became due: the period's first day, or for before_each_session the day its window "
+        "opened (MEASURE_BEFORE_SESSION_HOURS before the session)."
+    )
+    session = serializers.UUIDField(
+        allow_null=True, help_text="before_each_session: the session (me/sessions/) it is asked before; else null."
+    )
+    due_before = serializers.DateTimeField(
+        allow_null=True,
+        help_text="before_each_session: the session's start, after which it is no longer asked; else null.",
+    )
     instrument = InstrumentSerializer()
 
 
@@ -286,11 +301,19 @@ class MyAssessmentsDueViewSet(ListMixin, ResourceViewSet):
     def list(self, request):
         """Measures I am asked to fill in now (client app)
 
-        Answer each with POST /api/v1/assessments/ naming the schedule, with an Idempotency-Key.
+        Answer each with POST /api/v1/assessments/ naming the schedule, with an Idempotency-Key. A
+        before_each_session schedule lists one item per session due (`session`, `due_before`); a cancelled session
+        withdraws its item.
         """
         due = [
-            {"schedule": schedule, "due_since": since, "instrument": instruments.INSTRUMENTS[schedule.instrument]}
-            for schedule, since in selectors.assessments_due_for(user=request.user)
+            {
+                "schedule": item.schedule,
+                "due_since": item.since,
+                "session": item.session_id,
+                "due_before": item.due_before,
+                "instrument": instruments.INSTRUMENTS[item.schedule.instrument],
+            }
+            for item in selectors.assessments_due_for(user=request.user)
         ]
         return self.page(due)
 

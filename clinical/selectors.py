@@ -13,7 +13,9 @@ its lists, its writable references, its filters and its reports.
 """
 
 import functools
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
@@ -42,8 +44,10 @@ from clinical.models import (
     ProgressNote,
     Role,
     SafetyAlert,
+    ScheduleFrequency,
     Session,
     SessionRating,
+    SessionStatus,
     SubjectType,
     Supervision,
     TreatmentGoal,
@@ -336,33 +340,129 @@ def alerts_visible_to(*, user: User) -> QuerySet[SafetyAlert]:
     return SafetyAlert.objects.filter(case__in=cases_visible_to(user=user))
 
 
-def assessments_due_for(*, user: User, today=None) -> list[tuple[AssessmentSchedule, object]]:
-    """(schedule, due since) for each of the client's active schedules with nothing reported in its current
-    period: once — until answered; weekly/fortnightly/monthly — each period from the start date."""
-    today = today or timezone.localdate()
+@dataclass(frozen=True)
+class MeasureDue:
+    """One measure a client is asked to fill in now: the schedule, the day it became due and, for a
+    before_each_session schedule, the session it is for and that session's start (when it stops being due)."""
+
+    schedule: AssessmentSchedule
+    since: date
+    session_id: UUID | None = None
+    due_before: datetime | None = None
+
+
+def assessments_due_for(*, user: User, today=None, now=None) -> list[MeasureDue]:
+    """What the client is asked to fill in now, for each of their active schedules: once — until answered;
+    weekly/fortnightly/monthly — each period from the start date with nothing reported in it; before_each_session —
+    one item per session due now (session_measures_due). A flat number of queries, however many schedules and
+    sessions."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     schedules = list(
         schedules_visible_to(user=user)
         .filter(status="active", start_date__lte=today)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
         .order_by("start_date", "created_at")
     )
-    latest = dict(
-        Assessment.objects.filter(schedule__in=schedules)
-        .values("schedule")
-        .annotate(last=Max("administered_at"))
-        .values_list("schedule", "last")
+    periodic = [s for s in schedules if s.frequency != ScheduleFrequency.BEFORE_EACH_SESSION]
+    latest = (
+        dict(
+            Assessment.objects.filter(schedule__in=periodic)
+            .values("schedule")
+            .annotate(last=Max("administered_at"))
+            .values_list("schedule", "last")
+        )
+        if periodic
+        else {}
+    )
+    by_session = session_measures_due(
+        schedules=[
+            {
+                "pk": s.pk,
+                "client_id": s.client_id,
+                "case_id": s.case_id,
+                "start_date": s.start_date,
+                "end_date": s.end_date,
+            }
+            for s in schedules
+            if s.frequency == ScheduleFrequency.BEFORE_EACH_SESSION
+        ],
+        now=now,
     )
     due = []
     for schedule in schedules:
+        if schedule.frequency == ScheduleFrequency.BEFORE_EACH_SESSION:
+            due += [
+                MeasureDue(schedule, timezone.localdate(item.opens), item.session_id, item.starts_at)
+                for item in by_session.get(schedule.pk, [])
+            ]
+            continue
         _, since = schedule_period(frequency=schedule.frequency, start=schedule.start_date, today=today)
         if not schedule_answered(frequency=schedule.frequency, last=latest.get(schedule.pk), since=since):
-            due.append((schedule, since))
+            due.append(MeasureDue(schedule, since))
+    return due
+
+
+@dataclass(frozen=True)
+class SessionMeasure:
+    """A before_each_session measure due now: for this session, asked from `opens` until the session starts."""
+
+    session_id: UUID
+    starts_at: datetime
+    opens: datetime
+
+
+def before_session_lead() -> timedelta:
+    return timedelta(hours=settings.MEASURE_BEFORE_SESSION_HOURS)
+
+
+def session_measures_due(*, schedules: list[dict], now) -> dict[UUID, list[SessionMeasure]]:
+    """{schedule id: [SessionMeasure, by start]} for before_each_session schedules (dicts of pk, client_id, case_id,
+    start_date, end_date), in two queries however many schedules and sessions. One rule for me/assessments-due/ and
+    the measure reminders:
+
+    each session of the schedule's case that is still `scheduled` and that the schedule's client attends asks for
+    the measure from MEASURE_BEFORE_SESSION_HOURS before it starts until it starts (then it is simply no longer
+    asked); cancelling the session (cancelled, late_cancelled) withdraws it. A session counts when it starts within
+    the schedule's start and end dates (the practice's local dates); its window opens no earlier than the start
+    date (a self-report is never dated before it). An assessment of the schedule administered within the window
+    answers it (two sessions whose windows overlap can be answered by one)."""
+    if not schedules:
+        return {}
+    lead = before_session_lead()
+    attending = Session.attendees.through.objects.filter(
+        client_id__in={row["client_id"] for row in schedules},
+        session__case_id__in={row["case_id"] for row in schedules},
+        session__status=SessionStatus.SCHEDULED,
+        session__starts_at__gt=now,
+        session__starts_at__lte=now + lead,
+    ).values_list("client_id", "session__case_id", "session_id", "session__starts_at")
+    sessions: dict = {}
+    for client_id, case_id, session_id, starts_at in attending:
+        sessions.setdefault((client_id, case_id), []).append((starts_at, session_id))
+    answers: dict = {}
+    for schedule_id, administered_at in Assessment.objects.filter(
+        schedule_id__in=[row["pk"] for row in schedules], administered_at__gte=now - lead
+    ).values_list("schedule_id", "administered_at"):
+        answers.setdefault(schedule_id, []).append(administered_at)
+    due: dict = {}
+    for row in schedules:
+        first_day = timezone.make_aware(datetime.combine(row["start_date"], time.min))
+        for starts_at, session_id in sorted(sessions.get((row["client_id"], row["case_id"]), [])):
+            day = timezone.localdate(starts_at)
+            if day < row["start_date"] or (row["end_date"] is not None and day > row["end_date"]):
+                continue
+            opens = max(starts_at - lead, first_day)
+            if any(opens <= at < starts_at for at in answers.get(row["pk"], [])):
+                continue
+            due.setdefault(row["pk"], []).append(SessionMeasure(session_id, starts_at, opens))
     return due
 
 
 def schedule_period(*, frequency: str, start, today) -> tuple[int, object]:
     """(the schedule's current period, the day it began): a one-off has one period from its start; weekly,
-    fortnightly and monthly count whole intervals from the start date."""
+    fortnightly and monthly count whole intervals from the start date. (Not for before_each_session: its periods
+    are its sessions, session_measures_due.)"""
     if frequency == "once":
         return 0, start
     interval = SCHEDULE_INTERVAL_DAYS[frequency]

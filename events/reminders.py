@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from clinical.models import Reminder, ReminderStatus
+from clinical.models import Reminder, ReminderStatus, SessionStatus
 from clinical.services.reminders import (
     REMINDER_TEXTS,
     homework_reminders_create_due,
@@ -70,13 +70,23 @@ def reminder_attempt(*, reminder_id: str) -> str:
     """Try to hand a reminder to the gateway once; retry later in its day, or drop it. Returns its status."""
     from .tasks import deliver_reminder
 
-    reminder = Reminder.objects.select_related("device").get(pk=reminder_id)
+    reminder = Reminder.objects.select_related("device", "session").get(pk=reminder_id)
     if reminder.status != ReminderStatus.PENDING:
         return reminder.status
     now = timezone.now()
     url = getattr(settings, "PUSH_GATEWAY_URL", "")
-    if now >= reminder.expires_at or reminder.device.revoked_at is not None or not url:
-        reason = "expired" if now >= reminder.expires_at else "device revoked" if url else "no gateway"
+    # A measure asked before a session that was cancelled meanwhile is withdrawn (selectors.session_measures_due).
+    withdrawn = reminder.session is not None and reminder.session.status != SessionStatus.SCHEDULED
+    if now >= reminder.expires_at or reminder.device.revoked_at is not None or not url or withdrawn:
+        reason = (
+            "expired"
+            if now >= reminder.expires_at
+            else "session cancelled"
+            if withdrawn
+            else "device revoked"
+            if url
+            else "no gateway"
+        )
         Reminder.objects.filter(pk=reminder.pk, status=ReminderStatus.PENDING).update(status=ReminderStatus.DROPPED)
         audit_append(
             actor=None, action="drop", object_type="reminder", object_ids=[reminder.pk], detail={"reason": reason}

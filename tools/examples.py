@@ -608,7 +608,7 @@ def walk(w: Walk, users: dict) -> None:
             "client": alex["id"],
             "case": case["id"],
             "instrument": "phq9",
-            "frequency": "monthly",
+            "frequency": "before_each_session",
             "start_date": "2026-11-16",
             "end_date": "2027-05-16",
         },

@@ -22,6 +22,9 @@ class ScheduleFrequency(models.TextChoices):
     WEEKLY = "weekly"
     FORTNIGHTLY = "fortnightly"
     MONTHLY = "monthly"  # every four weeks
+    # Due MEASURE_BEFORE_SESSION_HOURS before each scheduled session of the case the client attends, until it starts
+    # (clinical.selectors.session_measures_due).
+    BEFORE_EACH_SESSION = "before_each_session"
 
 
 SCHEDULE_INTERVAL_DAYS = {"weekly": 7, "fortnightly": 14, "monthly": 28}
@@ -34,12 +37,13 @@ class ScheduleStatus(models.TextChoices):
 
 @pghistory.track()
 class AssessmentSchedule(Record):
-    """A clinician asks a client to self-report an instrument on a case: once, or every week/fortnight/month."""
+    """A clinician asks a client to self-report an instrument on a case: once, every week/fortnight/month, or before
+    each session the client attends."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="assessment_schedules")
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="assessment_schedules")
     instrument = models.CharField(max_length=8, choices=INSTRUMENT_CODES)
-    frequency = models.CharField(max_length=12, choices=ScheduleFrequency.choices)
+    frequency = models.CharField(max_length=20, choices=ScheduleFrequency.choices)
     start_date = models.DateField(default=timezone.localdate)
     end_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=ScheduleStatus.choices, default=ScheduleStatus.ACTIVE)

@@ -95,12 +95,14 @@ class Reminder(models.Model):
         HomeworkAssignment, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     schedule = models.ForeignKey(AssessmentSchedule, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # A before_each_session schedule's reminder is of one session (its `period` is 0): once per session and device.
+    session = models.ForeignKey("clinical.Session", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=12, choices=ReminderKind.choices, default=ReminderKind.HOMEWORK)
     period = models.PositiveIntegerField()
     due_at = models.DateTimeField()
-    expires_at = models.DateTimeField()  # the end of the client's local day: not sent after it
+    expires_at = models.DateTimeField()  # the end of the client's local day (or the session's start): not sent after it
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
@@ -110,7 +112,16 @@ class Reminder(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["assignment", "period", "device"], name="reminder_once_per_device"),
-            models.UniqueConstraint(fields=["schedule", "period", "device"], name="reminder_measure_once_per_device"),
+            models.UniqueConstraint(
+                fields=["schedule", "period", "device"],
+                condition=Q(session__isnull=True),
+                name="reminder_measure_once_per_device",
+            ),
+            models.UniqueConstraint(
+                fields=["schedule", "session", "device"],
+                condition=Q(session__isnull=False),
+                name="reminder_session_measure_once_per_device",
+            ),
             models.CheckConstraint(
                 condition=Q(assignment__isnull=False, schedule__isnull=True, kind="homework")
                 | Q(assignment__isnull=True, schedule__isnull=False, kind="measures"),

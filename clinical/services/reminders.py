@@ -5,7 +5,7 @@ one Reminder row per assignment, period and device, so that however often the wo
 """
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
@@ -27,10 +27,11 @@ from clinical.models import (
     NotificationPreferences,
     Reminder,
     ReminderKind,
+    ScheduleFrequency,
     ScheduleStatus,
 )
 from clinical.reminders import day_end, due_moment
-from clinical.selectors import completion_periods, schedule_answered, schedule_period
+from clinical.selectors import completion_periods, schedule_answered, schedule_period, session_measures_due
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
 from kernel.errors import InvalidInput
@@ -231,7 +232,12 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
     case whose client consented to electronic communication, has an active device and has not opted out of
     `measures`, when in the client's local today the schedule runs (start to end date) and nothing was reported in
     its current period (the rule of me/assessments-due/: a one-off until answered; weekly, fortnightly, monthly each
-    period from the start date), at DEFAULT_REMINDER_TIME (18:00) local, moved to the end of quiet hours."""
+    period from the start date), at DEFAULT_REMINDER_TIME (18:00) local, moved to the end of quiet hours.
+
+    A before_each_session schedule is reminded once per session and device (the reminder names the session), for
+    each session whose measure is due and unanswered (selectors.session_measures_due): when its window opens, or
+    the start of the client's local day if it opened earlier, moved to the end of quiet hours; not after the
+    session starts. A cancelled session is never reminded of, and a pending reminder of it is dropped unsent."""
     now = now or timezone.now()
     if not getattr(settings, "PUSH_GATEWAY_URL", ""):
         return []
@@ -250,7 +256,7 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
                 client__user__devices__revoked_at__isnull=True,
             )
             .distinct()
-            .values("pk", "client_id", "client__user_id", "frequency", "start_date", "end_date")
+            .values("pk", "client_id", "client__user_id", "case_id", "frequency", "start_date", "end_date")
         )
         if not schedules:
             return []
@@ -261,14 +267,22 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
         ):
             devices.setdefault(user_id, []).append(device_id)
         preferences = {p.user_id: p for p in NotificationPreferences.objects.filter(user_id__in=users)}
-        ids = [row["pk"] for row in schedules]
+        before_session = [row for row in schedules if row["frequency"] == ScheduleFrequency.BEFORE_EACH_SESSION]
+        periodic = [row["pk"] for row in schedules if row["frequency"] != ScheduleFrequency.BEFORE_EACH_SESSION]
         latest = dict(
-            Assessment.objects.filter(schedule_id__in=ids)
+            Assessment.objects.filter(schedule_id__in=periodic)
             .values("schedule")
             .annotate(last=Max("administered_at"))
             .values_list("schedule", "last")
         )
-        seen = set(Reminder.objects.filter(schedule_id__in=ids).values_list("schedule_id", "period", "device_id"))
+        by_session = session_measures_due(schedules=before_session, now=now)
+        # (schedule, period or session, device): a session's reminder is keyed by the session.
+        seen = {
+            (schedule_id, session_id or period, device_id)
+            for schedule_id, period, session_id, device_id in Reminder.objects.filter(
+                schedule_id__in=[row["pk"] for row in schedules]
+            ).values_list("schedule_id", "period", "session_id", "device_id")
+        }
         made = []
         for row in schedules:
             prefs = preferences.get(row["client__user_id"])
@@ -276,27 +290,43 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
                 continue
             zone = zone_of(prefs)
             today = now.astimezone(zone).date()
+            quiet = {
+                "quiet_start": prefs.quiet_hours_start if prefs else None,
+                "quiet_end": prefs.quiet_hours_end if prefs else None,
+            }
+            reminded = {"schedule_id": row["pk"], "client_id": row["client_id"], "kind": ReminderKind.MEASURES}
+            if row["frequency"] == ScheduleFrequency.BEFORE_EACH_SESSION:
+                day_start = datetime.combine(today, time(0), tzinfo=zone)
+                for item in by_session.get(row["pk"], []):
+                    from_ = max(item.opens, day_start).astimezone(zone)
+                    due_at = due_moment(day=today, at=from_.time().replace(tzinfo=None), zone=zone, **quiet)
+                    if due_at is None or now < due_at or due_at >= item.starts_at:
+                        continue
+                    made += _once_per_device(
+                        seen,
+                        (row["pk"], item.session_id),
+                        devices.get(row["client__user_id"], []),
+                        **reminded,
+                        session_id=item.session_id,
+                        period=0,
+                        due_at=due_at,
+                        expires_at=min(day_end(day=today, zone=zone), item.starts_at),
+                        created_at=now,
+                    )
+                continue
             if today < row["start_date"] or (row["end_date"] is not None and today > row["end_date"]):
                 continue
             period, since = schedule_period(frequency=row["frequency"], start=row["start_date"], today=today)
             if schedule_answered(frequency=row["frequency"], last=latest.get(row["pk"]), since=since):
                 continue
-            due_at = due_moment(
-                day=today,
-                at=None,
-                zone=zone,
-                quiet_start=prefs.quiet_hours_start if prefs else None,
-                quiet_end=prefs.quiet_hours_end if prefs else None,
-            )
+            due_at = due_moment(day=today, at=None, zone=zone, **quiet)
             if due_at is None or now < due_at:
                 continue
             made += _once_per_device(
                 seen,
                 (row["pk"], period),
                 devices.get(row["client__user_id"], []),
-                schedule_id=row["pk"],
-                client_id=row["client_id"],
-                kind=ReminderKind.MEASURES,
+                **reminded,
                 period=period,
                 due_at=due_at,
                 expires_at=day_end(day=today, zone=zone),

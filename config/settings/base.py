@@ -217,6 +217,10 @@ if _webhook_retry_delays:
 
 # An attended session whose note is not signed this long after it ended is listed at notes/missing/.
 NOTE_GRACE_HOURS = env.int("NOTE_GRACE_HOURS", default=72)
+# A `before_each_session` self-report schedule (docs/outcome-measures.md) asks for its measure this many hours before
+# each scheduled session the client attends; it stays due until the session starts, and a cancelled session
+# withdraws it.
+MEASURE_BEFORE_SESSION_HOURS = env.int("MEASURE_BEFORE_SESSION_HOURS", default=48)
 # The alliance alerts (docs/outcome-measures.md): clinical policy of the practice, not validated cut-offs. A split of
 # at least ALLIANCE_SPLIT_THRESHOLD points (of 40) between the partners' ratings in two joint sessions in a row; a
 # partner's rating below ALLIANCE_FLOOR (of 40).
