@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from clinical import adherence
@@ -197,9 +196,9 @@ def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
 
 
 def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
-    """The sessions the user sees that have not ended yet, by the database's clock (`Now()`, the statement's time):
-    the statement holds no moment of its own, so the API compiles it once per process (api/viewsets.py)."""
-    return sessions_visible_to(user=user).filter(ends_at__gt=Now())
+    """The sessions the user sees that have not ended yet (by the application's clock, as every rule here: the
+    statement then holds a moment, so the API reads it through the ORM rather than compile it, api/viewsets.py)."""
+    return sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
 
 
 def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:
