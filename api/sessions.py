@@ -1,6 +1,7 @@
 """Sessions: a case's appointments for staff (`sessions/`), a client's upcoming ones in the app (`me/sessions/`), and
 a clinician's private calendar feed of theirs (`me/calendar-feed/`, read at `calendar/{token}.ics`)."""
 
+from django.http import HttpResponse
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -354,3 +355,7 @@ class CalendarFeedView(KnownQueryParameters, APIView):
         response = Response({"name": f"Sessions · {read.clinician.display_name}", "events": read.events})
         response["Cache-Control"] = "private, no-store"
         return response
+
+    def options(self, request, *args, **kwargs):
+        """The methods it takes, in `Allow`, and no body (DRF's metadata would go to the iCalendar renderer)."""
+        return HttpResponse(status=status.HTTP_204_NO_CONTENT)

@@ -297,3 +297,17 @@ def test_the_feed_refuses_json(api, anonymous, care):
     path = enable(api)
 
     assert_problem(anonymous.get(path, HTTP_ACCEPT="application/json"), 406, "not_acceptable")
+
+
+def test_options_and_head_answer_as_elsewhere(api, anonymous, care):
+    path = enable(api)
+
+    options = anonymous.options(path)
+    head = anonymous.head(path)
+
+    assert options.status_code == 204
+    assert options.content == b""
+    assert set(options["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD", "OPTIONS"}
+    assert head.status_code == 200
+    assert head["Content-Type"] == "text/calendar; charset=utf-8"
+    assert anonymous.options("/api/v1/calendar/0.ics").status_code == 204  # says nothing of any feed
