@@ -1,3 +1,5 @@
+from datetime import UTC, timedelta
+
 import orjson
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -66,6 +68,46 @@ class PNGRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data
+
+
+class ICalendarRenderer(BaseRenderer):
+    """A calendar (RFC 5545) written by the `icalendar` library, from `{"name": ..., "events": [FeedEvent, ...]}`
+    (clinical/calendar.py decides what an event says). Times in UTC; an event's UID is stable, so a calendar app
+    updates what it has on each refresh."""
+
+    media_type = "text/calendar"
+    format = "ics"
+    charset = "utf-8"
+    # How often a subscribing app should look again (RFC 7986 REFRESH-INTERVAL, and Outlook's X-PUBLISHED-TTL).
+    refresh = timedelta(hours=1)  # X-PUBLISHED-TTL says the same: PT1H
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        from icalendar import Calendar, Event
+
+        calendar = Calendar()
+        calendar.add("prodid", "-//Couples Care API//Calendar feed//EN")
+        calendar.add("version", "2.0")
+        calendar.add("calscale", "GREGORIAN")
+        calendar.add("method", "PUBLISH")
+        calendar.add("name", data["name"])
+        calendar.add("x-wr-calname", data["name"])
+        calendar.add("refresh-interval", self.refresh, parameters={"VALUE": "DURATION"})
+        calendar.add("x-published-ttl", "PT1H")
+        for item in data["events"]:
+            event = Event()
+            event.add("uid", item.uid)
+            event.add("dtstamp", item.updated_at.astimezone(UTC))
+            event.add("last-modified", item.updated_at.astimezone(UTC))
+            event.add("sequence", item.sequence)
+            event.add("dtstart", item.starts_at.astimezone(UTC))
+            event.add("dtend", item.ends_at.astimezone(UTC))
+            event.add("summary", item.summary)
+            event.add("categories", [item.modality])
+            event.add("status", "CANCELLED" if item.cancelled else "CONFIRMED")
+            event.add("transp", "TRANSPARENT" if item.cancelled else "OPAQUE")
+            event.add("class", "PRIVATE")
+            calendar.add_component(event)
+        return calendar.to_ical()
 
 
 class ContentNegotiation(DefaultContentNegotiation):

@@ -1,11 +1,18 @@
-"""Sessions: a case's appointments for staff (`sessions/`), and a client's upcoming ones in the app (`me/sessions/`)."""
+"""Sessions: a case's appointments for staff (`sessions/`), a client's upcoming ones in the app (`me/sessions/`), and
+a clinician's private calendar feed of theirs (`me/calendar-feed/`, read at `calendar/{token}.ics`)."""
 
 from collections import defaultdict
 
+from django.http import HttpResponse
+from django.urls import reverse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from clinical import selectors
 from clinical.models import (
@@ -19,13 +26,23 @@ from clinical.models import (
     SessionStatus,
 )
 from clinical.services import alliance as alliance_services
+from clinical.services import calendar as calendar_services
 from clinical.services import sessions as session_services
 
 from .filters import InstantFilter, ScopedIdFilter
 from .json_types import JSONTypes
+from .renderers import ICalendarRenderer
 from .scoping import ScopedPrimaryKeyRelatedField
 from .serializers import SessionSerializer, with_attendees
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin, UpdateMixin, rows_of
+from .viewsets import (
+    CreateMixin,
+    KnownQueryParameters,
+    ListMixin,
+    ResourceViewSet,
+    RetrieveMixin,
+    UpdateMixin,
+    rows_of,
+)
 
 ATTENDANCE = Session.attendees.through
 ATTENDEE_ORDER = ("session", "client")  # each session's attendees by id, as `with_attendees` orders them
@@ -261,3 +278,110 @@ class SessionRatingViewSet(ListMixin, RetrieveMixin, ResourceViewSet):
     serializer_class = SessionRatingSerializer
     filterset_class = SessionRatingFilter
     http_method_names = ["get", "head", "options"]
+
+
+# ---------------------------------------------------------------- the clinician's calendar feed
+
+
+class CalendarFeedSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="Whether your calendar feed is on.")
+    created_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the feed's current address was made; null while the feed is off."
+    )
+
+
+class CalendarFeedIssuedSerializer(CalendarFeedSerializer):
+    url = serializers.URLField(
+        help_text="The feed's address, with its secret: shown only in this answer. Subscribe to it in your calendar "
+        'app ("add calendar from URL"); anyone who has it can read your schedule, so keep it to yourself, and '
+        "make a new one (POST again) or turn the feed off (DELETE) if it got out."
+    )
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="Whether your calendar feed is on (staff)", tags=["sessions"]),
+    create=extend_schema(
+        summary="Turn your calendar feed on, or give it a new address (staff)",
+        description="A private iCalendar feed of the sessions you hold, from 30 days ago to 180 days ahead, for a "
+        "calendar app to subscribe to: each event has its times (UTC), the modality and the attending clients' "
+        "initials, nothing else (no names, no place or video link, no notes). A cancelled session stays in the "
+        "feed marked cancelled, so the app takes it off your day. The address carries a secret and is shown only "
+        "in this answer; asking again makes a new one and the old address stops answering at once.",
+        responses={201: CalendarFeedIssuedSerializer},
+        tags=["sessions"],
+    ),
+    destroy=extend_schema(
+        summary="Turn your calendar feed off (staff)",
+        description="Its address answers 404 from now on. Nothing to turn off is fine too (204).",
+        responses={204: None},
+        tags=["sessions"],
+    ),
+)
+class MyCalendarFeedViewSet(ResourceViewSet):
+    """The caller's own calendar feed: one per clinician or supervisor, nobody else's. Each change is audited."""
+
+    resource = "calendar_feed"
+    selector = selectors.calendar_feeds_visible_to
+    serializer_class = CalendarFeedSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    audited = False  # no clinical content: whether a feed is on; its changes are audited by the services
+    etag = False
+
+    def retrieve(self, request):
+        feed = self.get_queryset().first()
+        data = {"enabled": feed is not None, "created_at": feed.created_at if feed else None}
+        return self.present(data, CalendarFeedSerializer)
+
+    # Not idempotent on purpose: a stored answer would keep the secret, which is kept nowhere but in this answer.
+    def create(self, request):
+        issued = calendar_services.calendar_feed_enable(actor=request.user)
+        url = request.build_absolute_uri(reverse("calendar-feed", kwargs={"token": issued.token}))
+        data = {"enabled": True, "created_at": issued.feed.created_at, "url": url}
+        return Response(CalendarFeedIssuedSerializer(data).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request):
+        calendar_services.calendar_feed_revoke(actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CalendarFeedView(KnownQueryParameters, APIView):
+    """The calendar feed itself, for calendar apps: no OAuth token, the secret in the address is the key."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    renderer_classes = [ICalendarRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "token",
+                str,
+                OpenApiParameter.PATH,
+                description="The feed's secret, from the address `POST me/calendar-feed/` answered.",
+            )
+        ],
+        responses={
+            (200, "text/calendar"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="An iCalendar (RFC 5545) file: one VEVENT per session, UID stable per session, "
+                "DTSTART/DTEND in UTC, SUMMARY with the clients' initials and the modality (also in CATEGORIES), "
+                "STATUS:CANCELLED for a cancelled session.",
+            )
+        },
+        tags=["sessions"],
+        operation_id="calendar_feed_ics_retrieve",
+    )
+    def get(self, request, token):
+        """Your calendar feed (iCalendar), for a calendar app: the secret in the address is the key
+
+        No OAuth token: a calendar app cannot get one. An address that was never issued, was replaced or was
+        turned off answers 404. Each read is recorded in the audit trail as a read of your sessions.
+        """
+        read = calendar_services.calendar_feed_read(token=token)
+        response = Response({"name": f"Sessions · {read.clinician.display_name}", "events": read.events})
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def options(self, request, *args, **kwargs):
+        """The methods it takes, in `Allow`, and no body (DRF's metadata would go to the iCalendar renderer)."""
+        return HttpResponse(status=status.HTTP_204_NO_CONTENT)

@@ -52,7 +52,7 @@ router.register("event-types", events.EventTypeViewSet, basename="event-type")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 # Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
-# invitation without a token).
+# invitation without a token, the caller's calendar feed and the feed itself).
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path(
@@ -63,6 +63,13 @@ v1 = [
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
     path("invitations/accept/", me.InvitationAcceptView.as_view(), name="invitation-accept"),
+    path(
+        "me/calendar-feed/",
+        sessions.MyCalendarFeedViewSet.as_view({"get": "retrieve", "post": "create", "delete": "destroy"}),
+        name="my-calendar-feed",
+    ),
+    # A calendar app's subscription: the secret in the path stands for the clinician (no OAuth token).
+    path("calendar/<str:token>.ics", sessions.CalendarFeedView.as_view(), name="calendar-feed"),
     *router.urls,
 ]
 

@@ -20,7 +20,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case as Choice
-from django.db.models import Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from clinical import adherence
@@ -30,6 +30,7 @@ from clinical.models import (
     Assessment,
     AssessmentSchedule,
     AuditEvent,
+    CalendarFeed,
     Case,
     Client,
     Consent,
@@ -52,6 +53,7 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
+from kernel.tokens import token_digest
 
 
 def clinicians_visible_to(*, user: User) -> QuerySet[User]:
@@ -199,6 +201,48 @@ def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
     """The sessions the user sees that have not ended yet (by the application's clock, as every rule here: the
     statement then holds a moment, so the API reads it through the ORM rather than compile it, api/viewsets.py)."""
     return sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
+
+
+# The span of a clinician's calendar feed: the last month (to look back at) and the next six.
+CALENDAR_FEED_PAST = timedelta(days=30)
+CALENDAR_FEED_AHEAD = timedelta(days=180)
+
+
+def calendar_feeds_visible_to(*, user: User) -> QuerySet[CalendarFeed]:
+    """Staff: their own live feed (at most one). Nobody sees another's, the admin included; clients have none."""
+    if user.role not in STAFF_ROLES:
+        return CalendarFeed.objects.none()
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def calendar_feed_by_token(*, token: str) -> CalendarFeed | None:
+    """The live feed whose secret this is, with its clinician. None for a token that is unknown, replaced or
+    revoked, and for an account since deactivated or no longer staff: each answers alike."""
+    return (
+        CalendarFeed.objects.select_related("user")
+        .filter(
+            token_hash=token_digest(token),
+            revoked_at__isnull=True,
+            user__is_active=True,
+            user__role__in=STAFF_ROLES,
+        )
+        .first()
+    )
+
+
+def calendar_feed_sessions(*, user: User) -> QuerySet[Session]:
+    """What a clinician's calendar feed shows: the sessions they hold, on cases they still see, starting from
+    CALENDAR_FEED_PAST ago to CALENDAR_FEED_AHEAD ahead, cancelled ones included (the feed marks them so), with
+    who attends. Only the columns the feed writes are read: never the place, the link or a cancellation's reason."""
+    now = timezone.now()
+    attendees = Client.objects.order_by("created_at", "id").only("id", "given_name", "preferred_name", "family_name")
+    return (
+        sessions_visible_to(user=user)
+        .filter(clinician=user, starts_at__gte=now - CALENDAR_FEED_PAST, starts_at__lt=now + CALENDAR_FEED_AHEAD)
+        .only("id", "starts_at", "ends_at", "modality", "status", "updated_at", "version")
+        .prefetch_related(Prefetch("attendees", queryset=attendees))
+        .order_by("starts_at", "id")
+    )
 
 
 def gas_ratings_visible_to(*, user: User) -> QuerySet[GoalAttainmentRating]:

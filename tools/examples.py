@@ -691,6 +691,14 @@ def walk(w: Walk, users: dict) -> None:
         id=new_case["id"],
     )
 
+    # At the end of the day the clinician subscribes their calendar app to the sessions they hold; the app reads the
+    # feed with the address alone (times, modality, initials); the address went out in an e-mail by mistake, so the
+    # clinician turns the feed off.
+    feed = w.post("clinician", "/me/calendar-feed/")
+    w.get("clinician", "/me/calendar-feed/")
+    w.get(None, "/calendar/{token}.ics", token=feed["url"].rsplit("/", 1)[-1].removesuffix(".ics"))
+    w.delete("clinician", "/me/calendar-feed/")
+
 
 # ---------------------------------------------------------------- the file
 

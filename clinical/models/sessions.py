@@ -1,4 +1,7 @@
-"""Sessions: a case's appointments, the rhythm that notes and measures hang on."""
+"""Sessions: a case's appointments, the rhythm that notes and measures hang on; and the clinician's calendar feed
+of them."""
+
+import uuid
 
 import pghistory
 from django.conf import settings
@@ -6,6 +9,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import Func, Q
+from django.utils import timezone
 
 from kernel.models import Record
 
@@ -127,3 +131,25 @@ class SessionRating(Record):
 
     def __str__(self):
         return f"rating {self.pk}"
+
+
+class CalendarFeed(models.Model):
+    """A clinician's private iCalendar feed of the sessions they hold, read by their calendar app at a URL that
+    carries a secret. Only the secret's SHA-256 is stored (kernel.tokens); enabling again replaces the feed (the
+    old URL stops answering), and revoking ends it. At most one feed per clinician is live."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calendar_feeds")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(revoked_at__isnull=True), name="one_live_calendar_feed_per_user"
+            ),
+        ]
+
+    def __str__(self):
+        return f"calendar feed {self.pk}"

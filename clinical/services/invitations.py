@@ -1,7 +1,5 @@
 """How a client gets their app login: an invitation from their clinician, accepted with a new password."""
 
-import hashlib
-import secrets
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -16,14 +14,11 @@ from kernel.audit import audit_append
 from kernel.changes import require_in
 from kernel.errors import Conflict, InvalidInput
 from kernel.events import happened
+from kernel.tokens import new_token, token_digest
 
 from .accounts import user_create
 
 INVITATION_LIFETIME = timedelta(hours=72)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class IssuedInvitation(NamedTuple):
@@ -41,9 +36,9 @@ def invitation_create(*, actor, client: Client) -> IssuedInvitation:
     now = timezone.now()
     Client.objects.select_for_update().filter(pk=client.pk).first()  # one invitation at a time per client
     ClientInvitation.objects.filter(client=client, used_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     invitation = ClientInvitation.objects.create(
-        client=client, token_hash=_digest(token), created_by=actor, expires_at=now + INVITATION_LIFETIME
+        client=client, token_hash=token_digest(token), created_by=actor, expires_at=now + INVITATION_LIFETIME
     )
     audit_append(actor=actor, action="invite", object_type="client", object_ids=[client.pk])
     return IssuedInvitation(invitation, token)
@@ -56,7 +51,9 @@ def invitation_accept(*, token: str, email: str, password: str) -> User:
     invitation = (
         ClientInvitation.objects.select_for_update()
         .select_related("client")
-        .filter(token_hash=_digest(token), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(
+            token_hash=token_digest(token), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
         .first()
     )
     if invitation is None or invitation.client.user_id is not None:

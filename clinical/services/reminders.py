@@ -4,7 +4,6 @@ Sending is the worker's (events/reminders.py): this module decides who is remind
 one Reminder row per assignment, period and device, so that however often the worker looks a reminder is made once.
 """
 
-import hashlib
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -35,16 +34,13 @@ from clinical.selectors import completion_periods, schedule_answered, schedule_p
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
 from kernel.errors import InvalidInput
+from kernel.tokens import token_digest
 
 # The words on the lock screen: nothing about the therapy, the exercise or the partner.
 REMINDER_TEXTS = {
     ReminderKind.HOMEWORK: "You have a practice exercise for today",
     ReminderKind.MEASURES: "You have a short questionnaire to fill in",
 }
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @transaction.atomic

@@ -52,6 +52,7 @@ from clinical.models import (
     Assessment,
     AssessmentSchedule,
     AuditEvent,
+    CalendarFeed,
     Case,
     Client,
     ClientInvitation,
@@ -107,6 +108,10 @@ B_WEBHOOK_URL = "https://hooks.b-practice.example/matrix-b"
 B_DEVICE_TOKEN = "b-client-push-token-7f3a9c"
 B_TIME_ZONE = "Pacific/Chatham"
 B_SESSION_LOCATION = "https://video.b-practice.example/room-matrix-b"
+# B's calendar feed: its live secret (the path to B's schedule), and two that no longer open anything.
+B_CALENDAR_SECRET = "b-live-calendar-secret-Qm8xZ2VvcmdpYQ"
+B_REPLACED_CALENDAR_SECRET = "b-replaced-calendar-secret-VGhlb2Rvc2lh"
+B_REVOKED_CALENDAR_SECRET = "b-revoked-calendar-secret-WmFuemliYXI"
 A_WEBHOOK_URL = "http://127.0.0.1:9/matrix-a"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
@@ -253,6 +258,11 @@ def access(role: str, op: Operation) -> str | None:
         return SELF
     if op.path == f"{API}me/notification-preferences/":
         return OWN if role == "client" else FORBIDDEN  # the caller's own, nobody else's
+    if op.path == f"{API}me/calendar-feed/":
+        return OWN if role in STAFF else FORBIDDEN  # a clinician's own feed of the sessions they hold
+    if op.resource == "calendar":
+        # the feed a calendar app reads with the secret in its address: no token, and B's old addresses open nothing
+        return OPEN
     if op.path.startswith(CLIENT_APP):
         return SCOPED if role == "client" else FORBIDDEN
     if op.resource in CLINICAL:
@@ -339,6 +349,7 @@ PATH_TARGETS = {
     "alerts": "b_alert",
     "webhooks": "b_webhook",
     "me": "b_device",  # me/devices/{id}/
+    "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
 # A list filter naming one of B's records (404 for a scoped caller: the record is not within reach) or B (or
 # B's client) as a person (a plain filter: an empty list, the same as for anybody who does not exist).
@@ -391,6 +402,7 @@ class Variant:
     reach: bool = False  # names B's record where only the caller's own are looked up: 404, as for {id}
     shared: Outcome | None = None  # the answer on the shared library (writes must say)
     anyone: Outcome | None = None  # the answer of a public operation, token or not
+    own: Outcome | None = None  # the answer on the caller's own record where it is not 200 (201 made, 204 gone)
     idempotency_key: str = SHARED_IDEMPOTENCY_KEY
 
 
@@ -580,6 +592,14 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): spec(Variant(path="b_consent")),
     ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
+    # the calendar feed: staff turn their own on and off; B's old addresses answer nobody, token or not
+    ("GET", f"{API}me/calendar-feed/"): spec(),
+    ("POST", f"{API}me/calendar-feed/"): spec(Variant(own=Outcome(201))),
+    ("DELETE", f"{API}me/calendar-feed/"): spec(Variant(own=Outcome(204))),
+    ("GET", f"{API}calendar/{{token}}.ics"): spec(
+        Variant(" [B's replaced address]", anyone=Outcome(404, "not_found")),
+        Variant(" [B's revoked address]", path="b_revoked_calendar_secret", anyone=Outcome(404, "not_found")),
+    ),
     ("GET", f"{API}health/"): spec(),
     ("GET", f"{API}health/live/"): spec(),
     # clients and couples
@@ -1192,6 +1212,15 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     b_session_rating = SessionRating.objects.create(
         session=b_past_session, client=b_client, heard=9, goals=8, approach=9, overall=9
     )
+    # B's calendar feed: turned off once, replaced once, live now (stored as it is: no audit events to crowd).
+    b_feeds = [
+        CalendarFeed.objects.create(user=b, token_hash=token_digest(secret), revoked_at=revoked)
+        for secret, revoked in (
+            (B_REVOKED_CALENDAR_SECRET, now - timedelta(days=2)),
+            (B_REPLACED_CALENDAR_SECRET, now - timedelta(days=1)),
+            (B_CALENDAR_SECRET, None),
+        )
+    ]
     _stored_session(a_case, now + timedelta(days=7, hours=2))
     a_past_session = _stored_session(a_case, now - timedelta(days=5, hours=2), status="attended")
     SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
@@ -1250,6 +1279,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_delivery": b_delivery.id,
         "a_webhook": a_webhook.id,
         "b_device": b_device.id,
+        "b_calendar_secret": B_REPLACED_CALENDAR_SECRET,
+        "b_revoked_calendar_secret": B_REVOKED_CALENDAR_SECRET,
         "b_consent": b_consent.id,
         "b_session": b_session.id,
         "b_past_session": b_past_session.id,
@@ -1326,6 +1357,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's session location": ("clinical_text", B_SESSION_LOCATION),
         "B's attended session id": ("clinical_id", b_past_session.id),
         "B's client's session rating id": ("clinical_id", b_session_rating.id),
+        "B's calendar feed secret": ("secret", B_CALENDAR_SECRET),
+        **{f"B's calendar feed id {n}": ("account", feed.id) for n, feed in enumerate(b_feeds)},
     }
     b_rows = [
         (User, b.pk),
@@ -1358,6 +1391,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Session, b_session.pk),
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
+        *((CalendarFeed, feed.pk) for feed in b_feeds),
     ]
     return Scene(
         users=users,
@@ -1583,6 +1617,7 @@ def b_state(scene: Scene) -> dict:
         "sessions B holds": Session.objects.filter(clinician=scene.b_user).count(),
         "sessions B's clients attend": Session.attendees.through.objects.filter(client__in=scene.b_clients).count(),
         "ratings by B's clients": SessionRating.objects.filter(client__in=scene.b_clients).count(),
+        "calendar feeds of B": CalendarFeed.objects.filter(user=scene.b_user).count(),
     }
     return state
 
@@ -1613,6 +1648,8 @@ def expected(role: str, op: Operation, variant: Variant) -> Outcome | None:
         return None
     if kind == FORBIDDEN:
         return Outcome(403, "role_not_allowed")
+    if kind == OWN and variant.own:
+        return variant.own
     if kind in (PUBLIC, SELF, OWN):
         return Outcome(200)
     if kind == OPEN:
@@ -2214,6 +2251,8 @@ PUBLIC_OPERATIONS = {
     ("GET", f"{API}health/"): "readiness for load balancers and orchestrators; says nothing but ok/unavailable",
     ("GET", f"{API}health/live/"): "liveness, the same",
     ("POST", f"{API}invitations/accept/"): "a new client turns their single-use invitation into a login",
+    ("GET", f"{API}calendar/{{token}}.ics"): "a clinician's calendar app reads their feed; the secret in the address "
+    "is the key (a calendar app cannot hold an OAuth token)",
 }
 
 
@@ -2310,6 +2349,7 @@ VOLATILE = {
     ("PATCH", f"{API}exercises/{{id}}/"): {"slug"},
     ("POST", f"{API}webhooks/"): {"secret"},
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
+    ("POST", f"{API}me/calendar-feed/"): {"url"},  # a fresh secret in it
     ("PATCH", f"{API}me/notification-preferences/"): {"version"},  # one record per client, written by both twins
 }
 
@@ -2585,6 +2625,7 @@ MASS_ASSIGNMENT = {
     ("PATCH", f"{API}me/session-ratings/{{id}}/"): _own("client", _twin_rating, {"overall": 2}),
     ("POST", f"{API}me/devices/"): lambda s, n: Write("client", None, {"platform": "ios", "token": f"twin-token-{n}"}),
     ("PATCH", f"{API}me/notification-preferences/"): lambda s, n: Write("client", None, {"time_zone": "Europe/Vienna"}),
+    ("POST", f"{API}me/calendar-feed/"): lambda s, n: Write("clinician", None, {}),
     ("POST", f"{API}staff/"): lambda s, n: Write(
         "admin", None, {"email": f"staff.twin{n}@example.test", "display_name": f"Staff twin{n}"}
     ),

@@ -72,7 +72,7 @@ def _typical_case() -> Case:
     return cases[cases.count() // 2]
 
 
-WEEK_SESSIONS = 70  # a full caseload's week (125 cases), the same at every scale: the scale ratio compares like with like
+WEEK_SESSIONS = 70  # a full caseload's week (125 cases), the same at every scale: like is compared with like
 
 
 def _week_clinician(week: dict) -> User:
