@@ -35,3 +35,9 @@ def due_moment(*, day: date, at: time | None, zone: ZoneInfo, quiet_start=None, 
 def day_end(*, day: date, zone: ZoneInfo) -> datetime:
     """The first instant of the next local day: a reminder not sent by then is dropped."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+
+
+def session_period(starts_at: datetime) -> int:
+    """A before_each_session reminder's period: the session's start in whole minutes since 1970 (UTC). The reminder
+    is made once per session, start and device: a session moved to another time is reminded of again."""
+    return int(starts_at.timestamp()) // 60

@@ -16,6 +16,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from clinical.models import Reminder, ReminderStatus, SessionStatus
+from clinical.reminders import session_period
 from clinical.services.reminders import (
     REMINDER_TEXTS,
     homework_reminders_create_due,
@@ -75,14 +76,19 @@ def reminder_attempt(*, reminder_id: str) -> str:
         return reminder.status
     now = timezone.now()
     url = getattr(settings, "PUSH_GATEWAY_URL", "")
-    # A measure asked before a session that was cancelled meanwhile is withdrawn (selectors.session_measures_due).
-    withdrawn = reminder.session is not None and reminder.session.status != SessionStatus.SCHEDULED
-    if now >= reminder.expires_at or reminder.device.revoked_at is not None or not url or withdrawn:
+    # A measure asked before a session that was cancelled meanwhile is withdrawn (selectors.session_measures_due);
+    # one asked before a session since moved to another time waits for that time's own reminder.
+    session = reminder.session
+    withdrawn = session is not None and session.status != SessionStatus.SCHEDULED
+    moved = session is not None and not withdrawn and session_period(session.starts_at) != reminder.period
+    if now >= reminder.expires_at or reminder.device.revoked_at is not None or not url or withdrawn or moved:
         reason = (
             "expired"
             if now >= reminder.expires_at
             else "session cancelled"
             if withdrawn
+            else "session moved"
+            if moved
             else "device revoked"
             if url
             else "no gateway"

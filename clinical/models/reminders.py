@@ -95,7 +95,8 @@ class Reminder(models.Model):
         HomeworkAssignment, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     schedule = models.ForeignKey(AssessmentSchedule, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    # A before_each_session schedule's reminder is of one session (its `period` is 0): once per session and device.
+    # A before_each_session schedule's reminder is of one session at one time (its `period`: the session's start, in
+    # minutes since 1970): once per session, start and device, so a session moved later is reminded of again.
     session = models.ForeignKey("clinical.Session", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="reminders")
@@ -118,7 +119,7 @@ class Reminder(models.Model):
                 name="reminder_measure_once_per_device",
             ),
             models.UniqueConstraint(
-                fields=["schedule", "session", "device"],
+                fields=["schedule", "session", "period", "device"],
                 condition=Q(session__isnull=False),
                 name="reminder_session_measure_once_per_device",
             ),

@@ -29,7 +29,7 @@ from clinical.models import (
     ScheduleFrequency,
     ScheduleStatus,
 )
-from clinical.reminders import day_end, due_moment
+from clinical.reminders import day_end, due_moment, session_period
 from clinical.selectors import completion_periods, schedule_answered, schedule_period, session_measures_due
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
@@ -272,9 +272,9 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
             .values_list("schedule", "last")
         )
         by_session = session_measures_due(schedules=before_session, now=now)
-        # (schedule, period or session, device): a session's reminder is keyed by the session.
+        # (schedule, period or (session, its start), device): a session's reminder is keyed by the session at a time.
         seen = {
-            (schedule_id, session_id or period, device_id)
+            (schedule_id, (session_id, period) if session_id else period, device_id)
             for schedule_id, period, session_id, device_id in Reminder.objects.filter(
                 schedule_id__in=[row["pk"] for row in schedules]
             ).values_list("schedule_id", "period", "session_id", "device_id")
@@ -298,13 +298,14 @@ def measure_reminders_create_due(*, now: datetime | None = None) -> list[Reminde
                     due_at = due_moment(day=today, at=from_.time().replace(tzinfo=None), zone=zone, **quiet)
                     if due_at is None or now < due_at or due_at >= item.starts_at:
                         continue
+                    at = session_period(item.starts_at)
                     made += _once_per_device(
                         seen,
-                        (row["pk"], item.session_id),
+                        (row["pk"], (item.session_id, at)),
                         devices.get(row["client__user_id"], []),
                         **reminded,
                         session_id=item.session_id,
-                        period=0,
+                        period=at,
                         due_at=due_at,
                         expires_at=min(day_end(day=today, zone=zone), item.starts_at),
                         created_at=now,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clinical.models import AuditEvent, Reminder, ReminderStatus
+from clinical.reminders import session_period
 from clinical.services.consents import consent_give
 from clinical.services.reminders import device_register, measure_reminders_create_due
 from events.reminders import reminder_attempt, send_due_reminders
@@ -279,7 +280,7 @@ def test_reminded_once_per_session_and_device_never_of_a_cancelled_session(staff
         (first["id"], "web"),
     ]
     assert {(str(r.schedule_id), r.kind, r.period, r.due_at) for r in made} == {
-        (scheduled["id"], "measures", 0, first_at - LEAD)
+        (scheduled["id"], "measures", session_period(first_at), first_at - LEAD)
     }
     assert all(r.expires_at <= first_at for r in made)
     assert run_at(first_at - LEAD + timedelta(minutes=5)) == []  # once per session and device
@@ -311,6 +312,35 @@ def test_no_reminder_once_answered_and_a_pending_one_is_dropped_when_the_session
         assert reminder_attempt(reminder_id=str(reminder.pk)) == ReminderStatus.DROPPED
     drops = AuditEvent.objects.filter(object_type="reminder", action="drop").values_list("detail", flat=True)
     assert list(drops) == [{"reason": "session cancelled"}] * len(made)
+
+
+def test_a_session_moved_to_another_time_is_reminded_of_again_and_the_old_reminder_is_dropped(staff, care, gateway):
+    phones(care)
+    schedule(staff, care, care.a)
+    booked_at, moved_to = start(50), start(75)
+    session = book(staff, care, booked_at)
+    made = run_at(booked_at - LEAD)
+    assert sorted(r.device.platform for r in made) == ["ios", "web"]
+
+    moved = staff.patch(
+        f"{SESSIONS}{session['id']}/",
+        {"starts_at": moved_to.isoformat(), "ends_at": (moved_to + timedelta(minutes=50)).isoformat()},
+        format="json",
+        HTTP_IF_MATCH=f'"{session["version"]}"',
+    )
+    assert moved.status_code == 200, moved.content
+
+    for reminder in made:  # not yet sent: the old time's reminder is not sent any more
+        assert reminder_attempt(reminder_id=str(reminder.pk)) == ReminderStatus.DROPPED
+    drops = AuditEvent.objects.filter(object_type="reminder", action="drop").values_list("detail", flat=True)
+    assert list(drops) == [{"reason": "session moved"}] * 2
+    assert run_at(moved_to - LEAD - timedelta(minutes=1)) == []
+    again = run_at(moved_to - LEAD)
+    assert sorted((str(r.session_id), r.period, r.device.platform) for r in again) == [
+        (session["id"], session_period(moved_to), "ios"),
+        (session["id"], session_period(moved_to), "web"),
+    ]
+    assert run_at(moved_to - LEAD + timedelta(minutes=5)) == []  # once per session, time and device
 
 
 def test_the_reminder_run_costs_the_same_for_one_session_and_many(staff, care, gateway, count_queries):
