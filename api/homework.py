@@ -40,6 +40,7 @@ from .viewsets import (
     ResourceViewSet,
     RetrieveMixin,
     UpdateMixin,
+    compiled_get,
     plain_date,
     plain_datetime,
     rows_of,
@@ -363,18 +364,22 @@ class SubmissionSerializer(serializers.ModelSerializer):
 class _AssigneeAssignmentField(ScopedPrimaryKeyRelatedField):
     """The caller's own homework; any other id answers 404, as if it did not exist.
 
-    Found, locked and read with what the service checks (its case, its exercise version) in one statement, inside
-    the request's transaction: the service takes it as locked (`submission_create(locked=True)`) instead of
-    reading it a second time to lock it."""
+    Found, locked and read with what the service checks (its case, its exercise version, its assignees) in one
+    statement compiled once per process and role (`compiled_get`), inside the request's transaction: the service
+    takes it as locked (`submission_create(locked=True)`) instead of reading it a second time to lock it."""
 
     def get_queryset(self):
-        return super().get_queryset().select_related("case", "exercise_version").select_for_update(of=("self",))
+        return selectors.assignments_to_submit_to(user=self.context["request"].user)
 
     def to_internal_value(self, data):
         try:
-            return super().to_internal_value(data)
+            pk = self.pk_field.to_internal_value(data)
         except serializers.ValidationError as exc:
             raise NotFound("No such homework among yours.") from exc
+        found = compiled_get(type(self), selectors.assignments_to_submit_to, self.context["request"].user, pk)
+        if found is None:
+            raise NotFound("No such homework among yours.")
+        return found
 
 
 class SubmissionCreateSerializer(JSONTypes, serializers.Serializer):

@@ -22,6 +22,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from kernel.changes import insert_plain
+
 from .etags import PreconditionRequired
 from .models import IdempotencyRecord
 
@@ -108,23 +110,6 @@ def _claim(user, key: str) -> tuple[bool, IdempotencyRecord | None]:
     return locked, IdempotencyRecord.from_db(connection.alias, [f.attname for f in fields], values)
 
 
-@functools.cache
-def _insert_statement() -> tuple[str, list]:
-    fields = [f for f in IdempotencyRecord._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(IdempotencyRecord._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608
-
-
-def _store(record: IdempotencyRecord) -> None:
-    """The record's INSERT, written once per process (values prepared by the model's own fields, as save() would:
-    the body encrypted)."""
-    sql, fields = _insert_statement()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields])
-
-
 def run_idempotently(request, handler, *, required: bool, roll_back=None):
     key = request.headers.get(HEADER)
     if key is None:
@@ -155,7 +140,7 @@ def run_idempotently(request, handler, *, required: bool, roll_back=None):
             # request is rolled back.
             (roll_back or functools.partial(transaction.set_rollback, True))()
             return response
-        _store(
+        insert_plain(
             IdempotencyRecord(
                 user=user,
                 key=key,

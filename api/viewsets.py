@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.db.models.query import ValuesIterable
+from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django_filters import filters as df_filters
@@ -437,6 +437,69 @@ class CompiledExists:
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             return cursor.fetchone() is not None
+
+
+class CompiledGet:
+    """`queryset.get(pk=…)` as model instances (with their `select_related` rows and annotations, as the ORM's own
+    iterable builds them), compiled once per process per key and role as `CompiledLookup` is: `build(user=…)` (a
+    selector) gives the scoped queryset for a stand-in caller of the role. For a hot write's lookup (the submission
+    POST's assignment, found, locked and read with what the service checks)."""
+
+    def __init__(self, build, user):
+        with connection.execute_wrapper(_no_queries):
+            queryset = build(user=User(id=_CALLER, role=user.role)).filter(pk=_RECORD)[:2]
+            compiler = queryset.query.get_compiler(using=queryset.db)
+            self.sql, params = compiler.as_sql()
+        slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
+        self.params = [_slot(value, slots) for value in params]
+        if self.params.count(_RECORD_SLOT) != 1 or user.pk in params or queryset._iterable_class is not ModelIterable:
+            raise TypeError("the lookup statement depends on more than the caller's role")
+        select, klass_info = compiler.select, compiler.klass_info
+        self.model, self.db = klass_info["model"], queryset.db
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.related = get_related_populators(klass_info, select, self.db)
+        self.annotations = compiler.annotation_col_map
+        converters = compiler.get_converters([column for column, _, _ in select[: compiler.col_count]])
+        self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
+
+    def get(self, user, pk):
+        """The instance, or None when the caller may not reach it (or it does not exist)."""
+        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if len(rows) != 1:
+            return None
+        row = list(rows[0])
+        for index, convs, expression in self.converters:
+            for convert in convs:
+                row[index] = convert(row[index], expression, connection)
+        obj = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
+        for populator in self.related:
+            populator.populate(row, obj)
+        for name, position in self.annotations.items():
+            setattr(obj, name, row[position])
+        return obj
+
+
+_gets: dict = {}
+
+
+def compiled_get(key, build, user, pk):
+    """`build(user=user).get(pk=pk)` through a `CompiledGet` kept per `key` and role (the ORM where it cannot be
+    compiled); None where there is no such record within the caller's reach."""
+    cache_key = (key, user.role)
+    if cache_key not in _gets:
+        try:
+            _gets[cache_key] = CompiledGet(build, user)
+        except (TypeError, EmptyResultSet):
+            _gets[cache_key] = None
+    statement = _gets[cache_key]
+    if statement is None:
+        return build(user=user).filter(pk=pk).first()
+    return statement.get(user, pk)
 
 
 def _within_reach(f, user, pk) -> bool:

@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Value, When
@@ -296,6 +297,24 @@ def assignments_visible_to(*, user: User) -> QuerySet[HomeworkAssignment]:
         mine = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment=OuterRef("pk"), client__user=user)
         return HomeworkAssignment.objects.filter(Exists(mine))
     return HomeworkAssignment.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def assignments_to_submit_to(*, user: User) -> QuerySet[HomeworkAssignment]:
+    """`assignments_visible_to`, each row locked and read with what a submission's service checks: its case, its
+    exercise version, and its assignees as `assignee_clients` and their logins as `assignee_users` (in the same
+    order), so that a submission reads its assignment in one statement (`submission_create(locked=True)`)."""
+    assignees = HomeworkAssignment.assignees.through.objects.filter(homeworkassignment=OuterRef("pk")).order_by(
+        "client_id"
+    )
+    return (
+        assignments_visible_to(user=user)
+        .select_related("case", "exercise_version")
+        .select_for_update(of=("self",))
+        .annotate(
+            assignee_clients=ArraySubquery(assignees.values("client_id")),
+            assignee_users=ArraySubquery(assignees.values("client__user_id")),
+        )
+    )
 
 
 def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:

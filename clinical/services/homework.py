@@ -23,7 +23,7 @@ from clinical.selectors import assignees_of, assignment_progress, case_clients, 
 from exercises.models import Audience, Exercise
 from exercises.responses import response_problems
 from kernel.audit import audit_append
-from kernel.changes import lock_at_version, save_valid, try_advisory_lock, update_versioned
+from kernel.changes import insert_plain, lock_at_version, save_valid, try_advisory_lock, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
@@ -170,8 +170,12 @@ def _assignees_statement() -> str:
 
 
 def _assignees(assignment: HomeworkAssignment) -> list[tuple]:
-    """[(client id, login user id)] of the assignment's assignees: one statement written once per process, no client
-    objects built (who submits, and whether the homework is done after)."""
+    """[(client id, login user id)] of the assignment's assignees (who submits, and whether the homework is done
+    after): as read with the assignment (`selectors.assignments_to_submit_to`), else one statement written once per
+    process, no client objects built."""
+    clients = getattr(assignment, "assignee_clients", None)
+    if clients is not None:
+        return list(zip(clients, assignment.assignee_users, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(_assignees_statement(), [assignment.pk])
         return cursor.fetchall()
@@ -232,7 +236,6 @@ def _after_submission(assignment: HomeworkAssignment, done: bool | None = None) 
         happened("assignment.completed", assignment=assignment, case=assignment.case_id)
 
 
-@transaction.atomic
 def submission_create(
     *,
     actor,
@@ -244,24 +247,40 @@ def submission_create(
 ) -> HomeworkSubmission:
     """A client's completion of their homework, checked against the exercise version they were given.
 
-    `locked`: the caller read `assignment` with its case and exercise version under its row lock, in this
-    transaction (the API's lookup does, in one statement), so it is not read again; otherwise it is locked here.
-    Submissions to one assignment take turns on that lock (progress and versions are counted under it)."""
+    `locked`: the caller read `assignment` with its case and exercise version (and its assignees,
+    `selectors.assignments_to_submit_to`) under its row lock, in its own transaction (the API's lookup does, in one
+    statement), so it is not read again; otherwise it is locked here. Submissions to one assignment take turns on
+    that lock (progress and versions are counted under it). A caller that locked also undoes this work where it
+    raises (the API rolls back to the savepoint after its checks), so no savepoint of its own is taken."""
+    with transaction.atomic(savepoint=not locked):
+        return _submission_create(
+            actor=actor,
+            assignment=assignment,
+            completed_at=completed_at,
+            responses=responses,
+            shared_with_partner=shared_with_partner,
+            locked=locked,
+        )
+
+
+def _submission_create(*, actor, assignment, completed_at, responses, shared_with_partner, locked):
     if not locked:
         assignment = lock_at_version(assignment, expected_version=None, related=("case", "exercise_version"))
     assignees = _assignees(assignment)  # read once: who submits, and whether it is done after
     client = _client_of(actor, assignees)
     _require_open_for_submissions(assignment)
     _check_completion(assignment, completed_at, responses)
-    submission = HomeworkSubmission.objects.create(
-        assignment=assignment,
-        client_id=client,
-        completed_at=completed_at,
-        period=adherence.period_of(
-            frequency=assignment.frequency, start=assignment.start_date, on=timezone.localdate(completed_at)
-        ),
-        responses=responses,
-        shared_with_partner=shared_with_partner,
+    submission = insert_plain(
+        HomeworkSubmission(
+            assignment=assignment,
+            client_id=client,
+            completed_at=completed_at,
+            period=adherence.period_of(
+                frequency=assignment.frequency, start=assignment.start_date, on=timezone.localdate(completed_at)
+            ),
+            responses=responses,
+            shared_with_partner=shared_with_partner,
+        )
     )
     periods = keep_progress(assignment_id=assignment.pk)
     audit_append(actor=actor, action="create", object_type="submission", object_ids=[submission.pk])

@@ -26,9 +26,11 @@ from api.sessions import MySessionSerializer
 from api.viewsets import (
     _CALLER_SLOT,
     _RECORD_SLOT,
+    CompiledGet,
     CompiledList,
     PlainShape,
     ResourceViewSet,
+    compiled_get,
     compiled_lookup,
     plain_shape,
 )
@@ -40,6 +42,7 @@ from clinical.models import (
     NoteFormat,
     NoteStatus,
     ProgressNote,
+    Role,
     Session,
     SessionStatus,
     SubjectType,
@@ -49,7 +52,7 @@ from clinical.models import (
 from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
 from clinical.services import sessions as session_services
-from tests.factories import AddendumFactory, CaseFactory, GoalFactory, NoteFactory
+from tests.factories import AddendumFactory, CaseFactory, GoalFactory, NoteFactory, UserFactory
 from tests.helpers import HOMEWORK, READ_WRITE
 
 CASES, NOTES, SUBMISSIONS = "/api/v1/cases/", "/api/v1/notes/", "/api/v1/submissions/"
@@ -334,6 +337,32 @@ def test_the_compiled_lookup_is_what_the_orm_compiles_for_the_real_caller(viewse
             user.pk if p is _CALLER_SLOT else record.pk if p is _RECORD_SLOT else p for p in statement.params
         ] == list(params)
         assert statement.row(user, record.pk) == fresh.get()
+
+
+def test_the_compiled_get_is_what_the_orm_compiles_and_builds_for_the_real_caller(care, assignment, clinician):
+    """The submission POST's assignment lookup (`compiled_get`): the same statement as the ORM's for the caller, the
+    same instance with its case, exercise version and assignees; nothing for a caller it was not given to."""
+    for user in (care.a_user, care.b_user, clinician):
+        statement = CompiledGet(selectors.assignments_to_submit_to, user)
+        fresh = selectors.assignments_to_submit_to(user=user).filter(pk=assignment.pk)[:2]
+        sql, params = fresh.query.sql_with_params()
+        found, expected = statement.get(user, assignment.pk), fresh.get()
+
+        assert statement.sql == sql
+        assert [
+            user.pk if p is _CALLER_SLOT else assignment.pk if p is _RECORD_SLOT else p for p in statement.params
+        ] == list(params)
+        assert [getattr(found, f.attname) for f in type(found)._meta.concrete_fields] == [
+            getattr(expected, f.attname) for f in type(expected)._meta.concrete_fields
+        ]
+        assert found.case == expected.case
+        assert found.case.status == expected.case.status
+        assert found.exercise_version.response_fields == expected.exercise_version.response_fields
+        assert (found.assignee_clients, found.assignee_users) == (expected.assignee_clients, expected.assignee_users)
+        assert set(found.assignee_users) == {care.a_user.pk, care.b_user.pk}
+    outsider = UserFactory(role=Role.CLIENT)
+    assert CompiledGet(selectors.assignments_to_submit_to, outsider).get(outsider, assignment.pk) is None
+    assert compiled_get("test", selectors.assignments_to_submit_to, care.a_user, uuid.uuid4()) is None
 
 
 def test_a_plain_retrieve_answers_404_outside_scope_and_for_a_malformed_id(api, other_api, care, notes):
