@@ -43,6 +43,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from clinical.models import Role, User
+from kernel import clock
 
 from .audit import audit_read
 from .etags import expected_version, with_etag
@@ -270,6 +271,7 @@ _FILTER_IDS = [uuid.UUID(int=16 + index) for index in range(16)]
 _FILTER_TIMES = [datetime(1, 1, 1, 0, 0, 0, 200_000 + index, tzinfo=UTC) for index in range(16)]
 _AFTER_ID = uuid.UUID(int=3)
 _AFTER_TIME = datetime(1, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+_CLOCK = datetime(1, 1, 1, 0, 0, 0, 300_000, tzinfo=UTC)  # what `kernel.clock.now()` says while compiling
 _LIMIT = 987_654_321  # the page size and one more
 _lists: dict = {}
 
@@ -349,9 +351,9 @@ class CompiledList:
     def __init__(self, view, build, model, filters: dict, position):
         real = view.request.user
         view.request.user = User(id=_CALLER, role=real.role)
-        stand_ins = {}
+        stand_ins = {_CLOCK: _Slot("clock")}
         try:
-            with connection.execute_wrapper(_no_queries):
+            with connection.execute_wrapper(_no_queries), clock.standing_in(_CLOCK):
                 queryset = build()
                 if queryset._iterable_class is not ValuesIterable or queryset.model is not model:
                     raise TypeError("not plain rows of the model paged")
@@ -391,17 +393,24 @@ class CompiledList:
         )
         converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
         self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
-        once = all(self.params.count(slot) == 1 for slot in stand_ins.values() if slot is not caller)
-        # A moment that is no stand-in is the selector reading the clock (`timezone.now()`): compiled, it would stay
-        # the moment of compiling. Such a list takes the ORM path (a selector may compare with `Now()` instead).
-        clock = any(isinstance(p, date) for p in self.params)
-        if not once or clock or real.pk in params:
+        once = all(
+            self.params.count(slot) == 1 for slot in stand_ins.values() if slot is not caller and slot.key != "clock"
+        )
+        # A moment that is no stand-in is the selector reading `timezone.now()` rather than `kernel.clock.now()`:
+        # compiled, it would stay the moment of compiling. Such a list takes the ORM path.
+        frozen = any(isinstance(p, date) for p in self.params)
+        if not once or frozen or real.pk in params:
             raise TypeError(f"{type(view).__name__}: the list statement depends on more than its shape")
 
     def rows(self, user, filters: dict, position, size: int) -> list[dict]:
         """The page's rows and the one after it (which only tells that there is more: its columns are left as
         the database gave them, an encrypted one not decrypted)."""
-        values = {"caller": user.pk, "limit": size + 1, **{("filter", name): value for name, value in filters.items()}}
+        values = {
+            "caller": user.pk,
+            "limit": size + 1,
+            "clock": timezone.now(),
+            **{("filter", name): value for name, value in filters.items()},
+        }
         if position is not None:
             values["after time"], values["after id"] = position[1], position[2]
         params = [values[p.key] if type(p) is _Slot else p for p in self.params]

@@ -54,6 +54,7 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
+from kernel import clock
 from kernel.tokens import token_digest
 
 
@@ -199,9 +200,9 @@ def sessions_missing_a_note(*, user: User) -> QuerySet[Session]:
 
 
 def upcoming_sessions_visible_to(*, user: User) -> QuerySet[Session]:
-    """The sessions the user sees that have not ended yet (by the application's clock, as every rule here: the
-    statement then holds a moment, so the API reads it through the ORM rather than compile it, api/viewsets.py)."""
-    return sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
+    """The sessions the user sees that have not ended yet, by the application's clock (`kernel.clock`, so that the
+    API's statement compiled once per shape takes each request's moment)."""
+    return sessions_visible_to(user=user).filter(ends_at__gt=clock.now())
 
 
 # The span of a clinician's calendar feed: the last month (to look back at) and the next six.

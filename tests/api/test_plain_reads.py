@@ -10,6 +10,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import Prefetch
 from django.test.utils import CaptureQueriesContext
@@ -562,23 +563,39 @@ def test_compiled_session_lists_answer_as_the_orm(who, call_as, request, care, s
         walked(caller, f"{SESSIONS}?page_size=1&{query}", monkeypatch)
     for query in ("starts_after=yesterday", "starts_after=2026-01-01", "status=done", f"case={uuid.uuid4()}"):
         assert_compiled_as_the_orm(caller, f"{SESSIONS}?{query}", monkeypatch, compiled=False)
-    # me/sessions/ reads the clock: the ORM path answers it, every time (its statements differ by their moment).
-    ran = []
-    monkeypatch.setattr(CompiledList, "rows", lambda self, *args: ran.append(self))
+    # me/sessions/ reads the clock (`kernel.clock`): compiled, with each request's moment (frozen here, so that both
+    # paths send the same statement).
     app = call_as(care.a_user, HOMEWORK)
-    assert [len(results(app.get(f"{MY_SESSIONS}?page_size=1"))) for _ in range(2)] == [1, 1]
-    assert ran == []
+    with time_machine.travel(timezone.now(), tick=False):
+        assert len(walked(app, f"{MY_SESSIONS}?page_size=1", monkeypatch)) > 1
+
+
+def test_a_compiled_list_takes_each_requests_moment(call_as, care, sessions, monkeypatch):
+    """The statement of me/sessions/ is compiled once, then answers by the clock of each request: later, the sessions
+    that have ended since are gone, as the ORM path says."""
+    app = call_as(care.a_user, HOMEWORK)
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        before = assert_compiled_as_the_orm(app, MY_SESSIONS, monkeypatch).json()["results"]
+    first_end = min(s.ends_at for s in sessions if s.ends_at > now and s.partner_id in (None, care.a.pk))
+    with time_machine.travel(first_end + timedelta(minutes=1), tick=False):
+        app = call_as(care.a_user, HOMEWORK)  # a day later: a fresh token
+        after = assert_compiled_as_the_orm(app, MY_SESSIONS, monkeypatch).json()["results"]
+    assert len(after) == len(before) - 1
+    assert after == before[1:]
 
 
 def test_a_list_whose_selector_reads_the_clock_is_not_compiled(care, sessions):
-    """Compiled, `timezone.now()` would stay the moment of compiling: such a statement refuses to exist (the ORM path
-    answers, as for me/sessions/), while the same list without the clock compiles."""
+    """Compiled, a `timezone.now()` read by the selector itself would stay the moment of compiling: such a statement
+    refuses to exist (the ORM path answers), while the same list by `kernel.clock.now()` compiles."""
     from api.sessions import MySessionsViewSet
 
-    class TimelessViewSet(MySessionsViewSet):
-        selector = staticmethod(selectors.sessions_visible_to)
+    class FrozenViewSet(MySessionsViewSet):
+        selector = staticmethod(
+            lambda user: selectors.sessions_visible_to(user=user).filter(ends_at__gt=timezone.now())
+        )
 
-    for viewset, compiles in ((TimelessViewSet, True), (MySessionsViewSet, False)):
+    for viewset, compiles in ((MySessionsViewSet, True), (FrozenViewSet, False)):
         view = viewset()
         view.action, view.kwargs, view.format_kwarg = "list", {}, None
         view.request = Request(APIRequestFactory().get("/"))
