@@ -126,6 +126,7 @@ def ensure_practice(base_url: str, name: str, scale: float, seed: int) -> str:
     wanted = fingerprint(scale, seed)
     if marker.exists() and marker.read_text() == wanted:
         print(f"{name}: scale {scale} practice already generated", flush=True)
+        settle(url)
         return url
     with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -135,13 +136,25 @@ def ensure_practice(base_url: str, name: str, scale: float, seed: int) -> str:
     manage(url, "createcachetable")
     manage(url, "load_exercises")
     manage(url, "generate_practice", "--scale", str(scale), "--seed", str(seed))
-    # What autovacuum would do soon after a bulk load: mark the pages all-visible (index-only scans read no heap)
-    # and refresh the statistics, so the first run measures the same database as the later ones.
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM (ANALYZE)")
+    settle(url)
     print(f"{name}: scale {scale} generated in {time.monotonic() - started:.0f} s", flush=True)
     marker.write_text(wanted)
     return url
+
+
+def settle(url: str) -> None:
+    """Every run starts from the same database: vacuumed and analysed (what autovacuum would do soon after a bulk
+    load, and after the rows a run's POSTs, reads and their audit events added: pages all-visible, so index-only
+    scans read no heap; statistics fresh), with autovacuum off for its tables, so that a vacuum of the 6-million-row
+    audit table, started by the rows earlier runs added, does not land inside one group's rounds at one scale only
+    (it did on 2026-12-03, in the middle of a run)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables").fetchall()
+        for (table,) in tables:
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def serve(url: str, port: int, plan: Path, server: str, **extra_env: str) -> subprocess.Popen:
@@ -419,15 +432,21 @@ def main(argv=None) -> int:
     base = os.environ["DATABASE_URL"]
 
     urls, plans, ports, servers = {}, {}, {}, []
+    names = {tag: f"bench_{str(scale).replace('.', '_')}" for tag, scale in scales.items()}
     try:
-        for index, (tag, scale) in enumerate(scales.items()):
-            name = f"bench_{str(scale).replace('.', '_')}"
-            urls[tag] = ensure_practice(base, name, scale, args.seed)
-            plan_path = WORK / f"plan-{name}.json"
-            manage(urls[tag], "bench_prepare", "--out", str(plan_path))
+        for tag, scale in scales.items():
+            urls[tag] = ensure_practice(base, names[tag], scale, args.seed)
+        # The small practice first: the clinician whose report is compared across scales is, in the large one, the
+        # supervisee whose caseload is closest to the small one's (the same team size, as issue 18 compares).
+        same_size: list[str] = []
+        for tag in sorted(scales, key=scales.get):
+            plan_path = WORK / f"plan-{names[tag]}.json"
+            manage(urls[tag], "bench_prepare", "--out", str(plan_path), *same_size)
             plans[tag] = json.loads(plan_path.read_text())
+            same_size = ["--report-cases", str(plans[tag]["counts"]["supervisee_cases"])]
+        for index, tag in enumerate(scales):
             ports[tag] = 8301 + index
-            servers.append(serve(urls[tag], ports[tag], plan_path, args.server))
+            servers.append(serve(urls[tag], ports[tag], WORK / f"plan-{names[tag]}.json", args.server))
         # The large practice once more, recording no events: the submission POST before/after its event.
         ports["silent"] = 8301 + len(scales)
         big_plan = WORK / f"plan-bench_{str(scales['big']).replace('.', '_')}.json"

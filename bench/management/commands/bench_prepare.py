@@ -97,9 +97,12 @@ def _busiest_supervisor() -> User:
     )
 
 
-def _supervisee_of(supervisor: User) -> User:
-    """The supervisor's supervisee with the median caseload: whose report compares across scales."""
+def _supervisee_of(supervisor: User, cases: int | None = None) -> User:
+    """The supervisor's supervisee whose report compares across scales: the one whose caseload is closest to `cases`
+    (the compared clinician's in the other practice), else the one with the median caseload."""
     supervisees = selectors.supervisees_of(supervisor=supervisor).annotate(n=Count("cases")).order_by("n", "id")
+    if cases is not None:
+        return min(supervisees, key=lambda supervisee: abs(supervisee.n - cases))
     return supervisees[supervisees.count() // 2]
 
 
@@ -163,8 +166,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, type=Path)
+        parser.add_argument(
+            "--report-cases", type=int, help="compare the report of the supervisee whose caseload is closest to this"
+        )
 
-    def handle(self, *args, out: Path, **options):
+    def handle(self, *args, out: Path, report_cases: int | None = None, **options):
         with transaction.atomic():
             application, _ = OAuthApplication.objects.get_or_create(
                 name="bench",
@@ -177,7 +183,7 @@ class Command(BaseCommand):
             case = _typical_case()
             supervisor = _busiest_supervisor()
             cursor, page = _deep_cursor(supervisor)
-            supervisee = _supervisee_of(supervisor)
+            supervisee = _supervisee_of(supervisor, report_cases)
             monday = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             monday -= timedelta(days=monday.weekday())
             week = {"starts_after": monday.isoformat(), "starts_before": (monday + timedelta(days=7)).isoformat()}
