@@ -23,3 +23,16 @@ put a proxy with its own limits in front (docs/operations.md).
 limit_request_line = 0
 limit_request_field_size = 32 * 1024
 limit_request_fields = 128
+
+
+def post_worker_init(worker):
+    """Ctrl-C (SIGINT, which the terminal sends to the whole process group of `make run`, workers included) and the
+    master's quick stop (SIGQUIT) end a worker after the request in hand, as SIGTERM does. gunicorn's own handler
+    exits at once: a request still being finished (its connection closed, `request_finished` running) then ends in a
+    logged traceback and a 500 — seen when Ctrl-C came while a loaded machine's worker was closing a request it had
+    answered. The master still kills a worker that has not stopped within the graceful timeout."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, worker.handle_exit)
+        signal.siginterrupt(signum, False)
