@@ -240,27 +240,39 @@ class CompiledLookup:
             raise TypeError(f"{type(view).__name__}: the lookup statement depends on more than the caller's role")
 
     def row(self, user, pk) -> dict | None:
-        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if len(rows) != 1:
-            return None
-        row = list(rows[0])
-        for index, convs, expression in self.converters:
-            for convert in convs:
-                row[index] = convert(row[index], expression, connection)
-        return dict(zip(self.names, row, strict=True))
+        row = _one_row(self, user, pk)
+        return None if row is None else dict(zip(self.names, row, strict=True))
+
+
+def _one_row(statement, user, pk) -> list | None:
+    """The row a compiled lookup (`sql`, `params` with the caller's and the record's slots, `converters`) finds for
+    this caller and record, its values converted as the ORM converts them; None unless there is exactly one."""
+    params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in statement.params]
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        rows = cursor.fetchall()
+    if len(rows) != 1:
+        return None
+    row = list(rows[0])
+    for index, convs, expression in statement.converters:
+        for convert in convs:
+            row[index] = convert(row[index], expression, connection)
+    return row
 
 
 def compiled_lookup(view) -> CompiledLookup | None:
-    key = (type(view), view.action, view.request.user.role)
-    if key not in _lookups:
+    return _kept(_lookups, (type(view), view.action, view.request.user.role), lambda: CompiledLookup(view))
+
+
+def _kept(statements: dict, key, compile_one):
+    """The statement compiled once per process under `key`; None where it cannot be (not a fixed statement, or none
+    at all: a role that sees nothing), and the caller takes the ORM path."""
+    if key not in statements:
         try:
-            _lookups[key] = CompiledLookup(view)
-        except (TypeError, EmptyResultSet):  # not a fixed statement, or none at all (a role that sees nothing)
-            _lookups[key] = None
-    return _lookups[key]
+            statements[key] = compile_one()
+        except (TypeError, EmptyResultSet):
+            statements[key] = None
+    return statements[key]
 
 
 # ---------------------------------------------------------------- list statements compiled once per shape
@@ -475,16 +487,9 @@ class CompiledGet:
 
     def get(self, user, pk):
         """The instance, or None when the caller may not reach it (or it does not exist)."""
-        params = [user.pk if p is _CALLER_SLOT else pk if p is _RECORD_SLOT else p for p in self.params]
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
-        if len(rows) != 1:
+        row = _one_row(self, user, pk)
+        if row is None:
             return None
-        row = list(rows[0])
-        for index, convs, expression in self.converters:
-            for convert in convs:
-                row[index] = convert(row[index], expression, connection)
         obj = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
         for populator in self.related:
             populator.populate(row, obj)
@@ -499,26 +504,14 @@ _gets: dict = {}
 def compiled_get(key, build, user, pk):
     """`build(user=user).get(pk=pk)` through a `CompiledGet` kept per `key` and role (the ORM where it cannot be
     compiled); None where there is no such record within the caller's reach."""
-    cache_key = (key, user.role)
-    if cache_key not in _gets:
-        try:
-            _gets[cache_key] = CompiledGet(build, user)
-        except (TypeError, EmptyResultSet):
-            _gets[cache_key] = None
-    statement = _gets[cache_key]
+    statement = _kept(_gets, (key, user.role), lambda: CompiledGet(build, user))
     if statement is None:
         return build(user=user).filter(pk=pk).first()
     return statement.get(user, pk)
 
 
 def _within_reach(f, user, pk) -> bool:
-    key = (f, user.role)
-    if key not in _lists:
-        try:
-            _lists[key] = CompiledExists(f, user)
-        except (TypeError, EmptyResultSet):
-            _lists[key] = None
-    statement = _lists[key]
+    statement = _kept(_lists, (f, user.role), lambda: CompiledExists(f, user))
     if statement is None:
         return f.selector(user=user).filter(pk=pk).exists()
     return statement(user, pk)
