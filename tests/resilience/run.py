@@ -368,9 +368,10 @@ def kill(context: Context) -> Outcome:
                 time.sleep(0.002)
                 continue
             worker, peer, request = target
-            # A moment into the request, so that the kill lands inside its transaction more often than not; then only
-            # if that worker is still serving that request (a client's next request may reuse its port).
-            time.sleep(rng.uniform(0, 0.03))
+            # A moment into the request, so that the kill lands inside its transaction more often than not (a POST
+            # holds a worker for about 10 ms since 2026-12-03: a wait of up to 30 ms caught none); then only if that
+            # worker is still serving that request (a client's next request may reuse its port).
+            time.sleep(rng.uniform(0, 0.006))
             if peer in established_peers(worker, context.args.port) and load.in_flight.get(peer[0]) == request:
                 os.kill(worker.pid, signal.SIGKILL)
                 kills.append(worker.pid)
