@@ -207,6 +207,13 @@ _CALLER_SLOT, _RECORD_SLOT = object(), object()
 _lookups: dict = {}
 
 
+def _frozen(params) -> bool:
+    """A moment among a compiled statement's parameters that is no stand-in: a selector that read `timezone.now()`
+    rather than `kernel.clock.now()` (or `clock.now()` where the statement stands in no clock). Compiled, it would
+    stay the moment of compiling: every compiled statement refuses it, and the view takes the ORM path."""
+    return any(isinstance(p, date) for p in params)
+
+
 def _no_queries(execute, sql, params, many, context):
     raise TypeError("the selector reads the database while building its queryset")
 
@@ -236,7 +243,7 @@ class CompiledLookup:
         converters = compiler.get_converters([column for column, _, _ in compiler.select])
         self.converters = [(index, convs, expression) for index, (convs, expression) in converters.items()]
         slotted = [p for p in self.params if p is _CALLER_SLOT or p is _RECORD_SLOT]
-        if slotted.count(_RECORD_SLOT) != 1 or _CALLER_SLOT not in slotted or real.pk in params:
+        if slotted.count(_RECORD_SLOT) != 1 or _CALLER_SLOT not in slotted or real.pk in params or _frozen(params):
             raise TypeError(f"{type(view).__name__}: the lookup statement depends on more than the caller's role")
 
     def row(self, user, pk) -> dict | None:
@@ -408,10 +415,7 @@ class CompiledList:
         once = all(
             self.params.count(slot) == 1 for slot in stand_ins.values() if slot is not caller and slot.key != "clock"
         )
-        # A moment that is no stand-in is the selector reading `timezone.now()` rather than `kernel.clock.now()`:
-        # compiled, it would stay the moment of compiling. Such a list takes the ORM path.
-        frozen = any(isinstance(p, date) for p in self.params)
-        if not once or frozen or real.pk in params:
+        if not once or _frozen(self.params) or real.pk in params:
             raise TypeError(f"{type(view).__name__}: the list statement depends on more than its shape")
 
     def rows(self, user, filters: dict, position, size: int) -> list[dict]:
@@ -450,7 +454,7 @@ class CompiledExists:
             self.sql, params = query.get_compiler(using=queryset.db).as_sql()
         slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
         self.params = [_slot(value, slots) for value in params]
-        if self.params.count(_RECORD_SLOT) != 1 or user.pk in params:
+        if self.params.count(_RECORD_SLOT) != 1 or user.pk in params or _frozen(params):
             raise TypeError(f"{f.field_name}: the reach statement depends on more than the caller's role")
 
     def __call__(self, user, pk) -> bool:
@@ -473,7 +477,8 @@ class CompiledGet:
             self.sql, params = compiler.as_sql()
         slots = {_CALLER: _CALLER_SLOT, _RECORD: _RECORD_SLOT}
         self.params = [_slot(value, slots) for value in params]
-        if self.params.count(_RECORD_SLOT) != 1 or user.pk in params or queryset._iterable_class is not ModelIterable:
+        depends = self.params.count(_RECORD_SLOT) != 1 or user.pk in params or _frozen(params)
+        if depends or queryset._iterable_class is not ModelIterable:
             raise TypeError("the lookup statement depends on more than the caller's role")
         select, klass_info = compiler.select, compiler.klass_info
         self.model, self.db = klass_info["model"], queryset.db

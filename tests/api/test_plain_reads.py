@@ -366,6 +366,17 @@ def test_the_compiled_get_is_what_the_orm_compiles_and_builds_for_the_real_calle
     assert compiled_get("test", selectors.assignments_to_submit_to, care.a_user, uuid.uuid4()) is None
 
 
+def test_a_lookup_whose_selector_reads_the_clock_is_not_compiled(care, assignment):
+    """Every compiled statement refuses a moment of compiling (`_frozen`): the lookup then takes the ORM path."""
+
+    def started(*, user):
+        return selectors.assignments_to_submit_to(user=user).filter(created_at__lte=timezone.now())
+
+    with pytest.raises(TypeError, match="depends on more than the caller's role"):
+        CompiledGet(started, care.a_user)
+    assert compiled_get("started", started, care.a_user, assignment.pk) == assignment
+
+
 def test_a_plain_retrieve_answers_404_outside_scope_and_for_a_malformed_id(api, other_api, care, notes):
     for path in (f"{CASES}{care.case.pk}/", f"{NOTES}{notes[0].pk}/"):
         assert api.get(path).status_code == 200
