@@ -42,8 +42,9 @@ class AuditEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now)
+    # No index of its own: audit_by_actor leads with it.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     actor_role = models.CharField(max_length=16, blank=True)
     action = models.CharField(max_length=32)
@@ -54,11 +55,14 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)  # unique (audit_hash_unique)
 
     class Meta:
         # Created by the clinical app before the kernel existed; the table keeps its name.
         db_table = "clinical_auditevent"
+        # A constraint, not unique=True on the field: that also made a varchar_pattern_ops copy of the index (for
+        # LIKE, which no query runs on a hash), a second random-key index every audited request wrote into.
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_unique")]
         indexes = [
             models.Index(fields=["actor", "occurred_at"], name="audit_by_actor"),
             models.Index(fields=["object_type", "occurred_at"], name="audit_by_type"),

@@ -11,7 +11,7 @@ import pgtrigger
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import ProgrammingError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from clinical.models import AuditEvent, GoalLifecycle, Role
 from clinical.services import clients as client_services
@@ -418,3 +418,24 @@ def test_an_anchor_with_another_hash_means_a_rewritten_chain(chain):
     assert (report.ok, report.broken_at) == (False, chain[2].pk)
     with pytest.raises(CommandError, match="ID:HASH"):
         call_command("verify_audit", "--anchor", "nonsense", stdout=io.StringIO())
+
+
+def test_the_audit_trail_keeps_only_the_indexes_its_queries_read(db):
+    """Every audited request writes into each index of the trail: no LIKE copy of the hash's unique index, no
+    index on actor_id beside audit_by_actor, which leads with it (kernel migration 0002). A second event with the
+    same hash is still refused."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'clinical_auditevent'")
+        indexes = dict(cursor.fetchall())
+    assert sorted(indexes) == [
+        "audit_by_actor",
+        "audit_by_time",
+        "audit_by_type",
+        "audit_hash_unique",
+        "clinical_auditevent_pkey",
+    ]
+    assert indexes["audit_hash_unique"].startswith("CREATE UNIQUE INDEX audit_hash_unique")
+    assert indexes["audit_hash_unique"].endswith("USING btree (hash)")
+    event = audit_append(actor=None, action="read", object_type="client", object_ids=[uuid.uuid4()])
+    with pytest.raises(IntegrityError, match="audit_hash_unique"), transaction.atomic():
+        AuditEvent.objects.create(action="read", object_type="client", prev_hash=event.hash, hash=event.hash)
