@@ -1,5 +1,5 @@
-"""Standard measures: the instruments (PHQ-9, GAD-7, CSI-4), assessments (clinician-recorded or self-reported),
-self-report schedules, and what a client is asked to fill in now (me/assessments-due)."""
+"""Standard measures: the instruments (PHQ-9, GAD-7, CSI-4 and a practice's own), assessments (clinician-recorded
+or self-reported), self-report schedules, and what a client is asked to fill in now (me/assessments-due)."""
 
 from django.http import Http404
 from django_filters import rest_framework as filters
@@ -8,7 +8,8 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 
 from clinical import instruments, selectors
-from clinical.models import INSTRUMENT_CODES, Assessment, AssessmentSchedule, Role, ScheduleFrequency
+from clinical.models import Assessment, AssessmentSchedule, Instrument, Role, ScheduleFrequency
+from clinical.services import instruments as published
 from clinical.services import measures as services
 
 from .filters import ScopedIdFilter
@@ -20,15 +21,40 @@ from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, Retri
 # ---------------------------------------------------------------- instruments
 
 
+class MeasureCodeField(serializers.CharField):
+    """A published measure's code (instruments/): the built-in ones and the practice's own, so not an enum."""
+
+    default_error_messages = {"invalid_choice": '"{input}" is not a valid choice.'}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, help_text="A measure's code (instruments/).", **kwargs)
+
+    def to_internal_value(self, data):
+        code = super().to_internal_value(data)
+        if not Instrument.objects.filter(code=code, current__isnull=False).exists():
+            self.fail("invalid_choice", input=code)
+        return code
+
+
 class OptionSerializer(serializers.Serializer):
     value = serializers.IntegerField()
     label = serializers.CharField()
 
 
 class ItemSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="Its place, from 1: answers are given in this order.")
+    key = serializers.CharField()
     text = serializers.CharField()
     options = OptionSerializer(many=True)
+    reverse = serializers.BooleanField(
+        help_text="Scored from the other end: the option's value counts as min + max - value."
+    )
+
+
+class SubscaleSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    items = serializers.ListField(child=serializers.CharField(), help_text="The keys of the items it sums.")
 
 
 class BandSerializer(serializers.Serializer):
@@ -39,10 +65,16 @@ class BandSerializer(serializers.Serializer):
 
 class InstrumentSerializer(serializers.Serializer):
     code = serializers.CharField()
+    version = serializers.IntegerField(
+        help_text="The version new answers are scored with; each assessment keeps its own."
+    )
     name = serializers.CharField()
     prompt = serializers.CharField()
     citation = serializers.CharField()
+    licence = serializers.CharField()
+    source = serializers.CharField(help_text="Where the measure is published; may be empty.")
     items = ItemSerializer(many=True)
+    subscales = SubscaleSerializer(many=True)
     min_total = serializers.IntegerField()
     max_total = serializers.IntegerField()
     bands = BandSerializer(many=True)
@@ -66,7 +98,7 @@ class InstrumentListSerializer(serializers.Serializer):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List the standard measures (PHQ-9, GAD-7, CSI-4)",
+        summary="List the measures: PHQ-9, GAD-7, CSI-4 and the practice's own",
         tags=["outcomes"],
         responses=InstrumentListSerializer,
     ),
@@ -75,27 +107,29 @@ class InstrumentListSerializer(serializers.Serializer):
     ),
 )
 class InstrumentViewSet(ResourceViewSet):
-    """The measures are data shipped with the API, the same for everyone (not records: no audit, no ETag)."""
+    """The measures are published definitions, the same for everyone in the practice (not clinical records: no audit,
+    no ETag)."""
 
     resource = "instrument"
     audited = False
     etag = False
     serializer_class = InstrumentSerializer
     pagination_class = SinglePage
-    filter_backends = []  # three measures: nothing to filter
+    filter_backends = []  # a handful of measures: nothing to filter
     read_scopes = [["clinical:read"], ["homework"]]
     allowed_roles = [*CLINICIANS, Role.CLIENT]
     http_method_names = ["get", "head", "options"]
     lookup_field = "code"
-    lookup_value_regex = "[a-z0-9]+"
+    lookup_value_regex = "[a-z0-9_]+"
 
     def list(self, request):
-        return self.page(list(instruments.INSTRUMENTS.values()))
+        return self.page([measure for _, measure in published.current_measures()])
 
     def retrieve(self, request, code=None):
-        if code not in instruments.INSTRUMENTS:
+        current = published.current_measure(code)
+        if current is None:
             raise Http404
-        return self.respond(instruments.INSTRUMENTS[code], fetched=True)
+        return self.respond(current[1], fetched=True)
 
 
 # ---------------------------------------------------------------- assessments
@@ -121,6 +155,7 @@ class AssessmentSerializer(serializers.ModelSerializer):
             "schedule",
             "recorded_by",
             "total",
+            "subscales",
             "band",
             "is_baseline",
             "change",
@@ -133,6 +168,10 @@ class AssessmentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    subscales = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Each subscale's total, by its key; empty for a measure without."
+    )
+
     def get_reliable_change(self, assessment) -> str | None:
         return assessment.reliable_change or None
 
@@ -140,9 +179,9 @@ class AssessmentSerializer(serializers.ModelSerializer):
 class AssessmentCreateSerializer(JSONTypes, serializers.Serializer):
     """A clinician names client, case and instrument; a client names the schedule they are answering."""
 
-    instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
+    instrument = MeasureCodeField()
     answers = serializers.ListField(
-        child=serializers.IntegerField(), max_length=20, help_text="One answer value per item, in item order."
+        child=serializers.IntegerField(), max_length=200, help_text="One answer value per item, in item order."
     )
     administered_at = serializers.DateTimeField()
     client = ScopedPrimaryKeyRelatedField(selectors.clients_visible_to, required=False)
@@ -165,7 +204,7 @@ def _client_app(request) -> bool:
 class AssessmentFilter(filters.FilterSet):
     case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
     client = filters.UUIDFilter()
-    instrument = filters.ChoiceFilter(choices=INSTRUMENT_CODES)
+    instrument = filters.CharFilter(max_length=32, help_text="A measure's code.")
 
     class Meta:
         model = Assessment
@@ -224,7 +263,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
 class ScheduleCreateSerializer(JSONTypes, serializers.Serializer):
     client = ScopedPrimaryKeyRelatedField(selectors.clients_visible_to)
     case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to)
-    instrument = serializers.ChoiceField(choices=INSTRUMENT_CODES)
+    instrument = MeasureCodeField()
     frequency = serializers.ChoiceField(choices=ScheduleFrequency.choices)
     start_date = serializers.DateField(required=False)
     end_date = serializers.DateField(required=False, allow_null=True)
@@ -305,13 +344,14 @@ class MyAssessmentsDueViewSet(ListMixin, ResourceViewSet):
         before_each_session schedule lists one item per session due (`session`, `due_before`); a cancelled session
         withdraws its item.
         """
+        measures = {row.code: measure for row, measure in published.current_measures()}
         due = [
             {
                 "schedule": item.schedule,
                 "due_since": item.since,
                 "session": item.session_id,
                 "due_before": item.due_before,
-                "instrument": instruments.INSTRUMENTS[item.schedule.instrument],
+                "instrument": measures[item.schedule.instrument],
             }
             for item in selectors.assessments_due_for(user=request.user)
         ]

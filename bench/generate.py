@@ -60,6 +60,7 @@ from psycopg.types.json import Jsonb
 from clinical import adherence, instruments
 from clinical.fields import fernet
 from clinical.models import NOTE_SECTIONS, AuditEvent, Case, Client, User
+from clinical.services.instruments import current_measure
 from clinical.services.progress import FILL as PROGRESS_FILL
 from exercises.models import Exercise
 from kernel.audit import GENESIS_HASH, event_hash
@@ -70,6 +71,7 @@ GENERATED_PASSWORD = "generated-practice"
 EMAIL_DOMAIN = "practice.example"  # reserved for examples (RFC 2606): no real address is ever generated
 MARKER_ACTION, MARKER_OBJECT = "generate", "practice"
 WINDOW_DAYS = 730  # everything happens within the last two years
+NO_SUBSCALES = Jsonb({})  # PHQ-9, GAD-7 and CSI-4 have none
 SAFETY_INDEX = instruments.SAFETY_ITEM[1] - 1  # PHQ-9 item 9, 0-based
 # What became of a past session (weight), and the reason recorded.
 SESSION_OUTCOMES = {
@@ -420,7 +422,7 @@ class AuditRecord:
 
 
 # The exercise catalog's publication (exercises.services.catalog_load): the only events of an empty database.
-CATALOG_EVENTS = Q(actor__isnull=True, action="publish", object_type="exercise")
+CATALOG_EVENTS = Q(actor__isnull=True, action="publish", object_type__in=["exercise", "instrument"])
 
 
 def database_state() -> str:
@@ -597,7 +599,8 @@ class Generator:
 
     def empty_tables(self, cursor) -> None:
         """--replace: remove everything of the previous generated practice, and what the app added to it."""
-        keep = {"clinical_user", "clinical_oauthapplication"}
+        # The built-in measures stay (their migration published them); a practice's own go with the practice.
+        keep = {"clinical_user", "clinical_oauthapplication", "clinical_instrument", "clinical_instrumentversion"}
         tables = [
             model._meta.db_table
             for model in apps.get_app_config("clinical").get_models(include_auto_created=True)
@@ -613,6 +616,16 @@ class Generator:
             "(SELECT id FROM exercises_exercise WHERE author_id IS NOT NULL)"
         )
         cursor.execute("DELETE FROM exercises_exercise WHERE author_id IS NOT NULL")
+        cursor.execute("UPDATE clinical_instrument SET current_id = NULL WHERE author_id IS NOT NULL")
+        cursor.execute(
+            "DELETE FROM clinical_instrumentversion WHERE instrument_id IN "
+            "(SELECT id FROM clinical_instrument WHERE author_id IS NOT NULL) OR published_by_id IS NOT NULL"
+        )
+        cursor.execute("DELETE FROM clinical_instrument WHERE author_id IS NOT NULL")
+        cursor.execute(
+            "UPDATE clinical_instrument i SET current_id = (SELECT v.id FROM clinical_instrumentversion v "
+            "WHERE v.instrument_id = i.id ORDER BY v.number DESC LIMIT 1) WHERE author_id IS NULL"
+        )
         cursor.execute("UPDATE clinical_oauthapplication SET user_id = NULL WHERE user_id IS NOT NULL")
         cursor.execute("DELETE FROM clinical_user")
 
@@ -1324,6 +1337,8 @@ class Generator:
         took the baseline. A PHQ-9 item 9 above 0 raises a safety alert."""
         rng = self.rng
         counts = spread(self.plan.assessments, [c.days * len(c.clients) * rng.uniform(0.7, 1.3) for c in self.cases])
+        # Scored with each measure's current published version, as the service scores them.
+        self.measures = {code: current_measure(code) for code in ("phq9", "gad7", "csi4")}
         schedules: list[tuple] = []
         alerts: list[tuple] = []
 
@@ -1343,7 +1358,7 @@ class Generator:
             "clinical_assessment",
             "id, created_at, updated_at, version, instrument, answers, administered_at, source, total, band, "
             "is_baseline, change, reliable_change, clinically_significant, recovered, case_id, client_id, "
-            "recorded_by_id, schedule_id",
+            "recorded_by_id, schedule_id, instrument_version_id, at_caseness, subscales",
             rows(),
             self.plan.assessments,
         )
@@ -1364,7 +1379,7 @@ class Generator:
 
     def series(self, case: Episode, person: Person, code: str, length: int, schedules: list, alerts: list):
         rng = self.rng
-        instrument = instruments.INSTRUMENTS[code]
+        published, instrument = self.measures[code]
         low, high = instrument.min_total, instrument.max_total
         course = weighted(rng, {"improving": 70, "flat": 15, "worsening": 15})
         better = 1 if instrument.direction == instruments.HIGHER_IS_BETTER else -1
@@ -1421,7 +1436,8 @@ class Generator:
                 assessment_id, created, created, 1, code, answers, administered,
                 "self_report" if self_report else "clinician", instruments.total(instrument, answers),
                 instruments.band(instrument, score), *figures, case.id, person.id,
-                person.user_id if self_report else clinician.id, schedule if self_report else None,
+                person.user_id if self_report else clinician.id, schedule if self_report else None, published.id,
+                instruments.is_case(instrument, score), NO_SUBSCALES,
             )  # fmt: skip
 
     def answers_for(self, instrument: instruments.Instrument, score: int) -> list[int]:

@@ -1,4 +1,11 @@
-"""Standard outcome measures, as data: items, answer options, scoring, bands and the change rules.
+"""Outcome measures as data, and the one engine that scores them.
+
+A measure is a definition (clinical/instrument_definitions.yaml for the built-in PHQ-9, GAD-7 and CSI-4; the same
+format for a practice's own): items with their answer options, reverse-scored items, subscales, bands over the
+total, direction, caseness cut-off, reliable-change rule (a point threshold, or SD and reliability for Jacobson &
+Truax, each with its citation) and risk rules (an item answer that raises a safety alert of a named kind).
+`definition_problems` says what is wrong with one; `from_definition` reads a valid one; the functions below score
+answers against any of them. Nothing here knows a measure by name.
 
 - PHQ-9: Kroenke, Spitzer & Williams (2001), J Gen Intern Med 16(9):606-613. Public domain.
 - GAD-7: Spitzer, Kroenke, Williams & Löwe (2006), Arch Intern Med 166(10):1092-1097. Public domain.
@@ -6,15 +13,30 @@
 
 Caseness and reliable-change thresholds for PHQ-9 and GAD-7 are those of NHS Talking Therapies (manual,
 2024): caseness PHQ-9 >= 10, GAD-7 >= 8; reliable change 6 and 4 points. The CSI-4 uses its published distress
-cut-off (< 13.5) and the Jacobson & Truax reliable change index with the SD and reliability in
-docs/outcome-measures.md.
+cut-off (< 13.5) and the Jacobson & Truax reliable change index once SD and reliability are known
+(docs/outcome-measures.md).
 """
 
+import functools
+import hashlib
+import itertools
+import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 LOWER_IS_BETTER = "lower_is_better"
 HIGHER_IS_BETTER = "higher_is_better"
+DIRECTIONS = (LOWER_IS_BETTER, HIGHER_IS_BETTER)
+DEFINITIONS_FILE = Path(__file__).with_name("instrument_definitions.yaml")
+
+CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")  # a measure's code, also used in URLs and as a FHIR code
+KEY = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # an item's or subscale's key
+MAX_ITEMS = 200
+MAX_OPTION_VALUE = 100
 
 
 @dataclass(frozen=True)
@@ -25,9 +47,23 @@ class Option:
 
 @dataclass(frozen=True)
 class Item:
-    number: int
+    number: int  # its place, from 1
     text: str
     options: tuple[Option, ...]
+    key: str = ""
+    reverse: bool = False
+
+    @property
+    def low(self) -> int:
+        return min(o.value for o in self.options)
+
+    @property
+    def high(self) -> int:
+        return max(o.value for o in self.options)
+
+    def scored(self, answer: int) -> int:
+        """The answer as it counts: a reverse-scored item counts from the other end of its options."""
+        return self.low + self.high - answer if self.reverse else answer
 
 
 @dataclass(frozen=True)
@@ -35,6 +71,30 @@ class Band:
     low: int
     high: int
     label: str
+
+
+@dataclass(frozen=True)
+class Subscale:
+    key: str
+    name: str
+    items: tuple[str, ...]  # item keys
+
+
+@dataclass(frozen=True)
+class RiskRule:
+    """An answer to `item` at or above `at_or_above` raises a safety alert of kind `alert`; `detail` may name
+    {answer}, {max} and {item}."""
+
+    item: str
+    at_or_above: int
+    alert: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Risk:
+    alert: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -54,144 +114,291 @@ class Instrument:
     reliable_change_sd: float | None = None
     reliable_change_r: float | None = None
     reliable_change_source: str = ""
+    caseness_source: str = ""
+    licence: str = ""
+    source: str = ""
+    subscales: tuple[Subscale, ...] = ()
+    risk_rules: tuple[RiskRule, ...] = ()
+    definition: dict = field(default_factory=dict, compare=False, repr=False)  # as published
+    version: int | None = None  # its version's number, once published (clinical.services.instruments)
 
     @property
     def min_total(self) -> int:
-        return sum(min(o.value for o in item.options) for item in self.items)
+        return sum(item.low for item in self.items)
 
     @property
     def max_total(self) -> int:
-        return sum(max(o.value for o in item.options) for item in self.items)
+        return sum(item.high for item in self.items)
 
     @property
     def cutoff(self) -> float:
         return self.case_at_or_above if self.case_at_or_above is not None else self.case_below
 
+    def item(self, key: str) -> Item:
+        return next(item for item in self.items if item.key == key)
 
-def _options(*labels: str) -> tuple[Option, ...]:
-    return tuple(Option(value, label) for value, label in enumerate(labels))
+
+# ---------------------------------------------------------------- definitions
 
 
-FREQUENCY = _options("Not at all", "Several days", "More than half the days", "Nearly every day")
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
-PHQ9 = Instrument(
-    code="phq9",
-    name="Patient Health Questionnaire (PHQ-9)",
-    prompt="Over the last 2 weeks, how often have you been bothered by any of the following problems?",
-    citation="Kroenke K, Spitzer RL, Williams JBW. The PHQ-9: validity of a brief depression severity measure. "
-    "J Gen Intern Med. 2001;16(9):606-613.",
-    items=tuple(
-        Item(number, text, FREQUENCY)
-        for number, text in enumerate(
-            [
-                "Little interest or pleasure in doing things",
-                "Feeling down, depressed, or hopeless",
-                "Trouble falling or staying asleep, or sleeping too much",
-                "Feeling tired or having little energy",
-                "Poor appetite or overeating",
-                "Feeling bad about yourself — or that you are a failure or have let yourself or your family down",
-                "Trouble concentrating on things, such as reading the newspaper or watching television",
-                "Moving or speaking so slowly that other people could have noticed? Or the opposite — being so "
-                "fidgety or restless that you have been moving around a lot more than usual",
-                "Thoughts that you would be better off dead or of hurting yourself in some way",
-            ],
-            start=1,
-        )
-    ),
-    bands=(
-        Band(0, 4, "minimal"),
-        Band(5, 9, "mild"),
-        Band(10, 14, "moderate"),
-        Band(15, 19, "moderately severe"),
-        Band(20, 27, "severe"),
-    ),
-    direction=LOWER_IS_BETTER,
-    case_at_or_above=10,
-    case_below=None,
-    reliable_change_points=6,
+
+def _text(errors: dict, where: str, value, *, required=True, limit=2000) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        errors.setdefault(where, []).append("Text, not empty.")
+    elif len(value) > limit:
+        errors.setdefault(where, []).append(f"At most {limit} characters.")
+
+
+def definition_problems(definition) -> dict[str, list[str]]:
+    """Every problem with a measure's definition, by where it is (`items.2.options`, `bands`, ...); empty when
+    valid: unique item keys, whole option values from 0 to 100 unique within an item, bands covering the range of
+    the total without gap or overlap, a caseness cut-off inside that range, a citation for any reliable-change
+    parameters, subscales and risk rules naming items that exist."""
+    if not isinstance(definition, dict):
+        return {"definition": ["An object."]}
+    errors: dict[str, list[str]] = {}
+    known = {
+        "code",
+        "name",
+        "prompt",
+        "citation",
+        "licence",
+        "source",
+        "items",
+        "subscales",
+        "bands",
+        "direction",
+        "caseness",
+        "reliable_change",
+        "risk_rules",
+    }
+    for unknown in sorted(set(definition) - known):
+        errors.setdefault(unknown, []).append("Not a field of a measure.")
+    code = definition.get("code")
+    if not isinstance(code, str) or not CODE.match(code):
+        errors["code"] = ["2 to 32 lowercase letters, digits or underscores, starting with a letter."]
+    _text(errors, "name", definition.get("name"), limit=200)
+    _text(errors, "prompt", definition.get("prompt"), limit=1000)
+    _text(errors, "citation", definition.get("citation"))
+    _text(errors, "licence", definition.get("licence"), limit=500)
+    _text(errors, "source", definition.get("source"), required=False, limit=500)
+
+    items = definition.get("items")
+    ranges: dict[str, tuple[int, int]] = {}
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
+        errors["items"] = [f"A list of 1 to {MAX_ITEMS} items."]
+        items = []
+    for index, item in enumerate(items):
+        where = f"items.{index}"
+        if not isinstance(item, dict):
+            errors[where] = ["An object with key, text and options."]
+            continue
+        for unknown in sorted(set(item) - {"key", "text", "options", "reverse"}):
+            errors.setdefault(f"{where}.{unknown}", []).append("Not a field of an item.")
+        key = item.get("key")
+        if not isinstance(key, str) or not KEY.match(key):
+            errors[f"{where}.key"] = ["1 to 32 letters, digits, '.', '_' or '-'."]
+        elif key in ranges:
+            errors[f"{where}.key"] = [f"Item key {key!r} is used twice."]
+        _text(errors, f"{where}.text", item.get("text"))
+        if not isinstance(item.get("reverse", False), bool):
+            errors[f"{where}.reverse"] = ["true or false."]
+        options = item.get("options")
+        if not isinstance(options, list) or len(options) < 2:
+            errors[f"{where}.options"] = ["At least two options."]
+            continue
+        values = []
+        for number, option in enumerate(options):
+            spot = f"{where}.options.{number}"
+            if not isinstance(option, dict) or set(option) != {"value", "label"}:
+                errors[spot] = ["An object with value and label."]
+                continue
+            value = option["value"]
+            if type(value) is not int or not 0 <= value <= MAX_OPTION_VALUE:
+                errors[f"{spot}.value"] = [f"A whole number from 0 to {MAX_OPTION_VALUE}."]
+            elif value in values:
+                errors[f"{spot}.value"] = [f"Value {value} is used twice in this item."]
+            else:
+                values.append(value)
+            _text(errors, f"{spot}.label", option["label"], limit=200)
+        if len(values) == len(options) and isinstance(key, str):
+            ranges[key] = (min(values), max(values))
+    complete = bool(items) and len(ranges) == len(items)
+    low = sum(r[0] for r in ranges.values())
+    high = sum(r[1] for r in ranges.values())
+
+    subscales = definition.get("subscales", [])
+    if not isinstance(subscales, list):
+        errors["subscales"] = ["A list."]
+        subscales = []
+    seen = set()
+    for index, subscale in enumerate(subscales):
+        where = f"subscales.{index}"
+        if not isinstance(subscale, dict) or set(subscale) != {"key", "name", "items"}:
+            errors[where] = ["An object with key, name and items."]
+            continue
+        if not isinstance(subscale["key"], str) or not KEY.match(subscale["key"]) or subscale["key"] in seen:
+            errors[f"{where}.key"] = ["A key of its own: 1 to 32 letters, digits, '.', '_' or '-'."]
+        seen.add(subscale["key"])
+        _text(errors, f"{where}.name", subscale["name"], limit=200)
+        members = subscale["items"]
+        if (
+            not isinstance(members, list)
+            or not members
+            or not all(isinstance(member, str) for member in members)
+            or len(set(members)) != len(members)
+        ):
+            errors[f"{where}.items"] = ["A list of item keys, each once."]
+        elif complete and any(member not in ranges for member in members):
+            errors[f"{where}.items"] = [f"Items of this measure: {', '.join(ranges)}."]
+
+    bands = definition.get("bands")
+    if not isinstance(bands, list) or not bands:
+        errors["bands"] = ["A list of bands (low, high, label) covering the range of the total."]
+    elif not all(
+        isinstance(b, dict) and set(b) == {"low", "high", "label"} and type(b["low"]) is int and type(b["high"]) is int
+        for b in bands
+    ):
+        errors["bands"] = ["Each band: whole numbers low and high, and a label."]
+    else:
+        for index, band_ in enumerate(bands):
+            _text(errors, f"bands.{index}.label", band_["label"], limit=100)
+        ordered = sorted(bands, key=lambda b: b["low"])
+        if any(b["low"] > b["high"] for b in ordered):
+            errors["bands"] = ["Each band's low is at most its high."]
+        elif any(a["high"] + 1 != b["low"] for a, b in itertools.pairwise(ordered)):
+            errors["bands"] = ["Bands follow one another without gap or overlap."]
+        elif complete and (ordered[0]["low"] != low or ordered[-1]["high"] != high):
+            errors["bands"] = [f"Bands cover the range of the total, {low} to {high}."]
+
+    direction = definition.get("direction")
+    if direction not in DIRECTIONS:
+        errors["direction"] = [f"One of: {', '.join(DIRECTIONS)}."]
+    caseness = definition.get("caseness")
+    expected = "at_or_above" if direction == LOWER_IS_BETTER else "below"
+    if not isinstance(caseness, dict) or set(caseness) - {"at_or_above", "below", "source"} or "source" not in caseness:
+        errors["caseness"] = ["An object: at_or_above (lower is better) or below (higher is better), and source."]
+    elif direction in DIRECTIONS and (set(caseness) - {"source"} != {expected} or not _number(caseness[expected])):
+        errors["caseness"] = [f"A number `{expected}` for a measure where {direction.replace('_', ' ')}."]
+    elif complete and not low <= caseness[expected] <= high + (1 if expected == "below" else 0):
+        errors["caseness"] = [f"A cut-off within the range of the total, {low} to {high}."]
+    else:
+        _text(errors, "caseness.source", caseness["source"])
+
+    change = definition.get("reliable_change")
+    if change is not None:
+        if not isinstance(change, dict) or "citation" not in change:
+            errors["reliable_change"] = [
+                "An object with points, or sd and reliability, and the citation they come from."
+            ]
+        elif set(change) - {"citation"} == {"points"}:
+            if type(change["points"]) is not int or not 1 <= change["points"] <= max(high - low, 1):
+                errors["reliable_change.points"] = ["A whole number of points, at least 1, within the range."]
+        elif set(change) - {"citation"} == {"sd", "reliability"}:
+            if not _number(change["sd"]) or change["sd"] <= 0:
+                errors["reliable_change.sd"] = ["A standard deviation above 0."]
+            if not _number(change["reliability"]) or not 0 < change["reliability"] < 1:
+                errors["reliable_change.reliability"] = ["A reliability between 0 and 1."]
+        else:
+            errors["reliable_change"] = ["Either points, or sd and reliability (Jacobson & Truax); with citation."]
+        if isinstance(change, dict) and "citation" in change:
+            _text(errors, "reliable_change.citation", change["citation"])
+
+    rules = definition.get("risk_rules", [])
+    if not isinstance(rules, list):
+        errors["risk_rules"] = ["A list."]
+        rules = []
+    for index, rule in enumerate(rules):
+        where = f"risk_rules.{index}"
+        if not isinstance(rule, dict) or set(rule) != {"item", "at_or_above", "alert", "detail"}:
+            errors[where] = ["An object with item, at_or_above, alert and detail."]
+            continue
+        if complete and rule["item"] not in ranges:
+            errors[f"{where}.item"] = [f"An item of this measure: {', '.join(ranges)}."]
+        elif complete and (
+            type(rule["at_or_above"]) is not int
+            or not ranges[rule["item"]][0] < rule["at_or_above"] <= ranges[rule["item"]][1]
+        ):
+            errors[f"{where}.at_or_above"] = ["A whole number above the item's lowest option, at most its highest."]
+        if not isinstance(rule["alert"], str) or not CODE.match(rule["alert"]):
+            errors[f"{where}.alert"] = ["The alert's kind: 2 to 32 lowercase letters, digits or underscores."]
+        _text(errors, f"{where}.detail", rule["detail"], limit=300)
+        if isinstance(rule["detail"], str):
+            try:
+                rule["detail"].format(answer=0, max=0, item="")
+            except (KeyError, IndexError, ValueError):
+                errors[f"{where}.detail"] = ["Text that may name {answer}, {max} and {item}, nothing else."]
+    return errors
+
+
+def from_definition(definition: dict) -> Instrument:
+    """The measure a valid definition describes (ValueError, naming the problems, if it is not valid)."""
+    problems = definition_problems(definition)
+    if problems:
+        raise ValueError(f"not a valid measure: {problems}")
+    caseness = definition["caseness"]
+    change = definition.get("reliable_change") or {}
+    return Instrument(
+        code=definition["code"],
+        name=definition["name"],
+        prompt=definition["prompt"],
+        citation=definition["citation"],
+        licence=definition["licence"],
+        source=definition.get("source") or "",
+        items=tuple(
+            Item(
+                number,
+                item["text"],
+                tuple(Option(o["value"], o["label"]) for o in item["options"]),
+                key=item["key"],
+                reverse=item.get("reverse", False),
+            )
+            for number, item in enumerate(definition["items"], start=1)
+        ),
+        subscales=tuple(Subscale(s["key"], s["name"], tuple(s["items"])) for s in definition.get("subscales", [])),
+        bands=tuple(Band(b["low"], b["high"], b["label"]) for b in sorted(definition["bands"], key=lambda b: b["low"])),
+        direction=definition["direction"],
+        case_at_or_above=caseness.get("at_or_above"),
+        case_below=caseness.get("below"),
+        caseness_source=caseness["source"],
+        reliable_change_points=change.get("points"),
+        reliable_change_sd=change.get("sd"),
+        reliable_change_r=change.get("reliability"),
+        reliable_change_source=change.get("citation", ""),
+        risk_rules=tuple(
+            RiskRule(r["item"], r["at_or_above"], r["alert"], r["detail"]) for r in definition.get("risk_rules", [])
+        ),
+        definition=definition,
+    )
+
+
+def content_hash(definition: dict) -> str:
+    """The same for the same definition however its keys are ordered: a changed definition is a new version."""
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@functools.cache
+def builtin_definitions(path: Path = DEFINITIONS_FILE) -> list[dict]:
+    """The built-in definitions as the file gives them, read once per process (not to be changed by callers)."""
+    with path.open(encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+INSTRUMENTS = {instrument.code: instrument for instrument in map(from_definition, builtin_definitions())}
+PHQ9, GAD7, CSI4 = INSTRUMENTS["phq9"], INSTRUMENTS["gad7"], INSTRUMENTS["csi4"]
+# The built-in risk rule as (measure, item number): PHQ-9 item 9. What the generated practice (bench/generate.py)
+# writes its alerts from; the services read every measure's risk rules (`risks`).
+SAFETY_ITEM = next(
+    (instrument.code, instrument.item(rule.item).number)
+    for instrument in INSTRUMENTS.values()
+    for rule in instrument.risk_rules
 )
-
-GAD7 = Instrument(
-    code="gad7",
-    name="Generalized Anxiety Disorder scale (GAD-7)",
-    prompt="Over the last 2 weeks, how often have you been bothered by the following problems?",
-    citation="Spitzer RL, Kroenke K, Williams JBW, Löwe B. A brief measure for assessing generalized anxiety "
-    "disorder: the GAD-7. Arch Intern Med. 2006;166(10):1092-1097.",
-    items=tuple(
-        Item(number, text, FREQUENCY)
-        for number, text in enumerate(
-            [
-                "Feeling nervous, anxious, or on edge",
-                "Not being able to stop or control worrying",
-                "Worrying too much about different things",
-                "Trouble relaxing",
-                "Being so restless that it is hard to sit still",
-                "Becoming easily annoyed or irritable",
-                "Feeling afraid as if something awful might happen",
-            ],
-            start=1,
-        )
-    ),
-    bands=(Band(0, 4, "minimal"), Band(5, 9, "mild"), Band(10, 14, "moderate"), Band(15, 21, "severe")),
-    direction=LOWER_IS_BETTER,
-    case_at_or_above=8,
-    case_below=None,
-    reliable_change_points=4,
-)
-
-CSI4 = Instrument(
-    code="csi4",
-    name="Couples Satisfaction Index (CSI-4)",
-    prompt="About your relationship with your partner:",
-    citation="Funk JL, Rogge RD. Testing the ruler with item response theory: increasing precision of measurement "
-    "for relationship satisfaction with the Couples Satisfaction Index. J Fam Psychol. 2007;21(4):572-583.",
-    items=(
-        Item(
-            1,
-            "Please indicate the degree of happiness, all things considered, of your relationship.",
-            _options(
-                "Extremely Unhappy",
-                "Fairly Unhappy",
-                "A Little Unhappy",
-                "Happy",
-                "Very Happy",
-                "Extremely Happy",
-                "Perfect",
-            ),
-        ),
-        Item(
-            2,
-            "I have a warm and comfortable relationship with my partner.",
-            _options(
-                "Not at all true",
-                "A little true",
-                "Somewhat true",
-                "Mostly true",
-                "Almost completely true",
-                "Completely true",
-            ),
-        ),
-        Item(
-            3,
-            "How rewarding is your relationship with your partner?",
-            _options("Not at all", "A little", "Somewhat", "Mostly", "Almost completely", "Completely"),
-        ),
-        Item(
-            4,
-            "In general, how satisfied are you with your relationship?",
-            _options("Not at all", "A little", "Somewhat", "Mostly", "Almost completely", "Completely"),
-        ),
-    ),
-    bands=(Band(0, 13, "distressed"), Band(14, 21, "not distressed")),
-    direction=HIGHER_IS_BETTER,
-    case_at_or_above=None,
-    case_below=13.5,
-    # The Jacobson & Truax parameters come from settings (CSI4_RELIABLE_CHANGE_SD, CSI4_RELIABLE_CHANGE_R): see
-    # docs/outcome-measures.md. Until both are set, CSI-4 reliable change is reported as not available.
-)
-
-INSTRUMENTS = {instrument.code: instrument for instrument in (PHQ9, GAD7, CSI4)}
-SAFETY_ITEM = ("phq9", 9)  # any answer above 0 to PHQ-9 item 9 raises an alert
 
 
 # ---------------------------------------------------------------- scoring
@@ -212,7 +419,24 @@ def answer_problems(instrument: Instrument, answers) -> list[str]:
 
 
 def total(instrument: Instrument, answers: list[int]) -> int:
-    return sum(answers)
+    """The sum of every item as it counts (reverse-scored items from the other end)."""
+    return sum(item.scored(answer) for item, answer in zip(instrument.items, answers, strict=True))
+
+
+def subscale_totals(instrument: Instrument, answers: list[int]) -> dict[str, int]:
+    by_key = {item.key: item.scored(answer) for item, answer in zip(instrument.items, answers, strict=True)}
+    return {subscale.key: sum(by_key[key] for key in subscale.items) for subscale in instrument.subscales}
+
+
+def risks(instrument: Instrument, answers: list[int]) -> list[Risk]:
+    """The safety alerts these answers raise: one per risk rule whose item was answered at or above its value."""
+    raised = []
+    for rule in instrument.risk_rules:
+        item = instrument.item(rule.item)
+        answer = answers[item.number - 1]
+        if answer >= rule.at_or_above:
+            raised.append(Risk(rule.alert, rule.detail.format(answer=answer, max=item.high, item=item.key)))
+    return raised
 
 
 def band(instrument: Instrument, score: int) -> str:

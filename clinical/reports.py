@@ -225,18 +225,7 @@ def caseload_report(
 # ---------------------------------------------------------------- outcomes
 
 
-def _caseness_sql() -> str:
-    """SQL: is the baseline total (`b.total`) of instrument `b.instrument` at caseness?"""
-    parts = []
-    for code, instrument in instruments.INSTRUMENTS.items():
-        if instrument.case_at_or_above is not None:
-            parts.append(f"WHEN '{code}' THEN b.total >= {instrument.case_at_or_above}")
-        else:
-            parts.append(f"WHEN '{code}' THEN b.total < {instrument.case_below}")
-    return "CASE b.instrument " + " ".join(parts) + " END"
-
-
-OUTCOME_SCORES = f"""
+OUTCOME_SCORES = """
 client_adherence AS (
     SELECT client_id, SUM(by_assignee)::float / NULLIF(SUM(expected), 0) AS adherence
     FROM homework WHERE client_id IS NOT NULL GROUP BY client_id
@@ -255,12 +244,12 @@ latest AS (
 ),
 scored AS (
     SELECT l.clinician_id, l.instrument, l.change, l.reliable_change, l.recovered, ca.adherence,
-        ({_caseness_sql()}) AS case_at_baseline
+        b.at_caseness AS case_at_baseline
     FROM latest l
     /* The baselines, looked up per latest score (LATERAL, OFFSET 0: not flattened). As a three-column join
        PostgreSQL expected one row from it and recomputed client_adherence once per score. */
     CROSS JOIN LATERAL (
-        SELECT b.instrument, b.total FROM clinical_assessment b
+        SELECT b.at_caseness FROM clinical_assessment b
         WHERE b.case_id = l.case_id AND b.client_id = l.client_id AND b.instrument = l.instrument AND b.is_baseline
         OFFSET 0
     ) b

@@ -1,5 +1,5 @@
-"""`make run`: take the port, prepare the database (migrate, cache table, exercise catalog, demo practice), then run
-the worker and gunicorn side by side.
+"""`make run`: take the port, prepare the database (migrate, cache table, exercise catalog and measures, demo
+practice), then run the worker and gunicorn side by side.
 
 Run through `python -m tools.devdb exec --`, which provides the database and stops it afterwards. It says what it
 does, one line per step. The port is taken first, before anything touches the database: a second `make run` on
@@ -98,8 +98,9 @@ def main() -> int:
     step("migrating the database")
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)
-    step("loading the exercise catalog")
+    step("loading the exercise catalog and the measures")
     call_command("load_exercises")
+    call_command("load_instruments")
     step("seeding the demo practice")
     call_command("seed_demo")
     from django.db import connections

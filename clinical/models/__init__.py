@@ -31,11 +31,13 @@ from .homework import (
 )
 from .identity import STAFF_ROLES, OAuthApplication, Role, Supervision, User
 from .measures import (
-    INSTRUMENT_CODES,
+    BUILTIN_INSTRUMENTS,
     SCHEDULE_INTERVAL_DAYS,
     Assessment,
     AssessmentSchedule,
     AssessmentSource,
+    Instrument,
+    InstrumentVersion,
     SafetyAlert,
     ScheduleFrequency,
     ScheduleStatus,
@@ -63,9 +65,9 @@ from .sessions import (
 
 __all__ = [
     "BOOKED",
+    "BUILTIN_INSTRUMENTS",
     "CLIENT_DETAILS",
     "GAS_SCORES",
-    "INSTRUMENT_CODES",
     "NOTE_SECTIONS",
     "RATING_ITEMS",
     "RATING_MAX",
@@ -99,6 +101,8 @@ __all__ = [
     "HomeworkAssignment",
     "HomeworkProgress",
     "HomeworkSubmission",
+    "Instrument",
+    "InstrumentVersion",
     "NoteAddendum",
     "NoteFormat",
     "NoteStatus",

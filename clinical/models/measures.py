@@ -1,4 +1,7 @@
+import uuid
+
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -9,7 +12,54 @@ from .base import Record
 from .care import Case
 from .people import Client
 
-INSTRUMENT_CODES = [("phq9", "PHQ-9"), ("gad7", "GAD-7"), ("csi4", "CSI-4")]
+BUILTIN_INSTRUMENTS = ["phq9", "gad7", "csi4"]
+
+
+@pghistory.track()
+class Instrument(Record):
+    """An outcome measure: built in (`author` empty: PHQ-9, GAD-7, CSI-4, clinical/instrument_definitions.yaml) or
+    published by a practice admin. Its definition lives in immutable versions; `current` is the one new assessments
+    are scored with, and each assessment keeps the version it was scored with."""
+
+    code = models.CharField(max_length=32, unique=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    current = models.ForeignKey("InstrumentVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[a-z][a-z0-9_]{1,31}$"), name="instrument_code_form")
+        ]
+        indexes = [models.Index(fields=["created_at", "id"], name="instrument_created_id")]
+
+    def __str__(self):
+        return self.code
+
+
+class InstrumentVersion(models.Model):
+    """One immutable definition of a measure (clinical.instruments reads and scores it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "number"], name="instrument_version_number_unique"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="instrument_versions_are_immutable", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self):
+        return f"{self.instrument_id} v{self.number}"
 
 
 class AssessmentSource(models.TextChoices):
@@ -42,7 +92,7 @@ class AssessmentSchedule(Record):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="assessment_schedules")
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="assessment_schedules")
-    instrument = models.CharField(max_length=8, choices=INSTRUMENT_CODES)
+    instrument = models.CharField(max_length=32)  # the measure's code: answered with its current version
     frequency = models.CharField(max_length=20, choices=ScheduleFrequency.choices)
     start_date = models.DateField(default=timezone.localdate)
     end_date = models.DateField(null=True, blank=True)
@@ -51,7 +101,6 @@ class AssessmentSchedule(Record):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(instrument__in=["phq9", "gad7", "csi4"]), name="schedule_instrument"),
             models.CheckConstraint(condition=Q(frequency__in=ScheduleFrequency.values), name="schedule_frequency"),
             models.CheckConstraint(condition=Q(status__in=ScheduleStatus.values), name="schedule_status"),
             models.CheckConstraint(
@@ -71,7 +120,8 @@ class Assessment(Record):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="assessments")
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="assessments")
-    instrument = models.CharField(max_length=8, choices=INSTRUMENT_CODES)
+    instrument = models.CharField(max_length=32)  # the measure's code
+    instrument_version = models.ForeignKey(InstrumentVersion, on_delete=models.PROTECT, related_name="+")
     answers = ArrayField(models.SmallIntegerField())
     administered_at = models.DateTimeField()
     source = models.CharField(max_length=12, choices=AssessmentSource.choices)
@@ -80,18 +130,20 @@ class Assessment(Record):
     )
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     total = models.SmallIntegerField()
-    band = models.CharField(max_length=24)
+    subscales = models.JSONField(default=dict, blank=True)  # {subscale key: its total}, for measures that have some
+    band = models.CharField(max_length=100)
     is_baseline = models.BooleanField(default=False)
     change = models.SmallIntegerField(null=True, blank=True)
     reliable_change = models.CharField(max_length=12, blank=True)
     clinically_significant = models.BooleanField(null=True, blank=True)
     recovered = models.BooleanField(null=True, blank=True)
+    # At the measure's caseness by this total, as its version defines it (reports read it for the baseline).
+    at_caseness = models.BooleanField()
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(instrument__in=["phq9", "gad7", "csi4"]), name="assessment_instrument"),
             models.CheckConstraint(condition=Q(source__in=AssessmentSource.values), name="assessment_source"),
-            models.CheckConstraint(condition=Q(total__gte=0, total__lte=27), name="assessment_total_range"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="assessment_total_range"),
             models.CheckConstraint(
                 condition=Q(reliable_change__in=["", "improved", "deteriorated", "none"]),
                 name="assessment_reliable_change",

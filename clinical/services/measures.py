@@ -24,25 +24,27 @@ from kernel.changes import lock_at_version, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
+from . import instruments as measures_data
 from .cases import require_case_not_closed, require_case_writable
 
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _check(instrument_code: str, answers, administered_at) -> instruments.Instrument:
-    instrument = instruments.INSTRUMENTS.get(instrument_code)
+def _check(instrument_code: str, answers, administered_at):
+    """(version, measure) for `instrument_code`'s current version, after checking the answers against it."""
+    current = measures_data.current_measure(instrument_code) if isinstance(instrument_code, str) else None
     errors = {}
-    if instrument is None:
-        errors["instrument"] = [f"One of: {', '.join(instruments.INSTRUMENTS)}."]
+    if current is None:
+        errors["instrument"] = [f"One of: {', '.join(measures_data.known_codes())}."]
     else:
-        problems = instruments.answer_problems(instrument, answers)
+        problems = instruments.answer_problems(current[1], answers)
         if problems:
             errors["answers"] = problems
     if administered_at > timezone.now() + CLOCK_SKEW:
         errors["administered_at"] = ["This is in the future."]
     if errors:
         raise InvalidInput(errors)
-    return instrument
+    return current
 
 
 BASELINE_FIGURES = {
@@ -66,18 +68,20 @@ def _figures(instrument: instruments.Instrument, baseline_total: int, total: int
 
 
 def refresh_series(*, client: Client, case: Case, instrument_code: str) -> None:
-    """(Re)compute the change figures of a client's series against its baseline, the earliest assessment.
-    Rows whose figures change get a new version, so ETags and `updated_since` sync see them."""
-    instrument = instruments.INSTRUMENTS[instrument_code]
+    """(Re)compute the change figures of a client's series against its baseline, the earliest assessment, each by
+    the rules of the version it was scored with. Rows whose figures change get a new version, so ETags and
+    `updated_since` sync see them."""
     series = list(
         Assessment.objects.select_for_update()
+        .select_related("instrument_version")
         .filter(client=client, case=case, instrument=instrument_code)
         .order_by("administered_at", "created_at")
     )
     baseline = series[0]
     for assessment in series:
+        measure = measures_data.measure_of(assessment.instrument_version)
         fields = (
-            BASELINE_FIGURES if assessment.pk == baseline.pk else _figures(instrument, baseline.total, assessment.total)
+            BASELINE_FIGURES if assessment.pk == baseline.pk else _figures(measure, baseline.total, assessment.total)
         )
         if any(getattr(assessment, k) != v for k, v in fields.items()):
             Assessment.objects.filter(pk=assessment.pk).update(
@@ -97,7 +101,7 @@ def assessment_record(
     schedule: AssessmentSchedule | None = None,
 ) -> Assessment:
     """Score and store an assessment, compare it with the baseline, and raise a safety alert in the same
-    transaction when PHQ-9 item 9 is above 0.
+    transaction when an answer meets one of the measure's risk rules (PHQ-9: item 9 above 0).
 
     A clinician records for a client of one of their cases; a client self-reports against a schedule of theirs.
     """
@@ -122,7 +126,7 @@ def assessment_record(
         ):
             raise InvalidInput({"schedule": ["This schedule asks another client, case or measure."]})
         source = AssessmentSource.CLINICIAN
-    definition = _check(instrument, answers, administered_at)
+    published, definition = _check(instrument, answers, administered_at)
     score = instruments.total(definition, answers)
     baseline = (
         Assessment.objects.select_for_update()
@@ -137,13 +141,16 @@ def assessment_record(
             client=client,
             case=case,
             instrument=instrument,
+            instrument_version=published,
             answers=answers,
             administered_at=administered_at,
             source=source,
             schedule=schedule,
             recorded_by=actor,
             total=score,
+            subscales=instruments.subscale_totals(definition, answers),
             band=instruments.band(definition, score),
+            at_caseness=instruments.is_case(definition, score),
             **figures,
         )
     )
@@ -153,14 +160,15 @@ def assessment_record(
     happened("assessment.recorded", assessment=assessment, case=case, client=client)
     if figures["reliable_change"] == "deteriorated":
         happened("assessment.reliable_deterioration", assessment=assessment, case=case, client=client)
-    code, item = instruments.SAFETY_ITEM
-    if instrument == code and answers[item - 1] > 0:
+    raised = instruments.risks(definition, answers)
+    if raised:
+        # One alert per assessment: the first rule's kind, every raised rule's detail (a measure may have several).
         alert = SafetyAlert.objects.create(
             case=case,
             client=client,
             assessment=assessment,
-            kind="phq9_item9",
-            detail=f"PHQ-9 item 9 (thoughts of self-harm) answered {answers[item - 1]} of 3.",
+            kind=raised[0].alert,
+            detail=" ".join(risk.detail for risk in raised)[:300],
         )
         audit_append(actor=actor, action="create", object_type="alert", object_ids=[alert.pk])
         happened("alert.raised", alert=alert, case=case, client=client)
@@ -179,8 +187,8 @@ def schedule_create(
         errors["client"] = ["A client of this case."]
     elif client.user_id is None:
         errors["client"] = ["This client has no app login yet; invite them first."]
-    if instrument not in instruments.INSTRUMENTS:
-        errors["instrument"] = [f"One of: {', '.join(instruments.INSTRUMENTS)}."]
+    if measures_data.current_measure(instrument) is None:
+        errors["instrument"] = [f"One of: {', '.join(measures_data.known_codes())}."]
     start_date = start_date or timezone.localdate()
     if end_date is not None and end_date < start_date:
         errors["end_date"] = ["The end date cannot come before the start date."]
