@@ -73,6 +73,9 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("POST /api/v1/invitations/accept/", "token"): "only an issued invitation, unused and unexpired",
     ("POST /api/v1/assessments/", "schedule"): "a client names the schedule they answer",
     ("POST /api/v1/assessments/", "case"): "a clinician names client and case",
+    # Not an enum in the contract: measures are published data (instruments/), a practice adds its own.
+    ("POST /api/v1/assessments/", "instrument"): "a published measure's code",
+    ("POST /api/v1/assessment-schedules/", "instrument"): "a published measure's code",
     ("POST /api/v1/cases/", "client"): "an individual case names a client and no couple",
     ("POST /api/v1/cases/", "couple"): "a couple case names a couple and no client",
     ("POST /api/v1/exercises/", "response_fields"): "each kind of response field takes its own settings",
