@@ -35,6 +35,8 @@ DEFINITIONS_FILE = Path(__file__).with_name("instrument_definitions.yaml")
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")  # a measure's code, also used in URLs and as a FHIR code
 KEY = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # an item's or subscale's key
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+PLACEHOLDERS = ("{answer}", "{max}", "{item}")  # what a risk rule's detail may name (filled in by `risks`)
 MAX_ITEMS = 200
 MAX_OPTION_VALUE = 100
 
@@ -318,7 +320,7 @@ def definition_problems(definition) -> dict[str, list[str]]:
         if not isinstance(rule, dict) or set(rule) != {"item", "at_or_above", "alert", "detail"}:
             errors[where] = ["An object with item, at_or_above, alert and detail."]
             continue
-        if complete and rule["item"] not in ranges:
+        if not isinstance(rule["item"], str) or (complete and rule["item"] not in ranges):
             errors[f"{where}.item"] = [f"An item of this measure: {', '.join(ranges)}."]
         elif complete and (
             type(rule["at_or_above"]) is not int
@@ -329,9 +331,9 @@ def definition_problems(definition) -> dict[str, list[str]]:
             errors[f"{where}.alert"] = ["The alert's kind: 2 to 32 lowercase letters, digits or underscores."]
         _text(errors, f"{where}.detail", rule["detail"], limit=300)
         if isinstance(rule["detail"], str):
-            try:
-                rule["detail"].format(answer=0, max=0, item="")
-            except (KeyError, IndexError, ValueError):
+            named = PLACEHOLDER.findall(rule["detail"])
+            braces = rule["detail"].count("{") + rule["detail"].count("}")
+            if not set(named) <= set(PLACEHOLDERS) or braces != 2 * len(named):
                 errors[f"{where}.detail"] = ["Text that may name {answer}, {max} and {item}, nothing else."]
     return errors
 
@@ -435,7 +437,8 @@ def risks(instrument: Instrument, answers: list[int]) -> list[Risk]:
         item = instrument.item(rule.item)
         answer = answers[item.number - 1]
         if answer >= rule.at_or_above:
-            raised.append(Risk(rule.alert, rule.detail.format(answer=answer, max=item.high, item=item.key)))
+            detail = rule.detail.replace("{answer}", str(answer)).replace("{max}", str(item.high))
+            raised.append(Risk(rule.alert, detail.replace("{item}", item.key)))
     return raised
 
 

@@ -166,8 +166,14 @@ def test_a_practice_measure_scores_reverse_items_and_subscales_as_worked_by_hand
         ),
         (lambda d: d["subscales"][0]["items"].append("z"), "subscales.0.items"),
         (lambda d: d["risk_rules"][0].update(item="z"), "risk_rules.0.item"),
+        (lambda d: d["risk_rules"][0].update(item=["b"]), "risk_rules.0.item"),
+        (lambda d: d["subscales"][0].update(items=[["a"]]), "subscales.0.items"),
+        (lambda d: d["items"][0].update(key=["a"]), "items.0.key"),
         (lambda d: d["risk_rules"][0].update(at_or_above=0), "risk_rules.0.at_or_above"),
         (lambda d: d["risk_rules"][0].update(detail="{name}"), "risk_rules.0.detail"),
+        (lambda d: d["risk_rules"][0].update(detail="{answer.__class__}"), "risk_rules.0.detail"),
+        (lambda d: d["risk_rules"][0].update(detail="{answer:>999999999}"), "risk_rules.0.detail"),
+        (lambda d: d["risk_rules"][0].update(detail="Item {item"), "risk_rules.0.detail"),
         (lambda d: d.update(caseness={"at_or_above": 6, "source": "x"}), "caseness"),  # wrong side for higher
         (lambda d: d.update(caseness={"below": 40, "source": "x"}), "caseness"),  # outside 0..12
         (lambda d: d.update(code="Closeness!"), "code"),
