@@ -86,6 +86,7 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("POST /api/v1/submissions/", "responses"): "the answers the exercise version's response fields ask for",
     ("POST /api/v1/submissions/{id}/amend/", "completed_at"): "within the homework's dates",
     ("POST /api/v1/submissions/{id}/amend/", "responses"): "the answers the exercise version's response fields ask for",
+    ("POST /api/v1/sessions/{id}/transition/", "reason"): "a cancellation or no-show says why (not blank)",
     ("POST /api/v1/webhooks/", "url"): "a host that resolves, to a public address (no SSRF)",
     ("PATCH /api/v1/webhooks/{id}/", "url"): "a host that resolves, to a public address (no SSRF)",
     ("POST /api/v1/staff/", "email"): "unique among accounts",
