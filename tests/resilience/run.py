@@ -356,6 +356,8 @@ def kill(context: Context) -> Outcome:
     load = context.load(seconds, seed=3)
     runner = threading.Thread(target=load.run)
     runner.start()
+    while not load.started:  # set by the load's thread as it begins: the kill slots are counted from it
+        time.sleep(0.01)
     kills = []
     interval = seconds / (wanted + 1)
     rng = random.Random(context.args.seed)
