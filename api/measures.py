@@ -8,8 +8,7 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 
 from clinical import instruments, selectors
-from clinical.models import Assessment, AssessmentSchedule, Instrument, Role, ScheduleFrequency
-from clinical.services import instruments as published
+from clinical.models import Assessment, AssessmentSchedule, Role, ScheduleFrequency
 from clinical.services import measures as services
 
 from .filters import ScopedIdFilter
@@ -31,7 +30,7 @@ class MeasureCodeField(serializers.CharField):
 
     def to_internal_value(self, data):
         code = super().to_internal_value(data)
-        if not Instrument.objects.filter(code=code, current__isnull=False).exists():
+        if selectors.current_measure(code) is None:
             self.fail("invalid_choice", input=code)
         return code
 
@@ -123,10 +122,10 @@ class InstrumentViewSet(ResourceViewSet):
     lookup_value_regex = "[a-z0-9_]+"
 
     def list(self, request):
-        return self.page([measure for _, measure in published.current_measures()])
+        return self.page([measure for _, measure in selectors.current_measures()])
 
     def retrieve(self, request, code=None):
-        current = published.current_measure(code)
+        current = selectors.current_measure(code)
         if current is None:
             raise Http404
         return self.respond(current[1], fetched=True)
@@ -344,7 +343,7 @@ class MyAssessmentsDueViewSet(ListMixin, ResourceViewSet):
         before_each_session schedule lists one item per session due (`session`, `due_before`); a cancelled session
         withdraws its item.
         """
-        measures = {row.code: measure for row, measure in published.current_measures()}
+        measures = {row.code: measure for row, measure in selectors.current_measures()}
         due = [
             {
                 "schedule": item.schedule,

@@ -60,7 +60,7 @@ from psycopg.types.json import Jsonb
 from clinical import adherence, instruments
 from clinical.fields import fernet
 from clinical.models import NOTE_SECTIONS, AuditEvent, Case, Client, User
-from clinical.services.instruments import current_measure
+from clinical.selectors import current_measure
 from clinical.services.progress import FILL as PROGRESS_FILL
 from exercises.models import Exercise
 from kernel.audit import GENESIS_HASH, event_hash

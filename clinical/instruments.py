@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -377,6 +377,17 @@ def from_definition(definition: dict) -> Instrument:
         ),
         definition=definition,
     )
+
+
+_PUBLISHED: dict = {}  # a published version's id -> its measure: versions are immutable (a trigger refuses UPDATE)
+
+
+def measure_of(version) -> Instrument:
+    """The measure a published version (clinical.models.InstrumentVersion) defines, parsed once per process."""
+    measure = _PUBLISHED.get(version.pk)
+    if measure is None:
+        measure = _PUBLISHED[version.pk] = replace(from_definition(version.definition), version=version.number)
+    return measure
 
 
 def content_hash(definition: dict) -> str:

@@ -24,7 +24,7 @@ from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from clinical import adherence
+from clinical import adherence, instruments
 from clinical.models import (
     SCHEDULE_INTERVAL_DAYS,
     STAFF_ROLES,
@@ -41,6 +41,8 @@ from clinical.models import (
     GoalAttainmentRating,
     HomeworkAssignment,
     HomeworkSubmission,
+    Instrument,
+    InstrumentVersion,
     NotificationPreferences,
     ProgressNote,
     Role,
@@ -84,6 +86,11 @@ def active_supervisor_of(*, clinician: User) -> User | None:
     return supervision.supervisor if supervision else None
 
 
+def _supervised_by(user: User) -> QuerySet[Supervision]:
+    """The ids of `user`'s current supervisees, as a subquery (`supervisee`)."""
+    return Supervision.objects.filter(supervisor=user, ended_on__isnull=True).values("supervisee")
+
+
 def supervisees_of(*, supervisor: User) -> QuerySet[User]:
     return User.objects.filter(supervisions_received__supervisor=supervisor, supervisions_received__ended_on=None)
 
@@ -99,8 +106,7 @@ def _held_by(user: User, *, writable: bool, field: str) -> Q | None:
     own = Q(**{field: user.pk})
     if writable or user.role != Role.SUPERVISOR:
         return own
-    active = Supervision.objects.filter(supervisor=user, ended_on__isnull=True).values("supervisee")
-    return own | Q(**{f"{field}__in": active})
+    return own | Q(**{f"{field}__in": _supervised_by(user)})
 
 
 def _cases(user: User, *, writable: bool) -> QuerySet[Case]:
@@ -592,10 +598,28 @@ def clinicians_reportable_by(*, user: User) -> QuerySet[User]:
     if user.role == Role.SUPERVISOR:
         # One key set (`id IN (supervisees UNION ALL me)`), read by key: `id = me OR id IN (supervisees)` made
         # PostgreSQL scan every user of the practice (13 ms at 20,000 users, 0.8 ms this way; bench 2026-12-03).
-        active = Supervision.objects.filter(supervisor=user, ended_on__isnull=True).values("supervisee")
-        whom = Q(pk__in=active.union(User.objects.filter(pk=user.pk).values("pk"), all=True))
+        whom = Q(pk__in=_supervised_by(user).union(User.objects.filter(pk=user.pk).values("pk"), all=True))
     caller_first = Choice(When(pk=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
     return User.objects.filter(whom).order_by(caller_first, "display_name", "id")
+
+
+# ---------------------------------------------------------------- measures
+
+
+def current_measures() -> list[tuple[Instrument, instruments.Instrument]]:
+    """Every published measure with its current version's measure, built-in ones first (in the definitions'
+    order), then by code. The same for everyone: measures are the practice's reference data, not records."""
+    builtin = [d["code"] for d in instruments.builtin_definitions()]
+    rows = Instrument.objects.select_related("current").filter(current__isnull=False)
+    order = {code: index for index, code in enumerate(builtin)}
+    ordered = sorted(rows, key=lambda row: (order.get(row.code, len(order)), row.code))
+    return [(row, instruments.measure_of(row.current)) for row in ordered]
+
+
+def current_measure(code: str) -> tuple[InstrumentVersion, instruments.Instrument] | None:
+    """The version new assessments of `code` are scored with, and its measure; None for an unknown code."""
+    row = Instrument.objects.select_related("current").filter(code=code, current__isnull=False).first()
+    return None if row is None else (row.current, instruments.measure_of(row.current))
 
 
 # ---------------------------------------------------------------- reminders

@@ -1,9 +1,8 @@
-"""Outcome measures as published data: the built-in definitions loaded like the exercise catalog, a practice's own
-published by its admins, each change a new immutable version; and reading the version an assessment is scored with.
+"""Publishing outcome measures: the built-in definitions loaded like the exercise catalog, a practice's own
+published by its admins, each change a new immutable version. Reading them: clinical.selectors (published
+measures) and clinical.instruments.measure_of (a version's measure)."""
 
-Definitions are immutable, so a version's parsed measure is kept per process (by version id)."""
-
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,38 +11,6 @@ from clinical import instruments
 from clinical.models import Instrument, InstrumentVersion
 from kernel.audit import audit_append
 from kernel.errors import InvalidInput
-
-_MEASURES: dict = {}  # version id -> its measure: versions are immutable (a trigger refuses UPDATE)
-
-
-def measure_of(version: InstrumentVersion) -> instruments.Instrument:
-    """The measure a published version defines, scored by clinical.instruments (parsed once per process)."""
-    measure = _MEASURES.get(version.pk)
-    if measure is None:
-        measure = _MEASURES[version.pk] = replace(
-            instruments.from_definition(version.definition), version=version.number
-        )
-    return measure
-
-
-def current_measures() -> list[tuple[Instrument, instruments.Instrument]]:
-    """Every measure with its current version, built-in ones first (in the definitions' order), then by code."""
-    builtin = [d["code"] for d in instruments.builtin_definitions()]
-    rows = Instrument.objects.select_related("current").filter(current__isnull=False)
-    ordered = sorted(
-        rows, key=lambda i: (i.code not in builtin, builtin.index(i.code) if i.code in builtin else 0, i.code)
-    )
-    return [(row, measure_of(row.current)) for row in ordered]
-
-
-def current_measure(code: str) -> tuple[InstrumentVersion, instruments.Instrument] | None:
-    """The version new assessments of `code` are scored with, and its measure; None for an unknown code."""
-    row = Instrument.objects.select_related("current").filter(code=code, current__isnull=False).first()
-    return None if row is None else (row.current, measure_of(row.current))
-
-
-def known_codes() -> list[str]:
-    return [row.code for row, _ in current_measures()]
 
 
 def invalid_measure(problems: dict[str, list[str]]) -> InvalidInput:

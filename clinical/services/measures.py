@@ -18,24 +18,28 @@ from clinical.models import (
     SafetyAlert,
     ScheduleStatus,
 )
-from clinical.selectors import case_clients
+from clinical.selectors import case_clients, current_measure, current_measures
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
 
-from . import instruments as measures_data
 from .cases import require_case_not_closed, require_case_writable
 
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+def _the_published_measures() -> list[str]:
+    """The problem with a code no published measure has."""
+    return [f"One of: {', '.join(row.code for row, _ in current_measures())}."]
+
+
 def _check(instrument_code: str, answers, administered_at):
     """(version, measure) for `instrument_code`'s current version, after checking the answers against it."""
-    current = measures_data.current_measure(instrument_code) if isinstance(instrument_code, str) else None
+    current = current_measure(instrument_code) if isinstance(instrument_code, str) else None
     errors = {}
     if current is None:
-        errors["instrument"] = [f"One of: {', '.join(measures_data.known_codes())}."]
+        errors["instrument"] = _the_published_measures()
     else:
         problems = instruments.answer_problems(current[1], answers)
         if problems:
@@ -79,7 +83,7 @@ def refresh_series(*, client: Client, case: Case, instrument_code: str) -> None:
     )
     baseline = series[0]
     for assessment in series:
-        measure = measures_data.measure_of(assessment.instrument_version)
+        measure = instruments.measure_of(assessment.instrument_version)
         fields = (
             BASELINE_FIGURES if assessment.pk == baseline.pk else _figures(measure, baseline.total, assessment.total)
         )
@@ -187,8 +191,8 @@ def schedule_create(
         errors["client"] = ["A client of this case."]
     elif client.user_id is None:
         errors["client"] = ["This client has no app login yet; invite them first."]
-    if measures_data.current_measure(instrument) is None:
-        errors["instrument"] = [f"One of: {', '.join(measures_data.known_codes())}."]
+    if current_measure(instrument) is None:
+        errors["instrument"] = _the_published_measures()
     start_date = start_date or timezone.localdate()
     if end_date is not None and end_date < start_date:
         errors["end_date"] = ["The end date cannot come before the start date."]
