@@ -122,7 +122,7 @@ class Instrument:
     subscales: tuple[Subscale, ...] = ()
     risk_rules: tuple[RiskRule, ...] = ()
     definition: dict = field(default_factory=dict, compare=False, repr=False)  # as published
-    version: int | None = None  # its version's number, once published (clinical.services.instruments)
+    version: int | None = None  # its version's number, once published (measure_of)
 
     @property
     def min_total(self) -> int:

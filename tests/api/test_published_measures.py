@@ -1,6 +1,7 @@
-"""Measures as published, versioned data (clinical/services/instruments.py): the built-in ones loaded like the
-exercise catalog, a changed definition a new version that old assessments do not follow, and a practice's own
-measure (reverse-scored items, a subscale, a risk rule) scheduled, answered in the app and scored as worked by hand."""
+"""Measures as published, versioned data (published by clinical/services/instruments.py, read through
+clinical.selectors): the built-in ones loaded like the exercise catalog, a changed definition a new version that old
+assessments do not follow, and a practice's own measure (reverse-scored items, a subscale, a risk rule) scheduled,
+answered in the app and scored as worked by hand."""
 
 import copy
 import uuid
