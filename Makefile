@@ -89,7 +89,7 @@ examples-check: install
 
 ## Re-resolve the lock files from the ranges in pyproject.toml: runtime (Docker), runtime + dev (make), runtime + docs
 ## (make docs-check).
-COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 lock: install
 	$(PY) -m pip install --quiet pip-tools
