@@ -331,7 +331,7 @@ class ProblemDetailsMiddleware:
 
     def _rewrites(self, request, response) -> bool:
         content_type = response.get("Content-Type", "").split(";")[0].strip()
-        if content_type == PROBLEM_MEDIA_TYPE:
+        if content_type in (PROBLEM_MEDIA_TYPE, "application/fhir+json"):  # FHIR answers OperationOutcome
             return False
         if request.path.startswith("/api/"):
             return True

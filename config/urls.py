@@ -6,6 +6,7 @@ from oauth2_provider import views as oauth_views
 
 from api import docs, oauth
 from api.urls import problem_urls, v1
+from fhir_r4 import urls as fhir_urls
 
 oauth_patterns = [
     path("authorize/", oauth.AuthorizationView.as_view(), name="authorize"),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("api/v1/", include(v1)),
     path("api/problems/", include(problem_urls)),
+    path("fhir/r4/", include(fhir_urls)),
     path("api/schema/", docs.SchemaView.as_view(), name="schema"),
     path("api/docs/", docs.SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(

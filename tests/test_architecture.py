@@ -12,7 +12,7 @@ from api.viewsets import ResourceViewSet
 ROOT = Path(__file__).resolve().parent.parent
 
 # Layers, top to bottom: a package may import those below it, never those above.
-LAYERS = ["config", "api", "events", "clinical", "exercises", "kernel"]
+LAYERS = ["config", "fhir_r4", "api", "events", "clinical", "exercises", "kernel"]
 # The modules of api/ that every resource module may use: the HTTP concerns, each in one place.
 API_INFRASTRUCTURE = {
     "audit",

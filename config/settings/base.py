@@ -327,6 +327,9 @@ OAUTH_ROLE_SCOPES = {
 OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
 # How long a process may answer a bearer token from its own memory instead of querying it (api/token_cache.py:
 # every revocation, rotation or deactivation evicts it at once in every process; 0 switches the cache off).
+# The namespace of this software's own FHIR code systems and extensions (fhir_r4/terminology.py): a URL the vendor
+# controls, the same on every server so that codes mean the same everywhere.
+FHIR_SYSTEM_BASE = env.str("FHIR_SYSTEM_BASE", default="https://fhir.couples-care.org/")
 TOKEN_CACHE_SECONDS = env.float("TOKEN_CACHE_SECONDS", default=30.0)
 # The cache's listener holds one connection per process for LISTEN; by default to the primary as DATABASES has it.
 # Behind pgbouncer in transaction mode, point this straight at PostgreSQL (a postgres:// URL): LISTEN needs a session.
