@@ -2,12 +2,19 @@
 validates against the R4 models (fhir.resources, R4B package) and its codes against the required value sets;
 callers read what the REST API lets them read and nothing more; every clinical read is audited."""
 
+from urllib.parse import quote
+
 import pytest
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from clinical.models import Assessment, Client, HomeworkSubmission, Role
+from clinical.services import goals, measures
 from clinical.services.demo import seed_demo
+from fhir_r4.search import TYPES
 from kernel.models import AuditEvent
 from tests.factories import UserFactory, issue_token
 from tests.helpers import HOMEWORK, READ_WRITE, Caller
@@ -197,3 +204,54 @@ def test_the_checks_would_catch_an_invalid_resource(demo):
     assert coded_problems({**observation, "status": "done"}) == ["Observation.status: 'done'"]
     wrong_loinc = {**observation, "code": {"coding": [{"system": "http://loinc.org", "code": "44261-7"}]}}
     assert coded_problems(wrong_loinc) == ["http://loinc.org: unknown code '44261-7'"]
+
+
+def test_reads_cost_the_same_however_many_records(demo, count_queries):
+    """$everything and each search: the same number of queries before and after the record grows."""
+    alex, caller = demo["alex"], demo["clinician"]
+    searches = [f"Patient/{alex.pk}/$everything", *(f"{kind}?patient={alex.pk}" for kind in MORE)]
+
+    def costs():
+        return [count_queries(lambda path=path: caller.get(FHIR + path, HTTP_ACCEPT=FHIR_JSON)) for path in searches]
+
+    before = costs()
+    case = alex.couples.get().cases.get()
+    clinician = demo["users"]["clinician"]
+    goal = goals.goal_create(actor=clinician, case=case, domain="communication", title="Speak up early")
+    goals.gas_rating_record(actor=clinician, goal=case.goals.filter(gas_levels__isnull=False).first(), score=1)
+    measures.assessment_record(
+        actor=clinician, client=alex, case=case, instrument="phq9", answers=[1] * 9, administered_at=timezone.now()
+    )
+    assert goal.pk
+    assert costs() == before
+
+
+MORE = ("Goal", "Observation", "QuestionnaireResponse", "CarePlan", "Task", "Encounter")
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+PARAMETER_VALUES = st.one_of(
+    TEXT,
+    st.sampled_from(["ge2026-01-01", "lt2026-12-03T10:00:00Z", "eq2026-13-45", "gt", "2026-01-01T25:00", "0", "-1"]),
+    st.integers(-5, 5000).map(str),
+    st.uuids().map(str),
+    st.uuids().map(lambda u: f"Patient/{u}"),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.one_of(st.sampled_from(sorted(TYPES)), TEXT.filter(lambda s: "/" not in s and "?" not in s)),
+    params=st.dictionaries(
+        st.one_of(st.sampled_from(["_id", "_lastUpdated", "_count", "_offset", "patient", "member"]), TEXT),
+        PARAMETER_VALUES,
+        max_size=4,
+    ),
+)
+def test_no_search_surprises_a_client(demo, kind, params):
+    """Whatever a search names, the answer is a valid Bundle or OperationOutcome, never an error page or a 500."""
+    response = demo["clinician"].get(FHIR + quote(kind), params, HTTP_ACCEPT=FHIR_JSON)
+    assert response.status_code in (200, 400, 404), response.content
+    assert response["Content-Type"] == FHIR_JSON
+    body = valid(response.json())
+    assert body["resourceType"] == ("Bundle" if response.status_code == 200 else "OperationOutcome")
