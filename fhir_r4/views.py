@@ -7,6 +7,7 @@ trail as read, in the request's transaction. Errors are FHIR's OperationOutcome,
 problem code (api/problems.py) in `issue.details.coding`.
 """
 
+import re
 import uuid
 
 import orjson
@@ -29,6 +30,8 @@ FHIR_MEDIA_TYPE = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 CAPABILITY_DATE = "2026-12-03"  # when what this server serves last changed
+OTHER_WHITESPACE = re.compile(r"[^\S \r\n\t]")
+JSON_FORMATS = ("json", "application/json", FHIR_MEDIA_TYPE)
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
 # What a FHIR issue's `code` (issue-type) is for each answer status.
@@ -50,32 +53,41 @@ class FhirAsJsonRenderer(FhirRenderer):
     media_type = "application/json"
 
 
-def _issue(status: int, code: str, text: str, expression: str | None = None) -> dict:
+def fhir_string(text: str) -> str:
+    """Text as a FHIR string may hold it: no whitespace but space, tab and line breaks (a caller's parameter name
+    may hold anything), and never empty."""
+    return OTHER_WHITESPACE.sub("\ufffd", text) or "\ufffd"
+
+
+def _issue(status: int, system: str, code: str, text: str, expression: str | None = None) -> dict:
     issue = {
         "severity": "error",
         "code": ISSUE_TYPE.get(status, "exception" if status >= 500 else "processing"),
-        "details": {"coding": [{"system": PROBLEM_TYPE_BASE, "code": code}], "text": text},
+        "details": {"coding": [{"system": system, "code": code}], "text": fhir_string(text)},
     }
-    if expression:
-        issue["expression"] = [expression]
+    if expression is not None:
+        issue["expression"] = [fhir_string(expression)]
     return issue
 
 
-def operation_outcome(problem: dict) -> dict:
+def operation_outcome(problem: dict, system: str) -> dict:
     """A problem+json body as an OperationOutcome: one issue per invalid input (the parameter in `expression`,
-    its code in `details`), else one issue with the problem's code."""
+    its code in `details`), else one issue with the problem's code; `system`, the problem catalog's URL."""
     status = problem["status"]
     issues = [
-        _issue(status, error["code"], error["message"], error["field"]) for error in problem.get("errors") or []
-    ] or [_issue(status, problem.get("code", "error"), problem["detail"])]
+        _issue(status, system, error["code"], error["message"], error["field"]) for error in problem.get("errors") or []
+    ] or [_issue(status, system, problem.get("code", "error"), problem["detail"])]
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def _outcome_handler(exc, context):
     """The REST API's answer (its status, code and headers, the transaction rolled back), as an OperationOutcome."""
     problem = exception_handler(exc, context)
+    system = context["request"].build_absolute_uri(PROBLEM_TYPE_BASE)
     response = Response(
-        operation_outcome(orjson.loads(problem.content)), status=problem.status_code, content_type=FHIR_MEDIA_TYPE
+        operation_outcome(orjson.loads(problem.content), system),
+        status=problem.status_code,
+        content_type=FHIR_MEDIA_TYPE,
     )
     for header in ("WWW-Authenticate", "Retry-After", "Allow"):
         if problem.has_header(header):
@@ -214,6 +226,8 @@ class SearchView(FhirView):
                     for name in unknown
                 }
             )
+        if request.query_params.get("_format", "json") not in JSON_FORMATS:
+            raise InvalidSearch("_format", "This server answers JSON only (_format=json).")
         count = self._integer("_count", DEFAULT_COUNT, 1, MAX_COUNT)
         offset = self._integer("_offset", 0, 0, None)
         querysets = [self._narrowed(source, resource_type) for source in sources]

@@ -164,7 +164,12 @@ def test_bad_input_is_an_operation_outcome_with_the_problem_code(demo):
     caller = demo["clinician"]
     outcome = read(caller, "Observation", status=400, colour="blue")
     assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "unknown_parameter"
+    assert outcome["issue"][0]["details"]["coding"][0] == {
+        "system": "http://testserver/api/problems/",
+        "code": "unknown_parameter",
+    }
+    assert outcome["issue"][0]["expression"] == ["colour"]
+    assert read(caller, "Observation", status=400, _format="xml")["issue"][0]["expression"] == ["_format"]
     assert read(caller, "Observation", status=400, _lastUpdated="yesterday")["issue"][0]["code"] == "invalid"
     assert read(caller, "Observation", status=400, patient="Patient/x")["resourceType"] == "OperationOutcome"
     assert read(caller, "Observation", status=400, _count="0")["resourceType"] == "OperationOutcome"
