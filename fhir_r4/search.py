@@ -14,16 +14,22 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from clinical import selectors
 from clinical.models import (
+    Assessment,
+    Case,
     Client,
     Couple,
     CoupleMember,
+    GoalAttainmentRating,
     HomeworkAssignment,
+    HomeworkSubmission,
     InstrumentVersion,
     Role,
+    Session,
     SubmissionStatus,
+    TreatmentGoal,
     User,
 )
-from exercises.models import ExerciseVersion
+from exercises.models import Exercise, ExerciseVersion
 from exercises.selectors import exercises_visible_to
 
 from . import resources as r
@@ -32,7 +38,9 @@ from . import resources as r
 @dataclass(frozen=True)
 class Source:
     audit_type: str  # the audit trail's name for these records ("" for reference data: not audited)
-    visible: Callable[[User], QuerySet]
+    # What the caller may read: the selector's records for a user; None is the whole practice (the bulk export,
+    # which its scope and role gate: fhir_r4/exports.py).
+    visible: Callable[[User | None], QuerySet]
     # The records about one client (a Patient's id), or None where the type has no patient.
     about: Callable[[QuerySet, object], QuerySet] | None
     render: Callable[[list, str, User], list[dict]]  # (records, FHIR base, caller) → resources, in order
@@ -52,13 +60,22 @@ def _of_case(prefix: str) -> Callable[[QuerySet, object], QuerySet]:
 # ---------------------------------------------------------------- people
 
 
+def _scoped(selector, model):
+    """The selector's records for a user, every record of the practice for None."""
+    return lambda user: model.objects.all() if user is None else selector(user=user)
+
+
 def _patients_visible(user):
+    if user is None:
+        return Client.objects.all()
     if user.role == Role.CLIENT:
         return Client.objects.filter(user=user)
     return selectors.clients_visible_to(user=user)
 
 
 def _groups_visible(user):
+    if user is None:
+        return Couple.objects.all()
     if user.role == Role.CLIENT:
         return Couple.objects.filter(members__client__user=user)
     return selectors.couples_visible_to(user=user)
@@ -85,7 +102,7 @@ GROUP = Source(
 
 
 def _cases_visible(user):
-    return selectors.cases_visible_to(user=user).prefetch_related(
+    return _scoped(selectors.cases_visible_to, Case)(user).prefetch_related(
         Prefetch("couple__members", CoupleMember.objects.order_by("position"))
     )
 
@@ -102,7 +119,7 @@ def _render_care_plans(cases, base, user):
     ids = [case.pk for case in cases]
     goals = defaultdict(list)
     for case_id, pk in (
-        selectors.goals_visible_to(user=user)
+        _scoped(selectors.goals_visible_to, TreatmentGoal)(user)
         .filter(case__in=ids)
         .order_by("created_at", "id")
         .values_list("case_id", "id")
@@ -110,7 +127,7 @@ def _render_care_plans(cases, base, user):
         goals[case_id].append(pk)
     tasks = defaultdict(list)
     for case_id, pk in (
-        selectors.assignments_visible_to(user=user)
+        _scoped(selectors.assignments_visible_to, HomeworkAssignment)(user)
         .filter(case__in=ids)
         .order_by("created_at", "id")
         .values_list("case_id", "id")
@@ -123,7 +140,7 @@ EPISODE = Source("case", _cases_visible, _of_case(""), _render_episodes)
 CARE_PLAN = Source("case", _cases_visible, _of_case(""), _render_care_plans)
 GOAL = Source(
     "goal",
-    lambda user: selectors.goals_visible_to(user=user).select_related("case"),
+    lambda user: _scoped(selectors.goals_visible_to, TreatmentGoal)(user).select_related("case"),
     _of_case("case__"),
     lambda goals, base, user: [r.goal(g, g.case) for g in goals],
 )
@@ -139,7 +156,9 @@ def _render_tasks(assignments, base, user):
 
 TASK = Source(
     "assignment",
-    lambda user: selectors.assignments_visible_to(user=user).select_related("case", "exercise_version__exercise"),
+    lambda user: _scoped(selectors.assignments_visible_to, HomeworkAssignment)(user).select_related(
+        "case", "exercise_version__exercise"
+    ),
     lambda qs, pk: qs.filter(assignees=pk),
     _render_tasks,
 )
@@ -152,7 +171,7 @@ def _sessions_about(queryset, client_id):
 
 ENCOUNTER = Source(
     "session",
-    lambda user: selectors.sessions_visible_to(user=user).select_related("case"),
+    lambda user: _scoped(selectors.sessions_visible_to, Session)(user).select_related("case"),
     _sessions_about,
     lambda sessions, base, user: [r.encounter(s, s.case) for s in sessions],
 )
@@ -161,12 +180,12 @@ ENCOUNTER = Source(
 
 
 def _assessments_visible(user):
-    return selectors.assessments_visible_to(user=user).select_related("instrument_version")
+    return _scoped(selectors.assessments_visible_to, Assessment)(user).select_related("instrument_version")
 
 
 def _submissions_visible(user):
     return (
-        selectors.submissions_visible_to(user=user)
+        _scoped(selectors.submissions_visible_to, HomeworkSubmission)(user)
         .filter(status=SubmissionStatus.CURRENT)
         .select_related("assignment__exercise_version__exercise")
     )
@@ -192,7 +211,7 @@ ASSESSMENT_OBSERVATION = Source(
 )
 GAS_OBSERVATION = Source(
     "gas_rating",
-    lambda user: selectors.gas_ratings_visible_to(user=user).select_related("goal__case"),
+    lambda user: _scoped(selectors.gas_ratings_visible_to, GoalAttainmentRating)(user).select_related("goal__case"),
     _of_case("goal__case__"),
     lambda rows, base, user: [r.gas_observation(g, g.goal.case) for g in rows],
     updated="created_at",
@@ -208,9 +227,9 @@ MEASURE_QUESTIONNAIRE = Source(
 )
 EXERCISE_QUESTIONNAIRE = Source(
     "",
-    lambda user: ExerciseVersion.objects.filter(exercise__in=exercises_visible_to(user=user)).select_related(
-        "exercise"
-    ),
+    lambda user: ExerciseVersion.objects.filter(
+        exercise__in=_scoped(exercises_visible_to, Exercise)(user)
+    ).select_related("exercise"),
     None,
     lambda rows, base, user: [r.exercise_questionnaire(v, base, current=v.exercise.current_id == v.pk) for v in rows],
     updated="created_at",
