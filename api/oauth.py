@@ -26,10 +26,12 @@ def role_scopes(user) -> list[str]:
 def granted_scopes(user, requested: list[str] | None) -> list[str]:
     """What a token of `user` gets: the requested scopes its role may hold, in the order asked (RFC 6749 §3.3 lets
     the server grant fewer; the token response's `scope` says which). Nothing requested: the default scopes
-    where the role may hold them, else all of the role's (an admin's or a client's one scope)."""
+    where the role may hold them, else the role's own one (an admin's or a client's), never one that must be asked
+    for by name (OAUTH_EXPLICIT_SCOPES: the bulk export's)."""
     allowed = role_scopes(user)
     if not requested:
-        return [s for s in oauth2_settings.DEFAULT_SCOPES if s in allowed] or allowed
+        implicit = [s for s in allowed if s not in settings.OAUTH_EXPLICIT_SCOPES]
+        return [s for s in oauth2_settings.DEFAULT_SCOPES if s in implicit] or implicit
     return [s for s in dict.fromkeys(requested) if s in allowed]
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.http import http_date
 from rest_framework import exceptions
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
@@ -24,6 +25,8 @@ from api.errors import PROBLEM_TYPE_BASE, exception_handler
 from clinical.models import Role
 from kernel.audit import audit_append
 
+from .exports import export_start
+from .models import BulkExport, BulkExportFile, ExportStatus
 from .search import PATIENT, PATIENT_PARAMETER, TYPES
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
@@ -405,3 +408,122 @@ class UnknownView(FhirView):
 
     def get(self, request, rest):
         raise exceptions.NotFound("No such FHIR path on this server (see /fhir/r4/metadata).")
+
+
+# ---------------------------------------------------------------- bulk export (FHIR Bulk Data, system level)
+
+NDJSON_MEDIA_TYPE = "application/fhir+ndjson"
+OUTPUT_FORMATS = (NDJSON_MEDIA_TYPE, "application/ndjson", "ndjson")
+
+
+class NdjsonRenderer(FhirRenderer):
+    media_type = NDJSON_MEDIA_TYPE
+    format = "ndjson"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else super().render(data, accepted_media_type, renderer_context)
+
+
+class ExportView(FhirView):
+    """The admin's export: `fhir:export`, asked for by name (never a default scope)."""
+
+    read_scopes = ["fhir:export"]
+    write_scopes = ["fhir:export"]
+    allowed_roles = [Role.ADMIN]
+
+
+class ExportKickoffView(ExportView):
+    """`$export` (GET or POST, `Prefer: respond-async`): 202 with the status URL in Content-Location."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request):
+        params = request.query_params
+        unknown = sorted(set(params) - {"_type", "_since", "_outputFormat"})
+        if unknown:
+            raise InvalidSearch(unknown[0], "$export takes _type, _since and _outputFormat.")
+        types = [t for t in params.get("_type", ",".join(TYPES)).split(",") if t]
+        wrong = [t for t in types if t not in TYPES]
+        if wrong or not types:
+            raise InvalidSearch("_type", f"Exported types are among: {', '.join(TYPES)}.")
+        if params.get("_outputFormat", NDJSON_MEDIA_TYPE) not in OUTPUT_FORMATS:
+            raise InvalidSearch("_outputFormat", "The export is written as application/fhir+ndjson.")
+        since = None
+        if "_since" in params:
+            since = parse_datetime(params["_since"])
+            if since is None or timezone.is_naive(since):
+                raise InvalidSearch("_since", "An instant with its time zone (2026-12-01T00:00:00Z).")
+        export = export_start(
+            actor=request.user, types=list(dict.fromkeys(types)), since=since, request_url=request.build_absolute_uri()
+        )
+        response = Response(status=202, content_type=FHIR_MEDIA_TYPE)
+        response["Content-Location"] = f"{self.base()}$export-status/{export.pk}"
+        return response
+
+    post = get
+
+
+class ExportStatusView(ExportView):
+    """While the worker writes: 202 with X-Progress; then the manifest; DELETE cancels or deletes it."""
+
+    http_method_names = ["get", "delete"]
+
+    def export(self, pk) -> BulkExport:
+        export = BulkExport.objects.filter(pk=_checked_id(pk), requested_by=self.request.user).first()
+        if export is None:
+            raise exceptions.NotFound("No such export (an expired one is deleted).")
+        return export
+
+    def get(self, request, pk):
+        export = self.export(pk)
+        if export.status in (ExportStatus.ACCEPTED, ExportStatus.RUNNING):
+            response = Response(status=202, content_type=FHIR_MEDIA_TYPE)
+            response["X-Progress"] = export.status
+            response["Retry-After"] = "5"
+            return response
+        if export.status == ExportStatus.FAILED:
+            return Response(
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "exception", "diagnostics": "The export failed."}],
+                },
+                status=500,
+                content_type=FHIR_MEDIA_TYPE,
+            )
+        files = export.files.order_by("resource_type", "part").values("id", "resource_type", "count")
+        response = Response(
+            {
+                "transactionTime": export.transaction_time.isoformat(),
+                "request": export.request_url,
+                "requiresAccessToken": True,
+                "output": [
+                    {"type": f["resource_type"], "url": f"{self.base()}$export-file/{f['id']}", "count": f["count"]}
+                    for f in files
+                ],
+                "error": [],
+            },
+            content_type="application/json",
+        )
+        response["Expires"] = http_date(export.expires_at.timestamp())
+        return response
+
+    def delete(self, request, pk):
+        export = self.export(pk)
+        export.delete()
+        return Response(status=202, content_type=FHIR_MEDIA_TYPE)
+
+
+class ExportFileView(ExportView):
+    renderer_classes = [NdjsonRenderer, FhirRenderer]
+
+    def get(self, request, pk):
+        file = (
+            BulkExportFile.objects.filter(
+                pk=_checked_id(pk), export__requested_by=request.user, export__expires_at__gt=timezone.now()
+            )
+            .only("content")
+            .first()
+        )
+        if file is None:
+            raise exceptions.NotFound("No such file (an export's files are deleted when it expires).")
+        return Response(file.content.encode() + b"\n", content_type=NDJSON_MEDIA_TYPE)

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "exercises",
     "kernel",
     "events",
+    "fhir_r4",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -312,17 +313,21 @@ OAUTH_SCOPES = {
     "homework": "List homework and submit completions (client apps)",
     "reports": "Read caseload and outcome reports",
     "admin": "Manage the practice's accounts, clinicians and supervision",
+    "fhir:export": "Export all of the practice's records as FHIR (bulk data, admins)",
 }
 
 # What each role's tokens may hold: a token gets the scopes asked for that its user's role may hold (api.oauth), at
 # the token endpoint, on the consent page and on refresh; none of them → `invalid_scope`. The README's scope table
 # says the same. Keys are clinical.models.Role values.
 OAUTH_ROLE_SCOPES = {
-    "admin": ["admin"],
+    "admin": ["admin", "fhir:export"],
     "clinician": ["clinical:read", "clinical:write", "reports"],
     "supervisor": ["clinical:read", "clinical:write", "reports"],
     "client": ["homework"],
 }
+
+# Scopes a token gets only when asked for by name, never by default: reading the whole practice at once.
+OAUTH_EXPLICIT_SCOPES = ["fhir:export"]
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
 # How long a process may answer a bearer token from its own memory instead of querying it (api/token_cache.py:
@@ -330,6 +335,9 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "clinical.OAuthApplication"
 # The namespace of this software's own FHIR code systems and extensions (fhir_r4/terminology.py): a URL the vendor
 # controls, the same on every server so that codes mean the same everywhere.
 FHIR_SYSTEM_BASE = env.str("FHIR_SYSTEM_BASE", default="https://fhir.couples-care.org/")
+# The bulk export (fhir_r4/exports.py): how long its files may be downloaded, and how many resources one file holds.
+FHIR_EXPORT_HOURS = env.float("FHIR_EXPORT_HOURS", default=24.0)
+FHIR_EXPORT_FILE_RESOURCES = env.int("FHIR_EXPORT_FILE_RESOURCES", default=10_000)
 TOKEN_CACHE_SECONDS = env.float("TOKEN_CACHE_SECONDS", default=30.0)
 # The cache's listener holds one connection per process for LISTEN; by default to the primary as DATABASES has it.
 # Behind pgbouncer in transaction mode, point this straight at PostgreSQL (a postgres:// URL): LISTEN needs a session.

@@ -16,9 +16,9 @@ from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
 from tests.api.oauth import TOKEN_URL, allow, bearer, exchange, password_token, pkce_pair, redirect_query
 from tests.factories import ApplicationFactory
 
-EVERY_SCOPE = "admin clinical:read clinical:write homework reports"
+EVERY_SCOPE = "admin clinical:read clinical:write homework reports fhir:export"
 ROLE_SCOPES = {
-    "admin@demo.test": {"admin"},
+    "admin@demo.test": {"admin", "fhir:export"},
     "clinician@demo.test": {"clinical:read", "clinical:write", "reports"},
     "supervisor@demo.test": {"clinical:read", "clinical:write", "reports"},
     "alex@demo.test": {"homework"},
@@ -43,6 +43,12 @@ def test_password_grant_grants_only_what_the_role_may_hold(demo, username):
     assert granted == ROLE_SCOPES[username]
     introspected = Client().get("/api/v1/me/", **bearer(response.json()["access_token"]))
     assert introspected.status_code == 200
+
+
+def test_the_bulk_export_scope_is_granted_only_when_asked_for_by_name(demo):
+    form = {"grant_type": "password", "username": "admin@demo.test", "password": DEMO_PASSWORD, "client_id": "demo-cli"}
+    assert Client().post(TOKEN_URL, form).json()["scope"] == "admin"  # no scope asked for: the role's default
+    assert password_token(Client(), "admin@demo.test", scope="fhir:export").json()["scope"] == "fhir:export"
 
 
 def test_a_client_asking_for_staff_scopes_gets_what_it_may_hold(demo):

@@ -51,7 +51,7 @@ def test_security_scheme_is_oauth2_with_the_project_scopes():
     flow = scheme["flows"]["authorizationCode"]
     assert flow["authorizationUrl"] == "/o/authorize/"
     assert flow["tokenUrl"] == "/o/token/"
-    assert set(flow["scopes"]) == {"clinical:read", "clinical:write", "homework", "reports", "admin"}
+    assert set(flow["scopes"]) == {"clinical:read", "clinical:write", "homework", "reports", "admin", "fhir:export"}
 
 
 def test_every_request_body_takes_json_types_as_the_contract_states():
