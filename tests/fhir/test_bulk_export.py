@@ -1,16 +1,28 @@
 """The bulk export as an admin's tool uses it: kick off with the `fhir:export` scope, poll, download NDJSON with the
 same token; every line a valid R4 resource; every record audited as read; files gone once expired."""
 
+import io
 from datetime import timedelta
 
 import orjson
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
-from clinical.models import Assessment, Client, HomeworkSubmission
+from clinical.models import (
+    Assessment,
+    Client,
+    GoalAttainmentRating,
+    HomeworkAssignment,
+    HomeworkSubmission,
+    Role,
+    Session,
+    User,
+)
 from clinical.services.demo import seed_demo
 from fhir_r4.exports import exports_expire
+from fhir_r4.search import TYPES
 from kernel.models import AuditEvent
 from tests.factories import issue_token
 from tests.helpers import Caller
@@ -111,3 +123,27 @@ def test_only_an_admin_with_the_scope_asked_for_by_name(practice, call_as):
     assert kick_off(practice["admin"], _type="Practitioner").status_code == 400
     assert kick_off(practice["admin"], _since="yesterday").status_code == 400
     assert kick_off(practice["admin"], _outputFormat="text/csv").status_code == 400
+
+
+def test_a_generated_practice_exports_whole_and_every_line_validates(transactional_db, settings):
+    """A practice from the generator (`generate_practice`, scale 0.002: 50 cases, 6,000 completions): every record
+    of every type, each line a valid R4 resource with its codes in their value sets."""
+    call_command("generate_practice", "--scale", "0.002", stdout=io.StringIO(), stderr=io.StringIO())
+    settings.FHIR_EXPORT_FILE_RESOURCES = 2000
+    admin = User.objects.get(role=Role.ADMIN)
+    caller = Caller(admin, issue_token(admin, ["fhir:export"]))
+    kicked = kick_off(caller)
+    run_exports()
+    manifest = caller.get(kicked["Content-Location"]).json()
+    exported = {}
+    for output in manifest["output"]:
+        for line in caller.get(output["url"], HTTP_ACCEPT=NDJSON).content.splitlines():
+            resource = valid(orjson.loads(line))
+            exported[resource["resourceType"]] = exported.get(resource["resourceType"], 0) + 1
+    current = HomeworkSubmission.objects.filter(status="current").count()
+    assert exported["QuestionnaireResponse"] == Assessment.objects.count() + current
+    assert exported["Patient"] == Client.objects.count()
+    assert exported["Encounter"] == Session.objects.count()
+    assert exported["Task"] == HomeworkAssignment.objects.count()
+    assert exported["Observation"] == Assessment.objects.count() + GoalAttainmentRating.objects.count()
+    assert set(exported) == set(TYPES)
