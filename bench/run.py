@@ -14,6 +14,7 @@ of several GB never mixes with the development database). Steps:
 
 5. The worker (bench/worker.py): events per second one worker delivers to a local webhook receiver, and
    commit-to-receipt latency p50/p99 at 80 % of that rate.
+6. The FHIR bulk export (`manage.py bench_export`) of a practice at scale 0.1 (QUICK: 0.001): resources per second.
 
 Writes bench/results.json (QUICK: .data/bench/results-quick.json) and prints the table.
 """
@@ -336,6 +337,13 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
             ],
         )
     )
+    groups.append(
+        Group(
+            "client: FHIR Patient/$everything, a year of homework",
+            [api("big", "fhir_everything", "fhir_everything"), replay("fhir_everything")],
+            [("endpoint / R", "fhir_everything", "fhir_everything.R", 0.7, "min")],
+        )
+    )
     floor = Variant("floor", ports["big"], "/bench/floor/", tokens=["-"])
     groups.append(Group("floor: empty JsonResponse", [floor], []))
     groups.append(
@@ -349,6 +357,19 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
         )
     )
     return groups
+
+
+def bulk_export(url: str, scale: float) -> dict:
+    """FHIR bulk export throughput on a practice of `scale` (bench_export: every type, in the worker's code path)."""
+    out = WORK / "fhir-export.json"
+    manage(url, "bench_export", "--out", str(out))
+    figures = {"scale": scale, **json.loads(out.read_text())}
+    print(
+        f"\nFHIR bulk export at scale {scale}: {figures['resources']:,} resources in {figures['seconds']:.1f} s, "
+        f"{figures['resources_per_second']:,.0f} resources/s ({figures['megabytes']:.1f} MB of NDJSON)",
+        flush=True,
+    )
+    return figures
 
 
 def database_sessions(server: str) -> int:
@@ -473,6 +494,14 @@ def main(argv=None) -> int:
     worker_figures = None if args.only else worker.measure(base, events=100 if args.quick else 500)
     if worker_figures:
         worker.print_figures(worker_figures)
+    export_figures = None
+    if not args.only:
+        export_scale = 0.001 if args.quick else 0.1
+        name = f"bench_{str(export_scale).replace('.', '_')}"
+        url = urls.get(next((t for t, s in scales.items() if s == export_scale), "")) or ensure_practice(
+            base, name, export_scale, args.seed
+        )
+        export_figures = bulk_export(url, export_scale)
     results = {
         "mode": "quick" if args.quick else "full",
         "scales": scales,
@@ -484,6 +513,7 @@ def main(argv=None) -> int:
         "deep_page": plans["big"]["deep_page"],
         **summary,
         "worker": worker_figures,
+        "fhir_export": export_figures,
     }
     out = (
         WORK / "results-only.json"

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import Count, F, Func, Q
+from django.db.models import Count, F, Func, Min, Q
 from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -64,6 +64,22 @@ def _busy_client() -> Client:
         .order_by("distance", "id")
         .first()
     )
+
+
+def _year_client() -> Client:
+    """A client with a login whose homework began a year ago or more (the one with the median number of
+    completions among them, or the longest in care where none has a year): the record FHIR `$everything` reads."""
+    first = Min("assignments__start_date")
+    year_ago = timezone.localdate() - timedelta(days=365)
+    clients = (
+        Client.objects.filter(user__isnull=False)
+        .annotate(since=first, done=Count("submissions"))
+        .filter(since__isnull=False)
+    )
+    a_year = clients.filter(since__lte=year_ago).order_by("done", "id")
+    if a_year.exists():
+        return a_year[a_year.count() // 2]
+    return clients.order_by("since", "id").first()
 
 
 def _typical_case() -> Case:
@@ -180,6 +196,7 @@ class Command(BaseCommand):
                 },
             )
             client = _busy_client()
+            year_client = _year_client()
             case = _typical_case()
             supervisor = _busiest_supervisor()
             cursor, page = _deep_cursor(supervisor)
@@ -190,6 +207,7 @@ class Command(BaseCommand):
             week_clinician = _week_clinician(week)
             tokens = {
                 "client": _token(client.user, "homework", application),
+                "year_client": _token(year_client.user, "homework", application),
                 "week_clinician": _token(week_clinician, "clinical:read", application),
                 "clinician": _token(case.clinician, "clinical:read", application),
                 "supervisor": _token(supervisor, "clinical:read reports", application),
@@ -207,6 +225,8 @@ class Command(BaseCommand):
             "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "week_clinician"),
             "me_sessions": ("GET", "/api/v1/me/sessions/", "client"),
             "outcomes_report_one": ("GET", f"/api/v1/reports/outcomes/?clinician={supervisee.pk}", "supervisor"),
+            # the client's own record as FHIR, a year of homework and more (fhir_r4)
+            "fhir_everything": ("GET", f"/fhir/r4/Patient/{year_client.pk}/$everything", "year_client"),
         }
         plan = {"tokens": tokens, "posting": posting, "deep_page": page, "endpoints": {}, "statements": {}}
         for name, (method, path, caller) in endpoints.items():
@@ -226,6 +246,8 @@ class Command(BaseCommand):
             "case_notes": ProgressNote.objects.filter(case=case).count(),
             "client_assignments": HomeworkAssignment.objects.filter(assignees=client).count(),
             "client_active_assignments": client.active,
+            "year_client_submissions": HomeworkSubmission.objects.filter(client=year_client).count(),
+            "year_client_since": year_client.since.isoformat(),
             "supervised_clinicians": selectors.supervisees_of(supervisor=supervisor).count(),
             "report_cases": selectors.cases_visible_to(user=supervisor).count(),
             "supervisee_cases": Case.objects.filter(clinician=supervisee).count(),
