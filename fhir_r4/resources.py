@@ -324,10 +324,9 @@ def _answer(kind: str, value) -> list[dict]:
     return [{"valueInteger": value}]  # scale
 
 
-def submission_response(submission, base: str) -> dict:
+def submission_response(submission, version, base: str) -> dict:
     """A homework completion: the client's answers to its exercise version's form (an amended one, the revision
     that stands)."""
-    version = submission.assignment.exercise_version
     responses = submission.responses or {}
     items = []
     for field in version.response_fields:

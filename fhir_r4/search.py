@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from clinical import selectors
 from clinical.models import (
@@ -187,8 +187,14 @@ def _submissions_visible(user):
     return (
         _scoped(selectors.submissions_visible_to, HomeworkSubmission)(user)
         .filter(status=SubmissionStatus.CURRENT)
-        .select_related("assignment__exercise_version__exercise")
+        .annotate(exercise_version_id=F("assignment__exercise_version_id"))
     )
+
+
+def _render_submissions(rows, base, user):
+    """Each exercise version's form read once for the batch (not joined to every completion)."""
+    versions = ExerciseVersion.objects.only("id", "response_fields").in_bulk({row.exercise_version_id for row in rows})
+    return [r.submission_response(row, versions[row.exercise_version_id], base) for row in rows]
 
 
 ASSESSMENT_RESPONSE = Source(
@@ -201,7 +207,7 @@ SUBMISSION_RESPONSE = Source(
     "submission",
     _submissions_visible,
     lambda qs, pk: qs.filter(client=pk),
-    lambda rows, base, user: [r.submission_response(s, base) for s in rows],
+    _render_submissions,
 )
 ASSESSMENT_OBSERVATION = Source(
     "assessment",
