@@ -136,6 +136,12 @@ CODES = {
         P("schedule_required", 403, "Clients report measures against a schedule their clinician set."),
         P("schedule_cancelled", 409, "The assessment schedule was cancelled."),
         P("already_acknowledged", 409, "The safety alert was already acknowledged."),
+        P(
+            "instrument_code_taken",
+            409,
+            "A measure (a built-in one or the practice's) already has this code; publish a new version of it instead.",
+        ),
+        P("definition_unchanged", 409, "The definition is the measure's current version's: nothing new to publish."),
         # -------------------------------------------------------- webhooks
         P("not_staff", 403, "Only staff and the practice admin subscribe to events."),
         P("webhook_target_refused", 400, "The webhook URL is not a public https address; `errors` says why."),

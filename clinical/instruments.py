@@ -246,7 +246,8 @@ def definition_problems(definition) -> dict[str, list[str]]:
             continue
         if not isinstance(subscale["key"], str) or not KEY.match(subscale["key"]) or subscale["key"] in seen:
             errors[f"{where}.key"] = ["A key of its own: 1 to 32 letters, digits, '.', '_' or '-'."]
-        seen.add(subscale["key"])
+        else:
+            seen.add(subscale["key"])
         _text(errors, f"{where}.name", subscale["name"], limit=200)
         members = subscale["items"]
         if (
@@ -285,7 +286,10 @@ def definition_problems(definition) -> dict[str, list[str]]:
     expected = "at_or_above" if direction == LOWER_IS_BETTER else "below"
     if not isinstance(caseness, dict) or set(caseness) - {"at_or_above", "below", "source"} or "source" not in caseness:
         errors["caseness"] = ["An object: at_or_above (lower is better) or below (higher is better), and source."]
-    elif direction in DIRECTIONS and (set(caseness) - {"source"} != {expected} or not _number(caseness[expected])):
+    elif direction not in DIRECTIONS:
+        # Which side the cut-off is on follows from the direction; only its source can be checked without it.
+        _text(errors, "caseness.source", caseness["source"])
+    elif set(caseness) - {"source"} != {expected} or not _number(caseness[expected]):
         errors["caseness"] = [f"A number `{expected}` for a measure where {direction.replace('_', ' ')}."]
     elif complete and not low <= caseness[expected] <= high + (1 if expected == "below" else 0):
         errors["caseness"] = [f"A cut-off within the range of the total, {low} to {high}."]
@@ -299,7 +303,8 @@ def definition_problems(definition) -> dict[str, list[str]]:
                 "An object with points, or sd and reliability, and the citation they come from."
             ]
         elif set(change) - {"citation"} == {"points"}:
-            if type(change["points"]) is not int or not 1 <= change["points"] <= max(high - low, 1):
+            points = change["points"]
+            if type(points) is not int or points < 1 or (complete and points > max(high - low, 1)):
                 errors["reliable_change.points"] = ["A whole number of points, at least 1, within the range."]
         elif set(change) - {"citation"} == {"sd", "reliability"}:
             if not _number(change["sd"]) or change["sd"] <= 0:

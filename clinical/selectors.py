@@ -622,6 +622,21 @@ def current_measure(code: str) -> tuple[InstrumentVersion, instruments.Instrumen
     return None if row is None else (row.current, instruments.measure_of(row.current))
 
 
+def instruments_visible_to(*, user: User) -> QuerySet[Instrument]:
+    """Every published measure, for everyone who uses them: staff record and schedule them, clients answer them,
+    the admin publishes them. Reference data of the practice, not anyone's record."""
+    return Instrument.objects.filter(current__isnull=False)
+
+
+def instrument_versions_visible_to(*, user: User) -> QuerySet[InstrumentVersion]:
+    """Every published version of every measure, its history: for staff, who read what an earlier assessment was
+    scored with, and the admin, who publishes them. Not for clients: the app answers the current version
+    (me/assessments-due/, instruments/)."""
+    if user.role not in (*STAFF_ROLES, Role.ADMIN):
+        return InstrumentVersion.objects.none()
+    return InstrumentVersion.objects.select_related("instrument")
+
+
 # ---------------------------------------------------------------- reminders
 
 

@@ -699,6 +699,51 @@ def walk(w: Walk, users: dict) -> None:
     w.get(None, "/calendar/{token}.ics", token=feed["url"].rsplit("/", 1)[-1].removesuffix(".ics"))
     w.delete("clinician", "/me/calendar-feed/")
 
+    # The admin publishes the practice's own weekly check-in, then a second version whose "close" band asks for
+    # more; the clinician reads its versions (assessments keep the version they were scored with).
+    frequency = [
+        {"value": value, "label": label} for value, label in enumerate(["Never", "Sometimes", "Often", "Almost always"])
+    ]
+    check_in = {
+        "code": "couple_check_in",
+        "name": "Couple check-in (the practice's own)",
+        "prompt": "In the past week, how often:",
+        "citation": "Written by the demo practice for its couples, 2026; not a validated instrument.",
+        "licence": "The practice's own.",
+        "items": [
+            {"key": "talked", "text": "We talked about how our days went.", "options": frequency},
+            {"key": "alone", "text": "I felt alone with a problem.", "options": frequency, "reverse": True},
+            {"key": "laughed", "text": "We laughed together.", "options": frequency},
+            {"key": "afraid", "text": "I felt afraid of my partner.", "options": frequency, "reverse": True},
+        ],
+        "subscales": [{"key": "connection", "name": "Connection", "items": ["talked", "laughed"]}],
+        "bands": [
+            {"low": 0, "high": 5, "label": "strained"},
+            {"low": 6, "high": 9, "label": "steady"},
+            {"low": 10, "high": 12, "label": "close"},
+        ],
+        "direction": "higher_is_better",
+        "caseness": {"below": 6, "source": "The practice's clinical judgement, not a validated cut-off."},
+        "reliable_change": {"points": 3, "citation": "The practice's own rule, reviewed yearly."},
+        "risk_rules": [
+            {
+                "item": "afraid",
+                "at_or_above": 1,
+                "alert": "afraid_of_partner",
+                "detail": "Check-in item {item}: afraid of their partner ({answer} of {max}).",
+            }
+        ],
+    }
+    w.post("admin", "/instruments/", check_in)
+    narrower = [
+        {"low": 0, "high": 5, "label": "strained"},
+        {"low": 6, "high": 10, "label": "steady"},
+        {"low": 11, "high": 12, "label": "close"},
+    ]
+    w.post("admin", "/instruments/{code}/versions/", {**check_in, "bands": narrower}, code="couple_check_in")
+    w.get("clinician", "/instruments/{code}/versions/", code="couple_check_in")
+    w.get("clinician", "/instruments/{code}/versions/{number}/", code="couple_check_in", number=2)
+
 
 # ---------------------------------------------------------------- the file
 

@@ -1,16 +1,16 @@
 """Publishing outcome measures: the built-in definitions loaded like the exercise catalog, a practice's own
 published by its admins, each change a new immutable version. Reading them: clinical.selectors (published
-measures) and clinical.instruments.measure_of (a version's measure)."""
+measures and their versions) and clinical.instruments.measure_of (a version's measure)."""
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinical import instruments
 from clinical.models import Instrument, InstrumentVersion
 from kernel.audit import audit_append
-from kernel.errors import InvalidInput
+from kernel.errors import Conflict, InvalidInput
 
 
 def invalid_measure(problems: dict[str, list[str]]) -> InvalidInput:
@@ -19,13 +19,14 @@ def invalid_measure(problems: dict[str, list[str]]) -> InvalidInput:
 
 @transaction.atomic
 def instrument_publish(
-    *, definition: dict, author=None, builtin: bool = False, release: bool = False
+    *, definition: dict, author=None, builtin: bool = False, release: bool = False, published_by=None
 ) -> tuple[Instrument, bool]:
     """Create the measure or give it a new version when its definition changed. Returns (instrument, changed).
     A practice's measure cannot take a built-in's code, nor a built-in a practice's (`builtin`). `release`: the
     definitions file publishing (builtin_load), which publishes a text only once, so that a version an admin
     published later (a CSI-4 with the reliable-change parameters of a source the practice holds) stays current
-    until the file itself changes."""
+    until the file itself changes. `published_by`: who publishes this version, where that is not the measure's
+    author (an admin's new version of a built-in measure, or of another admin's); the author by default."""
     problems = instruments.definition_problems(definition)
     if problems:
         raise invalid_measure(problems)
@@ -45,7 +46,7 @@ def instrument_publish(
         number=(current.number + 1) if current else 1,
         definition=definition,
         content_hash=digest,
-        published_by=author,
+        published_by=published_by or author,
     )
     instrument.current = version
     if current is not None:
@@ -53,6 +54,66 @@ def instrument_publish(
         instrument.updated_at = timezone.now()
     instrument.save()
     return instrument, True
+
+
+@transaction.atomic
+def instrument_create(*, actor, definition: dict) -> Instrument:
+    """A practice's own measure, published by its admin as version 1 (`actor` is its author). The definition must
+    be valid (`definition_problems`: unique item keys, option values from 0 to 100, bands covering the range of the
+    total without gap or overlap, a citation for any reliable-change parameters, ...), and its code the measure's
+    own: not one a published measure has, nor one of the built-in definitions (`instrument_code_taken`)."""
+    problems = instruments.definition_problems(definition)
+    if problems:
+        raise invalid_measure(problems)
+    code = definition["code"]
+    taken = Conflict(
+        f"A measure with the code {code!r} already exists; publish a new version of it, or choose another code.",
+        code="instrument_code_taken",
+    )
+    if code in {builtin.get("code") for builtin in instruments.builtin_definitions()}:
+        raise taken
+    try:
+        with transaction.atomic():  # a concurrent create of the same code waits here, then fails its insert
+            Instrument.objects.create(code=code, author=actor)
+    except IntegrityError:
+        raise taken from None
+    instrument, _ = instrument_publish(definition=definition, author=actor)
+    audit_append(
+        actor=actor, action="create", object_type="instrument", object_ids=[instrument.pk], detail={"version": 1}
+    )
+    return instrument
+
+
+@transaction.atomic
+def instrument_version_publish(*, actor, instrument: Instrument, definition: dict) -> Instrument:
+    """A new version of a published measure, the practice's own or a built-in one (a CSI-4 with the
+    reliable-change parameters of a source the practice holds), published by an admin (`actor`): new assessments
+    are scored with it, earlier ones keep the version they were scored with. A built-in measure stays built-in,
+    so a later release of the definitions file still supersedes it (builtin_load). The definition keeps the
+    measure's code and must be valid; one equal to the current version is refused (`definition_unchanged`)."""
+    problems = instruments.definition_problems(definition)
+    if definition.get("code") != instrument.code:
+        problems["code"] = [f"A new version keeps the measure's code, {instrument.code!r}."]
+    if problems:
+        raise invalid_measure(problems)
+    locked = Instrument.objects.select_for_update().get(pk=instrument.pk)
+    builtin = locked.author_id is None
+    published, changed = instrument_publish(
+        definition=definition, author=locked.author, builtin=builtin, published_by=actor
+    )
+    if not changed:
+        raise Conflict(
+            f"The definition is the same as version {published.current.number}, the current one; nothing to publish.",
+            code="definition_unchanged",
+        )
+    audit_append(
+        actor=actor,
+        action="publish",
+        object_type="instrument",
+        object_ids=[published.pk],
+        detail={"version": published.current.number, "builtin": builtin},
+    )
+    return published
 
 
 @dataclass

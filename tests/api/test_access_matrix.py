@@ -14,7 +14,8 @@ stay as they were, nothing is created, and no audit event says that anyone but B
 
 The exercise library is the one shared place: it holds no personal data, so every role that uses it reads
 B's exercise (and sees B as its author), but only B changes it; nobody changes a catalog exercise. The
-standard measures (instruments/) are reference data, the same for everyone who uses them.
+standard measures (instruments/) are reference data, the same for everyone who uses them; the admin publishes
+them (a practice's own measure, a new version of one), and staff and the admin read their versions.
 
 The reports name no record: A's and S's reports answer with their own rows, never B's name, id or figures
 (B's figures are checked by growing B's caseload: A's and S's reports stay byte for byte the same), and
@@ -48,6 +49,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from clinical import instruments
 from clinical.models import (
     Assessment,
     AssessmentSchedule,
@@ -80,6 +82,7 @@ from clinical.models import (
 )
 from clinical.services.alliance import rating_submit
 from clinical.services.homework import assignment_create, submission_create, submission_review
+from clinical.services.instruments import instrument_create, instrument_publish
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
 from clinical.services.reminders import device_register, token_digest
@@ -222,6 +225,7 @@ SCOPED = "scoped"  # the role may use it, on what is within its reach: B's recor
 MANAGES = "manages"  # the admin legitimately reaches B's account, supervisions and audit trail
 LIBRARY = "library"  # the shared exercise library: B's exercise is read by all who use it, changed by B only
 REFERENCE = "reference"  # data shipped with the API, the same for everyone who uses it (the standard measures)
+PUBLISHES = "publishes"  # the admin publishes reference data (a measure, a version of one): no one's record
 OWN = "own"  # the caller's own settings, one record per caller (a client's reminder preferences)
 REPORT = "report"  # aggregates over the caller's own caseload and their supervisees': never B's row or figures
 
@@ -282,7 +286,12 @@ def access(role: str, op: Operation) -> str | None:
             return FORBIDDEN
         return LIBRARY
     if op.resource == "instruments":
-        return FORBIDDEN if role == "admin" else REFERENCE
+        # everyone who uses the measures reads them; staff and the admin their versions; the admin publishes them
+        if op.method != "get":
+            return PUBLISHES if role == "admin" else FORBIDDEN
+        if "/versions/" in op.path:
+            return FORBIDDEN if role == "client" else REFERENCE
+        return REFERENCE
     if op.resource == "event-types":
         # the events integrators subscribe to: staff and the admin (who subscribes for the practice)
         return FORBIDDEN if role == "client" else REFERENCE
@@ -328,6 +337,7 @@ def allowed_to_see(kind: str | None, op: Operation) -> set[str]:
 # ---------------------------------------------------------------- the foreign object of each operation
 
 # {id} in a path stands for this record of B's, unless a variant names another ({code}: an instrument).
+# A second parameter of a path names something within that record (`PARAMETER_TARGETS`).
 PATH_TARGETS = {
     "staff": "b_user",
     "supervisions": "b_supervision",
@@ -351,6 +361,16 @@ PATH_TARGETS = {
     "me": "b_device",  # me/devices/{id}/
     "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
+PARAMETER_TARGETS = {"{number}": "instrument_version_number"}  # instruments/{code}/versions/{number}/
+
+
+def fill_path(path: str, target, ids: dict) -> str:
+    """The path with its record's parameter replaced by `target`, and any other by its PARAMETER_TARGETS value."""
+    return PATH_PARAMETER.sub(
+        lambda m: str(ids[PARAMETER_TARGETS[m.group()]] if m.group() in PARAMETER_TARGETS else target), path
+    )
+
+
 # A list filter naming one of B's records (404 for a scoped caller: the record is not within reach) or B (or
 # B's client) as a person (a plain filter: an empty list, the same as for anybody who does not exist).
 # The reports' `?clinician=` names a caseload to report on, a record of sorts: B's is out of reach, 404.
@@ -542,6 +562,32 @@ def _b_schedule_body(ids):
 
 CSV = "text/csv"
 JSON = "application/json"
+
+
+# A practice's own measure, as its admin would publish it: nothing in it is anyone's record.
+NEUTRAL_MEASURE = {
+    "code": "weekly_check_in",
+    "name": "Weekly check-in",
+    "prompt": "This week:",
+    "citation": "Written by the practice.",
+    "licence": "The practice's own.",
+    "items": [
+        {"key": "talked", "text": "We talked.", "options": [{"value": 0, "label": "No"}, {"value": 1, "label": "Yes"}]},
+        {
+            "key": "laughed",
+            "text": "We laughed.",
+            "options": [{"value": 0, "label": "No"}, {"value": 1, "label": "Yes"}],
+        },
+    ],
+    "bands": [{"low": 0, "high": 1, "label": "apart"}, {"low": 2, "high": 2, "label": "together"}],
+    "direction": "higher_is_better",
+    "caseness": {"below": 1, "source": "The practice's judgement."},
+}
+
+
+def _phq9_version(**changes):
+    """A new version of the PHQ-9, as an admin would send it."""
+    return {**instruments.PHQ9.definition, **changes}
 
 
 def _accept_body(token):
@@ -792,6 +838,34 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     # the standard measures: reference data, no record of anyone's
     ("GET", f"{API}instruments/"): spec(),
     ("GET", f"{API}instruments/{{code}}/"): spec(),
+    ("GET", f"{API}instruments/{{code}}/versions/"): spec(),
+    ("GET", f"{API}instruments/{{code}}/versions/{{number}}/"): spec(),
+    # the admin publishes measures: a practice's own, a new version of one (the PHQ-9's, here)
+    ("POST", f"{API}instruments/"): spec(
+        Variant(body=lambda ids: NEUTRAL_MEASURE, admin=Outcome(201)),
+        Variant(
+            " [a built-in measure's code]",
+            body=lambda ids: {**NEUTRAL_MEASURE, "code": "phq9"},
+            admin=Outcome(409, "instrument_code_taken"),
+        ),
+        Variant(
+            " [bands with a gap]",
+            body=lambda ids: {**NEUTRAL_MEASURE, "bands": [NEUTRAL_MEASURE["bands"][1]]},
+            admin=Outcome(400, "invalid", field="bands"),
+        ),
+    ),
+    ("POST", f"{API}instruments/{{code}}/versions/"): spec(
+        Variant(
+            body=lambda ids: _phq9_version(prompt="Over the last two weeks, how often have you been bothered by:"),
+            admin=Outcome(201),
+        ),
+        Variant(" [unchanged]", body=lambda ids: _phq9_version(), admin=Outcome(409, "definition_unchanged")),
+        Variant(
+            " [another measure's code]",
+            body=lambda ids: _phq9_version(code="gad7"),
+            admin=Outcome(400, "invalid", field="code"),
+        ),
+    ),
     ("GET", f"{API}event-types/"): spec(),
     ("GET", f"{API}event-types/{{name}}/"): spec(),
     # assessments: staff record them on the cases they hold; a client self-reports against their schedule
@@ -1271,6 +1345,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "a_assignment": a_assignment.id,
         "a_exercise": a_exercise.id,
         "instrument_code": "phq9",
+        "instrument_version_number": 1,
         "event_type_name": "case.opened",
         "b_assessment": b_assessment,
         "b_self_report": b_self_report,
@@ -1441,7 +1516,7 @@ class Sent:
 def send(caller, op: Operation, variant: Variant, ids: dict) -> tuple[Sent, object]:
     path = op.path
     if op.targets:
-        path = PATH_PARAMETER.sub(ids[variant.path or PATH_TARGETS[op.resource]], path)
+        path = fill_path(path, ids[variant.path or PATH_TARGETS[op.resource]], ids)
     query = {**{p: ids[key] for p, key in variant.query.items()}, **variant.params}
     url = path + ("?" + urlencode(query) if query else "")
     headers = {}
@@ -1669,6 +1744,9 @@ def expected(role: str, op: Operation, variant: Variant) -> Outcome | None:
     if kind == REFERENCE:
         assert op.method == "get", f"{op}: say who may change reference data"
         return Outcome(200, nonempty=op.lists_rows)
+    if kind == PUBLISHES:
+        assert variant.admin, f"{op}: say what the admin's publication answers (Variant.admin)"
+        return variant.admin
     if kind == REPORT:
         if variant.reach:
             return Outcome(404, "not_found")
@@ -1753,7 +1831,8 @@ def test_no_role_reaches_another_clinicians_records(scene, role, op, variant):
         and response.status_code == 200
         and op.targets
         and not op.is_list
-        and str(next(response.json()[key] for key in ("id", "code", "name") if key in response.json())) != asked
+        and str(next(response.json()[key] for key in ("id", "number", "code", "name") if key in response.json()))
+        != asked
     ):
         failures.append("the answer is not the record asked for")
     if kind == REPORT and response.status_code == 200:
@@ -1925,6 +2004,11 @@ def _session(s, attended_days_ago=None):
     return session
 
 
+def _phq9_released_again(s):
+    """One more version of the PHQ-9 (its wording touched), as the definitions file would publish it."""
+    instrument_publish(definition=_phq9_version(name=f"PHQ-9 ({uuid.uuid4().hex[:8]})"), builtin=True)
+
+
 def _rated(s):
     """A's client's rating of one more attended session."""
     session = _session(s, attended_days_ago=5)
@@ -1991,6 +2075,7 @@ LIST_GROWTH = {
         lambda s: device_register(actor=s.users["client"], platform="web", token=str(uuid.uuid4())),
     ),
     f"{API}alerts/": ("supervisor", None, lambda s: _assessment(s, answers=A_PHQ9)),
+    f"{API}instruments/{{code}}/versions/": ("clinician", "instrument_code", _phq9_released_again),
     f"{API}webhooks/": (
         "clinician",
         None,
@@ -2013,7 +2098,7 @@ def test_every_list_has_a_growth_recipe():
     """Every answer with `results`, paginated or not (what is due for a client is one short list)."""
     assert {op.path for op in OPERATIONS if op.lists_rows} - FIXED_LISTS == set(LIST_GROWTH)
     assert {op.path for op in OPERATIONS if op.is_list} <= set(LIST_GROWTH)
-    assert all(access("clinician", op) == REFERENCE for op in OPERATIONS if op.path in FIXED_LISTS)
+    assert all(access("clinician", op) == REFERENCE for op in OPERATIONS if op.path in FIXED_LISTS and op.lists_rows)
 
 
 @pytest.mark.parametrize("op", LISTS)
@@ -2287,6 +2372,7 @@ def _probe_path(path: str) -> str:
     values = {
         "{code}": "phq9",
         "{name}": "case.opened",
+        "{number}": "1",
         "{id}": "1" if path.startswith(f"{API}audit-events/") else str(uuid.uuid4()),
     }
     return PATH_PARAMETER.sub(lambda match: values[match.group(0)], path)
@@ -2348,6 +2434,7 @@ VOLATILE = {
     ("POST", f"{API}exercises/"): {"slug"},
     ("PATCH", f"{API}exercises/{{id}}/"): {"slug"},
     ("POST", f"{API}webhooks/"): {"secret"},
+    ("POST", f"{API}instruments/{{code}}/versions/"): {"content_hash"},  # of a definition naming the twin's code
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
     ("POST", f"{API}me/calendar-feed/"): {"url"},  # a fresh secret in it
     ("PATCH", f"{API}me/notification-preferences/"): {"version"},  # one record per client, written by both twins
@@ -2604,6 +2691,17 @@ def _twin_rating(scene, n):
     return rating_submit(actor=scene.users["client"], session=session, heard=7, goals=7, approach=7, overall=7)
 
 
+def _twin_measure(n, **changes):
+    return {**NEUTRAL_MEASURE, "code": f"twin{n}_check_in", "name": f"Check-in twin{n}", **changes}
+
+
+def _twin_measure_version(scene, n):
+    """A new version of a measure of the twin's own: its bands relabelled."""
+    measure = instrument_create(actor=scene.users["admin"], definition=_twin_measure(n))
+    bands = [{**band, "label": f"{band['label']}, relabelled"} for band in NEUTRAL_MEASURE["bands"]]
+    return Write("admin", measure.code, _twin_measure(n, bands=bands))
+
+
 def _own(role, make_target, body=None):
     """A write on a fresh record of the caller's own: `make_target(scene, n)` → the record."""
     return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
@@ -2714,6 +2812,8 @@ MASS_ASSIGNMENT = {
     ),
     ("POST", f"{API}submissions/{{id}}/review/"): _own("clinician", _twin_submission, {"feedback": "Well done"}),
     ("POST", f"{API}assessments/"): _twin_assessment_body,
+    ("POST", f"{API}instruments/"): lambda s, n: Write("admin", None, _twin_measure(n)),
+    ("POST", f"{API}instruments/{{code}}/versions/"): _twin_measure_version,
     ("POST", f"{API}assessment-schedules/"): _twin_schedule_body,
     ("POST", f"{API}assessment-schedules/{{id}}/cancel/"): _twin_schedule,
     ("POST", f"{API}alerts/{{id}}/acknowledge/"): _twin_alert,
@@ -2755,7 +2855,7 @@ def canonical(value, ignore=frozenset()):
 
 def _write(scene, op: Operation, write: Write, body: dict):
     caller = APIClient() if write.role == "anonymous" else scene.caller(write.role)
-    path = PATH_PARAMETER.sub(write.target, op.path) if op.targets else op.path
+    path = fill_path(op.path, write.target, scene.ids) if op.targets else op.path
     headers = {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())} if op.method == "post" else {"HTTP_IF_MATCH": "*"}
     return caller, getattr(caller, op.method)(path, body, format="json", **headers)
 

@@ -178,6 +178,35 @@ def test_a_practice_measure_scores_reverse_items_and_subscales_as_worked_by_hand
         (lambda d: d.update(caseness={"below": 40, "source": "x"}), "caseness"),  # outside 0..12
         (lambda d: d.update(code="Closeness!"), "code"),
         (lambda d: d.update(colour="blue"), "colour"),
+        # a reliable-change parameter needs its citation, whichever kind it is
+        (
+            lambda d: d.update(reliable_change={"sd": 4, "reliability": 0.9, "citation": " "}),
+            "reliable_change.citation",
+        ),
+        (lambda d: d["reliable_change"].update(citation=None), "reliable_change.citation"),
+        (lambda d: d.update(reliable_change={"sd": 4, "citation": "x"}), "reliable_change"),
+        (lambda d: d["reliable_change"].update(points=0), "reliable_change.points"),
+        (lambda d: d["reliable_change"].update(points=13), "reliable_change.points"),  # the range is 0 to 12
+        # bands: gaps, overlaps and the ends of the range, whatever order they are listed in
+        (lambda d: d["bands"].reverse() or d["bands"][0].update(low=7), "bands"),
+        (lambda d: d["bands"].append({"low": 3, "high": 4, "label": "inside another"}), "bands"),
+        (lambda d: d["bands"][0].update(low=1), "bands"),  # 0 not covered
+        (lambda d: d["bands"][0].update(low=-1), "bands"),  # below the lowest total
+        (lambda d: d["bands"][0].update(high=4), "bands"),  # a band ending before the next begins
+        # option values: whole numbers 0 to 100, each once in its item
+        (lambda d: d["items"][1]["options"][0].update(value=-1), "items.1.options.0.value"),
+        (lambda d: d["items"][1]["options"][0].update(value=1.5), "items.1.options.0.value"),
+        (lambda d: d["items"][1]["options"][0].update(value=True), "items.1.options.0.value"),
+        (lambda d: d["items"][1]["options"][3].update(value=0), "items.1.options.3.value"),
+        # unique keys, of items and of subscales
+        (lambda d: d["items"][3].update(key="a"), "items.3.key"),
+        (lambda d: d["subscales"].append(dict(d["subscales"][0])), "subscales.1.key"),
+        # refused, not a TypeError or KeyError: a key that is not text, a cut-off when the direction is unknown
+        (lambda d: d["subscales"][0].update(key={"a": 1}), "subscales.0.key"),
+        (lambda d: d["subscales"][0].update(key=["a"]), "subscales.0.key"),
+        (lambda d: d.update(direction="sideways"), "direction"),
+        (lambda d: d.update(direction=None, caseness={"below": "six", "source": "x"}), "direction"),
+        (lambda d: d.update(direction=["higher_is_better"], caseness={"at_or_above": 6, "source": "x"}), "direction"),
     ],
 )
 def test_a_definition_that_is_not_valid_says_where(change, where):
@@ -192,3 +221,45 @@ def test_a_definition_that_is_not_valid_says_where(change, where):
 def test_the_built_in_and_the_practice_definitions_are_valid():
     for definition in [*instruments.builtin_definitions(), closeness()]:
         assert instruments.definition_problems(definition) == {}
+
+
+# Any JSON value, to put anywhere in a definition.
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 200) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def places(value, path=()):
+    """Every place in a definition: (path to its container, key or index)."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield path, key
+            yield from places(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield path, index
+            yield from places(child, (*path, index))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_whatever_a_definition_holds_it_is_judged_never_a_crash(data):
+    """An admin's definition reaches definition_problems from the API: any value at any place (or a place removed)
+    is a list of problems by where they are, or a valid measure; never an exception."""
+    definition = closeness()
+    for _ in range(data.draw(st.integers(1, 3))):
+        path, key = data.draw(st.sampled_from(list(places(definition))))
+        container = definition
+        for step in path:
+            container = container[step]
+        if isinstance(container, dict) and data.draw(st.booleans()):
+            del container[key]
+        else:
+            container[key] = data.draw(JSON)
+    problems = instruments.definition_problems(definition)
+    assert isinstance(problems, dict)
+    assert all(isinstance(where, str) and messages for where, messages in problems.items())
+    if not problems:
+        instruments.from_definition(definition)

@@ -76,6 +76,15 @@ FIELDS_BEYOND_THE_SCHEMA = {
     # Not an enum in the contract: measures are published data (instruments/), a practice adds its own.
     ("POST /api/v1/assessments/", "instrument"): "a published measure's code",
     ("POST /api/v1/assessment-schedules/", "instrument"): "a published measure's code",
+    # A measure's definition holds together (clinical.instruments.definition_problems): unique item keys and option
+    # values, bands covering the range of the total, a cut-off on the direction's side and inside the range,
+    # reliable change as points or sd and reliability, subscales and risk rules naming items of the measure.
+    **{
+        (operation, field): "a measure's definition holds together"
+        for operation in ("POST /api/v1/instruments/", "POST /api/v1/instruments/{code}/versions/")
+        for field in ("items", "subscales", "bands", "caseness", "reliable_change", "risk_rules")
+    },
+    ("POST /api/v1/instruments/{code}/versions/", "code"): "a new version keeps the measure's code (the path's)",
     ("POST /api/v1/cases/", "client"): "an individual case names a client and no couple",
     ("POST /api/v1/cases/", "couple"): "a couple case names a couple and no client",
     ("POST /api/v1/exercises/", "response_fields"): "each kind of response field takes its own settings",
