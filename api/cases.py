@@ -113,6 +113,15 @@ class ClientSeriesSerializer(serializers.Serializer):
     phq9 = PointSerializer(many=True)
     gad7 = PointSerializer(many=True)
     csi4 = PointSerializer(many=True)
+    measures = serializers.DictField(
+        child=PointSerializer(many=True),
+        help_text=(
+            "The client's series of every measure they have assessments of on this case, by the measure's code "
+            "(`GET /instruments/`): the built-in ones (the same points as `phq9`, `gad7`, `csi4`) and the "
+            "practice's own, built-in first, then by code; each series oldest first. A measure without "
+            "assessments of this client is absent."
+        ),
+    )
 
 
 class DiscrepancySerializer(serializers.Serializer):
@@ -143,7 +152,11 @@ class CaseOutcomesSerializer(serializers.Serializer):
             {
                 "case": outcomes.case.pk,
                 "clients": [
-                    {"client": client.pk, **{code: outcomes.series[client.pk].get(code, []) for code in INSTRUMENTS}}
+                    {
+                        "client": client.pk,
+                        **{code: outcomes.series[client.pk].get(code, []) for code in INSTRUMENTS},
+                        "measures": outcomes.series[client.pk],
+                    }
                     for client in outcomes.clients
                 ],
                 "csi4_discrepancy": outcomes.discrepancy,

@@ -76,6 +76,15 @@ class OutcomeRowSerializer(serializers.Serializer):
     sessions_late_cancelled = serializers.IntegerField()
     sessions_no_show = serializers.IntegerField()
     instruments = InstrumentOutcomesSerializer()
+    measures = serializers.DictField(
+        child=InstrumentOutcomeSerializer(),
+        help_text=(
+            "The same figures for every published measure (`GET /instruments/`), by the measure's code: the "
+            "built-in ones (as in `instruments`) and the practice's own, built-in first, then by code; a measure "
+            "nobody has a baseline and a later score of has `n_clients` 0 and no figures. In CSV: columns such as "
+            "`measures_phq9_mean_change`."
+        ),
+    )
 
 
 class OutcomesReportSerializer(serializers.Serializer):
@@ -223,7 +232,8 @@ class ReportViewSet(ResourceViewSet):
 
         Cases, goals achieved, mean GAS T, homework adherence, and per measure the clients with a baseline and a
         later score, mean change, reliably improved, deteriorated and recovered; with mean change for clients
-        whose homework adherence is at least 0.7 against those below. As CSV: `reports/outcomes.csv`.
+        whose homework adherence is at least 0.7 against those below: the built-in measures in `instruments`,
+        every published measure (the practice's own too) in `measures`. As CSV: `reports/outcomes.csv`.
         """
         return self.outcomes_report()
 

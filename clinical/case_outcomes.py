@@ -1,5 +1,6 @@
-"""A case's outcomes: each client's score series per instrument, the couple's CSI-4 discrepancy over time,
-and the Goal Attainment Scaling T-score. (The HTTP layer draws them: api/charts.py.)"""
+"""A case's outcomes: each client's score series per measure (built-in or the practice's own), the measure each
+series is drawn against, the couple's CSI-4 discrepancy over time, and the Goal Attainment Scaling T-score. (The
+HTTP layer draws them: api/charts.py.)"""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from django.db.models import Count, Q
 from clinical import instruments
 from clinical.models import Assessment, Case, GoalAttainmentRating, GoalLifecycle, Session, SessionStatus
 
-from .selectors import case_clients
+from .selectors import case_clients, measure_order, measures_scored_with
 
 
 @dataclass
@@ -28,7 +29,10 @@ class Point:
 class CaseOutcomes:
     case: Case
     clients: list
-    series: dict = field(default_factory=dict)  # {client id: {instrument: [Point]}}
+    series: dict = field(default_factory=dict)  # {client id: {instrument: [Point]}}, measures in measure_order
+    # {instrument: instruments.Instrument} for every measure in the series, in measure_order: the version its latest
+    # score (of either client) was scored with, whose bands and cut-off the chart draws.
+    measures: dict = field(default_factory=dict)
     discrepancy: list = field(default_factory=list)  # CSI-4 partner differences
     gas_t: float | None = None
     gas_goals: int = 0
@@ -61,16 +65,26 @@ def csi4_discrepancy(first: list[Point], second: list[Point]) -> list[dict]:
 
 
 def case_outcomes(*, case: Case, using: str = DEFAULT_DB_ALIAS) -> CaseOutcomes:
-    """Everything the outcome view of a case shows, in four queries: the case's clients from the case's own
-    database, the scores, GAS ratings and session counts from `using` (the API may choose a streaming replica)."""
+    """Everything the outcome view of a case shows, in five queries (four without assessments): the case's clients
+    and the measures' versions from the case's own database, the scores, GAS ratings and session counts from
+    `using` (the API may choose a streaming replica; a version, immutable, is on the primary before any score)."""
     clients = case_clients(case)
     outcomes = CaseOutcomes(case=case, clients=clients)
     series = defaultdict(lambda: defaultdict(list))
+    shown = {client.pk for client in clients}
+    latest_version = {}  # {instrument: the version its latest score (of a client shown) was scored with}
     for a in Assessment.objects.using(using).filter(case=case).order_by("administered_at", "created_at"):
         series[a.client_id][a.instrument].append(
             Point(a.pk, a.administered_at, a.total, a.band, a.change, a.reliable_change or None)
         )
-    outcomes.series = {client.pk: dict(series.get(client.pk, {})) for client in clients}
+        if a.client_id in shown:
+            latest_version[a.instrument] = a.instrument_version_id
+    outcomes.series = {
+        client.pk: dict(sorted(series[client.pk].items(), key=lambda pair: measure_order(pair[0])))
+        for client in clients
+    }
+    scored_with = measures_scored_with(versions=latest_version.values())
+    outcomes.measures = {code: scored_with[latest_version[code]] for code in sorted(latest_version, key=measure_order)}
     if len(clients) == 2:
         first, second = (outcomes.series[c.pk].get("csi4", []) for c in clients)
         outcomes.discrepancy = csi4_discrepancy(first, second)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from clinical import instruments
 from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, Session, TreatmentGoal, User
-from clinical.selectors import clinicians_reportable_by, missing_a_note
+from clinical.selectors import clinicians_reportable_by, current_measures, missing_a_note
 
 UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
 ADHERENCE_SPLIT = 0.7
@@ -376,7 +376,10 @@ def outcomes_report(
     homework adherence, and per instrument the clients with a baseline and a later score, their mean change and
     the share reliably improved, reliably deteriorated and (of those at caseness at baseline) recovered; plus
     the mean change of clients whose homework adherence is at least 0.7 against those below; and the sessions of
-    those cases in the period (from `date_from`, if given, to the end of `date_to`) by what became of them."""
+    those cases in the period (from `date_from`, if given, to the end of `date_to`) by what became of them.
+    The per-instrument figures come twice in each row: `instruments`, the built-in measures, and `measures`,
+    every published measure (clinical.selectors.current_measures, in its order), built-in and the practice's own,
+    each with figures or none."""
     today = today or timezone.localdate()
     until = min(date_to or today, today)
     clinicians = list(clinicians_reportable_by(user=user))
@@ -392,18 +395,16 @@ def outcomes_report(
         "until_end": until + timedelta(days=1),
         "split": ADHERENCE_SPLIT,
     }
-    empty_instruments = {
-        code: {
-            "n_clients": 0,
-            "mean_change": None,
-            "reliably_improved_rate": None,
-            "reliably_deteriorated_rate": None,
-            "recovered_rate": None,
-            "mean_change_adherence_at_least_0_7": None,
-            "mean_change_adherence_below_0_7": None,
-        }
-        for code in instruments.INSTRUMENTS
+    no_figures = {
+        "n_clients": 0,
+        "mean_change": None,
+        "reliably_improved_rate": None,
+        "reliably_deteriorated_rate": None,
+        "recovered_rate": None,
+        "mean_change_adherence_at_least_0_7": None,
+        "mean_change_adherence_below_0_7": None,
     }
+    published = [row.code for row, _ in current_measures()]
 
     def blank(clinician_id, name):
         return {
@@ -414,7 +415,8 @@ def outcomes_report(
             "mean_gas_t": None,
             "homework_adherence": None,
             **{f"sessions_{s}": 0 for s in SESSION_OUTCOMES},
-            "instruments": {code: dict(values) for code, values in empty_instruments.items()},
+            "instruments": {code: dict(no_figures) for code in instruments.INSTRUMENTS},
+            "measures": {code: dict(no_figures) for code in published},
         }
 
     rows = {c.pk: blank(c.pk, c.display_name) for c in clinicians}
@@ -432,7 +434,7 @@ def outcomes_report(
             )
             continue
         mean, improved, deteriorated, recovered, adherent, less, *_ = figures
-        row["instruments"][code] = {
+        row["measures"][code] = {
             "n_clients": int(n),
             "mean_change": _round(mean),
             "reliably_improved_rate": _round(improved, 4),
@@ -441,4 +443,6 @@ def outcomes_report(
             "mean_change_adherence_at_least_0_7": _round(adherent),
             "mean_change_adherence_below_0_7": _round(less),
         }
+        if code in row["instruments"]:
+            row["instruments"][code] = dict(row["measures"][code])
     return {"date_from": date_from, "date_to": until, "domain": domain, "rows": list(rows.values()), "total": total}

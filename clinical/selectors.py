@@ -606,14 +606,28 @@ def clinicians_reportable_by(*, user: User) -> QuerySet[User]:
 # ---------------------------------------------------------------- measures
 
 
+def measure_order(code: str) -> tuple[int, str]:
+    """Where a measure comes among the others: built-in ones first (in the definitions' order), then by code. A sort
+    key, so that every list of measures (the published ones, a case's series, a chart's panels) reads alike."""
+    builtin = {definition["code"]: index for index, definition in enumerate(instruments.builtin_definitions())}
+    return builtin.get(code, len(builtin)), code
+
+
 def current_measures() -> list[tuple[Instrument, instruments.Instrument]]:
     """Every published measure with its current version's measure, built-in ones first (in the definitions'
     order), then by code. The same for everyone: measures are the practice's reference data, not records."""
-    builtin = [d["code"] for d in instruments.builtin_definitions()]
     rows = Instrument.objects.select_related("current").filter(current__isnull=False)
-    order = {code: index for index, code in enumerate(builtin)}
-    ordered = sorted(rows, key=lambda row: (order.get(row.code, len(order)), row.code))
+    ordered = sorted(rows, key=lambda row: measure_order(row.code))
     return [(row, instruments.measure_of(row.current)) for row in ordered]
+
+
+def measures_scored_with(*, versions) -> dict[UUID, instruments.Instrument]:
+    """The measure each of these published versions (ids) defines, by version id, in one query: what an assessment
+    was scored with (its bands and cut-off), whichever version is current now."""
+    wanted = set(versions)
+    if not wanted:
+        return {}
+    return {version.pk: instruments.measure_of(version) for version in InstrumentVersion.objects.filter(pk__in=wanted)}
 
 
 def current_measure(code: str) -> tuple[InstrumentVersion, instruments.Instrument] | None:

@@ -507,6 +507,7 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
         "sessions_late_cancelled": 0,
         "sessions_no_show": 0,
         "instruments": chris_measures,
+        "measures": chris_measures,  # every published measure: the demo practice has only the built-in ones
     }
     no_measures = {
         "n_clients": 0,
@@ -534,6 +535,7 @@ def test_the_demo_practice_reports_chris_morgans_figures(call_as):
                 "sessions_late_cancelled": 0,
                 "sessions_no_show": 0,
                 "instruments": dict.fromkeys(MEASURES, no_measures),
+                "measures": dict.fromkeys(MEASURES, no_measures),
             },
             chris_row,
         ],

@@ -184,6 +184,7 @@ def outcome_row(user, **values) -> dict:
     }
     assert set(values) <= set(row), set(values) - set(row)
     row.update(values)
+    row["measures"] = row["instruments"]  # every published measure: here only the built-in ones
     return row
 
 
