@@ -32,6 +32,10 @@ def meta(record) -> dict:
     return {"versionId": str(getattr(record, "version", 1)), "lastUpdated": instant(updated)}
 
 
+def period(start: date, end: date | None) -> dict:
+    return {"start": day(start), **({"end": day(end)} if end else {})}
+
+
 def coding(system: str, code: str, display: str | None = None) -> dict:
     return {"system": system, "code": code, **({"display": display} if display else {})}
 
@@ -91,9 +95,6 @@ def group(couple, members) -> dict:
 def episode_of_care(case, partners: list) -> dict:
     """A case. EpisodeOfCare names one patient: a couple case's first partner, with the couple (the case's
     subject) in an extension; the partners are the episode's patients for search (`patient=`)."""
-    period = {"start": day(case.opened_on)}
-    if case.closed_on:
-        period["end"] = day(case.closed_on)
     resource = {
         "resourceType": "EpisodeOfCare",
         "id": str(case.pk),
@@ -101,7 +102,7 @@ def episode_of_care(case, partners: list) -> dict:
         "status": t.EPISODE_STATUS[case.status],
         "type": [{"coding": [coding(t.system("CodeSystem/case-subject"), case.subject_type)]}],
         "patient": ref("Patient", case.client_id if case.client_id else partners[0]),
-        "period": period,
+        "period": period(case.opened_on, case.closed_on),
     }
     if case.couple_id:
         resource["extension"] = [{"url": t.system("StructureDefinition/couple"), "valueReference": case_subject(case)}]
@@ -142,9 +143,6 @@ def goal(treatment_goal, case) -> dict:
 
 def care_plan(case, goal_ids, assignment_ids) -> dict:
     """A case's plan: its goals, and its homework as activities (each a Task)."""
-    period = {"start": day(case.opened_on)}
-    if case.closed_on:
-        period["end"] = day(case.closed_on)
     resource = {
         "resourceType": "CarePlan",
         "id": str(case.pk),
@@ -153,7 +151,7 @@ def care_plan(case, goal_ids, assignment_ids) -> dict:
         "intent": "plan",
         "title": "Treatment plan",
         "subject": case_subject(case),
-        "period": period,
+        "period": period(case.opened_on, case.closed_on),
     }
     if goal_ids:
         resource["goal"] = [ref("Goal", pk) for pk in goal_ids]
@@ -166,9 +164,6 @@ def task(assignment, case, assignee_ids: list) -> dict:
     """A homework assignment: for one client (Patient) or both partners (the couple's Group); its answer form
     is its exercise version's Questionnaire (`focus`)."""
     version = assignment.exercise_version
-    execution = {"start": day(assignment.start_date)}
-    if assignment.due_date:
-        execution["end"] = day(assignment.due_date)
     resource = {
         "resourceType": "Task",
         "id": str(assignment.pk),
@@ -182,7 +177,7 @@ def task(assignment, case, assignee_ids: list) -> dict:
         "basedOn": [ref("CarePlan", case.pk)],
         "authoredOn": instant(assignment.created_at),
         "lastModified": instant(assignment.updated_at),
-        "executionPeriod": execution,
+        "executionPeriod": period(assignment.start_date, assignment.due_date),
         "restriction": {"repetitions": assignment.target_count},
         "input": [
             {"type": {"text": "frequency"}, "valueString": assignment.frequency},
