@@ -2331,6 +2331,18 @@ PUBLIC_ROUTES = {
     ),
     "/accounts/logout/": PublicRoute(frozenset({"POST"}), "ends that browser session", "/accounts/logout/", 302),
 }
+# The FHIR R4 API (fhir_r4/): not in the contract (its own is the CapabilityStatement), so its access matrix is
+# tests/fhir/test_fhir_access.py (every type read and searched, $everything, the export, for every role).
+FHIR_ROUTES = {
+    "/fhir/r4/metadata": {"GET"},
+    "/fhir/r4/{resource_type}": {"GET"},
+    "/fhir/r4/{resource_type}/{id}": {"GET"},
+    "/fhir/r4/Patient/{id}/\\everything": {"GET"},
+    "/fhir/r4/export": {"GET", "POST"},
+    "/fhir/r4/export-status/{id}": {"GET", "DELETE"},
+    "/fhir/r4/export-file/{id}": {"GET"},
+    "/fhir/r4/{rest}": {"GET"},  # any other FHIR path: an OperationOutcome 404
+}
 # Operations of the contract that take no token, on purpose.
 PUBLIC_OPERATIONS = {
     ("GET", f"{API}health/"): "readiness for load balancers and orchestrators; says nothing but ok/unavailable",
@@ -2348,7 +2360,9 @@ def test_every_route_of_the_url_configuration_is_in_the_matrix():
     routes = url_routes()
     api_routes = {(method, path) for path, methods in routes.items() if path.startswith(API) for method in methods}
     assert api_routes == {op.key for op in OPERATIONS}
-    assert {path: methods for path, methods in routes.items() if not path.startswith(API)} == {
+    fhir = {path: methods for path, methods in routes.items() if path.startswith("/fhir/r4/")}
+    assert fhir == FHIR_ROUTES
+    assert {path: methods for path, methods in routes.items() if not path.startswith((API, "/fhir/r4/"))} == {
         path: set(route.methods) for path, route in PUBLIC_ROUTES.items()
     }
 

@@ -7,6 +7,7 @@ import pytest
 
 from clinical.models import Assessment, GoalAttainmentRating, HomeworkAssignment, HomeworkSubmission, Role, Session
 from clinical.services.demo import seed_demo
+from clinical.services.instruments import builtin_publish
 from tests.factories import UserFactory, issue_token
 from tests.helpers import HOMEWORK, READ_WRITE, Caller
 
@@ -45,6 +46,7 @@ SEARCHES = {
 def scene(django_db_setup, django_db_blocker):
     """The demo practice, built once for the module (the tests only read)."""
     with django_db_blocker.unblock():
+        builtin_publish()  # the built-in measures, which an earlier test's flush may have emptied (tests/conftest.py)
         users = seed_demo()
         other = UserFactory(role=Role.CLINICIAN)
         alex = users["alex"].client_record

@@ -7,6 +7,8 @@ one test here, and a step that cannot run because one it needs failed says which
 import pytest
 from django.core.management import call_command
 
+from clinical.services.instruments import builtin_publish
+
 from . import therapist_day
 from .python_client import generate
 
@@ -21,6 +23,7 @@ def day(python_client, django_db_setup, django_db_blocker):
     from pytest_django.live_server_helper import LiveServer
 
     with django_db_blocker.unblock():
+        builtin_publish()  # the built-in measures, which an earlier test's flush may have emptied (tests/conftest.py)
         call_command("load_exercises", verbosity=0)
         call_command("seed_demo", verbosity=0)
         server = LiveServer("localhost")
