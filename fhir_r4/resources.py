@@ -208,6 +208,24 @@ def encounter(session, case) -> dict:
 # ---------------------------------------------------------------- questionnaires and answers
 
 
+def _questionnaire(version, base: str, current: bool, title: str, description: str, system: str, code: str) -> dict:
+    """What every Questionnaire of ours states: the version's id, canonical URL and number, its title, whether it is
+    the current one, and its code in our `system`."""
+    return {
+        "resourceType": "Questionnaire",
+        "id": str(version.pk),
+        "meta": {"versionId": str(version.number), "lastUpdated": instant(version.created_at)},
+        "url": canonical(base, version.pk),
+        "version": str(version.number),
+        "title": title,
+        "status": "active" if current else "retired",
+        "date": instant(version.created_at),
+        "description": description,
+        "code": [coding(t.system(f"CodeSystem/{system}"), code, title)],
+        "subjectType": ["Patient"],
+    }
+
+
 def canonical(base: str, pk) -> str:
     return f"{base}Questionnaire/{pk}"
 
@@ -216,17 +234,7 @@ def measure_questionnaire(version, base: str, *, current: bool) -> dict:
     """A measure's version: its prompt, then one choice item per question, with its options and their values."""
     measure = instruments.measure_of(version)
     resource = {
-        "resourceType": "Questionnaire",
-        "id": str(version.pk),
-        "meta": {"versionId": str(version.number), "lastUpdated": instant(version.created_at)},
-        "url": canonical(base, version.pk),
-        "version": str(version.number),
-        "title": measure.name,
-        "status": "active" if current else "retired",
-        "date": instant(version.created_at),
-        "description": measure.citation,
-        "code": [coding(t.system("CodeSystem/measure"), measure.code, measure.name)],
-        "subjectType": ["Patient"],
+        **_questionnaire(version, base, current, measure.name, measure.citation, "measure", measure.code),
         "item": [
             {"linkId": "prompt", "type": "display", "text": measure.prompt},
             *(
@@ -264,17 +272,7 @@ def exercise_questionnaire(version, base: str, *, current: bool) -> dict:
             item["answerOption"] = [{"valueString": option} for option in field["options"]]
         items.append(item)
     return {
-        "resourceType": "Questionnaire",
-        "id": str(version.pk),
-        "meta": {"versionId": str(version.number), "lastUpdated": instant(version.created_at)},
-        "url": canonical(base, version.pk),
-        "version": str(version.number),
-        "title": version.title,
-        "status": "active" if current else "retired",
-        "date": instant(version.created_at),
-        "description": version.summary,
-        "code": [coding(t.system("CodeSystem/exercise"), version.exercise.slug, version.title)],
-        "subjectType": ["Patient"],
+        **_questionnaire(version, base, current, version.title, version.summary, "exercise", version.exercise.slug),
         "item": items,
     }
 

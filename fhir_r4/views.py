@@ -278,8 +278,8 @@ class SearchView(FhirView):
 
 def _search_id(name: str, value: str) -> str:
     try:
-        return str(uuid.UUID(value))
-    except ValueError:
+        return _checked_id(value)
+    except Http404:
         raise InvalidSearch(name, f'"{value}" is not an id of this server (a UUID).') from None
 
 
