@@ -12,6 +12,7 @@ from clinical.instruments import INSTRUMENTS
 from clinical.models import (
     Case,
     CaseStatus,
+    ConfidentialityPolicy,
     GoalAchievement,
     GoalAttainmentRating,
     GoalDomain,
@@ -51,11 +52,18 @@ class CaseSerializer(serializers.ModelSerializer):
             "closed_on",
             "closing_reason",
             "presenting_concerns",
+            "confidentiality_policy",
             "created_at",
             "updated_at",
             "version",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "confidentiality_policy": {
+                "help_text": "A couple case's: `no_secrets`, `limited_secrets` or `separate_records` "
+                "(docs/security.md); empty for an individual case."
+            }
+        }
 
 
 class CaseCreateSerializer(JSONTypes, serializers.Serializer):
@@ -76,6 +84,16 @@ class CaseCreateSerializer(JSONTypes, serializers.Serializer):
         child=serializers.ChoiceField(choices=PresentingConcern.choices), required=False, max_length=8
     )
     opened_on = serializers.DateField(required=False)
+    confidentiality_policy = serializers.ChoiceField(
+        choices=ConfidentialityPolicy.choices,
+        required=False,
+        help_text="For a couple case: what the couple agreed at intake; `limited_secrets` if omitted.",
+    )
+
+
+class CaseConfidentialitySerializer(JSONTypes, serializers.Serializer):
+    policy = serializers.ChoiceField(choices=ConfidentialityPolicy.choices)
+    reason = serializers.CharField(max_length=2000, help_text="Why it changes (audited with the change).")
 
 
 class CaseUpdateSerializer(JSONTypes, serializers.Serializer):
@@ -219,15 +237,17 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
         "create": CaseCreateSerializer,
         "partial_update": CaseUpdateSerializer,
         "close": CaseCloseSerializer,
+        "confidentiality": CaseConfidentialitySerializer,
     }
     create_service = case_services.case_open
     update_service = case_services.case_update
     problems = {
-        "create": ["not_a_clinician", "couple_ended"],
+        "create": ["not_a_clinician", "couple_ended", "consent_missing"],
+        "confidentiality": ["not_case_clinician", "case_closed"],
         "partial_update": ["not_case_clinician", "case_closed"],
         **{step: ["not_case_clinician", "case_transition_not_allowed"] for step in ("pause", "resume", "close")},
     }
-    if_match_actions = ("pause", "resume", "close")
+    if_match_actions = ("pause", "resume", "close", "confidentiality")
 
     @extend_schema(tags=["cases"])
     @action(detail=True, methods=["post"])
@@ -246,6 +266,12 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     def close(self, request, pk=None):
         """Close a case, with a reason; a closed case is frozen."""
         return self.act(case_services.case_transition, action="close")
+
+    @extend_schema(tags=["cases"], responses=CaseSerializer)
+    @action(detail=True, methods=["post"])
+    def confidentiality(self, request, pk=None):
+        """Change a couple case's confidentiality policy, with the reason (audited; the case's history keeps it)."""
+        return self.act(case_services.case_confidentiality_set)
 
     # A case's outcomes: the case is found (scoped) on the primary; its scores may come from the read replica
     # (api/replica.py).

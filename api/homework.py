@@ -201,7 +201,7 @@ class AssignmentViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Reso
     create_service = services.assignment_create
     update_service = services.assignment_update
     problems = {
-        "create": ["not_case_clinician", "case_closed"],
+        "create": ["not_case_clinician", "case_closed", "conjoint_hold"],
         "partial_update": ["not_case_clinician", "case_closed", "assignment_not_active"],
         "cancel": ["not_case_clinician", "assignment_not_active"],
     }

@@ -132,6 +132,23 @@ CODES = {
         P("submission_amended", 409, "This revision was corrected since; act on the latest revision."),
         P("already_reviewed", 409, "The submission was already reviewed."),
         P("not_exercise_author", 403, "Only the clinician who wrote an exercise may revise it."),
+        # -------------------------------------------------------- consents and couple safety
+        P(
+            "consent_missing",
+            409,
+            "A partner has not consented to treatment (`missing` names each client and kind): couple work waits for "
+            "both partners' consent.",
+        ),
+        P("consent_document_missing", 409, "The practice has published no document of this kind to consent to."),
+        P("consent_document_version_taken", 409, "A document of this kind already has this version; name a new one."),
+        P("consent_document_unchanged", 409, "The text is the current document's own; a new version needs a change."),
+        P(
+            "conjoint_hold",
+            409,
+            "Joint work on this couple case is held after a safety screen: no joint homework or joint session until "
+            "the clinician records a decision on the hold.",
+        ),
+        P("hold_decided", 409, "The conjoint hold already has this decision, or is over (`status_now`)."),
         # -------------------------------------------------------- measures and alerts
         P("schedule_required", 403, "Clients report measures against a schedule their clinician set."),
         P("schedule_cancelled", 409, "The assessment schedule was cancelled."),

@@ -33,6 +33,9 @@ class CaseloadRowSerializer(serializers.Serializer):
     notes_unsigned_over_72h = serializers.IntegerField()
     notes_awaiting_cosign = serializers.IntegerField()
     unacknowledged_alerts = serializers.IntegerField()
+    conjoint_holds = serializers.IntegerField(
+        help_text="Couple cases whose joint work is held after a positive safety screen, awaiting a decision."
+    )
     sessions_attended = serializers.IntegerField(help_text="Sessions of the last 28 days, by what became of them.")
     sessions_cancelled = serializers.IntegerField()
     sessions_late_cancelled = serializers.IntegerField()

@@ -169,8 +169,14 @@ class SessionViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, Resourc
     create_service = session_services.session_create
     update_service = session_services.session_update
     problems = {
-        "create": ["not_case_clinician", "case_closed", "session_overlap"],
-        "partial_update": ["not_case_clinician", "case_closed", "session_not_scheduled", "session_overlap"],
+        "create": ["not_case_clinician", "case_closed", "session_overlap", "conjoint_hold", "consent_missing"],
+        "partial_update": [
+            "not_case_clinician",
+            "case_closed",
+            "session_not_scheduled",
+            "session_overlap",
+            "conjoint_hold",
+        ],
         "transition": ["not_case_clinician", "session_transition_not_allowed", "session_not_started"],
     }
     if_match_actions = ("transition",)

@@ -17,6 +17,7 @@ from . import (
     problems,
     reminders,
     reports,
+    safety,
     sessions,
     webhooks,
 )
@@ -38,6 +39,10 @@ router.register("me/assignments", homework.MyAssignmentsViewSet, basename="my-as
 router.register("me/assessments-due", measures.MyAssessmentsDueViewSet, basename="my-assessments-due")
 router.register("me/devices", reminders.MyDevicesViewSet, basename="my-device")
 router.register("me/consents", consents.MyConsentsViewSet, basename="my-consent")
+router.register("consents", consents.ConsentViewSet, basename="consent")
+router.register("consent-documents", consents.ConsentDocumentViewSet, basename="consent-document")
+router.register("safety-screens", safety.SafetyScreenViewSet, basename="safety-screen")
+router.register("conjoint-holds", safety.ConjointHoldViewSet, basename="conjoint-hold")
 router.register("me/sessions", sessions.MySessionsViewSet, basename="my-session")
 router.register("me/session-ratings", sessions.MySessionRatingsViewSet, basename="my-session-rating")
 router.register("exercises", exercises.ExerciseViewSet, basename="exercise")

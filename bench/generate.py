@@ -155,6 +155,8 @@ FAMILY_NAMES = words(
 )
 PRONOUNS = ("she/her", "he/him", "they/them", "she/they", "he/they", "")
 CLINICIAN_SUFFIXES = ("LMFT", "LPC", "PsyD", "LCSW", "PhD", "MFT")
+# A couple case's confidentiality policy, taken from its id (no draw: the rest of the practice stays as it was).
+POLICIES = ("no_secrets", "limited_secrets", "limited_secrets", "separate_records")
 CLOSING_REASONS = (
     "Goals met; both partners agree to end therapy.",
     "Couple decided to separate; referred for individual support.",
@@ -869,12 +871,13 @@ class Generator:
                     case.opened_on, case.closed_on, rng.choice(CLOSING_REASONS) if case.closed_on else "",
                     sorted(rng.sample(concerns, rng.randint(1, 3))), case.clinician.id,
                     None if couple else case.clients[0].id, couple.id if couple else None,
+                    POLICIES[case.id.int % len(POLICIES)] if couple else "",
                 )  # fmt: skip
 
         self.copy(
             "clinical_case",
             "id, created_at, updated_at, version, subject_type, status, opened_on, closed_on, closing_reason, "
-            "presenting_concerns, clinician_id, client_id, couple_id",
+            "presenting_concerns, clinician_id, client_id, couple_id, confidentiality_policy",
             rows(),
             len(self.cases),
         )

@@ -19,7 +19,18 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from clinical import instruments
-from clinical.models import Case, CaseStatus, GoalLifecycle, ProgressNote, SafetyAlert, Session, TreatmentGoal, User
+from clinical.models import (
+    Case,
+    CaseStatus,
+    ConjointHold,
+    GoalLifecycle,
+    HoldStatus,
+    ProgressNote,
+    SafetyAlert,
+    Session,
+    TreatmentGoal,
+    User,
+)
 from clinical.selectors import clinicians_reportable_by, current_measures, missing_a_note
 
 UNSIGNED_AFTER_DAYS = 3  # a draft is late 72 hours after the session day
@@ -127,8 +138,9 @@ def caseload_report(
 ) -> list[dict]:
     """Per clinician: open and paused cases, goals by lifecycle status (open and paused cases), active homework
     with its adherence and how much is overdue, notes unsigned 72 h after the session, notes awaiting
-    co-signature, unacknowledged safety alerts; sessions of the last four weeks by outcome (attended, cancelled,
-    cancelled late, no-show) and attended sessions still without a signed note after the grace period."""
+    co-signature, unacknowledged safety alerts, couple cases under a conjoint hold awaiting a decision; sessions of
+    the last four weeks by outcome (attended, cancelled, cancelled late, no-show) and attended sessions still
+    without a signed note after the grace period."""
     today = today or timezone.localdate()
     clinicians = list(clinicians_reportable_by(user=user))
     if clinician is not None:
@@ -148,6 +160,7 @@ def caseload_report(
             "notes_unsigned_over_72h": 0,
             "notes_awaiting_cosign": 0,
             "unacknowledged_alerts": 0,
+            "conjoint_holds": 0,
             **{f"sessions_{s}": 0 for s in SESSION_OUTCOMES},
             "sessions_missing_note": 0,
         }
@@ -191,6 +204,13 @@ def caseload_report(
             .filter(case__clinician__in=ids, acknowledged_at__isnull=True)
             .values("case__clinician")
             .annotate(unacknowledged_alerts=Count("pk")),
+        ),
+        (
+            "case__clinician",
+            ConjointHold.objects.using(using)
+            .filter(case__clinician__in=ids, status=HoldStatus.HELD)
+            .values("case__clinician")
+            .annotate(conjoint_holds=Count("pk")),
         ),
     ]
     # Sessions of the last SESSION_DAYS days by what became of them, and attended ones still without a signed note

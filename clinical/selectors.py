@@ -34,7 +34,10 @@ from clinical.models import (
     CalendarFeed,
     Case,
     Client,
+    ConjointHold,
     Consent,
+    ConsentDocument,
+    ConsentKind,
     Couple,
     CoupleMember,
     Device,
@@ -47,6 +50,7 @@ from clinical.models import (
     ProgressNote,
     Role,
     SafetyAlert,
+    SafetyScreen,
     ScheduleFrequency,
     Session,
     SessionRating,
@@ -674,3 +678,38 @@ def consents_visible_to(*, user: User) -> QuerySet[Consent]:
     if user.role == Role.CLIENT:
         return Consent.objects.filter(client__user=user)
     return Consent.objects.filter(client__in=clients_visible_to(user=user))
+
+
+def consent_documents_visible_to(*, user: User) -> QuerySet[ConsentDocument]:
+    """Every version of every document, to everyone signed in: the texts are the practice's, the same for all."""
+    return ConsentDocument.objects.all()
+
+
+def current_consent_document(kind: str) -> ConsentDocument | None:
+    """The newest published document of `kind`: the one a client is asked to consent to."""
+    return ConsentDocument.objects.filter(kind=kind).order_by("-created_at", "-id").first()
+
+
+def clients_without_consent(*, clients, kind: str = ConsentKind.TREATMENT) -> list[Client]:
+    """Those of `clients` with no consent of `kind` in force, in the order given."""
+    consented = set(
+        Consent.objects.filter(client__in=clients, kind=kind, revoked_at__isnull=True).values_list(
+            "client_id", flat=True
+        )
+    )
+    return [client for client in clients if client.pk not in consented]
+
+
+def safety_screens_visible_to(*, user: User) -> QuerySet[SafetyScreen]:
+    """The clinician of the case and their supervisors; never a client (not even the screened partner), never the
+    admin."""
+    if user.role not in STAFF_ROLES:
+        return SafetyScreen.objects.none()
+    return SafetyScreen.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def conjoint_holds_visible_to(*, user: User) -> QuerySet[ConjointHold]:
+    """As safety screens: the case's clinician and supervisors only."""
+    if user.role not in STAFF_ROLES:
+        return ConjointHold.objects.none()
+    return ConjointHold.objects.filter(case__in=cases_visible_to(user=user))

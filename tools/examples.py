@@ -324,6 +324,26 @@ def walk(w: Walk, users: dict) -> None:
     w.post("alex", "/me/consents/{id}/revoke/", id=consent["id"])
     w.post("alex", "/me/consents/", {"kind": "electronic_communication"}, record=False)
     w.get("alex", "/me/consents/")
+    # Sam agrees, in the session, that sessions may be recorded for supervision, and changes their mind a week on.
+    recording = w.post(
+        "clinician",
+        "/consents/",
+        {"client": sam, "kind": "recording", "method": "verbal", "witness": "Dr. Sofia Reyes, supervisor"},
+        record=False,
+    )
+    w.post("clinician", "/consents/{id}/revoke/", id=recording["id"])
+    # The admin publishes the practice's own text of the electronic-communication consent.
+    w.post(
+        "admin",
+        "/consent-documents/",
+        {
+            "kind": "electronic_communication",
+            "title": "Reminders and messages from the practice",
+            "version": "2026-12",
+            "text": "We may send you reminders of homework and questionnaires through the app. They never say what "
+            "your therapy is about. You choose quiet hours, and you can stop them at any time in the app.",
+        },
+    )
     w.post("alex", "/me/devices/", {"platform": "ios", "token": "demo-apns-token-alex-phone"})
     laptop = w.post("alex", "/me/devices/", {"platform": "web", "token": "demo-webpush-alex-laptop"}, record=False)
     w.get("alex", "/me/devices/")
@@ -368,6 +388,23 @@ def walk(w: Walk, users: dict) -> None:
         {"partners": [riley["id"], taylor["id"]], "relationship_type": "dating", "together_since": "2022-06-01"},
     )
     w.patch("clinician", "/couples/{id}/", {"relationship_type": "partnered"}, id=new_couple["id"])
+    # Both consent to treatment before their case opens: Taylor on the practice's paper form, Riley by phone before
+    # the practice manager; the clinician reads what they consented to.
+    documents = w.get("clinician", "/consent-documents/", query={"kind": "treatment"})["results"]
+    w.get("clinician", "/consent-documents/{id}/", id=documents[0]["id"])
+    paper = w.post(
+        "clinician",
+        "/consents/",
+        {"client": taylor["id"], "kind": "treatment", "method": "paper", "given_at": "2026-11-16T07:30:00Z"},
+    )
+    w.post(
+        "clinician",
+        "/consents/",
+        {"client": riley["id"], "kind": "treatment", "method": "verbal", "witness": "Jo Park, practice manager"},
+        record=False,
+    )
+    w.get("clinician", "/consents/", query={"client": taylor["id"]})
+    w.get("clinician", "/consents/{id}/", id=paper["id"])
     new_case = w.post(
         "clinician",
         "/cases/",
@@ -376,7 +413,43 @@ def walk(w: Walk, users: dict) -> None:
             "couple": new_couple["id"],
             "presenting_concerns": ["communication", "life_transition"],
             "opened_on": "2026-11-16",
+            "confidentiality_policy": "limited_secrets",
         },
+    )
+    # Each partner is screened alone. Taylor's screen is positive: joint work on the case is held until the clinician
+    # decides; they see each partner alone, and the couple's records become separate.
+    w.post(
+        "clinician",
+        "/safety-screens/",
+        {"case": new_case["id"], "client": riley["id"], "result": "negative", "screened_on": "2026-11-16"},
+        record=False,
+    )
+    screen = w.post(
+        "clinician",
+        "/safety-screens/",
+        {
+            "case": new_case["id"],
+            "client": taylor["id"],
+            "result": "positive",
+            "screened_on": "2026-11-16",
+            "notes": "Seen alone. Describes being afraid during arguments; one incident of being pushed last year.",
+        },
+    )
+    w.get("clinician", "/safety-screens/", query={"case": new_case["id"]})
+    w.get("clinician", "/safety-screens/{id}/", id=screen["id"])
+    holds = w.get("supervisor", "/conjoint-holds/", query={"status": "held"})["results"]
+    w.get("clinician", "/conjoint-holds/{id}/", id=holds[0]["id"])
+    w.post(
+        "clinician",
+        "/conjoint-holds/{id}/decide/",
+        {"decision": "individual_work", "reason": "Positive screen for Taylor: individual sessions, safety planning."},
+        id=holds[0]["id"],
+    )
+    w.post(
+        "clinician",
+        "/cases/{id}/confidentiality/",
+        {"policy": "separate_records", "reason": "Individual work after the safety screen: each keeps their own."},
+        id=new_case["id"],
     )
     w.patch(
         "clinician",

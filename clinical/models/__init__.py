@@ -5,6 +5,7 @@ from .care import (
     NOTE_SECTIONS,
     Case,
     CaseStatus,
+    ConfidentialityPolicy,
     GoalAchievement,
     GoalAttainmentRating,
     GoalLifecycle,
@@ -17,7 +18,7 @@ from .care import (
     SubjectType,
     TreatmentGoal,
 )
-from .consents import Consent, ConsentKind
+from .consents import Consent, ConsentDocument, ConsentKind, ConsentMethod
 from .homework import (
     AssignmentFrequency,
     AssignmentMode,
@@ -51,6 +52,7 @@ from .reminders import (
     ReminderKind,
     ReminderStatus,
 )
+from .safety import HOLDING, ConjointHold, HoldStatus, SafetyScreen, ScreenResult
 from .sessions import (
     BOOKED,
     RATING_ITEMS,
@@ -68,6 +70,7 @@ __all__ = [
     "BUILTIN_INSTRUMENTS",
     "CLIENT_DETAILS",
     "GAS_SCORES",
+    "HOLDING",
     "NOTE_SECTIONS",
     "RATING_ITEMS",
     "RATING_MAX",
@@ -86,8 +89,12 @@ __all__ = [
     "Client",
     "ClientInvitation",
     "ClientStatus",
+    "ConfidentialityPolicy",
+    "ConjointHold",
     "Consent",
+    "ConsentDocument",
     "ConsentKind",
+    "ConsentMethod",
     "Couple",
     "CoupleMember",
     "CoupleStatus",
@@ -98,6 +105,7 @@ __all__ = [
     "GoalDomain",
     "GoalLifecycle",
     "GoalPriority",
+    "HoldStatus",
     "HomeworkAssignment",
     "HomeworkProgress",
     "HomeworkSubmission",
@@ -117,8 +125,10 @@ __all__ = [
     "ReminderStatus",
     "Role",
     "SafetyAlert",
+    "SafetyScreen",
     "ScheduleFrequency",
     "ScheduleStatus",
+    "ScreenResult",
     "Session",
     "SessionKind",
     "SessionModality",

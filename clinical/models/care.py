@@ -26,6 +26,14 @@ class CaseStatus(models.TextChoices):
     CLOSED = "closed"
 
 
+class ConfidentialityPolicy(models.TextChoices):
+    """What a couple agreed at intake about what one partner tells the therapist alone (issue 17)."""
+
+    NO_SECRETS = "no_secrets"  # the therapist may bring into joint work what one partner said alone
+    LIMITED_SECRETS = "limited_secrets"  # the therapist keeps it, unless it bears on safety
+    SEPARATE_RECORDS = "separate_records"  # each partner's material is theirs alone, in the app and in releases
+
+
 class PresentingConcern(models.TextChoices):
     TRUST = "trust"
     COMMUNICATION = "communication"
@@ -52,6 +60,8 @@ class Case(Record):
     presenting_concerns = ArrayField(
         models.CharField(max_length=32, choices=PresentingConcern.choices), default=list, blank=True
     )
+    # A couple case's policy (set at opening, changed by its clinician with a reason); none for an individual case.
+    confidentiality_policy = models.CharField(max_length=20, choices=ConfidentialityPolicy.choices, blank=True)
 
     class Meta:
         constraints = [
@@ -73,6 +83,11 @@ class Case(Record):
             models.CheckConstraint(
                 condition=Q(presenting_concerns__contained_by=PresentingConcern.values),
                 name="case_presenting_concerns_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(subject_type=SubjectType.COUPLE, confidentiality_policy__in=ConfidentialityPolicy.values)
+                | Q(subject_type=SubjectType.INDIVIDUAL, confidentiality_policy=""),
+                name="case_couple_has_confidentiality_policy",
             ),
         ]
         indexes = [

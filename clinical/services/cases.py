@@ -8,6 +8,7 @@ from clinical.models import (
     Case,
     CaseStatus,
     Client,
+    ConfidentialityPolicy,
     Couple,
     CoupleStatus,
     Role,
@@ -19,6 +20,8 @@ from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 from kernel.events import happened
+
+from .consents import consent_required_before, require_treatment_consents
 
 # action → (states it may start from, state it leads to)
 CASE_ACTIONS = {
@@ -52,8 +55,11 @@ def case_open(
     couple: Couple | None = None,
     presenting_concerns=(),
     opened_on=None,
+    confidentiality_policy: str = "",
 ) -> Case:
-    """Open a case for one client or one couple on the actor's caseload; the actor holds it."""
+    """Open a case for one client or one couple on the actor's caseload; the actor holds it. A couple case takes the
+    couple's confidentiality policy (`limited_secrets` when none is given) and, unless the practice relaxed it, both
+    partners' consent to treatment (`consent_missing`)."""
     if actor.role not in STAFF_ROLES:
         raise NotAllowed("Only clinicians hold cases.", code="not_a_clinician")
     if subject_type == SubjectType.INDIVIDUAL and (client is None or couple is not None):
@@ -67,6 +73,11 @@ def case_open(
             raise InvalidInput({"couple": ["Not a couple on your caseload."]})
         if couple.status != CoupleStatus.ACTIVE:
             raise Conflict("This couple has ended; a new case needs an active couple.", code="couple_ended")
+        if consent_required_before("case_open"):
+            require_treatment_consents([m.client for m in couple.members.select_related("client").order_by("position")])
+        confidentiality_policy = confidentiality_policy or ConfidentialityPolicy.LIMITED_SECRETS
+    elif confidentiality_policy:
+        raise InvalidInput({"confidentiality_policy": ["Only a couple case has a confidentiality policy."]})
     case = save_valid(
         Case(
             subject_type=subject_type,
@@ -75,6 +86,7 @@ def case_open(
             clinician=actor,
             presenting_concerns=sorted(set(presenting_concerns)),
             opened_on=opened_on or timezone.localdate(),
+            confidentiality_policy=confidentiality_policy,
         )
     )
     audit_append(actor=actor, action="create", object_type="case", object_ids=[case.pk])
@@ -97,6 +109,32 @@ def case_update(*, actor, case: Case, expected_version: int | None, **changes) -
         object_type="case",
         object_ids=[case.pk],
         detail={"fields": sorted(changes)},
+    )
+    return case
+
+
+@transaction.atomic
+def case_confidentiality_set(
+    *, actor, case: Case, policy: str, reason: str, expected_version: int | None = None
+) -> Case:
+    """The clinician changes a couple case's confidentiality policy, saying why (the change and its reason are
+    audited and kept in the case's history). Setting the policy it has changes nothing."""
+    require_case_writable(actor, case)
+    require_case_not_closed(case)
+    if case.subject_type != SubjectType.COUPLE:
+        raise InvalidInput({"policy": ["Only a couple case has a confidentiality policy."]})
+    if not reason.strip():
+        raise InvalidInput({"reason": ["Say why the policy changes (for example, what the couple agreed)."]})
+    locked = lock_at_version(case, expected_version=expected_version)
+    if locked.confidentiality_policy == policy:
+        return locked
+    case = update_versioned(locked, expected_version=None, changes={"confidentiality_policy": policy}, locked=True)
+    audit_append(
+        actor=actor,
+        action="confidentiality",
+        object_type="case",
+        object_ids=[case.pk],
+        detail={"from": locked.confidentiality_policy, "to": policy, "reason": reason.strip()},
     )
     return case
 

@@ -13,18 +13,22 @@ from clinical.models import (
     RATING_ITEMS,
     CaseStatus,
     Client,
+    ConfidentialityPolicy,
+    ConsentKind,
+    ConsentMethod,
     CoupleMember,
     GoalDomain,
     GoalLifecycle,
     NoteFormat,
     OAuthApplication,
     Role,
+    ScreenResult,
     SubjectType,
     Supervision,
     User,
 )
 
-from . import alliance, cases, clients, goals, homework, measures, notes, sessions
+from . import alliance, cases, clients, consents, goals, homework, measures, notes, safety, sessions
 from .accounts import supervision_start, user_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -153,13 +157,30 @@ def _couple_in_care(users: dict[str, User]) -> None:
             together_since=timezone.localdate().replace(year=timezone.localdate().year - 9),
         )
     )
+    intake = timezone.now() - timedelta(days=28)
+    for client in (alex, sam):  # signed at intake, on the practice's paper forms
+        consents.consent_record(
+            actor=clinician, client=client, kind=ConsentKind.TREATMENT, method=ConsentMethod.PAPER, given_at=intake
+        )
+    consents.consent_give(actor=sam.user, kind=ConsentKind.ELECTRONIC_COMMUNICATION)
     case = couple.cases.filter(status=CaseStatus.OPEN).first() or cases.case_open(
         actor=clinician,
         subject_type=SubjectType.COUPLE,
         couple=couple,
         presenting_concerns=["trust", "communication", "conflict"],
         opened_on=timezone.localdate() - timedelta(days=28),
+        confidentiality_policy=ConfidentialityPolicy.NO_SECRETS,
     )
+    if not case.safety_screens.exists():  # each partner seen alone in the first week
+        for client in (alex, sam):
+            safety.safety_screen_record(
+                actor=clinician,
+                case=case,
+                client=client,
+                result=ScreenResult.NEGATIVE,
+                screened_on=timezone.localdate() - timedelta(days=27),
+                notes="Seen alone. No fear of the partner, no threats or violence reported; knows how to reach us.",
+            )
     if not case.goals.exists():
         for spec in DEMO_GOALS:
             goal = goals.goal_create(actor=clinician, case=case, start_date=case.opened_on, **spec)

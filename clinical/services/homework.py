@@ -29,6 +29,7 @@ from kernel.events import happened
 
 from .cases import require_case_not_closed, require_case_writable
 from .progress import keep_progress
+from .safety import require_no_conjoint_hold
 
 DEFAULT_TARGETS = {"once": 1, "daily": 7, "weekly": 4}
 CLOCK_SKEW = timedelta(minutes=5)
@@ -75,6 +76,8 @@ def assignment_create(
     start_date = start_date or timezone.localdate()
     if errors:
         raise InvalidInput(errors)
+    if mode == AssignmentMode.JOINT or version.audience == Audience.COUPLE:
+        require_no_conjoint_hold(case)  # joint homework waits for the clinician's decision on a hold
     frequency = frequency or version.suggested_frequency
     target_count = target_count or DEFAULT_TARGETS[frequency]
     _check_reachable(frequency, start_date, due_date, target_count)

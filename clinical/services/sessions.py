@@ -12,6 +12,8 @@ from kernel.changes import lock_at_version, save_racing, save_valid, update_vers
 from kernel.errors import Conflict, InvalidInput
 
 from .cases import require_case_not_closed, require_case_writable
+from .consents import consent_required_before, require_treatment_consents
+from .safety import require_no_conjoint_hold
 
 S = SessionStatus
 # What a scheduled session may become; the outcomes are final (a mistake is corrected by a new session).
@@ -57,6 +59,16 @@ def _attendees(case: Case, kind: str, partner: Client | None, attendees) -> list
     return list({a.pk: a for a in attendees}.values())
 
 
+def _require_joint_allowed(case: Case, kind: str, people, *, booking: bool = False) -> None:
+    """A joint session of a couple case (both partners together) is neither booked nor moved under a conjoint hold;
+    where the practice asks for consent only before the first joint session, booking one needs both consents."""
+    if case.subject_type != SubjectType.COUPLE or kind != SessionKind.JOINT or len(people) < 2:
+        return
+    require_no_conjoint_hold(case)
+    if booking and consent_required_before("first_joint_session"):
+        require_treatment_consents(list(people))
+
+
 def _require_free(clinician_id, starts_at, ends_at, *, other_than=None) -> None:
     """The clinician has no other booked session overlapping [starts_at, ends_at): 409 naming it."""
     clash = Session.objects.filter(
@@ -89,6 +101,7 @@ def session_create(
     require_case_not_closed(case)
     _validate_times(starts_at, ends_at)
     people = _attendees(case, kind, partner, list(attendees))
+    _require_joint_allowed(case, kind, people, booking=True)
     _require_free(case.clinician_id, starts_at, ends_at)
     session = Session(
         case=case,
@@ -124,6 +137,7 @@ def session_update(*, actor, session: Session, expected_version: int | None, **c
     _validate_times(starts_at, ends_at)
     if attendees is not None:
         people = _attendees(locked.case, locked.kind, locked.partner, attendees)
+    _require_joint_allowed(locked.case, locked.kind, people if attendees is not None else locked.attendees.all())
     _require_free(locked.clinician_id, starts_at, ends_at, other_than=locked.pk)
     # The overlap rule is the database's (a concurrent booking): not validated again in Python.
     locked = save_racing(

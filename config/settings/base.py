@@ -218,6 +218,11 @@ if _webhook_retry_delays:
 
 # An attended session whose note is not signed this long after it ended is listed at notes/missing/.
 NOTE_GRACE_HOURS = env.int("NOTE_GRACE_HOURS", default=72)
+# When both partners of a couple must have consented to treatment (docs/security.md): before its case opens
+# (`case_open`, the default), or only before its first joint session is booked (`first_joint_session`).
+COUPLE_CONSENT_REQUIRED_BEFORE = env.str("COUPLE_CONSENT_REQUIRED_BEFORE", default="case_open")
+if COUPLE_CONSENT_REQUIRED_BEFORE not in ("case_open", "first_joint_session"):
+    raise ImproperlyConfigured("COUPLE_CONSENT_REQUIRED_BEFORE is case_open or first_joint_session.")
 # A `before_each_session` self-report schedule (docs/outcome-measures.md) asks for its measure this many hours before
 # each scheduled session the client attends; it stays due until the session starts, and a cancelled session
 # withdraws it.
@@ -403,6 +408,12 @@ SPECTACULAR_SETTINGS = {
         "SessionKindEnum": "clinical.models.sessions.SessionKind",
         "KindEnum": "clinical.models.consents.ConsentKind",  # its name in the contract before sessions had kinds
         "SessionOutcomeEnum": ["attended", "cancelled", "late_cancelled", "no_show"],
+        "ConfidentialityPolicyEnum": "clinical.models.care.ConfidentialityPolicy",
+        "ConsentMethodEnum": "clinical.models.consents.ConsentMethod",
+        "RecordedConsentMethodEnum": ["paper", "verbal"],
+        "ScreenResultEnum": "clinical.models.safety.ScreenResult",
+        "HoldStatusEnum": "clinical.models.safety.HoldStatus",
+        "HoldDecisionEnum": ["continue_jointly", "individual_work", "close"],
         # Goals and exercises speak of the same domains (kernel.models.GoalDomain): one enum in the contract.
         "DomainEnum": "kernel.models.GoalDomain",
     },

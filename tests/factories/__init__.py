@@ -131,6 +131,9 @@ class CaseFactory(factory.django.DjangoModelFactory):
     )
     couple = None
     presenting_concerns = factory.LazyFunction(lambda: ["communication"])
+    confidentiality_policy = factory.LazyAttribute(
+        lambda o: "limited_secrets" if o.subject_type == SubjectType.COUPLE else ""
+    )
 
 
 class GoalFactory(factory.django.DjangoModelFactory):
