@@ -126,7 +126,8 @@ def case_confidentiality_set(
     if not reason.strip():
         raise InvalidInput({"reason": ["Say why the policy changes (for example, what the couple agreed)."]})
     locked = lock_at_version(case, expected_version=expected_version)
-    if locked.confidentiality_policy == policy:
+    before = locked.confidentiality_policy
+    if before == policy:
         return locked
     case = update_versioned(locked, expected_version=None, changes={"confidentiality_policy": policy}, locked=True)
     audit_append(
@@ -134,7 +135,7 @@ def case_confidentiality_set(
         action="confidentiality",
         object_type="case",
         object_ids=[case.pk],
-        detail={"from": locked.confidentiality_policy, "to": policy, "reason": reason.strip()},
+        detail={"from": before, "to": policy, "reason": reason.strip()},
     )
     return case
 

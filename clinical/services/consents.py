@@ -2,6 +2,8 @@
 by their clinician from paper or a witnessed verbal consent, and its revocation."""
 
 import hashlib
+import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -14,6 +16,9 @@ from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
 
+BUILTIN_NAMESPACE = uuid.UUID("5f1d0c57-3c1e-4a7e-9a44-6c6f6e73656e")
+BUILTIN_PUBLISHED = datetime(2026, 12, 1, tzinfo=UTC)  # the day the product first shipped them
+
 
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -25,7 +30,17 @@ def consent_documents_builtin_load(*, using: str = "default") -> int:
     published = 0
     for kind, (title, text) in BUILTIN_DOCUMENTS.items():
         _, created = ConsentDocument.objects.using(using).get_or_create(
-            kind=kind, version=BUILTIN_VERSION, defaults={"title": title, "text": text, "digest": text_digest(text)}
+            kind=kind,
+            version=BUILTIN_VERSION,
+            # The same id in every practice, and no draw of randomness (the examples' seeded run stays as it was).
+            defaults={
+                "id": uuid.uuid5(BUILTIN_NAMESPACE, kind),
+                "title": title,
+                "text": text,
+                "digest": text_digest(text),
+                "created_at": BUILTIN_PUBLISHED,
+                "updated_at": BUILTIN_PUBLISHED,
+            },
         )
         published += created
     return published

@@ -19,6 +19,7 @@ from clinical.models import (
     Supervision,
     TreatmentGoal,
 )
+from clinical.services import consents as consent_services
 from tests.factories import (
     GAS_LEVELS,
     CaseFactory,
@@ -142,6 +143,7 @@ def test_open_an_individual_case_for_own_client(api, clinician, own_client):
         "closed_on": None,
         "closing_reason": "",
         "presenting_concerns": ["communication", "emotional_intimacy", "trust"],
+        "confidentiality_policy": "",
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "version": 1,
@@ -155,6 +157,8 @@ def test_open_an_individual_case_for_own_client(api, clinician, own_client):
 
 
 def test_open_a_couple_case_for_own_couple(api, clinician, own_couple):
+    for partner in own_couple.partners.all():  # both consented to treatment (tests/api/test_consents_safety.py)
+        consent_services.consent_record(actor=clinician, client=partner, kind="treatment", method="paper")
     response = api.post(
         CASES,
         {
@@ -172,6 +176,7 @@ def test_open_a_couple_case_for_own_couple(api, clinician, own_couple):
     assert body["clinician"] == str(clinician.id)
     assert body["status"] == "open"
     assert body["presenting_concerns"] == ["conflict", "infidelity", "trust"]
+    assert body["confidentiality_policy"] == "limited_secrets"
     case = Case.objects.get(pk=body["id"])
     assert (case.couple, case.client, case.clinician) == (own_couple, None, clinician)
     assert case.presenting_concerns == ["conflict", "infidelity", "trust"]
@@ -232,7 +237,13 @@ def test_subject_must_be_exactly_the_one_subject_type_names(
 @pytest.mark.parametrize("subject_type", ["individual", "couple"])
 def test_database_refuses_a_case_with_both_client_and_couple(clinician, own_client, own_couple, subject_type):
     with pytest.raises(IntegrityError, match="case_has_exactly_one_subject"), transaction.atomic():
-        Case.objects.create(subject_type=subject_type, client=own_client, couple=own_couple, clinician=clinician)
+        Case.objects.create(
+            subject_type=subject_type,
+            client=own_client,
+            couple=own_couple,
+            clinician=clinician,
+            confidentiality_policy="limited_secrets" if subject_type == "couple" else "",
+        )
 
     assert not Case.objects.exists()
 

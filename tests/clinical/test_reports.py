@@ -152,6 +152,7 @@ def caseload_row(user, **values) -> dict:
         "notes_unsigned_over_72h": 0,
         "notes_awaiting_cosign": 0,
         "unacknowledged_alerts": 0,
+        "conjoint_holds": 0,
         "sessions_attended": 0,
         "sessions_cancelled": 0,
         "sessions_late_cancelled": 0,
