@@ -58,7 +58,9 @@ from clinical.models import (
     Case,
     Client,
     ClientInvitation,
+    ConjointHold,
     Consent,
+    ConsentDocument,
     Couple,
     CoupleMember,
     Device,
@@ -73,6 +75,7 @@ from clinical.models import (
     RelationshipType,
     Role,
     SafetyAlert,
+    SafetyScreen,
     Session,
     SessionRating,
     SubjectType,
@@ -230,6 +233,9 @@ OWN = "own"  # the caller's own settings, one record per caller (a client's remi
 REPORT = "report"  # aggregates over the caller's own caseload and their supervisees': never B's row or figures
 
 CLINICAL = {
+    "consents",
+    "safety-screens",
+    "conjoint-holds",
     "clients",
     "couples",
     "cases",
@@ -291,6 +297,11 @@ def access(role: str, op: Operation) -> str | None:
             return PUBLISHES if role == "admin" else FORBIDDEN
         if "/versions/" in op.path:
             return FORBIDDEN if role == "client" else REFERENCE
+        return REFERENCE
+    if op.resource == "consent-documents":
+        # the texts clients consent to: read by everyone who uses the API, published by the admin
+        if op.method != "get":
+            return PUBLISHES if role == "admin" else FORBIDDEN
         return REFERENCE
     if op.resource == "event-types":
         # the events integrators subscribe to: staff and the admin (who subscribes for the practice)
@@ -358,6 +369,10 @@ PATH_TARGETS = {
     "assessment-schedules": "b_schedule",
     "alerts": "b_alert",
     "webhooks": "b_webhook",
+    "consents": "b_consent",
+    "consent-documents": "consent_document",
+    "safety-screens": "b_screen",
+    "conjoint-holds": "b_hold",
     "me": "b_device",  # me/devices/{id}/
     "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
@@ -564,6 +579,14 @@ CSV = "text/csv"
 JSON = "application/json"
 
 
+# A practice's own consent document, as its admin would publish it.
+NEUTRAL_DOCUMENT = {
+    "kind": "recording",
+    "title": "Recording of sessions",
+    "version": "matrix-1",
+    "text": "Sessions may be recorded for supervision.",
+}
+
 # A practice's own measure, as its admin would publish it: nothing in it is anyone's record.
 NEUTRAL_MEASURE = {
     "code": "weekly_check_in",
@@ -637,6 +660,44 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
         Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
     ),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): spec(Variant(path="b_consent")),
+    # consents: staff read those of the clients they reach; the clinician records and revokes them
+    ("GET", f"{API}consents/"): spec(),
+    ("POST", f"{API}consents/"): spec(
+        Variant(body=lambda ids: {"client": ids["b_client"], "kind": "treatment", "method": "paper"}, field="client")
+    ),
+    ("GET", f"{API}consents/{{id}}/"): spec(),
+    ("POST", f"{API}consents/{{id}}/revoke/"): spec(),
+    # the documents: everyone reads them, the admin publishes them
+    ("GET", f"{API}consent-documents/"): spec(),
+    ("GET", f"{API}consent-documents/{{id}}/"): spec(),
+    ("POST", f"{API}consent-documents/"): spec(
+        Variant(body=lambda ids: NEUTRAL_DOCUMENT, admin=Outcome(201)),
+        Variant(
+            " [a version taken]",
+            body=lambda ids: {**NEUTRAL_DOCUMENT, "kind": "treatment", "version": "1"},
+            admin=Outcome(409, "consent_document_version_taken"),
+        ),
+    ),
+    # couple safety: the screen and the hold are the clinician's and the supervisors' only
+    ("GET", f"{API}safety-screens/"): spec(),
+    ("POST", f"{API}safety-screens/"): spec(
+        Variant(
+            " [case]",
+            body=lambda ids: {"case": ids["b_case"], "client": ids["a_client"], "result": "negative"},
+            field="case",
+        ),
+        Variant(
+            " [client]",
+            body=lambda ids: {"case": ids["a_case"], "client": ids["b_client"], "result": "negative"},
+            field="client",
+        ),
+    ),
+    ("GET", f"{API}safety-screens/{{id}}/"): spec(),
+    ("GET", f"{API}conjoint-holds/"): spec(),
+    ("GET", f"{API}conjoint-holds/{{id}}/"): spec(),
+    ("POST", f"{API}conjoint-holds/{{id}}/decide/"): spec(
+        Variant(body=lambda ids: {"decision": "continue_jointly", "reason": "Safety plan agreed."})
+    ),
     ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
     # the calendar feed: staff turn their own on and off; B's old addresses answer nobody, token or not
     ("GET", f"{API}me/calendar-feed/"): spec(),
@@ -679,6 +740,9 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}cases/{{id}}/pause/"): spec(),
     ("POST", f"{API}cases/{{id}}/resume/"): spec(),
     ("POST", f"{API}cases/{{id}}/close/"): spec(Variant(body=lambda ids: {"closing_reason": "Moved away"})),
+    ("POST", f"{API}cases/{{id}}/confidentiality/"): spec(
+        Variant(body=lambda ids: {"policy": "separate_records", "reason": "Both asked for it."})
+    ),
     # goals
     ("GET", f"{API}goals/"): spec(),
     ("POST", f"{API}goals/"): spec(
@@ -979,6 +1043,7 @@ BASE = [pytest.param(op, variants_of(op)[0], id=str(op)) for op in OPERATIONS]
 
 # ---------------------------------------------------------------- the scene
 
+B_SCREEN_NOTES = "Seen alone: describes fear during arguments at home."
 B_CLIENT = {
     "given_name": "Zephyrine",
     "family_name": "Quillfeather",
@@ -1299,8 +1364,13 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     a_past_session = _stored_session(a_case, now - timedelta(days=5, hours=2), status="attended")
     SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
     # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
-    b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
-    Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
+    b_consent = _consent(client=b_client, kind="electronic_communication", given_by=b_client_user)
+    _consent(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
+    # B's screen of B's client, positive: B's case is held.
+    b_screen = SafetyScreen.objects.create(
+        case=b_case, client=b_client, result="positive", notes=B_SCREEN_NOTES, recorded_by=b
+    )
+    b_hold = ConjointHold.objects.create(case=b_case, screen=b_screen)
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
@@ -1357,6 +1427,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_calendar_secret": B_REPLACED_CALENDAR_SECRET,
         "b_revoked_calendar_secret": B_REVOKED_CALENDAR_SECRET,
         "b_consent": b_consent.id,
+        "b_screen": b_screen.id,
+        "b_hold": b_hold.id,
+        "consent_document": ConsentDocument.objects.get(kind="treatment", version="1").id,
         "b_session": b_session.id,
         "b_past_session": b_past_session.id,
         "b_session_rating": b_session_rating.id,
@@ -1428,6 +1501,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's client's push token": ("secret", B_DEVICE_TOKEN),
         "B's client's time zone": ("account", B_TIME_ZONE),
         "B's client's consent id": ("clinical_id", b_consent.id),
+        "B's safety screen id": ("clinical_id", b_screen.id),
+        "B's safety screen notes": ("clinical_text", B_SCREEN_NOTES),
+        "B's conjoint hold id": ("clinical_id", b_hold.id),
         "B's session id": ("clinical_id", b_session.id),
         "B's session location": ("clinical_text", B_SESSION_LOCATION),
         "B's attended session id": ("clinical_id", b_past_session.id),
@@ -1463,6 +1539,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Device, b_device.pk),
         (NotificationPreferences, b_preferences.pk),
         (Consent, b_consent.pk),
+        (SafetyScreen, b_screen.pk),
+        (ConjointHold, b_hold.pk),
         (Session, b_session.pk),
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
@@ -1700,7 +1778,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, ConsentDocument, SafetyScreen, ConjointHold)
 
 
 def totals() -> dict[str, int]:
@@ -2057,11 +2135,41 @@ LIST_GROWTH = {
     f"{API}me/consents/": (
         "client",
         None,
-        lambda s: Consent.objects.create(
+        lambda s: _consent(
             client=s.own["a_client"],
             kind="electronic_communication",
             given_by=s.users["client"],
             revoked_at=timezone.now(),
+        ),
+    ),
+    f"{API}consents/": (
+        "supervisor",
+        None,
+        lambda s: _consent(
+            client=s.own["a_client"],
+            kind="release_of_records",
+            released_to=f"Party {uuid.uuid4()}",
+            release_purpose="Referral",
+            given_by=s.users["clinician"],
+        ),
+    ),
+    f"{API}consent-documents/": (
+        "client",
+        None,
+        lambda s: ConsentDocument.objects.create(
+            kind="recording", title="Recording", version=str(uuid.uuid4())[:8], text="Text.", digest="0" * 64
+        ),
+    ),
+    f"{API}safety-screens/": ("supervisor", None, lambda s: _screen(s)),
+    f"{API}conjoint-holds/": (
+        "supervisor",
+        None,
+        lambda s: ConjointHold.objects.create(
+            case=s.own["a_case"],
+            screen=_screen(s, result="positive"),
+            status="continue_jointly",
+            reason="Safety plan agreed.",
+            decided_at=timezone.now(),
         ),
     ),
     f"{API}sessions/": ("supervisor", None, lambda s: _session(s)),
@@ -2669,13 +2777,38 @@ def _twin_redelivery(scene, n):
     return Write("clinician", str(webhook.id), {"delivery": str(delivery.id)})
 
 
+def _screen(scene, result="negative"):
+    """A screen of the client of A's couple case, stored as it is."""
+    return SafetyScreen.objects.create(
+        case=scene.own["a_case"], client=scene.own["a_client"], result=result, recorded_by=scene.users["clinician"]
+    )
+
+
+def _twin_hold(scene, n):
+    """A hold on a couple case of the twin's own, placed by a positive screen."""
+    case = _twin_couple_case(scene, n)
+    client = case.couple.members.order_by("position").first().client
+    return ConjointHold.objects.create(
+        case=case,
+        screen=SafetyScreen.objects.create(
+            case=case, client=client, result="positive", recorded_by=scene.users["clinician"]
+        ),
+    )
+
+
+def _consent(**fields):
+    """A consent stored as it is, to the document the product ships for its kind."""
+    document = ConsentDocument.objects.get(kind=fields["kind"], version="1")
+    return Consent.objects.create(document=document, **fields)
+
+
 def _twin_consent(scene, n):
     """A consent of the client's own in force (the one before it revoked: one in force at a time)."""
     client = scene.own["a_client"]
     Consent.objects.filter(client=client, kind="electronic_communication", revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
-    return Consent.objects.create(client=client, kind="electronic_communication", given_by=scene.users["client"])
+    return _consent(client=client, kind="electronic_communication", given_by=scene.users["client"])
 
 
 def _twin_session_times(n, days):
@@ -2722,6 +2855,32 @@ def _own(role, make_target, body=None):
 
 
 MASS_ASSIGNMENT = {
+    ("POST", f"{API}consents/"): lambda s, n: Write(
+        "clinician",
+        None,
+        {
+            "client": str(s.own["a_client"].id),
+            "kind": "release_of_records",
+            "method": "paper",
+            "released_to": f"Party twin{n}",
+            "release_purpose": "Referral",
+        },
+    ),
+    ("POST", f"{API}consents/{{id}}/revoke/"): _own("clinician", _twin_consent),
+    ("POST", f"{API}consent-documents/"): lambda s, n: Write(
+        "admin", None, {**NEUTRAL_DOCUMENT, "version": f"twin{n}"}
+    ),
+    ("POST", f"{API}safety-screens/"): lambda s, n: Write(
+        "clinician",
+        None,
+        {"case": str(s.own["a_case"].id), "client": str(s.own["a_client"].id), "result": "negative"},
+    ),
+    ("POST", f"{API}conjoint-holds/{{id}}/decide/"): _own(
+        "clinician", _twin_hold, {"decision": "continue_jointly", "reason": "Safety plan agreed."}
+    ),
+    ("POST", f"{API}cases/{{id}}/confidentiality/"): _own(
+        "clinician", _twin_couple_case, {"policy": "no_secrets", "reason": "Both asked for it."}
+    ),
     ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): _own("client", _twin_consent),
     ("POST", f"{API}sessions/"): _twin_session_body,
