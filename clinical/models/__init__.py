@@ -42,6 +42,7 @@ from .measures import (
     ScheduleFrequency,
     ScheduleStatus,
 )
+from .mfa import MFA_ROLES, RecoveryCode, RecoveryCodeSet
 from .people import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 from .reminders import (
     Device,
@@ -68,6 +69,7 @@ __all__ = [
     "BUILTIN_INSTRUMENTS",
     "CLIENT_DETAILS",
     "GAS_SCORES",
+    "MFA_ROLES",
     "NOTE_SECTIONS",
     "RATING_ITEMS",
     "RATING_MAX",
@@ -111,6 +113,8 @@ __all__ = [
     "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
+    "RecoveryCode",
+    "RecoveryCodeSet",
     "RelationshipType",
     "Reminder",
     "ReminderKind",
