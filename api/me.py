@@ -169,7 +169,7 @@ class MyMfaViewSet(ResourceViewSet):
         codes = mfa_services.mfa_recovery_codes_regenerate(actor=request.user, **self.validated())
         return self.present(self.status_of(recovery_codes=codes), MfaRecoveryCodesSerializer)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses=MfaStatusSerializer)
     def remove(self, request):
         """Stop signing in with a second factor, for a current code (staff)
 
@@ -177,7 +177,7 @@ class MyMfaViewSet(ResourceViewSet):
         factor of staff; an admin can still reset it (`POST staff/{id}/mfa-reset/`).
         """
         mfa_services.mfa_remove(actor=request.user, **self.validated())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.present(self.status_of(), MfaStatusSerializer)
 
 
 # ---------------------------------------------------------------- accepting an invitation

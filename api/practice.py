@@ -147,7 +147,7 @@ class StaffViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceV
         """Take a staff member's second factor away (a lost phone): their authenticator app and recovery codes.
 
         Their next sign-in asks for no code, or, where the practice requires a second factor, takes them through
-        enrolment first. Audited, whether or not they had one.
+        enrolment first. Audited; without a second factor to take, nothing changes.
         """
         return self.act(mfa_services.mfa_reset)
 

@@ -116,7 +116,8 @@ def mfa_enrol_start(*, actor: User) -> Enrolment:
             code="mfa_already_enrolled",
         )
     TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
-    device = TOTPDevice.objects.create(user=actor, name=APP_NAME, confirmed=False)
+    # 160 random bits, as RFC 4226 recommends for HMAC-SHA-1 (drawn here, through `secrets`, as every secret is).
+    device = TOTPDevice.objects.create(user=actor, name=APP_NAME, key=secrets.token_bytes(20).hex(), confirmed=False)
     _audit(actor, "enrol", actor)
     return enrolment_of(device)
 
@@ -179,11 +180,12 @@ def _delete_devices(user: User) -> bool:
 @transaction.atomic
 def mfa_reset(*, actor: User, clinician: User) -> User:
     """The practice admin takes a staff member's second factor away (a lost phone): their next sign-in asks for
-    none, or takes them through enrolment where the practice requires one. Audited whether or not there was one."""
+    none, or takes them through enrolment where the practice requires one. Audited when there was one to take
+    (an enrolment not yet confirmed included); nothing to take changes nothing."""
     if actor.role != Role.ADMIN:
         raise NotAllowed("Only the practice admin resets a second factor.", code="role_not_allowed")
-    had = _delete_devices(clinician)
-    _audit(actor, "reset", clinician, had_second_factor=had)
+    if _delete_devices(clinician):
+        _audit(actor, "reset", clinician)
     return clinician
 
 
