@@ -13,14 +13,13 @@ flow without a browser (tests/api/test_mfa.py); this needs chromium from apt-get
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 
-from tools.docs_check import CHROMIUM, CHROMIUM_ARGS, free_port
-from tools.serve import ROOT, gunicorn_command, wait_until_serving
+from tools.docs_check import CHROMIUM, serving_in_chromium, verdict
+from tools.serve import ROOT
 
 OUT = ROOT / ".data" / "browser-check"
 STEP_SECONDS = 15.0
@@ -178,39 +177,15 @@ def sign_in(browser, base: str, demo: dict) -> list[str]:
 
 
 def main() -> int:
-    from playwright.sync_api import sync_playwright
-
     if not os.path.exists(CHROMIUM):
         print(f"no chromium at {CHROMIUM}: apt-get install chromium (make browser-check does)", file=sys.stderr)
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     demo = prepare_practice()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (OUT / "gunicorn.log").open("w")
-    server = subprocess.Popen(
-        [*gunicorn_command(bind=f"127.0.0.1:{port}", workers=2), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_serving(server, f"{base}/api/v1/health/live/", "gunicorn")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                problems = sign_in(browser, base, demo)
-            finally:
-                browser.close()
-    finally:
-        server.terminate()
-        server.wait(15)
-        log.close()
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    print(f"browser check: {'failed' if problems else 'ok'}; screenshots in {OUT.relative_to(ROOT)}/")
-    return 1 if problems else 0
+    with serving_in_chromium(OUT) as (browser, base):
+        problems = sign_in(browser, base, demo)
+    print(f"screenshots in {OUT.relative_to(ROOT)}/")
+    return verdict("browser check", problems)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinical.models import AuditEvent, RecoveryCode, RecoveryCodeSet
-from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT, DEMO_TOTP_SECRET
+from clinical.services.demo import DEMO_SPA_REDIRECT, DEMO_TOTP_SECRET
 from clinical.services.mfa import mfa_recovery_codes_regenerate
-from tests.api.oauth import allow, bearer, exchange, password_token, pkce_pair, redirect_query
+from tests.api.oauth import allow, bearer, exchange, password_sign_in, password_token, pkce_pair, redirect_query
 from tests.factories import PASSWORD, ApplicationFactory
 from tests.helpers import assert_problem
 
@@ -274,24 +274,7 @@ def test_a_wrong_code_backs_off_the_device_even_for_the_right_code(api, settings
 
 def start_sign_in(browser, email, challenge):
     """The SPA's authorization request, the sign-in page and the password; where the browser is sent next."""
-    params = {
-        "response_type": "code",
-        "client_id": "demo-spa",
-        "redirect_uri": DEMO_SPA_REDIRECT,
-        "scope": "clinical:read clinical:write",
-        "state": "mfa-1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    page = browser.get("/o/authorize/", params)
-    assert page.status_code == 302
-    assert page["Location"].startswith("/accounts/login/")
-    login_page = browser.get(page["Location"])
-    login = browser.post(
-        "/accounts/login/", {"username": email, "password": DEMO_PASSWORD, "next": login_page.context["next"]}
-    )
-    assert login.status_code == 302, login.content[:300]
-    authorize = browser.get(login["Location"])
+    authorize = browser.get(password_sign_in(browser, email, challenge, state="mfa-1")["Location"])
     assert authorize.status_code == 302
     return authorize["Location"]
 

@@ -8,32 +8,23 @@ import pytest
 from django.test import Client
 
 from clinical.models import OAuthApplication
-from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
-from tests.api.oauth import TOKEN_URL, allow, bearer, exchange, password_token, pkce_pair, redirect_query
+from clinical.services.demo import DEMO_SPA_REDIRECT
+from tests.api.oauth import (
+    TOKEN_URL,
+    allow,
+    bearer,
+    exchange,
+    password_sign_in,
+    password_token,
+    pkce_pair,
+    redirect_query,
+)
 from tests.factories import ApplicationFactory
 
 
 def authorize(browser, challenge, *, scope="clinical:read clinical:write", state="s-123"):
     """Sign in on the login page and approve the demo SPA; returns the redirect's query parameters."""
-    params = {
-        "response_type": "code",
-        "client_id": "demo-spa",
-        "redirect_uri": DEMO_SPA_REDIRECT,
-        "scope": scope,
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    page = browser.get("/o/authorize/", params)
-    assert page.status_code == 302
-    assert page["Location"].startswith("/accounts/login/")
-    login_page = browser.get(page["Location"])
-    assert login_page.status_code == 200
-    login = browser.post(
-        "/accounts/login/",
-        {"username": "clinician@demo.test", "password": DEMO_PASSWORD, "next": login_page.context["next"]},
-    )
-    assert login.status_code == 302
+    login = password_sign_in(browser, "clinician@demo.test", challenge, scope=scope, state=state)
     consent = browser.get(login["Location"])
     assert consent.status_code == 200
     assert b"Allow Demo single-page app?" in consent.content
