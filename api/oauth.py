@@ -134,6 +134,16 @@ class LoginView(OpenerAllowedMixin, auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
+    def post(self, request, *args, **kwargs):
+        """Passwords are throttled here as at the token endpoint: per address and per account (one count for both)."""
+        wait = throttled_for([TokenPerAddressThrottle(), TokenPerAccountThrottle()], request, self)
+        if wait:
+            context = self.get_context_data(form=self.get_form(), throttled=wait)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
 
 def _next(request) -> str:
     """Where a sign-in page goes on to: the `next` it was given, on this server only."""

@@ -44,12 +44,13 @@ class TokenPerAddressThrottle(ScopedRate):
 
 
 class TokenPerAccountThrottle(ScopedRate):
-    """Password-grant attempts per account, from whatever address: slows guessing one person's password."""
+    """Password attempts per account, from whatever address, at the token endpoint (the password grant) and on the
+    sign-in page (a form without a grant type), counted together: slows guessing one person's password."""
 
     scope = "token_user"
 
     def get_cache_key(self, request, view):
-        if request.POST.get("grant_type") != "password":
+        if request.POST.get("grant_type", "password") != "password":
             return None
         username = request.POST.get("username", "").strip().lower()
         return self.cache_format % {"scope": self.scope, "ident": username} if username else None

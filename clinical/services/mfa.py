@@ -178,14 +178,21 @@ def _delete_devices(user: User) -> bool:
 
 
 @transaction.atomic
-def mfa_reset(*, actor: User, clinician: User) -> User:
+def mfa_reset(*, actor: User | None, clinician: User) -> User:
     """The practice admin takes a staff member's second factor away (a lost phone): their next sign-in asks for
     none, or takes them through enrolment where the practice requires one. Audited when there was one to take
-    (an enrolment not yet confirmed included); nothing to take changes nothing."""
-    if actor.role != Role.ADMIN:
+    (an enrolment not yet confirmed included); nothing to take changes nothing. No actor: the server's operator
+    (`manage.py mfa_reset`, for the admin's own account), recorded as such."""
+    if actor is not None and actor.role != Role.ADMIN:
         raise NotAllowed("Only the practice admin resets a second factor.", code="role_not_allowed")
     if _delete_devices(clinician):
-        _audit(actor, "reset", clinician)
+        audit_append(
+            actor=actor,
+            action="reset",
+            object_type="mfa",
+            object_ids=[clinician.pk],
+            detail={} if actor else {"via": "manage.py mfa_reset"},
+        )
     return clinician
 
 

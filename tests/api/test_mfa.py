@@ -4,6 +4,7 @@ password grant refused; codes throttled. Codes are computed by pyotp, a TOTP imp
 """
 
 import base64
+import io
 import re
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlparse
@@ -11,6 +12,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pyotp
 import pytest
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -223,6 +225,19 @@ def test_the_admin_resets_a_staff_members_second_factor(api, admin_api, clinicia
     assert AuditEvent.objects.filter(object_type="mfa", action="reset").count() == 1
 
     assert password_grant(clinician) == 200
+
+
+def test_the_server_operator_resets_any_account_with_a_command(admin_user, call_as, no_backoff):
+    enrol(call_as(admin_user, ["admin"]))
+
+    call_command("mfa_reset", "ADMIN@example.test", stdout=io.StringIO())
+
+    assert not TOTPDevice.objects.filter(user=admin_user).exists()
+    assert not RecoveryCodeSet.objects.filter(user=admin_user).exists()
+    event = AuditEvent.objects.filter(object_type="mfa", action="reset").get()
+    assert (event.actor_id, event.object_ids, event.detail) == (None, [admin_user.pk], {"via": "manage.py mfa_reset"})
+    with pytest.raises(CommandError):
+        call_command("mfa_reset", "nobody@example.test")
 
 
 # ---------------------------------------------------------------- throttling

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from clinical.models import OAuthApplication
-from clinical.services.demo import DEMO_SPA_REDIRECT
+from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
 from tests.api.oauth import (
     TOKEN_URL,
     allow,
@@ -269,6 +269,29 @@ def test_password_attempts_are_throttled_per_account(demo, settings):
     assert password_token(Client(), "clinician@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 429
     # Other accounts still sign in.
     assert password_token(Client(), "supervisor@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 200
+
+
+def test_the_sign_in_page_counts_passwords_with_the_token_endpoint(demo, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "token_user": "2/min"},
+    }
+    wrong = password_token(Client(), "clinician@demo.test", password="guess", REMOTE_ADDR="10.0.0.1")
+    assert wrong.status_code == 400
+    page = Client().post("/accounts/login/", {"username": "Clinician@demo.test", "password": "guess"})
+    assert page.status_code == 200  # the form again, with its error
+
+    throttled = Client().post("/accounts/login/", {"username": "clinician@demo.test", "password": DEMO_PASSWORD})
+
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled["Retry-After"]) <= 61
+    assert b"Too many sign-in attempts" in throttled.content
+    assert "_auth_user_id" not in throttled.wsgi_request.session
+    # Another account signs in.
+    assert (
+        Client().post("/accounts/login/", {"username": "supervisor@demo.test", "password": DEMO_PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_authorization_server_metadata_is_published(db):
