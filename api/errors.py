@@ -138,6 +138,7 @@ DOMAIN_STATUSES = [
     (domain.NotAllowed, 403),
     (domain.StaleVersion, 412),
     (domain.Conflict, 409),
+    (domain.TooManyAttempts, 429),
     (domain.DomainError, 409),
 ]
 
@@ -210,7 +211,8 @@ def _domain_problem(exc: domain.DomainError, instance: str | None) -> ProblemRes
         ]
         return ProblemResponse(400, detail=exc.detail, code=exc.code, errors=errors, instance=instance, **exc.extra)
     status = next(s for cls, s in DOMAIN_STATUSES if isinstance(exc, cls))
-    return ProblemResponse(status, detail=exc.detail, code=exc.code, instance=instance, **exc.extra)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.TooManyAttempts) else None
+    return ProblemResponse(status, detail=exc.detail, code=exc.code, instance=instance, headers=headers, **exc.extra)
 
 
 def problem_for_exception(exc: Exception, instance: str | None = None) -> ProblemResponse | None:

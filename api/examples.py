@@ -17,7 +17,6 @@ WHO = {
     "admin": "the practice admin (admin@demo.test)",
     "supervisor": "the supervisor (supervisor@demo.test)",
     "clinician": "the clinician (clinician@demo.test)",
-    "clinician2": "the second clinician (clinician2@demo.test)",
     "alex": "Alex, a client, in the partners' app (alex@demo.test)",
     "sam": "Sam, a client, in the partners' app (sam@demo.test)",
 }

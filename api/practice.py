@@ -1,8 +1,9 @@
 """The practice admin's resources: staff accounts, who supervises whom, and moving a caseload."""
 
 from django.contrib.auth.password_validation import validate_password
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django_filters import rest_framework as filters
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from clinical import selectors
 from clinical.models import STAFF_ROLES, Role, Supervision, User
 from clinical.services import accounts
 from clinical.services import cases as case_services
+from clinical.services import mfa as mfa_services
 
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
@@ -26,6 +28,10 @@ class StaffSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The clinician's current supervisor, if any.",
     )
+    mfa_enabled = serializers.BooleanField(
+        read_only=True,
+        help_text="Signs in with a second factor (a confirmed authenticator app); `mfa-reset/` takes it away.",
+    )
 
     class Meta:
         model = User
@@ -36,6 +42,7 @@ class StaffSerializer(serializers.ModelSerializer):
             "role",
             "is_active",
             "supervisor",
+            "mfa_enabled",
             "created_at",
             "updated_at",
             "version",
@@ -86,9 +93,12 @@ class ReassignResultSerializer(serializers.Serializer):
     clients_moved = serializers.IntegerField()
 
 
-def _with_supervisor(queryset):
+def _with_supervisor_and_mfa(queryset):
     active = Supervision.objects.filter(supervisee=OuterRef("pk"), ended_on__isnull=True)
-    return queryset.annotate(active_supervisor_id=Subquery(active.values("supervisor_id")[:1]))
+    return queryset.annotate(
+        active_supervisor_id=Subquery(active.values("supervisor_id")[:1]),
+        mfa_enabled=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+    )
 
 
 @extend_schema_view(
@@ -120,7 +130,7 @@ class StaffViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceV
     problems = {"partial_update": ["supervisor_has_supervisees"], "reassign_caseload": ["not_allowed"]}
 
     def shape_queryset(self, queryset):
-        return _with_supervisor(queryset)
+        return _with_supervisor_and_mfa(queryset)
 
     @extend_schema(responses=ReassignResultSerializer, tags=["practice"])
     @action(detail=True, methods=["post"], url_path="reassign-caseload")
@@ -130,6 +140,16 @@ class StaffViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceV
         Answers only counts: the admin reads no clinical content. The move is audited.
         """
         return self.act(case_services.caseload_reassign, serializer_class=ReassignResultSerializer)
+
+    @extend_schema(tags=["practice"])
+    @action(detail=True, methods=["post"], url_path="mfa-reset")
+    def mfa_reset(self, request, pk=None):
+        """Take a staff member's second factor away (a lost phone): their authenticator app and recovery codes.
+
+        Their next sign-in asks for no code, or, where the practice requires a second factor, takes them through
+        enrolment first. Audited; without a second factor to take, nothing changes.
+        """
+        return self.act(mfa_services.mfa_reset)
 
 
 # ---------------------------------------------------------------- supervisions

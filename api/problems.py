@@ -82,6 +82,24 @@ CODES = {
         P("already_supervised", 409, "The supervisee already has an active supervisor; end that supervision first."),
         P("supervision_ended", 409, "This supervision has already ended."),
         P("not_a_clinician", 403, "Only clinicians and supervisors hold a caseload and open cases."),
+        # -------------------------------------------------------- two-factor sign-in (me/mfa/)
+        P(
+            "mfa_code_invalid",
+            400,
+            "The code is not a current one of your authenticator app (or an unused recovery code).",
+        ),
+        P(
+            "mfa_already_enrolled",
+            409,
+            "You already sign in with an authenticator app; remove it first to enrol another.",
+        ),
+        P("mfa_not_pending", 409, "No enrolment is waiting for its first code; start one with POST me/mfa/."),
+        P("mfa_not_enrolled", 409, "You do not sign in with a second factor; there is nothing to change."),
+        P(
+            "mfa_required",
+            409,
+            "The practice requires a second factor of staff: it cannot be removed (an admin resets it).",
+        ),
         # -------------------------------------------------------- clients, couples, cases, goals
         P("client_has_login", 409, "This client already has an app login; no invitation is needed."),
         P("client_in_active_couple", 409, "A partner is already in an active couple; end that couple first."),

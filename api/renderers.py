@@ -1,6 +1,9 @@
+import base64
+import io
 from datetime import UTC, timedelta
 
 import orjson
+import segno
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -127,3 +130,11 @@ class ContentNegotiation(DefaultContentNegotiation):
             offered = ", ".join(sorted({renderer.format for renderer in renderers}))
             raise NotAcceptable(f"No {format!r} representation here; format may be: {offered}.")
         return matching
+
+
+def qr_code_data_uri(text: str) -> str:
+    """`text` as a QR code, a PNG in a `data:` URI: a page or an app shows it with `<img src="...">`, and the secret it
+    may hold travels only in the answer that carries it (never at an address of its own, in logs or caches)."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=6, border=4)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

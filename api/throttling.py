@@ -15,6 +15,8 @@ from django.utils import timezone
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from kernel.errors import RecordedRefusal
+
 
 class ScopedRate(SimpleRateThrottle):
     def get_rate(self):
@@ -42,15 +44,46 @@ class TokenPerAddressThrottle(ScopedRate):
 
 
 class TokenPerAccountThrottle(ScopedRate):
-    """Password-grant attempts per account, from whatever address: slows guessing one person's password."""
+    """Password attempts per account, from whatever address, at the token endpoint (the password grant) and on the
+    sign-in page (a form without a grant type), counted together: slows guessing one person's password."""
 
     scope = "token_user"
 
     def get_cache_key(self, request, view):
-        if request.POST.get("grant_type") != "password":
+        if request.POST.get("grant_type", "password") != "password":
             return None
         username = request.POST.get("username", "").strip().lower()
         return self.cache_format % {"scope": self.scope, "ident": username} if username else None
+
+
+class CodePerAccountThrottle(ScopedRate):
+    """Two-factor codes per signed-in account, from whatever address: slows guessing one person's codes."""
+
+    scope = "mfa_user"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class CodePerAddressThrottle(ScopedRate):
+    """Two-factor codes per client address, whichever accounts send them."""
+
+    scope = "mfa_ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def code_throttles():
+    """Every request that checks a two-factor code counts, as every password grant does."""
+    return [CodePerAccountThrottle(), CodePerAddressThrottle()]
+
+
+def throttled_for(throttles, request, view=None) -> int | None:
+    """Outside DRF's views (the token endpoint, the sign-in pages): the seconds to wait when any of `throttles`
+    refuses the request (each one asked, so each counts it), else None."""
+    waits = [throttle.wait() or 1 for throttle in throttles if not throttle.allow_request(request, view)]
+    return int(max(waits)) + 1 if waits else None
 
 
 class _Together:
@@ -175,7 +208,8 @@ class CountsSurviveFailureMixin:
     Each request is one transaction (ATOMIC_REQUESTS) and the counters live in PostgreSQL, so an error that
     rolled the whole request back would also forget that it was made: a flood of bad guesses would never be
     throttled. Throttled views therefore take a savepoint right after the checks, and an error rolls back to
-    it: the request's own writes are undone, its count is kept.
+    it: the request's own writes are undone, its count is kept. A RecordedRefusal keeps what the service wrote of
+    it (a failed two-factor code: the device's back-off and the audit event), and nothing else was written.
     """
 
     _checks_savepoint = None
@@ -196,7 +230,7 @@ class CountsSurviveFailureMixin:
         transaction.savepoint_rollback(self._checks_savepoint)
 
     def handle_exception(self, exc):
-        if self._checks_savepoint is not None:
+        if self._checks_savepoint is not None and not isinstance(exc, RecordedRefusal):
             self.roll_back_own_writes()
             self._checks_savepoint = None
             self.request_rolled_back = True  # the exception handler need not roll back the whole request

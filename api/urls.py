@@ -57,7 +57,7 @@ router.register("event-types", events.EventTypeViewSet, basename="event-type")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 # Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
-# invitation without a token, the caller's calendar feed and the feed itself).
+# invitation without a token, the caller's second factor, the caller's calendar feed and the feed itself).
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path(
@@ -65,6 +65,11 @@ v1 = [
         reminders.MyNotificationPreferencesViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="my-notification-preferences",
     ),
+    # The caller's second factor for signing in (staff).
+    path("me/mfa/", me.MyMfaViewSet.as_view({"get": "retrieve", "post": "create"}), name="my-mfa"),
+    path("me/mfa/confirm/", me.MyMfaViewSet.as_view({"post": "confirm"}), name="my-mfa-confirm"),
+    path("me/mfa/recovery-codes/", me.MyMfaViewSet.as_view({"post": "recovery_codes"}), name="my-mfa-recovery-codes"),
+    path("me/mfa/remove/", me.MyMfaViewSet.as_view({"post": "remove"}), name="my-mfa-remove"),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
     path("invitations/accept/", me.InvitationAcceptView.as_view(), name="invitation-accept"),

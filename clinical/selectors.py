@@ -23,9 +23,11 @@ from django.db import connection
 from django.db.models import Case as Choice
 from django.db.models import Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinical import adherence, instruments
 from clinical.models import (
+    MFA_ROLES,
     SCHEDULE_INTERVAL_DAYS,
     STAFF_ROLES,
     Assessment,
@@ -48,6 +50,7 @@ from clinical.models import (
     InstrumentVersion,
     NotificationPreferences,
     ProgressNote,
+    RecoveryCode,
     Role,
     SafetyAlert,
     SafetyScreen,
@@ -713,3 +716,41 @@ def conjoint_holds_visible_to(*, user: User) -> QuerySet[ConjointHold]:
     if user.role not in STAFF_ROLES:
         return ConjointHold.objects.none()
     return ConjointHold.objects.filter(case__in=cases_visible_to(user=user))
+
+
+# ---------------------------------------------------------------- two-factor sign-in
+
+
+def mfa_devices_visible_to(*, user: User) -> QuerySet[TOTPDevice]:
+    """Staff and the admin: their own authenticator app (at most one, confirmed or waiting for its first code).
+    Nobody sees another's; clients have none."""
+    if user.role not in MFA_ROLES:
+        return TOTPDevice.objects.none()
+    return TOTPDevice.objects.filter(user=user)
+
+
+def mfa_required_for(user: User) -> bool:
+    """The practice requires a second factor of every staff account (MFA_REQUIRED_FOR_STAFF)."""
+    return settings.MFA_REQUIRED_FOR_STAFF and user.role in MFA_ROLES
+
+
+def mfa_sign_in_step(user: User) -> str | None:
+    """What a sign-in asks of this account after its password: `verify` (a code: it has an authenticator app),
+    `enrol` (the practice requires one and it has none yet) or None (nothing more)."""
+    if user.role not in MFA_ROLES:
+        return None
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return "verify"
+    return "enrol" if mfa_required_for(user) else None
+
+
+def mfa_status(*, user: User) -> dict:
+    """Whether the user enrolled an authenticator app, whether its first code confirmed it, whether the practice
+    requires one, and how many unused recovery codes are left."""
+    confirmed = [device.confirmed for device in mfa_devices_visible_to(user=user)]
+    return {
+        "enrolled": bool(confirmed),
+        "confirmed": any(confirmed),
+        "required": mfa_required_for(user),
+        "recovery_codes_left": RecoveryCode.objects.filter(device__user=user).count() if any(confirmed) else 0,
+    }

@@ -40,5 +40,7 @@ urlpatterns = [
     path("o/", include((oauth_patterns, "oauth2_provider"))),
     path("", include((metadata_patterns, "oauth2_provider_metadata"))),
     path("accounts/login/", oauth.LoginView.as_view(), name="login"),
+    path("accounts/mfa/", oauth.SecondFactorView.as_view(), name="mfa-verify"),
+    path("accounts/mfa/enrol/", oauth.EnrolmentView.as_view(), name="mfa-enrol"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
 ]

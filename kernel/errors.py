@@ -48,6 +48,16 @@ class NotAllowed(DomainError):
     code = "not_allowed"
 
 
+class TooManyAttempts(DomainError):
+    """Too many failed attempts in a row at a secret (a two-factor code): checks pause for `retry_after` seconds."""
+
+    code = "throttled"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra):
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
 class RecordedRefusal(InvalidInput):
     """Input refused whose refusal is itself part of the record (an attempt to aim a webhook inside the network is
     audited). The service writes nothing but that record before raising it, so the request's transaction keeps it."""

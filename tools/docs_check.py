@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -91,17 +92,16 @@ def check_page(browser, base: str, path: str, expected: int) -> list[str]:
     return problems
 
 
-def main() -> int:
+@contextmanager
+def serving_in_chromium(out: Path):
+    """The app served by gunicorn on a free port (its log in `out`/gunicorn.log), and Debian's chromium driven by
+    Playwright: `(browser, base URL)` for the duration. Run through `python -m tools.devdb exec --`."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        print(f"no chromium at {CHROMIUM}: apt-get install chromium (make docs-check does)", file=sys.stderr)
-        return 2
-    OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base"}
-    log = (OUT / "gunicorn.log").open("w")
+    log = (out / "gunicorn.log").open("w")
     server = subprocess.Popen(
         [*gunicorn_command(bind=f"127.0.0.1:{port}", workers=2), "--log-level", "warning"],
         cwd=ROOT,
@@ -109,23 +109,39 @@ def main() -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    problems = []
     try:
         wait_until_serving(server, f"{base}/api/v1/health/live/", "gunicorn")
-        expected = operation_count()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for path in OPERATION_SELECTORS:
-                problems += check_page(browser, base, path, expected)
-            browser.close()
+            try:
+                yield browser, base
+            finally:
+                browser.close()
     finally:
         server.terminate()
         server.wait(15)
         log.close()
+
+
+def verdict(name: str, problems: list[str]) -> int:
+    """Print the problems and the verdict; the exit status."""
     for problem in problems:
         print(problem, file=sys.stderr)
-    print("docs check: " + ("failed" if problems else "ok"))
+    print(f"{name}: " + ("failed" if problems else "ok"))
     return 1 if problems else 0
+
+
+def main() -> int:
+    if not Path(CHROMIUM).exists():
+        print(f"no chromium at {CHROMIUM}: apt-get install chromium (make docs-check does)", file=sys.stderr)
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    problems = []
+    with serving_in_chromium(OUT) as (browser, base):
+        expected = operation_count()
+        for path in OPERATION_SELECTORS:
+            problems += check_page(browser, base, path, expected)
+    return verdict("docs check", problems)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ ROLE_SCOPES = {
     "admin": "admin",
     "supervisor": "clinical:read clinical:write reports",
     "clinician": "clinical:read clinical:write reports",
-    "clinician2": "clinical:read clinical:write reports",
     "alex": "homework",
     "sam": "homework",
 }
@@ -268,6 +267,8 @@ class Walk:
 
 def walk(w: Walk, users: dict) -> None:
     """One day of the demo practice, in order: reads first, then each role's writes."""
+    import pyotp
+
     from clinical.models import Client
     from exercises.models import Exercise
 
@@ -771,6 +772,19 @@ def walk(w: Walk, users: dict) -> None:
     w.get("clinician", "/me/calendar-feed/")
     w.get(None, "/calendar/{token}.ics", token=feed["url"].rsplit("/", 1)[-1].removesuffix(".ics"))
     w.delete("clinician", "/me/calendar-feed/")
+
+    # The supervisor turns on two-step sign-in: an authenticator app, confirmed with its first code, which gives her
+    # recovery codes; she prints a fresh set (a recovery code for it), and when her phone is replaced she removes the
+    # old app with another recovery code and enrols the new phone. Jordan lost his phone: the admin resets his
+    # second factor (the demo's enrolled clinician; his next sign-in asks for no code).
+    w.get("supervisor", "/me/mfa/")
+    app = pyotp.TOTP(w.post("supervisor", "/me/mfa/")["secret"])
+    codes = w.post("supervisor", "/me/mfa/confirm/", {"code": app.now()})["recovery_codes"]
+    codes = w.post("supervisor", "/me/mfa/recovery-codes/", {"code": codes[0]})["recovery_codes"]
+    w.post("supervisor", "/me/mfa/remove/", {"code": codes[0]})
+    new_phone = pyotp.TOTP(w.post("supervisor", "/me/mfa/", record=False)["secret"])
+    w.post("supervisor", "/me/mfa/confirm/", {"code": new_phone.now()}, record=False)
+    w.post("admin", "/staff/{id}/mfa-reset/", id=str(jordan.pk))
 
     # The admin publishes the practice's own weekly check-in, then a second version whose "close" band asks for
     # more; the clinician reads its versions (assessments keep the version they were scored with).

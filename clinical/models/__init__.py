@@ -43,6 +43,7 @@ from .measures import (
     ScheduleFrequency,
     ScheduleStatus,
 )
+from .mfa import MFA_ROLES, RecoveryCode, RecoveryCodeSet
 from .people import CLIENT_DETAILS, Client, ClientStatus, Couple, CoupleMember, CoupleStatus, RelationshipType
 from .reminders import (
     Device,
@@ -71,6 +72,7 @@ __all__ = [
     "CLIENT_DETAILS",
     "GAS_SCORES",
     "HOLDING",
+    "MFA_ROLES",
     "NOTE_SECTIONS",
     "RATING_ITEMS",
     "RATING_MAX",
@@ -119,6 +121,8 @@ __all__ = [
     "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
+    "RecoveryCode",
+    "RecoveryCodeSet",
     "RelationshipType",
     "Reminder",
     "ReminderKind",

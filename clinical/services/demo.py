@@ -4,10 +4,12 @@ Idempotent: running it again changes nothing but resetting the demo passwords an
 """
 
 import os
+from base64 import b32decode
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinical.models import (
     RATING_ITEMS,
@@ -30,9 +32,14 @@ from clinical.models import (
 
 from . import alliance, cases, clients, consents, goals, homework, measures, notes, safety, sessions
 from .accounts import supervision_start, user_create
+from .mfa import APP_NAME
 
 DEMO_PASSWORD = "demo-pass-123"
 DEMO_SPA_REDIRECT = "http://127.0.0.1:8765/callback"
+# Jordan Lee (clinician2@demo.test) signs in with an authenticator app whose secret is this (README, "Two-step
+# sign-in"): `python -c "import pyotp; print(pyotp.TOTP('MRSW...').now())"` gives the code the sign-in asks for.
+DEMO_MFA_ACCOUNT = "clinician2@demo.test"
+DEMO_TOTP_SECRET = "MRSW23ZNNJXXEZDBNYWWYZLFFV2G65DQ"
 
 DEMO_ACCOUNTS = [
     ("admin@demo.test", "Dana Admin", Role.ADMIN),
@@ -51,6 +58,21 @@ def _account(email, display_name, role) -> User:
     return user
 
 
+def _authenticator_app(user: User) -> None:
+    """The demo's enrolled clinician: a confirmed authenticator app with the documented secret (no recovery codes)."""
+    TOTPDevice.objects.filter(user=user).exclude(name=APP_NAME).delete()
+    TOTPDevice.objects.update_or_create(
+        user=user,
+        name=APP_NAME,
+        defaults={
+            "key": b32decode(DEMO_TOTP_SECRET).hex(),
+            "confirmed": True,
+            "last_t": -1,
+            "throttling_failure_count": 0,
+        },
+    )
+
+
 def _application(client_id: str, **fields) -> OAuthApplication:
     app, _ = OAuthApplication.objects.update_or_create(
         client_id=client_id,
@@ -62,6 +84,7 @@ def _application(client_id: str, **fields) -> OAuthApplication:
 @transaction.atomic
 def seed_demo() -> dict[str, User]:
     users = {email.split("@")[0]: _account(email, name, role) for email, name, role in DEMO_ACCOUNTS}
+    _authenticator_app(users[DEMO_MFA_ACCOUNT.split("@")[0]])
     if not Supervision.objects.filter(supervisee=users["clinician"], ended_on__isnull=True).exists():
         supervision_start(actor=users["admin"], supervisor=users["supervisor"], supervisee=users["clinician"])
 

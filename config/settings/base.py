@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "pghistory",
     "corsheaders",
     "procrastinate.contrib.django",
+    # Two-factor sign-in for staff: TOTP devices (authenticator apps); recovery codes are clinical.RecoveryCodeSet.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this browser session passed the second factor (the sign-in pages only).
+    "django_otp.middleware.OTPMiddleware",
     "api.audit.RequestContextMiddleware",
     "api.audit.RowHistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -302,6 +307,11 @@ REST_FRAMEWORK = {
         "token_ip": env("THROTTLE_TOKEN_IP", default="30/min"),
         "token_user": env("THROTTLE_TOKEN_USER", default="10/min"),
         "invitation_accept": env("THROTTLE_INVITATION_ACCEPT", default="10/min"),
+        # Two-factor codes, as passwords at the token endpoint: per account and per address, every attempt counted
+        # (on the sign-in page and in me/mfa/). django-otp's own back-off (1 s, 2 s, 4 s, ... after each failure in a
+        # row) applies on top.
+        "mfa_user": env("THROTTLE_MFA_USER", default="10/min"),
+        "mfa_ip": env("THROTTLE_MFA_IP", default="30/min"),
         # Homework submissions and amendments. A phone back online sends its whole backlog at once (a week of
         # daily exercises, resent after timeouts): bursts of dozens are normal for one client, and many clients
         # may share one address behind a carrier's NAT or a clinic's Wi-Fi.
@@ -330,6 +340,16 @@ OAUTH_ROLE_SCOPES = {
     "supervisor": ["clinical:read", "clinical:write", "reports"],
     "client": ["homework"],
 }
+
+# Two-factor sign-in (docs/security.md, "Two-factor sign-in"). With MFA_REQUIRED_FOR_STAFF every staff account (admin,
+# clinicians, supervisors) must pass a second factor to sign in: one with an authenticator app is asked for its code,
+# one without is taken through enrolment first; the password grant is refused for them. Either way, an account that
+# enrolled is asked for its code, and may remove its second factor only while the practice does not require one.
+MFA_REQUIRED_FOR_STAFF = env.bool("MFA_REQUIRED_FOR_STAFF", default=False)
+# The name authenticator apps show beside the account (the otpauth URI's issuer).
+OTP_TOTP_ISSUER = env.str("MFA_ISSUER", default="Couples care")
+# How many single-use recovery codes an enrolment (or a regeneration) gives.
+MFA_RECOVERY_CODES = 10
 
 # Scopes a token gets only when asked for by name, never by default: reading the whole practice at once.
 OAUTH_EXPLICIT_SCOPES = ["fhir:export"]

@@ -17,6 +17,8 @@ REST_FRAMEWORK = {
         "invitation_accept": "1000/min",
         "submission_user": "1000/min",
         "submission_ip": "1000/min",
+        "mfa_user": "1000/min",
+        "mfa_ip": "1000/min",
     },
 }
 OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "ALWAYS_RELOAD_OAUTHLIB_CORE": True}

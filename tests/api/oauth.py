@@ -44,6 +44,30 @@ def bearer(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
+def password_sign_in(browser, email, challenge, *, scope="clinical:read clinical:write", state="s-123"):
+    """The demo SPA's authorization request (PKCE), sent to the sign-in page, and the password; the answer to the
+    password (a redirect to where the flow goes on)."""
+    params = {
+        "response_type": "code",
+        "client_id": "demo-spa",
+        "redirect_uri": DEMO_SPA_REDIRECT,
+        "scope": scope,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = browser.get("/o/authorize/", params)
+    assert page.status_code == 302
+    assert page["Location"].startswith("/accounts/login/")
+    login_page = browser.get(page["Location"])
+    assert login_page.status_code == 200
+    login = browser.post(
+        "/accounts/login/", {"username": email, "password": DEMO_PASSWORD, "next": login_page.context["next"]}
+    )
+    assert login.status_code == 302, login.content[:300]
+    return login
+
+
 def allow(browser, consent):
     """Press "Allow" on the consent page (its form's hidden fields carry the request)."""
     form = consent.context["form"]

@@ -43,10 +43,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+import pyotp
 import pytest
 import yaml
 from django.db.models import Q
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from clinical import instruments
@@ -72,6 +74,8 @@ from clinical.models import (
     NoteStatus,
     NotificationPreferences,
     ProgressNote,
+    RecoveryCode,
+    RecoveryCodeSet,
     RelationshipType,
     Role,
     SafetyAlert,
@@ -83,11 +87,13 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
+from clinical.models.mfa import recovery_code_digest
 from clinical.services.alliance import rating_submit
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.instruments import instrument_create, instrument_publish
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
+from clinical.services.mfa import mfa_enrol_confirm, mfa_enrol_start
 from clinical.services.reminders import device_register, token_digest
 from clinical.services.sessions import session_create, session_transition
 from events.models import Event, WebhookDelivery, WebhookSubscription
@@ -119,6 +125,10 @@ B_CALENDAR_SECRET = "b-live-calendar-secret-Qm8xZ2VvcmdpYQ"
 B_REPLACED_CALENDAR_SECRET = "b-replaced-calendar-secret-VGhlb2Rvc2lh"
 B_REVOKED_CALENDAR_SECRET = "b-revoked-calendar-secret-WmFuemliYXI"
 A_WEBHOOK_URL = "http://127.0.0.1:9/matrix-a"
+# B signs in with an authenticator app (its secret, hex as stored and base32 as shown) and has one recovery code left.
+B_TOTP_KEY = "6d61747269782d622d746f74702d6b65792d3230"
+B_TOTP_SECRET = base64.b32encode(bytes.fromhex(B_TOTP_KEY)).decode()
+B_RECOVERY_CODE = "mtrx-bbbb-reco-very"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM = "application/problem+json"
 ROLES = ("clinician", "supervisor", "admin", "client")
@@ -270,6 +280,8 @@ def access(role: str, op: Operation) -> str | None:
         return OWN if role == "client" else FORBIDDEN  # the caller's own, nobody else's
     if op.path == f"{API}me/calendar-feed/":
         return OWN if role in STAFF else FORBIDDEN  # a clinician's own feed of the sessions they hold
+    if op.path.startswith(f"{API}me/mfa/"):
+        return OWN if role != "client" else FORBIDDEN  # staff's and the admin's own second factor for signing in
     if op.resource == "calendar":
         # the feed a calendar app reads with the secret in its address: no token, and B's old addresses open nothing
         return OPEN
@@ -634,6 +646,9 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}staff/{{id}}/reassign-caseload/"): spec(
         Variant(body=lambda ids: {"to": ids["b_user"]}, admin=Outcome(400, "invalid", field="to"))
     ),
+    # on B's past supervisor, who has no second factor to take: the admin's reset changes nothing (B's own second
+    # factor stays untouched by every operation; tests/api/test_mfa.py resets one)
+    ("POST", f"{API}staff/{{id}}/mfa-reset/"): spec(Variant(path="b_supervisor", admin=Outcome(200))),
     ("GET", f"{API}supervisions/"): spec(),
     ("POST", f"{API}supervisions/"): spec(
         Variant(
@@ -703,6 +718,18 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("GET", f"{API}me/calendar-feed/"): spec(),
     ("POST", f"{API}me/calendar-feed/"): spec(Variant(own=Outcome(201))),
     ("DELETE", f"{API}me/calendar-feed/"): spec(Variant(own=Outcome(204))),
+    # the second factor: each staff member's own; B's (enrolled in the scene) is never reached, B's code opens nothing
+    ("GET", f"{API}me/mfa/"): spec(),
+    ("POST", f"{API}me/mfa/"): spec(Variant(own=Outcome(201))),
+    ("POST", f"{API}me/mfa/confirm/"): spec(
+        Variant(body=lambda ids: {"code": "123456"}, own=Outcome(409, "mfa_not_pending"))
+    ),
+    ("POST", f"{API}me/mfa/recovery-codes/"): spec(
+        Variant(body=lambda ids: {"code": ids["b_recovery_code"]}, own=Outcome(409, "mfa_not_enrolled"))
+    ),
+    ("POST", f"{API}me/mfa/remove/"): spec(
+        Variant(body=lambda ids: {"code": ids["b_recovery_code"]}, own=Outcome(409, "mfa_not_enrolled"))
+    ),
     ("GET", f"{API}calendar/{{token}}.ics"): spec(
         Variant(" [B's replaced address]", anyone=Outcome(404, "not_found")),
         Variant(" [B's revoked address]", path="b_revoked_calendar_secret", anyone=Outcome(404, "not_found")),
@@ -1360,6 +1387,10 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
             (B_CALENDAR_SECRET, None),
         )
     ]
+    # B's second factor (stored as it is: no audit events to crowd).
+    b_app = TOTPDevice.objects.create(user=b, name="authenticator app", key=B_TOTP_KEY, confirmed=True)
+    b_recovery = RecoveryCodeSet.objects.create(user=b, name="recovery codes")
+    RecoveryCode.objects.create(device=b_recovery, digest=recovery_code_digest(B_RECOVERY_CODE))
     _stored_session(a_case, now + timedelta(days=7, hours=2))
     a_past_session = _stored_session(a_case, now - timedelta(days=5, hours=2), status="attended")
     SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
@@ -1433,6 +1464,7 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_session": b_session.id,
         "b_past_session": b_past_session.id,
         "b_session_rating": b_session_rating.id,
+        "b_recovery_code": B_RECOVERY_CODE,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1510,6 +1542,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's client's session rating id": ("clinical_id", b_session_rating.id),
         "B's calendar feed secret": ("secret", B_CALENDAR_SECRET),
         **{f"B's calendar feed id {n}": ("account", feed.id) for n, feed in enumerate(b_feeds)},
+        "B's authenticator key": ("secret", B_TOTP_KEY),
+        "B's authenticator secret": ("secret", B_TOTP_SECRET),
     }
     b_rows = [
         (User, b.pk),
@@ -1545,6 +1579,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
         *((CalendarFeed, feed.pk) for feed in b_feeds),
+        (TOTPDevice, b_app.pk),  # its back-off count and last code too: nobody's wrong code counts against B
+        (RecoveryCodeSet, b_recovery.pk),
     ]
     return Scene(
         users=users,
@@ -1771,6 +1807,8 @@ def b_state(scene: Scene) -> dict:
         "sessions B's clients attend": Session.attendees.through.objects.filter(client__in=scene.b_clients).count(),
         "ratings by B's clients": SessionRating.objects.filter(client__in=scene.b_clients).count(),
         "calendar feeds of B": CalendarFeed.objects.filter(user=scene.b_user).count(),
+        "authenticator apps of B": TOTPDevice.objects.filter(user=scene.b_user).count(),
+        "recovery codes of B": RecoveryCode.objects.filter(device__user=scene.b_user).count(),
     }
     return state
 
@@ -1903,7 +1941,9 @@ def test_no_role_reaches_another_clinicians_records(scene, role, op, variant):
 
     failures = check_outcome(response, outcome)
     failures += leaks(scene, response, sent, allowed_to_see(kind, op))
-    asked = sent.path.rstrip("/").rsplit("/", 1)[-1]
+    # the record the path names: its last parameter (an action's path goes on with the action's name)
+    named = [i for i, part in enumerate(op.path.split("/")) if "{" in part]
+    asked = sent.path.split("/")[named[-1]] if named else ""
     if (
         kind in (MANAGES, LIBRARY, REFERENCE)
         and response.status_code == 200
@@ -2438,6 +2478,20 @@ PUBLIC_ROUTES = {
         frozenset({"GET", "POST", "PUT"}), "the sign-in page of the authorization flow", "/accounts/login/", 200
     ),
     "/accounts/logout/": PublicRoute(frozenset({"POST"}), "ends that browser session", "/accounts/logout/", 302),
+    "/accounts/mfa/": PublicRoute(
+        frozenset({"GET", "POST"}),
+        "the sign-in's second step (the authenticator app's code) for a browser session past its password; "
+        "strangers go to the sign-in page",
+        "/accounts/mfa/",
+        302,
+    ),
+    "/accounts/mfa/enrol/": PublicRoute(
+        frozenset({"GET", "POST"}),
+        "the sign-in's enrolment of an authenticator app where the practice requires one; strangers go to the "
+        "sign-in page",
+        "/accounts/mfa/enrol/",
+        302,
+    ),
 }
 # The FHIR R4 API (fhir_r4/): not in the contract (its own is the CapabilityStatement), so its access matrix is
 # tests/fhir/test_fhir_access.py (every type read and searched, $everything, the export, for every role).
@@ -2559,6 +2613,9 @@ VOLATILE = {
     ("POST", f"{API}instruments/{{code}}/versions/"): {"content_hash"},  # of a definition naming the twin's code
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
     ("POST", f"{API}me/calendar-feed/"): {"url"},  # a fresh secret in it
+    ("POST", f"{API}me/mfa/"): {"otpauth_uri", "secret", "qr_code"},  # a fresh secret in each
+    ("POST", f"{API}me/mfa/confirm/"): {"recovery_codes"},
+    ("POST", f"{API}me/mfa/recovery-codes/"): {"recovery_codes"},
     ("PATCH", f"{API}me/notification-preferences/"): {"version"},  # one record per client, written by both twins
 }
 
@@ -2849,6 +2906,19 @@ def _twin_measure_version(scene, n):
     return Write("admin", measure.code, _twin_measure(n, bands=bands))
 
 
+def _twin_enrolment(scene):
+    """The clinician's enrolment, started afresh (the twins are the same person): its app's TOTP."""
+    clinician = scene.users["clinician"]
+    TOTPDevice.objects.filter(user=clinician).delete()
+    return pyotp.TOTP(mfa_enrol_start(actor=clinician).secret)
+
+
+def _twin_enrolled(scene) -> str:
+    """The clinician enrolled afresh: one of their recovery codes."""
+    totp = _twin_enrolment(scene)
+    return mfa_enrol_confirm(actor=scene.users["clinician"], code=totp.now())[0]
+
+
 def _own(role, make_target, body=None):
     """A write on a fresh record of the caller's own: `make_target(scene, n)` → the record."""
     return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
@@ -2897,6 +2967,11 @@ MASS_ASSIGNMENT = {
     ("POST", f"{API}me/devices/"): lambda s, n: Write("client", None, {"platform": "ios", "token": f"twin-token-{n}"}),
     ("PATCH", f"{API}me/notification-preferences/"): lambda s, n: Write("client", None, {"time_zone": "Europe/Vienna"}),
     ("POST", f"{API}me/calendar-feed/"): lambda s, n: Write("clinician", None, {}),
+    ("POST", f"{API}me/mfa/"): lambda s, n: Write("clinician", None, {}),
+    ("POST", f"{API}me/mfa/confirm/"): lambda s, n: Write("clinician", None, {"code": _twin_enrolment(s).now()}),
+    ("POST", f"{API}me/mfa/recovery-codes/"): lambda s, n: Write("clinician", None, {"code": _twin_enrolled(s)}),
+    ("POST", f"{API}me/mfa/remove/"): lambda s, n: Write("clinician", None, {"code": _twin_enrolled(s)}),
+    ("POST", f"{API}staff/{{id}}/mfa-reset/"): _own("admin", lambda s, n: _twin_colleague(n)),
     ("POST", f"{API}staff/"): lambda s, n: Write(
         "admin", None, {"email": f"staff.twin{n}@example.test", "display_name": f"Staff twin{n}"}
     ),

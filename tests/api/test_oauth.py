@@ -9,31 +9,22 @@ from django.test import Client
 
 from clinical.models import OAuthApplication
 from clinical.services.demo import DEMO_PASSWORD, DEMO_SPA_REDIRECT
-from tests.api.oauth import TOKEN_URL, allow, bearer, exchange, password_token, pkce_pair, redirect_query
+from tests.api.oauth import (
+    TOKEN_URL,
+    allow,
+    bearer,
+    exchange,
+    password_sign_in,
+    password_token,
+    pkce_pair,
+    redirect_query,
+)
 from tests.factories import ApplicationFactory
 
 
 def authorize(browser, challenge, *, scope="clinical:read clinical:write", state="s-123"):
     """Sign in on the login page and approve the demo SPA; returns the redirect's query parameters."""
-    params = {
-        "response_type": "code",
-        "client_id": "demo-spa",
-        "redirect_uri": DEMO_SPA_REDIRECT,
-        "scope": scope,
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    page = browser.get("/o/authorize/", params)
-    assert page.status_code == 302
-    assert page["Location"].startswith("/accounts/login/")
-    login_page = browser.get(page["Location"])
-    assert login_page.status_code == 200
-    login = browser.post(
-        "/accounts/login/",
-        {"username": "clinician@demo.test", "password": DEMO_PASSWORD, "next": login_page.context["next"]},
-    )
-    assert login.status_code == 302
+    login = password_sign_in(browser, "clinician@demo.test", challenge, scope=scope, state=state)
     consent = browser.get(login["Location"])
     assert consent.status_code == 200
     assert b"Allow Demo single-page app?" in consent.content
@@ -278,6 +269,29 @@ def test_password_attempts_are_throttled_per_account(demo, settings):
     assert password_token(Client(), "clinician@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 429
     # Other accounts still sign in.
     assert password_token(Client(), "supervisor@demo.test", REMOTE_ADDR="10.0.0.3").status_code == 200
+
+
+def test_the_sign_in_page_counts_passwords_with_the_token_endpoint(demo, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "token_user": "2/min"},
+    }
+    wrong = password_token(Client(), "clinician@demo.test", password="guess", REMOTE_ADDR="10.0.0.1")
+    assert wrong.status_code == 400
+    page = Client().post("/accounts/login/", {"username": "Clinician@demo.test", "password": "guess"})
+    assert page.status_code == 200  # the form again, with its error
+
+    throttled = Client().post("/accounts/login/", {"username": "clinician@demo.test", "password": DEMO_PASSWORD})
+
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled["Retry-After"]) <= 61
+    assert b"Too many sign-in attempts" in throttled.content
+    assert "_auth_user_id" not in throttled.wsgi_request.session
+    # Another account signs in.
+    assert (
+        Client().post("/accounts/login/", {"username": "supervisor@demo.test", "password": DEMO_PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_authorization_server_metadata_is_published(db):

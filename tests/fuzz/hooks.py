@@ -104,6 +104,11 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_start"): "both ends of quiet hours, or neither",
     ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_end"): "both ends of quiet hours, or neither",
     ("PATCH /api/v1/staff/{id}/", "email"): "unique among accounts",
+    # A two-factor code is one the caller's authenticator app shows now (or an unused recovery code of theirs).
+    **{
+        (f"POST /api/v1/me/mfa/{step}/", "code"): "a current code of the caller's own authenticator app"
+        for step in ("confirm", "recovery-codes", "remove")
+    },
 }
 
 
