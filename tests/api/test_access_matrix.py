@@ -1402,6 +1402,11 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         case=b_case, client=b_client, result="positive", notes=B_SCREEN_NOTES, recorded_by=b
     )
     b_hold = ConjointHold.objects.create(case=b_case, screen=b_screen)
+    # A's own, to list: a screen of A's client, and the hold it placed, decided (joint work on A's case goes on).
+    a_screen = SafetyScreen.objects.create(case=a_case, client=c_client, result="positive", recorded_by=clinician)
+    ConjointHold.objects.create(
+        case=a_case, screen=a_screen, status="continue_jointly", reason="Safety plan agreed.", decided_at=now
+    )
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
