@@ -1821,7 +1821,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, ConsentDocument, SafetyScreen, ConjointHold)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, SafetyScreen, ConjointHold)
 
 
 def totals() -> dict[str, int]:
@@ -2943,7 +2943,7 @@ MASS_ASSIGNMENT = {
     ),
     ("POST", f"{API}consents/{{id}}/revoke/"): _own("clinician", _twin_consent),
     ("POST", f"{API}consent-documents/"): lambda s, n: Write(
-        "admin", None, {**NEUTRAL_DOCUMENT, "version": f"twin{n}"}
+        "admin", None, {**NEUTRAL_DOCUMENT, "version": f"twin{n}", "text": f"Recorded for supervision, twin{n}."}
     ),
     ("POST", f"{API}safety-screens/"): lambda s, n: Write(
         "clinician",
