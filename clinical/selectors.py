@@ -36,6 +36,7 @@ from clinical.models import (
     CalendarFeed,
     Case,
     Client,
+    ConfidentialityPolicy,
     ConjointHold,
     Consent,
     ConsentDocument,
@@ -331,14 +332,24 @@ def assignments_to_submit_to(*, user: User) -> QuerySet[HomeworkAssignment]:
     )
 
 
+SHARING_POLICIES = (ConfidentialityPolicy.NO_SECRETS, ConfidentialityPolicy.LIMITED_SECRETS)
+
+
 def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
     """Staff see every submission on the cases they see. A client sees their own, and their partner's on their
-    couple's case only where the partner chose to share it."""
+    couple's case only where the partner chose to share it and the case's confidentiality policy lets partners
+    share (not `separate_records`)."""
     if user.role in STAFF_ROLES:
         return HomeworkSubmission.objects.filter(assignment__case__in=cases_visible_to(user=user))
     if user.role != Role.CLIENT:
         return HomeworkSubmission.objects.none()
-    partner_of_mine = CoupleMember.objects.filter(couple__cases=OuterRef("assignment__case"), client__user=user)
+    # One join to the case: its couple has the caller as a partner, and its policy lets partners share (under
+    # `separate_records` each partner's material is theirs alone, shared or not).
+    partner_of_mine = CoupleMember.objects.filter(
+        couple__cases=OuterRef("assignment__case"),
+        couple__cases__confidentiality_policy__in=SHARING_POLICIES,
+        client__user=user,
+    )
     return HomeworkSubmission.objects.filter(
         Q(client__user=user) | (Q(shared_with_partner=True) & Exists(partner_of_mine))
     )

@@ -286,3 +286,29 @@ def test_the_clinician_changes_the_policy_with_a_reason(api, care, case, supervi
                                   "confidentiality_policy": "no_secrets"}, format="json"),
         400,
     )  # fmt: skip
+
+
+def test_under_separate_records_a_partner_sees_none_of_the_others_material(api, care, catalog, call_as):
+    from clinical.services.homework import submission_create
+    from tests.api.test_submissions import answers
+
+    assignment = care.assign(catalog)
+    shared = submission_create(
+        actor=care.a_user,
+        assignment=assignment,
+        completed_at=timezone.now() - timedelta(hours=1),
+        responses=answers(),
+        shared_with_partner=True,
+    )
+    partner = call_as(care.b_user, HOMEWORK)
+    assert partner.get(f"{API}submissions/{shared.pk}/").status_code == 200  # limited_secrets: what is shared shows
+    url = f"{API}cases/{care.case.pk}/confidentiality/"
+    api.post(url, {"policy": "separate_records", "reason": "Each keeps their own."}, format="json")
+    assert partner.get(f"{API}submissions/{shared.pk}/").status_code == 404
+    assert str(shared.pk) not in {s["id"] for s in partner.get(f"{API}submissions/").json()["results"]}
+    fhir = partner.get(f"/fhir/r4/Patient/{care.b.pk}/$everything").json()
+    assert str(shared.pk) not in str(fhir)
+    # The author still reads their own; back under no_secrets, the partner sees it again.
+    assert call_as(care.a_user, HOMEWORK).get(f"{API}submissions/{shared.pk}/").status_code == 200
+    api.post(url, {"policy": "no_secrets", "reason": "Agreed again."}, format="json")
+    assert partner.get(f"{API}submissions/{shared.pk}/").status_code == 200
