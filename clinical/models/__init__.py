@@ -18,6 +18,7 @@ from .care import (
     TreatmentGoal,
 )
 from .consents import Consent, ConsentKind
+from .erasure import ErasureOutcome, ErasureRequest
 from .homework import (
     AssignmentFrequency,
     AssignmentMode,
@@ -93,6 +94,8 @@ __all__ = [
     "CoupleStatus",
     "Device",
     "DevicePlatform",
+    "ErasureOutcome",
+    "ErasureRequest",
     "GoalAchievement",
     "GoalAttainmentRating",
     "GoalDomain",

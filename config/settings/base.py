@@ -218,6 +218,11 @@ if _webhook_retry_delays:
 
 # An attended session whose note is not signed this long after it ended is listed at notes/missing/.
 NOTE_GRACE_HOURS = env.int("NOTE_GRACE_HOURS", default=72)
+# The right to erasure (clinical/services/erasure.py): what a practice must keep of an erased client's care (signed
+# notes, homework submissions, measures, the audit trail) is kept this many years after their last case closed. The
+# period is the law's, and differs by jurisdiction and profession (often 6 to 10 years, and until a minor comes of
+# age plus some years): set it to what applies to the practice.
+RECORD_RETENTION_YEARS = env.int("RECORD_RETENTION_YEARS", default=7)
 # A `before_each_session` self-report schedule (docs/outcome-measures.md) asks for its measure this many hours before
 # each scheduled session the client attends; it stays due until the session starts, and a cancelled session
 # withdraws it.
