@@ -20,6 +20,7 @@ WHO = {
     "clinician2": "the second clinician (clinician2@demo.test)",
     "alex": "Alex, a client, in the partners' app (alex@demo.test)",
     "sam": "Sam, a client, in the partners' app (sam@demo.test)",
+    "riley": "Riley, a client leaving care, in the partners' app (riley@demo.test)",
 }
 
 

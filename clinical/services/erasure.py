@@ -219,7 +219,8 @@ def _pseudonymise(client: Client, user: User | None) -> list[dict]:
             "login",
             ErasureOutcome.PSEUDONYMISED,
             int(user is not None),
-            "The app login: deactivated, without a password; kept because the audit trail names it. " + why,
+            "The app login, deactivated and without a password; its row stays because the audit trail names it by "
+            "id. Nothing ties it to a person.",
             fields=("email", "display_name"),
         ),
         _entry(

@@ -62,6 +62,7 @@ from clinical.models import (
     Couple,
     CoupleMember,
     Device,
+    ErasureRequest,
     GoalAttainmentRating,
     GoalDomain,
     HomeworkAssignment,
@@ -81,6 +82,7 @@ from clinical.models import (
     User,
 )
 from clinical.services.alliance import rating_submit
+from clinical.services.erasure import erasure_request_create
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.instruments import instrument_create, instrument_publish
 from clinical.services.invitations import invitation_accept, invitation_create
@@ -267,6 +269,8 @@ def access(role: str, op: Operation) -> str | None:
     if op.resource == "calendar":
         # the feed a calendar app reads with the secret in its address: no token, and B's old addresses open nothing
         return OPEN
+    if op.path == f"{API}me/export/":
+        return OWN if role == "client" else FORBIDDEN  # the client's own record, nobody else's
     if op.path.startswith(CLIENT_APP):
         return SCOPED if role == "client" else FORBIDDEN
     if op.resource in CLINICAL:
@@ -300,7 +304,7 @@ def access(role: str, op: Operation) -> str | None:
         return FORBIDDEN if role == "admin" else SCOPED
     if op.resource == "reports":
         return REPORT if role in STAFF else FORBIDDEN
-    if op.resource in ("staff", "audit-events"):
+    if op.resource in ("staff", "audit-events", "erasure-requests"):
         return MANAGES if role == "admin" else FORBIDDEN
     if op.resource == "webhooks":
         # staff subscribe to their own caseload's events; the admin sees every subscription, changes its own
@@ -321,6 +325,7 @@ MANAGES_ALLOWS = {
     "supervisions": {"account", "account_id"},
     "audit-events": {"account", "account_id", "clinical_id", "library"},
     "webhooks": {"account", "account_id"},
+    "erasure-requests": {"account", "account_id", "clinical_id"},  # the erased client's id; counts, never contents
 }
 # What of B's every user of the library sees: B's exercise, and B's account id as its author.
 LIBRARY_ALLOWS = {"library", "account_id"}
@@ -358,6 +363,7 @@ PATH_TARGETS = {
     "assessment-schedules": "b_schedule",
     "alerts": "b_alert",
     "webhooks": "b_webhook",
+    "erasure-requests": "b_erasure_request",
     "me": "b_device",  # me/devices/{id}/
     "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
@@ -622,6 +628,21 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}supervisions/{{id}}/end/"): spec(Variant(admin=Outcome(409, "supervision_ended"))),
     ("GET", f"{API}audit-events/"): spec(),
     ("GET", f"{API}audit-events/{{id}}/"): spec(),
+    # erasures: the admin's; B's client still in care and B's former client, erased already, both refused
+    ("GET", f"{API}erasure-requests/"): spec(),
+    ("POST", f"{API}erasure-requests/"): spec(
+        Variant(
+            " [B's client, in care]",
+            body=lambda ids: {"client": ids["b_client"], "reason": "Asked in writing"},
+            admin=Outcome(409, "client_has_open_case"),
+        ),
+        Variant(
+            " [B's former client, erased]",
+            body=lambda ids: {"client": ids["b_former_client"], "reason": "Asked in writing"},
+            admin=Outcome(409, "client_already_erased"),
+        ),
+    ),
+    ("GET", f"{API}erasure-requests/{{id}}/"): spec(),
     # the caller, and health
     ("GET", f"{API}me/"): spec(),
     ("GET", f"{API}me/goals/"): spec(),
@@ -632,6 +653,12 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ),
     ("DELETE", f"{API}me/devices/{{id}}/"): spec(Variant(path="b_device")),
     ("GET", f"{API}me/notification-preferences/"): spec(),
+    # the right of access: the client's own record; as FHIR, a redirect to the client's own $everything
+    ("GET", f"{API}me/export/"): spec(
+        Variant(),
+        Variant(" ?format=fhir", params={"format": "fhir"}, own=Outcome(303)),
+        Variant(" [Accept: application/fhir+json]", accept="application/fhir+json", own=Outcome(303)),
+    ),
     ("GET", f"{API}me/consents/"): spec(),
     ("POST", f"{API}me/consents/"): spec(
         Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
@@ -993,6 +1020,7 @@ B_PARTNER = {
     "email": "ignatius.marrowbone@example.test",
     "phone": "+44 20 7946 0552",
 }
+B_FORMER_CLIENT = {"given_name": "Octavian", "family_name": "Brindlecombe", "email": "octavian.b@example.test"}
 B_GOAL = {
     "title": "Rebuild trust after the Lisbon letters",
     "description": "Talk through the Lisbon letters in a weekly undistracted hour",
@@ -1300,6 +1328,12 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
     # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
     b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
+    # B's former client, whose case B closed, erased by an admin of the practice (not the walk's).
+    b_former_client = ClientFactory(primary_clinician=b, **B_FORMER_CLIENT)
+    CaseFactory(clinician=b, client=b_former_client, status="closed", closed_on=date(2025, 3, 1), closing_reason="Done")
+    b_erasure = erasure_request_create(
+        actor=UserFactory(role=Role.ADMIN), client=b_former_client, reason="B's former client asked in writing"
+    )
     Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
@@ -1360,6 +1394,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_session": b_session.id,
         "b_past_session": b_past_session.id,
         "b_session_rating": b_session_rating.id,
+        "b_former_client": b_former_client.id,
+        "b_erasure_request": b_erasure.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1432,6 +1468,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's session location": ("clinical_text", B_SESSION_LOCATION),
         "B's attended session id": ("clinical_id", b_past_session.id),
         "B's client's session rating id": ("clinical_id", b_session_rating.id),
+        "B's erased former client id": ("clinical_id", b_former_client.id),
+        "B's former client's erasure id": ("clinical_id", b_erasure.id),
         "B's calendar feed secret": ("secret", B_CALENDAR_SECRET),
         **{f"B's calendar feed id {n}": ("account", feed.id) for n, feed in enumerate(b_feeds)},
     }
@@ -1466,6 +1504,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Session, b_session.pk),
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
+        (Client, b_former_client.pk),
+        (ErasureRequest, b_erasure.pk),
         *((CalendarFeed, feed.pk) for feed in b_feeds),
     ]
     return Scene(
@@ -1700,7 +1740,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, ErasureRequest)
 
 
 def totals() -> dict[str, int]:
@@ -2023,6 +2063,13 @@ LIST_GROWTH = {
         lambda s: SupervisionFactory(supervisor=s.users["supervisor"], supervisee=UserFactory(role=Role.CLINICIAN)),
     ),
     f"{API}supervisions/": ("admin", None, lambda s: SupervisionFactory()),
+    f"{API}erasure-requests/": (
+        "admin",
+        None,
+        lambda s: erasure_request_create(
+            actor=s.users["admin"], client=ClientFactory(primary_clinician=s.users["clinician"]), reason="Asked"
+        ),
+    ),
     f"{API}audit-events/": (
         "admin",
         None,
@@ -2723,6 +2770,9 @@ def _own(role, make_target, body=None):
 
 MASS_ASSIGNMENT = {
     ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
+    ("POST", f"{API}erasure-requests/"): lambda s, n: Write(
+        "admin", None, {"client": str(_twin_client(s, n).id), "reason": "The client's written request"}
+    ),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): _own("client", _twin_consent),
     ("POST", f"{API}sessions/"): _twin_session_body,
     ("PATCH", f"{API}sessions/{{id}}/"): _own("clinician", _twin_session, {"modality": "phone"}),
