@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from clinical import access, selectors
 from clinical.models import (
+    CLIENT_DETAILS,
     Assessment,
     Case,
     Client,
@@ -56,19 +57,7 @@ class ExportClientSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Client
-        fields = [
-            "id",
-            "given_name",
-            "family_name",
-            "preferred_name",
-            "pronouns",
-            "date_of_birth",
-            "email",
-            "phone",
-            "status",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *CLIENT_DETAILS, "created_at", "updated_at"]
         read_only_fields = fields
 
 
