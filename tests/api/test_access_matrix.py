@@ -1328,11 +1328,16 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     SessionRating.objects.create(session=a_past_session, client=c_client, heard=6, goals=6, approach=6, overall=6)
     # B's client's consent to electronic communication; A's client's, revoked (so that the walk may give it anew).
     b_consent = Consent.objects.create(client=b_client, kind="electronic_communication", given_by=b_client_user)
-    # B's former client, whose case B closed, erased by an admin of the practice (not the walk's).
+    # B's former client, whose case B closed, erased by an admin of the practice (not the walk's): stored as it is
+    # (the service's audit event would crowd the audit-events page).
     b_former_client = ClientFactory(primary_clinician=b, **B_FORMER_CLIENT)
     CaseFactory(clinician=b, client=b_former_client, status="closed", closed_on=date(2025, 3, 1), closing_reason="Done")
-    b_erasure = erasure_request_create(
-        actor=UserFactory(role=Role.ADMIN), client=b_former_client, reason="B's former client asked in writing"
+    b_erasure = ErasureRequest.objects.create(
+        client=b_former_client,
+        requested_by=UserFactory(role=Role.ADMIN),
+        reason="B's former client asked in writing",
+        retained_until=date(2032, 3, 1),
+        outcome=[],
     )
     Consent.objects.create(client=c_client, kind="electronic_communication", given_by=client_user, revoked_at=now)
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
