@@ -14,6 +14,7 @@ from clinical.services import consents as services
 from .filters import ScopedIdFilter
 from .json_types import JSONTypes
 from .scoping import ScopedPrimaryKeyRelatedField
+from .serializers import ConsentSerializer
 from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin
 
 KINDS = (
@@ -82,33 +83,6 @@ class ConsentDocumentViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceView
 
 
 # ---------------------------------------------------------------- consents
-
-
-class ConsentDocumentBriefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ConsentDocument
-        fields = ["id", "title", "version", "digest"]
-        read_only_fields = fields
-
-
-class ConsentSerializer(serializers.ModelSerializer):
-    document = ConsentDocumentBriefSerializer(help_text="The version of the document consented to.")
-
-    class Meta:
-        model = Consent
-        fields = [
-            "id",
-            "client",
-            "kind",
-            "document",
-            "method",
-            "witness",
-            "released_to",
-            "release_purpose",
-            "given_at",
-            "revoked_at",
-        ]
-        read_only_fields = fields
 
 
 class ReleaseTermsMixin(serializers.Serializer):

@@ -19,6 +19,7 @@ WHO = {
     "clinician": "the clinician (clinician@demo.test)",
     "alex": "Alex, a client, in the partners' app (alex@demo.test)",
     "sam": "Sam, a client, in the partners' app (sam@demo.test)",
+    "riley": "Riley, a client leaving care, in the partners' app (riley@demo.test)",
 }
 
 

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from kernel.changes import insert_plain
+from kernel.erasure import Erased
 
 from .etags import PreconditionRequired
 from .models import IdempotencyRecord
@@ -196,3 +197,26 @@ def purge_expired(now=None) -> int:
     cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def forget_client(client_id, user_id) -> Erased:
+    """An erased client's copies in the stored answers (kernel.erasure): every answer stored for their login, and
+    every answer stored for anyone else that names them (a clinician's `POST clients/` answer holds their name and
+    contact details). The stored bodies are encrypted, so they are read to be searched; a key whose answer is
+    deleted may be used again (a retry within the TTL would act again)."""
+    mine = IdempotencyRecord.objects.filter(user_id=user_id) if user_id else IdempotencyRecord.objects.none()
+    naming = [
+        record.pk
+        for record in IdempotencyRecord.objects.exclude(user_id=user_id)
+        .exclude(response_body=None)
+        .only("id", "response_body")
+        .iterator(chunk_size=500)
+        if str(client_id) in record.response_body
+    ]
+    count = mine.delete()[0] + IdempotencyRecord.objects.filter(pk__in=naming).delete()[0]
+    return Erased(
+        "idempotency_record",
+        count,
+        "Stored answers to retried requests: the client's own, and others' that name the client. They exist only so "
+        "that a retry is answered the same; nothing of the care is lost with them.",
+    )

@@ -103,6 +103,16 @@ CODES = {
         # -------------------------------------------------------- clients, couples, cases, goals
         P("client_has_login", 409, "This client already has an app login; no invitation is needed."),
         P("client_in_active_couple", 409, "A partner is already in an active couple; end that couple first."),
+        P(
+            "client_has_open_case",
+            409,
+            "The client is still in care (a case of theirs, alone or as a couple, is open or paused): not erased.",
+        ),
+        P(
+            "client_already_erased",
+            409,
+            "The client was erased already (once only); `erasure_request` names the erasure and its answer.",
+        ),
         P("not_case_clinician", 403, "Only the case's clinician may change it or what it holds."),
         P("case_closed", 409, "The case is closed: it takes no new goals, notes, homework or measures."),
         P("couple_ended", 409, "The couple has ended; a new case needs an active couple."),

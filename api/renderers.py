@@ -38,6 +38,18 @@ def _flatten(row: dict, prefix: str = "") -> dict:
     return flat
 
 
+class FhirElsewhereRenderer(BaseRenderer):
+    """`application/fhir+json` (or `?format=fhir`) asked of an answer whose FHIR form the FHIR API serves (/fhir/r4/,
+    the package above this one, which alone builds FHIR): the view answers 303 See Other to it, with no body."""
+
+    media_type = "application/fhir+json"
+    format = "fhir"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return b""
+
+
 class CSVRenderer(BaseRenderer):
     """Reports as CSV: one line per row (and the total row last), nested figures flattened into columns
     (`instruments_phq9_mean_change`)."""

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from jsonschema import Draft4Validator
 from rest_framework import serializers
 
-from clinical.models import Client, Session
+from clinical.models import Client, Consent, ConsentDocument, Session
 from exercises.models import ExerciseVersion
 from exercises.responses import ANY_ANSWER, FIELD_TYPES, definition_schema
 from exercises.services import CONTENT_FIELDS
@@ -128,3 +128,33 @@ class SessionSerializer(serializers.ModelSerializer):
 def with_attendees(sessions):
     """Sessions with who attends each, read for the whole page in one query, in one order on every path."""
     return sessions.prefetch_related(Prefetch("attendees", queryset=Client.objects.order_by("pk")))
+
+
+# ---------------------------------------------------------------- consents (consents/, me/consents/, me/export/)
+
+
+class ConsentDocumentBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentDocument
+        fields = ["id", "title", "version", "digest"]
+        read_only_fields = fields
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    document = ConsentDocumentBriefSerializer(help_text="The version of the document consented to.")
+
+    class Meta:
+        model = Consent
+        fields = [
+            "id",
+            "client",
+            "kind",
+            "document",
+            "method",
+            "witness",
+            "released_to",
+            "release_purpose",
+            "given_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields

@@ -14,6 +14,7 @@ from . import (
     measures,
     notes,
     practice,
+    privacy,
     problems,
     reminders,
     reports,
@@ -27,6 +28,7 @@ router = Router()
 router.register("staff", practice.StaffViewSet, basename="staff")
 router.register("supervisions", practice.SupervisionViewSet, basename="supervision")
 router.register("audit-events", audit_events.AuditEventViewSet, basename="audit-event")
+router.register("erasure-requests", privacy.ErasureRequestViewSet, basename="erasure-request")
 router.register("clients", clients.ClientViewSet, basename="client")
 router.register("couples", clients.CoupleViewSet, basename="couple")
 router.register("cases", cases.CaseViewSet, basename="case")
@@ -56,8 +58,9 @@ router.register("reports", reports.ReportViewSet, basename="report")
 router.register("event-types", events.EventTypeViewSet, basename="event-type")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
-# Resources are registered above; these few endpoints are not resources (who am I, is the service up, accepting an
-# invitation without a token, the caller's second factor, the caller's calendar feed and the feed itself).
+# Resources are registered above; these few endpoints are not resources (who am I, my whole record, is the service
+# up, accepting an invitation without a token, the caller's second factor, the caller's calendar feed and the feed
+# itself).
 v1 = [
     path("me/", me.MeView.as_view(), name="me"),
     path(
@@ -70,6 +73,7 @@ v1 = [
     path("me/mfa/confirm/", me.MyMfaViewSet.as_view({"post": "confirm"}), name="my-mfa-confirm"),
     path("me/mfa/recovery-codes/", me.MyMfaViewSet.as_view({"post": "recovery_codes"}), name="my-mfa-recovery-codes"),
     path("me/mfa/remove/", me.MyMfaViewSet.as_view({"post": "remove"}), name="my-mfa-remove"),
+    path("me/export/", privacy.MyRecordViewSet.as_view({"get": "retrieve"}), name="my-record"),
     path("health/", health.ReadinessView.as_view(), name="health"),
     path("health/live/", health.LivenessView.as_view(), name="health-live"),
     path("invitations/accept/", me.InvitationAcceptView.as_view(), name="invitation-accept"),

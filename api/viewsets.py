@@ -732,11 +732,14 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
             with_etag(response, obj)
         return response
 
-    def present(self, data, serializer_class=None, *, audit_as: str = "", ids=(), detail=None):
+    def present(self, data, serializer_class=None, *, audit_as: str = "", ids=(), detail=None, reads=None):
         """An answer that is not one record — a computed summary, a report, a chart's data — audited as a read of
-        `audit_as` naming `ids`, serialized by `serializer_class` or handed to the renderer as it is."""
-        if self.audited and audit_as:
-            audit_read(self.request, audit_as, ids, detail=detail)
+        `audit_as` naming `ids` (or, for an answer holding records of several kinds, of each kind in `reads`, {kind:
+        ids}), serialized by `serializer_class` or handed to the renderer as it is."""
+        reads = {**({audit_as: ids} if audit_as else {}), **(reads or {})}
+        if self.audited:
+            for object_type, object_ids in reads.items():
+                audit_read(self.request, object_type, object_ids, detail=detail)
         if serializer_class is not None:
             data = serializer_class(data, context=self.get_serializer_context()).data
         return Response(data)

@@ -44,6 +44,7 @@ from clinical.models import (
     Couple,
     CoupleMember,
     Device,
+    ErasureRequest,
     GoalAttainmentRating,
     HomeworkAssignment,
     HomeworkSubmission,
@@ -294,6 +295,17 @@ def notes_awaiting_cosign_for(*, supervisor: User) -> QuerySet[ProgressNote]:
 def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
     """The audit trail is the practice admin's to read."""
     return AuditEvent.objects.all() if user.role == Role.ADMIN else AuditEvent.objects.none()
+
+
+def erasure_requests_visible_to(*, user: User) -> QuerySet[ErasureRequest]:
+    """Erasures are the practice admin's to make and read (they name record types and counts, never contents)."""
+    return ErasureRequest.objects.all() if user.role == Role.ADMIN else ErasureRequest.objects.none()
+
+
+def clients_erasable_by(*, user: User) -> QuerySet[Client]:
+    """Whom `user` may ask to erase: the practice admin, any client of the practice (the service refuses one still in
+    care); nobody else anyone. The admin reads nothing of them but their id."""
+    return Client.objects.all() if user.role == Role.ADMIN else Client.objects.none()
 
 
 # ---------------------------------------------------------------- homework

@@ -7,3 +7,10 @@ class FhirConfig(AppConfig):
     name = "fhir_r4"
     verbose_name = "FHIR R4"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from kernel import erasure
+
+        from .exports import forget_client
+
+        erasure.register("fhir_bulk_export", forget_client)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kernel.audit import audit_append
+from kernel.erasure import Erased
 
 from .models import BulkExport, BulkExportFile, ExportStatus
 from .search import TYPES
@@ -118,3 +119,22 @@ def exports_expire(*, now=None) -> int:
     """Delete the exports whose files have expired, with their files; how many."""
     _, deleted = BulkExport.objects.filter(expires_at__lt=now or timezone.now()).delete()
     return deleted.get(BulkExport._meta.label, 0)
+
+
+def forget_client(client_id, user_id) -> Erased:
+    """An erased client in the bulk exports (kernel.erasure): an export whose Patient file holds the client (their
+    names, contact details, birth date) is deleted whole, files and all; the admin may export again. The files are
+    encrypted, so the Patient files are read to be searched; the other types name a client by id only."""
+    needle = f'"id":"{client_id}"'
+    holding = {
+        file.export_id
+        for file in BulkExportFile.objects.filter(resource_type="Patient").only("export_id", "content").iterator()
+        if needle in file.content
+    }
+    BulkExport.objects.filter(pk__in=holding).delete()
+    return Erased(
+        "fhir_bulk_export",
+        len(holding),
+        "FHIR bulk exports written before the erasure whose Patient file held the client: deleted whole (they are "
+        "copies, kept for a day at most; the admin may export again).",
+    )

@@ -112,6 +112,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "measures",
         "notes",
         "practice",
+        "privacy",
         "reminders",
         "reports",
         "sessions",

@@ -49,6 +49,7 @@ ROLE_SCOPES = {
     "clinician": "clinical:read clinical:write reports",
     "alex": "homework",
     "sam": "homework",
+    "riley": "homework",  # a client the walk takes on, signed in once they have a login
 }
 
 
@@ -164,7 +165,7 @@ class Walk:
     recorded: dict[str, dict] = field(default_factory=dict)
     keys: int = 0
 
-    def sign_in(self, role: str, email: str) -> None:
+    def sign_in(self, role: str, email: str, password: str | None = None) -> None:
         from django.test import Client
 
         from clinical.services.demo import DEMO_PASSWORD
@@ -174,7 +175,7 @@ class Walk:
             {
                 "grant_type": "password",
                 "username": email,
-                "password": DEMO_PASSWORD,
+                "password": password or DEMO_PASSWORD,
                 "client_id": "demo-cli",
                 "scope": ROLE_SCOPES[role],
             },
@@ -272,7 +273,7 @@ def walk(w: Walk, users: dict) -> None:
     from clinical.models import Client
     from exercises.models import Exercise
 
-    for role in ROLE_SCOPES:
+    for role in [role for role in ROLE_SCOPES if role in users]:
         w.sign_in(role, users[role].email)
 
     # Anyone: the service's health.
@@ -378,10 +379,11 @@ def walk(w: Walk, users: dict) -> None:
     )
     w.patch("clinician", "/clients/{id}/", {"phone": "+1 555 0199"}, id=riley["id"])
     invitation = w.post("clinician", "/clients/{id}/invite/", id=riley["id"])
+    riley_password = "a long demo passphrase"
     w.post(
         None,
         "/invitations/accept/",
-        {"token": invitation["token"], "email": "riley@demo.test", "password": "a long demo passphrase"},
+        {"token": invitation["token"], "email": "riley@demo.test", "password": riley_password},
     )
     new_couple = w.post(
         "clinician",
@@ -764,6 +766,17 @@ def walk(w: Walk, users: dict) -> None:
         {"closing_reason": "Moved out of state; referred to a therapist near their new home."},
         id=new_case["id"],
     )
+    # Before leaving, Riley downloads their record (the right of access), then asks the practice in writing to erase
+    # it: the admin erases Riley (who they are goes; the record of care stays for the retention period).
+    w.sign_in("riley", "riley@demo.test", password=riley_password)
+    w.get("riley", "/me/export/")
+    erasure = w.post(
+        "admin",
+        "/erasure-requests/",
+        {"client": riley["id"], "reason": "The client's written request of 16 November 2026, after their case closed."},
+    )
+    w.get("admin", "/erasure-requests/")
+    w.get("admin", "/erasure-requests/{id}/", id=erasure["id"])
 
     # At the end of the day the clinician subscribes their calendar app to the sessions they hold; the app reads the
     # feed with the address alone (times, modality, initials); the address went out in an e-mail by mistake, so the

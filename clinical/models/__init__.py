@@ -19,6 +19,7 @@ from .care import (
     TreatmentGoal,
 )
 from .consents import Consent, ConsentDocument, ConsentKind, ConsentMethod
+from .erasure import ErasureOutcome, ErasureRequest
 from .homework import (
     AssignmentFrequency,
     AssignmentMode,
@@ -102,6 +103,8 @@ __all__ = [
     "CoupleStatus",
     "Device",
     "DevicePlatform",
+    "ErasureOutcome",
+    "ErasureRequest",
     "GoalAchievement",
     "GoalAttainmentRating",
     "GoalDomain",

@@ -228,6 +228,11 @@ NOTE_GRACE_HOURS = env.int("NOTE_GRACE_HOURS", default=72)
 COUPLE_CONSENT_REQUIRED_BEFORE = env.str("COUPLE_CONSENT_REQUIRED_BEFORE", default="case_open")
 if COUPLE_CONSENT_REQUIRED_BEFORE not in ("case_open", "first_joint_session"):
     raise ImproperlyConfigured("COUPLE_CONSENT_REQUIRED_BEFORE is case_open or first_joint_session.")
+# The right to erasure (clinical/services/erasure.py): what a practice must keep of an erased client's care (signed
+# notes, homework submissions, measures, the audit trail) is kept this many years after their last case closed. The
+# period is the law's, and differs by jurisdiction and profession (often 6 to 10 years, and until a minor comes of
+# age plus some years): set it to what applies to the practice.
+RECORD_RETENTION_YEARS = env.int("RECORD_RETENTION_YEARS", default=7)
 # A `before_each_session` self-report schedule (docs/outcome-measures.md) asks for its measure this many hours before
 # each scheduled session the client attends; it stays due until the session starts, and a cancelled session
 # withdraws it.

@@ -66,6 +66,7 @@ from clinical.models import (
     Couple,
     CoupleMember,
     Device,
+    ErasureRequest,
     GoalAttainmentRating,
     GoalDomain,
     HomeworkAssignment,
@@ -89,6 +90,7 @@ from clinical.models import (
 )
 from clinical.models.mfa import recovery_code_digest
 from clinical.services.alliance import rating_submit
+from clinical.services.erasure import erasure_request_create
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.instruments import instrument_create, instrument_publish
 from clinical.services.invitations import invitation_accept, invitation_create
@@ -285,6 +287,8 @@ def access(role: str, op: Operation) -> str | None:
     if op.resource == "calendar":
         # the feed a calendar app reads with the secret in its address: no token, and B's old addresses open nothing
         return OPEN
+    if op.path == f"{API}me/export/":
+        return OWN if role == "client" else FORBIDDEN  # the client's own record, nobody else's
     if op.path.startswith(CLIENT_APP):
         return SCOPED if role == "client" else FORBIDDEN
     if op.resource in CLINICAL:
@@ -323,7 +327,7 @@ def access(role: str, op: Operation) -> str | None:
         return FORBIDDEN if role == "admin" else SCOPED
     if op.resource == "reports":
         return REPORT if role in STAFF else FORBIDDEN
-    if op.resource in ("staff", "audit-events"):
+    if op.resource in ("staff", "audit-events", "erasure-requests"):
         return MANAGES if role == "admin" else FORBIDDEN
     if op.resource == "webhooks":
         # staff subscribe to their own caseload's events; the admin sees every subscription, changes its own
@@ -344,6 +348,7 @@ MANAGES_ALLOWS = {
     "supervisions": {"account", "account_id"},
     "audit-events": {"account", "account_id", "clinical_id", "library"},
     "webhooks": {"account", "account_id"},
+    "erasure-requests": {"account", "account_id", "clinical_id"},  # the erased client's id; counts, never contents
 }
 # What of B's every user of the library sees: B's exercise, and B's account id as its author.
 LIBRARY_ALLOWS = {"library", "account_id"}
@@ -385,6 +390,7 @@ PATH_TARGETS = {
     "consent-documents": "consent_document",
     "safety-screens": "b_screen",
     "conjoint-holds": "b_hold",
+    "erasure-requests": "b_erasure_request",
     "me": "b_device",  # me/devices/{id}/
     "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
@@ -660,6 +666,21 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}supervisions/{{id}}/end/"): spec(Variant(admin=Outcome(409, "supervision_ended"))),
     ("GET", f"{API}audit-events/"): spec(),
     ("GET", f"{API}audit-events/{{id}}/"): spec(),
+    # erasures: the admin's; B's client still in care and B's former client, erased already, both refused
+    ("GET", f"{API}erasure-requests/"): spec(),
+    ("POST", f"{API}erasure-requests/"): spec(
+        Variant(
+            " [B's client, in care]",
+            body=lambda ids: {"client": ids["b_client"], "reason": "Asked in writing"},
+            admin=Outcome(409, "client_has_open_case"),
+        ),
+        Variant(
+            " [B's former client, erased]",
+            body=lambda ids: {"client": ids["b_former_client"], "reason": "Asked in writing"},
+            admin=Outcome(409, "client_already_erased"),
+        ),
+    ),
+    ("GET", f"{API}erasure-requests/{{id}}/"): spec(),
     # the caller, and health
     ("GET", f"{API}me/"): spec(),
     ("GET", f"{API}me/goals/"): spec(),
@@ -670,6 +691,12 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ),
     ("DELETE", f"{API}me/devices/{{id}}/"): spec(Variant(path="b_device")),
     ("GET", f"{API}me/notification-preferences/"): spec(),
+    # the right of access: the client's own record; as FHIR, a redirect to the client's own $everything
+    ("GET", f"{API}me/export/"): spec(
+        Variant(),
+        Variant(" ?format=fhir", params={"format": "fhir"}, own=Outcome(303)),
+        Variant(" [Accept: application/fhir+json]", accept="application/fhir+json", own=Outcome(303)),
+    ),
     ("GET", f"{API}me/consents/"): spec(),
     ("POST", f"{API}me/consents/"): spec(
         Variant(body=lambda ids: {"kind": "electronic_communication"}, creates=Consent, owner="given_by_id")
@@ -1085,6 +1112,7 @@ B_PARTNER = {
     "email": "ignatius.marrowbone@example.test",
     "phone": "+44 20 7946 0552",
 }
+B_FORMER_CLIENT = {"given_name": "Octavian", "family_name": "Brindlecombe", "email": "octavian.b@example.test"}
 B_GOAL = {
     "title": "Rebuild trust after the Lisbon letters",
     "description": "Talk through the Lisbon letters in a weekly undistracted hour",
@@ -1407,6 +1435,17 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     ConjointHold.objects.create(
         case=a_case, screen=a_screen, status="continue_jointly", reason="Safety plan agreed.", decided_at=now
     )
+    # B's former client, whose case B closed, erased by an admin of the practice (not the walk's): stored as it is
+    # (the service's audit event would crowd the audit-events page).
+    b_former_client = ClientFactory(primary_clinician=b, **B_FORMER_CLIENT)
+    CaseFactory(clinician=b, client=b_former_client, status="closed", closed_on=date(2025, 3, 1), closing_reason="Done")
+    b_erasure = ErasureRequest.objects.create(
+        client=b_former_client,
+        requested_by=UserFactory(role=Role.ADMIN),
+        reason="B's former client asked in writing",
+        retained_until=date(2032, 3, 1),
+        outcome=[],
+    )
     # B's webhook subscription and a delivery of an event about B's case; A's own, to list.
     b_webhook = WebhookSubscription.objects.create(
         owner=b, url=B_WEBHOOK_URL, event_types=["case.opened"], secrets=[{"secret": "whsec_b", "expires_at": None}]
@@ -1470,6 +1509,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "b_past_session": b_past_session.id,
         "b_session_rating": b_session_rating.id,
         "b_recovery_code": B_RECOVERY_CODE,
+        "b_former_client": b_former_client.id,
+        "b_erasure_request": b_erasure.id,
     }
     foreign = {
         "B's account id": ("account_id", b.id),
@@ -1545,6 +1586,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         "B's session location": ("clinical_text", B_SESSION_LOCATION),
         "B's attended session id": ("clinical_id", b_past_session.id),
         "B's client's session rating id": ("clinical_id", b_session_rating.id),
+        "B's erased former client id": ("clinical_id", b_former_client.id),
+        "B's former client's erasure id": ("clinical_id", b_erasure.id),
         "B's calendar feed secret": ("secret", B_CALENDAR_SECRET),
         **{f"B's calendar feed id {n}": ("account", feed.id) for n, feed in enumerate(b_feeds)},
         "B's authenticator key": ("secret", B_TOTP_KEY),
@@ -1583,6 +1626,8 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
         (Session, b_session.pk),
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
+        (Client, b_former_client.pk),
+        (ErasureRequest, b_erasure.pk),
         *((CalendarFeed, feed.pk) for feed in b_feeds),
         (TOTPDevice, b_app.pk),  # its back-off count and last code too: nobody's wrong code counts against B
         (RecoveryCodeSet, b_recovery.pk),
@@ -1821,7 +1866,7 @@ def b_state(scene: Scene) -> dict:
 TOTALS = (User, Supervision, Client, Couple, CoupleMember, Case, TreatmentGoal, GoalAttainmentRating)
 TOTALS += (ProgressNote, NoteAddendum, HomeworkAssignment, HomeworkSubmission, ClientInvitation)
 TOTALS += (Exercise, ExerciseVersion, Assessment, AssessmentSchedule, SafetyAlert)
-TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, SafetyScreen, ConjointHold)
+TOTALS += (WebhookSubscription, WebhookDelivery, Device, Consent, SafetyScreen, ConjointHold, ErasureRequest)
 
 
 def totals() -> dict[str, int]:
@@ -2146,6 +2191,13 @@ LIST_GROWTH = {
         lambda s: SupervisionFactory(supervisor=s.users["supervisor"], supervisee=UserFactory(role=Role.CLINICIAN)),
     ),
     f"{API}supervisions/": ("admin", None, lambda s: SupervisionFactory()),
+    f"{API}erasure-requests/": (
+        "admin",
+        None,
+        lambda s: erasure_request_create(
+            actor=s.users["admin"], client=ClientFactory(primary_clinician=s.users["clinician"]), reason="Asked"
+        ),
+    ),
     f"{API}audit-events/": (
         "admin",
         None,
@@ -2957,6 +3009,9 @@ MASS_ASSIGNMENT = {
         "clinician", _twin_couple_case, {"policy": "no_secrets", "reason": "Both asked for it."}
     ),
     ("POST", f"{API}me/consents/"): lambda s, n: Write("client", None, {"kind": "electronic_communication"}),
+    ("POST", f"{API}erasure-requests/"): lambda s, n: Write(
+        "admin", None, {"client": str(_twin_client(s, n).id), "reason": "The client's written request"}
+    ),
     ("POST", f"{API}me/consents/{{id}}/revoke/"): _own("client", _twin_consent),
     ("POST", f"{API}sessions/"): _twin_session_body,
     ("PATCH", f"{API}sessions/{{id}}/"): _own("clinician", _twin_session, {"modality": "phone"}),
