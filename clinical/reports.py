@@ -208,7 +208,7 @@ def caseload_report(
         (
             "case__clinician",
             ConjointHold.objects.using(using)
-            .filter(case__clinician__in=ids, status=HoldStatus.HELD)
+            .filter(case__clinician__in=ids, case__status__in=["open", "paused"], status=HoldStatus.HELD)
             .values("case__clinician")
             .annotate(conjoint_holds=Count("pk")),
         ),

@@ -312,3 +312,17 @@ def test_under_separate_records_a_partner_sees_none_of_the_others_material(api, 
     assert call_as(care.a_user, HOMEWORK).get(f"{API}submissions/{shared.pk}/").status_code == 200
     api.post(url, {"policy": "no_secrets", "reason": "Agreed again."}, format="json")
     assert partner.get(f"{API}submissions/{shared.pk}/").status_code == 200
+
+
+def test_the_caseload_report_counts_holds_of_cases_in_care_only(api, care, supervisor_api, call_as):
+    reports = call_as(supervisor_api.user, ["clinical:read", "reports"])
+
+    def held():
+        rows = reports.get(f"{API}reports/caseload/").json()["rows"]
+        return next(r for r in rows if r["clinician"] == str(api.user.pk))["conjoint_holds"]
+
+    screen(api, care, care.a, "positive")
+    assert held() == 1
+    closed = api.post(f"{API}cases/{care.case.pk}/close/", {"closing_reason": "Moved away."}, format="json")
+    assert closed.status_code == 200
+    assert held() == 0
