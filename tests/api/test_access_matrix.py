@@ -1348,7 +1348,9 @@ def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_us
     # B's outcomes: B records B's client's baseline PHQ-9 through the API (item 9 above 0: B's safety alert),
     # and the other baselines and follow-ups of both clients; schedules a fortnightly CSI-4 for B's client
     # (who has the app), who self-reports it; and rates B's goal once more, earlier.
-    homework["administered_at"] = (now - timedelta(hours=1)).isoformat()
+    # An hour ago, but not before today (the day B's client's schedule starts): the walk may run just after midnight.
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=1, microsecond=0)
+    homework["administered_at"] = max(now - timedelta(hours=1), midnight).isoformat()
     homework["baseline_at"] = (now - timedelta(weeks=8)).isoformat()
     response = b_api.post(
         f"{API}assessments/", _b_assessment_body(homework), format="json", HTTP_IDEMPOTENCY_KEY=B_ASSESSMENT_KEY
