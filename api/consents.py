@@ -87,10 +87,10 @@ class ConsentDocumentViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceView
 
 class ReleaseTermsMixin(serializers.Serializer):
     released_to = serializers.CharField(
-        max_length=200, required=False, default="", help_text="A release: who receives the records."
+        max_length=200, required=False, help_text="A release: who receives the records."
     )
     release_purpose = serializers.CharField(
-        max_length=500, required=False, default="", help_text="A release: what the records are for."
+        max_length=500, required=False, help_text="A release: what the records are for."
     )
 
 
@@ -110,9 +110,7 @@ class ConsentRecordSerializer(ConsentGiveSerializer):
         choices=[(m, m) for m in (ConsentMethod.PAPER, ConsentMethod.VERBAL)],
         help_text="`paper`: a signed form; `verbal`: said aloud before `witness`.",
     )
-    witness = serializers.CharField(
-        max_length=200, required=False, default="", help_text="Who witnessed a verbal consent."
-    )
+    witness = serializers.CharField(max_length=200, required=False, help_text="Who witnessed a verbal consent.")
     given_at = serializers.DateTimeField(required=False, help_text="When it was given; now if omitted.")
 
 

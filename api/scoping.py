@@ -7,6 +7,7 @@ result answers 404, so existence never leaks.
 """
 
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404 as well
 from rest_framework.viewsets import GenericViewSet
 
@@ -65,3 +66,11 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         return self.selector(user=self.context["request"].user)
+
+    def run_validation(self, data=empty):
+        # DRF reads "" as null for relations; the contract says an id (a uuid) or null, so "" is refused.
+        if data == "":
+            raise serializers.ValidationError(
+                "Must be a valid UUID, or null where the field allows it.", code="invalid"
+            )
+        return super().run_validation(data)

@@ -115,6 +115,7 @@ def test_the_list_of_resource_modules_is_what_the_api_holds():
         "privacy",
         "reminders",
         "reports",
+        "safety",
         "sessions",
         "webhooks",
     }

@@ -13,7 +13,7 @@ from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from clinical.models import Role, SafetyAlert, SubjectType
-from clinical.services import alerts, cases, homework, invitations, measures, notes
+from clinical.services import alerts, cases, consents, homework, invitations, measures, notes
 from events.catalog import CATALOG, EVENT_TYPES
 from events.delivery import events_pending, relay_pending
 from events.models import Event
@@ -141,6 +141,8 @@ def test_a_couples_care_emits_what_the_catalog_says(clinician, supervisor, catal
     alex.user = alex_user
     alex.save(update_fields=["user"])
     issued = invitations.invitation_create(actor=clinician, client=sam)
+    for partner in (alex, sam):  # a couple case opens once both consented to treatment
+        consents.consent_record(actor=clinician, client=partner, kind="treatment", method="paper")
     case = cases.case_open(actor=clinician, subject_type=SubjectType.COUPLE, couple=couple)
     assignment = homework.assignment_create(
         actor=clinician,

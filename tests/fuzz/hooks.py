@@ -104,6 +104,15 @@ FIELDS_BEYOND_THE_SCHEMA = {
     ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_start"): "both ends of quiet hours, or neither",
     ("PATCH /api/v1/me/notification-preferences/", "quiet_hours_end"): "both ends of quiet hours, or neither",
     ("PATCH /api/v1/staff/{id}/", "email"): "unique among accounts",
+    # A consent: only a release of records names a party and a purpose (and it names both); the document read is
+    # one of the consent's kind; a verbal consent names its witness; a consent is not given in the future.
+    **{
+        (operation, field): "a consent's terms fit its kind and method"
+        for operation in ("POST /api/v1/consents/", "POST /api/v1/me/consents/")
+        for field in ("released_to", "release_purpose", "document")
+    },
+    ("POST /api/v1/consents/", "witness"): "a verbal consent names its witness",
+    ("POST /api/v1/consents/", "given_at"): "not in the future",
     # A two-factor code is one the caller's authenticator app shows now (or an unused recovery code of theirs).
     **{
         (f"POST /api/v1/me/mfa/{step}/", "code"): "a current code of the caller's own authenticator app"

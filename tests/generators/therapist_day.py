@@ -218,19 +218,43 @@ def create_couple(day: Day) -> None:
     day.ids["jordan"], day.ids["couple"] = jordan.id, couple.id
 
 
-@step("The clinician opens a couple case", needs=("create_couple",))
+@step(
+    "The clinician opens a couple case: refused (409 consent_missing) until both partners' treatment consents, "
+    "given on paper, are recorded",
+    needs=("create_couple",),
+)
 def open_case(day: Day) -> None:
     from couples_api_client.api.cases import cases_create, cases_list
-    from couples_api_client.models import CaseCreateRequest, CaseStatusEnum, PresentingConcernsEnum, SubjectTypeEnum
+    from couples_api_client.api.consents import consents_create
+    from couples_api_client.models import (
+        CaseCreateRequest,
+        CaseStatusEnum,
+        ConsentRecordRequest,
+        KindEnum,
+        PresentingConcernsEnum,
+        Problem,
+        RecordedConsentMethodEnum,
+        SubjectTypeEnum,
+    )
 
     clinician = day.client("clinician")
     concerns = [PresentingConcernsEnum.EMOTIONAL_INTIMACY, PresentingConcernsEnum.TRUST]
-    response = cases_create.sync_detailed(
-        client=clinician,
-        body=CaseCreateRequest(
-            subject_type=SubjectTypeEnum.COUPLE, couple=day.ids["couple"], presenting_concerns=concerns
-        ),
+    body = CaseCreateRequest(
+        subject_type=SubjectTypeEnum.COUPLE, couple=day.ids["couple"], presenting_concerns=concerns
     )
+    refused = cases_create.sync_detailed(client=clinician, body=body)
+    assert refused.status_code == 409, refused.content
+    assert isinstance(refused.parsed, Problem)
+    assert refused.parsed.code == "consent_missing"
+    for partner in ("riley", "jordan"):
+        given = consents_create.sync_detailed(
+            client=clinician,
+            body=ConsentRecordRequest(
+                client=day.ids[partner], kind=KindEnum.TREATMENT, method=RecordedConsentMethodEnum.PAPER
+            ),
+        )
+        assert given.status_code == 201, given.content
+    response = cases_create.sync_detailed(client=clinician, body=body)
     assert response.status_code == 201, response.content
     case = response.parsed
     assert (case.status, case.couple, case.client) == (CaseStatusEnum.OPEN, day.ids["couple"], None)
