@@ -31,6 +31,7 @@ answer shows (read from the contract), forged: they are ignored or refused, neve
 
 import base64
 import binascii
+import copy
 import csv
 import dataclasses
 import functools
@@ -46,13 +47,18 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 import pyotp
 import pytest
 import yaml
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
+from django.test import override_settings
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from api.token_cache import cache as token_cache
 from clinical import instruments
 from clinical.models import (
+    BUILTIN_INSTRUMENTS,
     Assessment,
     AssessmentSchedule,
     AuditEvent,
@@ -71,6 +77,7 @@ from clinical.models import (
     GoalDomain,
     HomeworkAssignment,
     HomeworkSubmission,
+    Instrument,
     NoteAddendum,
     NoteStatus,
     NotificationPreferences,
@@ -92,7 +99,7 @@ from clinical.models.mfa import recovery_code_digest
 from clinical.services.alliance import rating_submit
 from clinical.services.erasure import erasure_request_create
 from clinical.services.homework import assignment_create, submission_create, submission_review
-from clinical.services.instruments import instrument_create, instrument_publish
+from clinical.services.instruments import builtin_publish, instrument_create, instrument_publish
 from clinical.services.invitations import invitation_accept, invitation_create
 from clinical.services.measures import assessment_record, schedule_create
 from clinical.services.mfa import mfa_enrol_confirm, mfa_enrol_start
@@ -113,7 +120,9 @@ from tests.factories import (
     NoteFactory,
     SupervisionFactory,
     UserFactory,
+    issue_token,
 )
+from tests.helpers import ALL_SCOPES, Caller
 from tools import schema
 
 API = "/api/v1/"
@@ -1233,8 +1242,51 @@ def _a_webhook_receiver_may_be_named(settings):
     settings.WEBHOOK_ALLOWED_TARGETS = ["127.0.0.1:9"]
 
 
+@pytest.fixture(scope="module")
+def _scene_built(django_db_setup, django_db_blocker):
+    """The scene, built once per module (and xdist worker) in a transaction that is never committed. Each test runs
+    in a savepoint of it (pytest-django's `db` nests its atomic block), rolled back when the test ends, so every test
+    starts from the scene as built, at a fraction of the cost of building it for each of the matrix's tests."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with override_settings(WEBHOOK_ALLOWED_TARGETS=["127.0.0.1:9"]):
+                cache.clear()  # throttle counts (in the database cache) of a test committed before
+                token_cache.clear()
+                if Instrument.objects.filter(code__in=BUILTIN_INSTRUMENTS, current__isnull=False).count() < len(
+                    BUILTIN_INSTRUMENTS
+                ):
+                    builtin_publish()  # as tests/conftest.py's _builtin_measures, after a transactional test's flush
+                # the users tests/conftest.py's fixtures make for one test
+                supervisor = UserFactory(role=Role.SUPERVISOR)
+                clinician = UserFactory(role=Role.CLINICIAN)
+                SupervisionFactory(supervisor=supervisor, supervisee=clinician)
+                built = build_scene(
+                    call_as=lambda user, scopes=ALL_SCOPES: Caller(user, issue_token(user, scopes)),
+                    clinician=clinician,
+                    supervisor=supervisor,
+                    other_clinician=UserFactory(role=Role.CLINICIAN),
+                    admin_user=UserFactory(role=Role.ADMIN, email="admin@example.test"),
+                    client_user=UserFactory(role=Role.CLIENT),
+                )
+        except BaseException as error:
+            transaction.set_rollback(True)
+            outer.__exit__(type(error), error, error.__traceback__)
+            raise
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
 @pytest.fixture
-def scene(call_as, clinician, supervisor, other_clinician, admin_user, client_user):
+def scene(_scene_built, db):
+    """The scene as built (a copy: what a test does to its objects stays with that test, as its rows do)."""
+    return copy.deepcopy(_scene_built)
+
+
+def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, client_user):
     now = timezone.now()
     catalog = catalog_exercises("phone-free-time", "weekly-relationship-check-in")
     # A (supervised by S) and their couple; one partner uses the app as `client_user`.
