@@ -1,8 +1,14 @@
 """The right of access and the right to erasure (issue 17): a client downloads their own record (`me/export/`), and
-the practice admin erases a client who has left care (`erasure-requests/`)."""
+the practice admin erases a client who has left care (`erasure-requests/`); a clinician releases a case's record to a
+named party with every client's consent (`releases/`)."""
 
+import functools
+import json
+
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -12,6 +18,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
@@ -21,25 +28,34 @@ from clinical.models import (
     Assessment,
     Case,
     Client,
+    ConfidentialityPolicy,
+    Consent,
     Device,
     ErasureOutcome,
     ErasureRequest,
+    GoalAttainmentRating,
     HomeworkAssignment,
     HomeworkSubmission,
+    NoteAddendum,
     NotificationPreferences,
+    ProgressNote,
+    RecordRelease,
     Role,
     Session,
     SessionRating,
     TreatmentGoal,
     User,
 )
+from clinical.releases import ReleaseContents
+from clinical.services import consents as consent_services
 from clinical.services import erasure as erasure_services
 
+from .filters import ScopedIdFilter
 from .json_types import JSONTypes
 from .renderers import FhirElsewhereRenderer, JSONRenderer
 from .scoping import ScopedPrimaryKeyRelatedField
-from .serializers import ConsentSerializer, LocalTimeField, ResponsesField
-from .viewsets import CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin
+from .serializers import ConsentDocumentBriefSerializer, ConsentSerializer, LocalTimeField, ResponsesField
+from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin
 
 # ---------------------------------------------------------------- the client's own record (me/export/)
 
@@ -401,3 +417,290 @@ class ErasureRequestViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewS
     allowed_roles = [Role.ADMIN]
     http_method_names = ["get", "post", "head", "options"]
     problems = {"create": ["client_has_open_case", "client_already_erased"]}
+
+
+# ---------------------------------------------------------------- releases of a case's record (releases/)
+
+
+class ReleaseCaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "subject_type",
+            "status",
+            "opened_on",
+            "closed_on",
+            "closing_reason",
+            "presenting_concerns",
+            "confidentiality_policy",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseGASRatingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GoalAttainmentRating
+        fields = ["rated_on", "score"]
+        read_only_fields = fields
+
+
+class ReleaseGoalSerializer(serializers.ModelSerializer):
+    gas_ratings = ReleaseGASRatingSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TreatmentGoal
+        fields = [
+            "id",
+            "domain",
+            "title",
+            "description",
+            "priority",
+            "target_date",
+            "lifecycle_status",
+            "achievement_status",
+            "gas_ratings",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseSessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Session
+        fields = ["id", "starts_at", "ends_at", "modality", "kind", "partner", "status"]
+        read_only_fields = fields
+        extra_kwargs = {"partner": {"help_text": "An individual session: the partner seen alone; else null."}}
+
+
+class ReleaseAddendumSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NoteAddendum
+        fields = ["created_at", "text"]
+        read_only_fields = fields
+
+
+class ReleaseNoteSerializer(serializers.ModelSerializer):
+    sections = serializers.DictField(child=serializers.CharField(), read_only=True, help_text="By the format's keys.")
+    addenda = ReleaseAddendumSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ProgressNote
+        fields = [
+            "id",
+            "session",
+            "partner",
+            "session_date",
+            "format",
+            "sections",
+            "goals_addressed",
+            "signed_at",
+            "cosigned_at",
+            "addenda",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"partner": {"help_text": "A note of an individual session: the partner seen; else null."}}
+
+
+class ReleaseAssignmentSerializer(serializers.ModelSerializer):
+    exercise_version = ExportExerciseSerializer(read_only=True)
+
+    class Meta:
+        model = HomeworkAssignment
+        fields = [
+            "id",
+            "exercise_version",
+            "assignees",
+            "mode",
+            "instructions",
+            "start_date",
+            "due_date",
+            "frequency",
+            "target_count",
+            "status",
+        ]
+        read_only_fields = fields
+
+
+class ReleaseSubmissionSerializer(serializers.ModelSerializer):
+    responses = ResponsesField(read_only=True, help_text="Answers by response-field key.")
+
+    class Meta:
+        model = HomeworkSubmission
+        fields = ["id", "assignment", "client", "completed_at", "received_at", "responses", "revision", "amends"]
+        read_only_fields = fields
+
+
+class ReleaseAssessmentSerializer(serializers.ModelSerializer):
+    subscales = serializers.DictField(child=serializers.IntegerField(), help_text="Each subscale's total, by key.")
+
+    class Meta:
+        model = Assessment
+        fields = ["id", "client", "instrument", "administered_at", "total", "subscales", "band"]
+        read_only_fields = fields
+
+
+class ReleaseConsentSerializer(serializers.ModelSerializer):
+    document = ConsentDocumentBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Consent
+        fields = ["id", "client", "document", "method", "released_to", "release_purpose", "given_at"]
+        read_only_fields = fields
+
+
+class ReleaseHeaderSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The release's id (`GET /releases/{id}/`).")
+    case = serializers.UUIDField()
+    released_to = serializers.CharField()
+    purpose = serializers.CharField()
+    policy = serializers.CharField(help_text="The couple case's confidentiality policy when released; empty else.")
+    released_at = serializers.DateTimeField()
+    released_by = serializers.CharField(help_text="The clinician who released it, by name.")
+    withheld = serializers.CharField(help_text="What the policy keeps out of a release, and why (never how much).")
+
+
+class ReleaseDocumentSerializer(serializers.Serializer):
+    """A case's record as released: the same bytes whenever it is read again (`digest` is their SHA-256)."""
+
+    release = ReleaseHeaderSerializer()
+    consents = ReleaseConsentSerializer(many=True, help_text="Each client's release consent it relies on.")
+    case = ReleaseCaseSerializer()
+    clients = ExportClientSerializer(many=True)
+    goals = ReleaseGoalSerializer(many=True)
+    sessions = ReleaseSessionSerializer(many=True)
+    notes = ReleaseNoteSerializer(many=True, help_text="Signed notes, each with its addenda.")
+    assignments = ReleaseAssignmentSerializer(many=True)
+    submissions = ReleaseSubmissionSerializer(many=True)
+    assessments = ReleaseAssessmentSerializer(many=True)
+
+
+WITHHELD = {
+    "": "Nothing of this client's record is withheld, except session ratings and screens, never released.",
+    ConfidentialityPolicy.NO_SECRETS: (
+        "Under no_secrets the release holds what each partner said or did alone (individual sessions and their "
+        "notes, each partner's measures); answers a partner kept private, session ratings and screens stay out."
+    ),
+    ConfidentialityPolicy.LIMITED_SECRETS: (
+        "Under limited_secrets what each partner said or did alone stays out (individual sessions and their notes, "
+        "each partner's measures), as do answers a partner kept private, session ratings and screens."
+    ),
+    ConfidentialityPolicy.SEPARATE_RECORDS: (
+        "Under separate_records each partner's material is theirs alone and stays out (individual sessions and their "
+        "notes, measures, every homework answer, homework given to one partner), as do session ratings and screens."
+    ),
+}
+
+
+def render_release(release: RecordRelease, contents: ReleaseContents) -> dict:
+    """The document a release sends: its header, the consents it relies on, and the record (clinical/releases.py)."""
+    header = {
+        "id": release.pk,
+        "case": release.case_id,
+        "released_to": release.released_to,
+        "purpose": release.purpose,
+        "policy": release.policy,
+        "released_at": release.created_at,
+        "released_by": release.released_by.display_name,
+        "withheld": WITHHELD[release.policy],
+    }
+    record = {name: getattr(contents, name) for name in ReleaseDocumentSerializer().fields if name != "release"}
+    return json.loads(JSONRenderer().render(ReleaseDocumentSerializer({"release": header, **record}).data))
+
+
+class RecordReleaseSerializer(serializers.ModelSerializer):
+    consents = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="Each client's release consent it relied on."
+    )
+    contents = serializers.DictField(
+        child=serializers.ListField(child=serializers.UUIDField()),
+        read_only=True,
+        help_text="The ids of every record released, by kind (`case`, `client`, `goal`, `session`, `note`, "
+        "`assignment`, `submission`, `assessment`, `consent`).",
+    )
+
+    class Meta:
+        model = RecordRelease
+        fields = [
+            "id",
+            "case",
+            "released_to",
+            "purpose",
+            "policy",
+            "consents",
+            "released_by",
+            "digest",
+            "contents",
+            "created_at",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "digest": {"help_text": "SHA-256 (hex) of the document's bytes (`GET /releases/{id}/document/`)."},
+            "policy": {"help_text": "The couple case's confidentiality policy when released; empty for an individual."},
+        }
+
+
+class RecordReleaseCreateSerializer(JSONTypes, serializers.Serializer):
+    case = ScopedPrimaryKeyRelatedField(selectors.cases_visible_to, help_text="The case whose record is released.")
+    released_to = serializers.CharField(
+        max_length=200, help_text="Who receives it: as every client's release consent names them."
+    )
+    purpose = serializers.CharField(max_length=500, help_text="What for: as every client's release consent says.")
+
+
+class ReleaseFilter(filters.FilterSet):
+    case = ScopedIdFilter(selectors.cases_visible_to, field_name="case")
+
+    class Meta:
+        model = RecordRelease
+        fields = ["case"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List releases of records (clinician, supervisor)", tags=["consents"]),
+    retrieve=extend_schema(
+        summary="Get a release: to whom, why, on whose consent, and what it held", tags=["consents"]
+    ),
+    create=extend_schema(
+        summary="Release a case's record to a named party (clinician)",
+        description=(
+            "Releases the case's record to `released_to` for `purpose`: every client of the case (both partners of a "
+            "couple) must have a release-of-records consent in force naming that party and that purpose (compared "
+            "without regard to case or spacing), or the answer is 409 `release_consent_missing` naming who has not, "
+            "and nothing is written. What the release holds follows the couple's confidentiality policy (see "
+            "`withheld` in the document; docs/security.md has the table). The document is kept exactly as released "
+            "(`GET /releases/{id}/document/`, the same bytes whatever happens to the records later; `digest` is "
+            "their SHA-256), with the ids of every record in it; the release and each record in it are audited."
+        ),
+        tags=["consents"],
+    ),
+    document=extend_schema(
+        summary="Read a release's document again, byte for byte as released",
+        responses=ReleaseDocumentSerializer,
+        tags=["consents"],
+    ),
+)
+class RecordReleaseViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
+    resource = "record_release"
+    object_keyword = "release"
+    selector = selectors.releases_visible_to
+    serializer_class = RecordReleaseSerializer
+    filterset_class = ReleaseFilter
+    request_serializers = {"create": RecordReleaseCreateSerializer}
+    create_service = functools.partial(consent_services.release_create, render=render_release)
+    idempotency_required = True
+    allowed_roles = CLINICIANS
+    http_method_names = ["get", "post", "head", "options"]
+    etag = False
+    problems = {"create": ["not_case_clinician", "release_consent_missing"]}
+
+    def shape_queryset(self, queryset):
+        return queryset.prefetch_related("consents")
+
+    @action(detail=True, methods=["get"])
+    def document(self, request, pk=None):
+        """The document as released (the bytes whose SHA-256 is `digest`). Reading it again is a read of every record
+        it holds, audited as such."""
+        release = self.get_object()
+        reads = {kind: ids for kind, ids in release.contents.items() if ids}
+        self.present(None, reads=reads, detail={"via": "release", "release": str(release.pk)})
+        return HttpResponse(release.document.encode(), content_type="application/json")

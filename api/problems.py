@@ -167,6 +167,12 @@ CODES = {
             "A partner has not consented to treatment (`missing` names each client and kind): couple work waits for "
             "both partners' consent.",
         ),
+        P(
+            "release_consent_missing",
+            409,
+            "A client of the case has no release consent in force for this party and purpose (`missing` names each): "
+            "a couple's record is released only with both partners' consent.",
+        ),
         P("consent_document_missing", 409, "The practice has published no document of this kind to consent to."),
         P("consent_document_version_taken", 409, "A document of this kind already has this version; name a new one."),
         P("consent_document_unchanged", 409, "The text is the current document's own; a new version needs a change."),

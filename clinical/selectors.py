@@ -52,6 +52,7 @@ from clinical.models import (
     InstrumentVersion,
     NotificationPreferences,
     ProgressNote,
+    RecordRelease,
     RecoveryCode,
     Role,
     SafetyAlert,
@@ -300,6 +301,14 @@ def audit_events_visible_to(*, user: User) -> QuerySet[AuditEvent]:
 def erasure_requests_visible_to(*, user: User) -> QuerySet[ErasureRequest]:
     """Erasures are the practice admin's to make and read (they name record types and counts, never contents)."""
     return ErasureRequest.objects.all() if user.role == Role.ADMIN else ErasureRequest.objects.none()
+
+
+def releases_visible_to(*, user: User) -> QuerySet[RecordRelease]:
+    """Releases of a case's record: staff who see the case (its clinician makes them, their supervisors read them).
+    Clients and the admin read none: a release is a disclosure the clinician made, kept with the case."""
+    if user.role not in STAFF_ROLES:
+        return RecordRelease.objects.none()
+    return RecordRelease.objects.filter(case__in=cases_visible_to(user=user))
 
 
 def clients_erasable_by(*, user: User) -> QuerySet[Client]:

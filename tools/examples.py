@@ -357,6 +357,20 @@ def walk(w: Walk, users: dict) -> None:
         {"time_zone": "America/New_York", "quiet_hours_start": "22:00", "quiet_hours_end": "07:00", "opted_out": []},
     )
 
+    # Alex and Sam are moving away. Each consents to their record going to their new therapist (Alex in the app, Sam on
+    # the practice's paper form); the clinician releases the couple's record, and the supervisor reads what it held.
+    new_therapist = "Dr. Imani Okafor, Harbour Couples Clinic"
+    continuity = "Continuity of care after the couple's move"
+    release_terms = {"kind": "release_of_records", "released_to": new_therapist, "release_purpose": continuity}
+    w.post("alex", "/me/consents/", release_terms, record=False)
+    w.post("clinician", "/consents/", {"client": sam, "method": "paper", **release_terms}, record=False)
+    released = w.post(
+        "clinician", "/releases/", {"case": case["id"], "released_to": new_therapist, "purpose": continuity}
+    )
+    w.get("supervisor", "/releases/", query={"case": case["id"]})
+    w.get("supervisor", "/releases/{id}/", id=released["id"])
+    w.get("clinician", "/releases/{id}/document/", id=released["id"])
+
     # The clinician takes on a new couple: Riley and Taylor.
     riley = w.post(
         "clinician",

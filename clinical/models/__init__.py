@@ -18,7 +18,7 @@ from .care import (
     SubjectType,
     TreatmentGoal,
 )
-from .consents import Consent, ConsentDocument, ConsentKind, ConsentMethod
+from .consents import Consent, ConsentDocument, ConsentKind, ConsentMethod, RecordRelease
 from .erasure import ErasureOutcome, ErasureRequest
 from .homework import (
     AssignmentFrequency,
@@ -124,6 +124,7 @@ __all__ = [
     "OverduePeriod",
     "PresentingConcern",
     "ProgressNote",
+    "RecordRelease",
     "RecoveryCode",
     "RecoveryCodeSet",
     "RelationshipType",

@@ -3,10 +3,13 @@ party for a purpose, to recording — each to a version of a consent document, g
 verbally before a witness, and revocable (never deleted)."""
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from clinical.fields import EncryptedTextField
 
 from .base import Record
 from .people import Client
@@ -100,3 +103,29 @@ class Consent(Record):
 
     def __str__(self):
         return f"consent {self.pk}"
+
+
+class RecordRelease(Record):
+    """A release of a case's record to a named party, made by the case's clinician with a release consent in force
+    from every client of the case (both partners of a couple). It keeps exactly what was released: the document as
+    sent (encrypted at rest, like note text), its SHA-256 digest and the ids of every record in it, so the release can
+    be read again byte for byte whatever happens to the records later. Never changed, never removed."""
+
+    case = models.ForeignKey("clinical.Case", on_delete=models.PROTECT, related_name="releases")
+    released_to = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=500)
+    policy = models.CharField(max_length=20, blank=True)  # the case's confidentiality policy when released
+    consents = models.ManyToManyField(Consent, related_name="releases")  # the consents it relied on
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    document = EncryptedTextField()  # the JSON document as released
+    digest = models.CharField(max_length=64)  # SHA-256 of the document's UTF-8 bytes, hex
+    contents = models.JSONField(default=dict)  # {kind of record: [ids]}: ids only, never contents
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at", "id"], name="release_created_id")]
+        triggers = [
+            pgtrigger.Protect(name="record_releases_are_append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self):
+        return f"release {self.pk}"

@@ -1,8 +1,11 @@
 """Consents (issue 17): the documents a practice asks consent to, a client's consent given in the app or recorded
 by their clinician from paper or a witnessed verbal consent, and its revocation."""
 
+import dataclasses
 import hashlib
+import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -10,8 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinical.consent_documents import BUILTIN_DOCUMENTS, BUILTIN_VERSION
-from clinical.models import Client, Consent, ConsentDocument, ConsentKind, ConsentMethod, Role
-from clinical.selectors import clients_without_consent, clients_writable_by, current_consent_document
+from clinical.models import Client, Consent, ConsentDocument, ConsentKind, ConsentMethod, RecordRelease, Role
+from clinical.releases import ReleaseContents, case_clients, release_contents
+from clinical.selectors import (
+    cases_writable_by,
+    clients_without_consent,
+    clients_writable_by,
+    current_consent_document,
+)
 from kernel.audit import audit_append
 from kernel.changes import lock_at_version, require_in, save_valid, update_versioned
 from kernel.errors import Conflict, InvalidInput, NotAllowed
@@ -211,3 +220,69 @@ def require_treatment_consents(clients: list[Client]) -> None:
 
 def consent_required_before(moment: str) -> bool:
     return moment == settings.COUPLE_CONSENT_REQUIRED_BEFORE
+
+
+def _party(name: str) -> str:
+    """A party or purpose as compared: case and spacing aside ('Dr. Lee ' is 'dr. lee')."""
+    return " ".join(name.split()).casefold()
+
+
+@transaction.atomic
+def release_create(
+    *, actor, case, released_to: str, purpose: str, render: Callable[[RecordRelease, ReleaseContents], dict]
+):
+    """The case's clinician releases its record to `released_to` for `purpose`. Every client of the case (both
+    partners of a couple) must have a release consent in force naming that party and purpose (409
+    `release_consent_missing`, naming who has not, and nothing is written). The record released follows the case's
+    confidentiality policy (clinical/releases.py); `render` turns it into the document, which is kept as released
+    with its digest and the ids of every record in it. Every record in it is audited as read (released)."""
+    require_in(
+        cases_writable_by(user=actor),
+        case,
+        detail="Only the case's clinician releases its record.",
+        code="not_case_clinician",
+    )
+    released_to, purpose = released_to.strip(), purpose.strip()
+    clients = case_clients(case)
+    in_force = Consent.objects.filter(
+        client__in=clients, kind=ConsentKind.RELEASE_OF_RECORDS, revoked_at__isnull=True
+    ).select_for_update()  # a revocation waits for the release, or the release for it
+    consents = {}
+    for consent in in_force.order_by("given_at", "id"):
+        if (_party(consent.released_to), _party(consent.release_purpose)) == (_party(released_to), _party(purpose)):
+            consents.setdefault(consent.client_id, consent)
+    missing = [client for client in clients if client.pk not in consents]
+    if missing:
+        raise Conflict(
+            f"A release needs every client's consent to release their record to this party for this purpose; "
+            f"{len(missing)} of {len(clients)} {'has' if len(missing) == 1 else 'have'} not given it.",
+            code="release_consent_missing",
+            missing=[{"client": str(client.pk), "kind": ConsentKind.RELEASE_OF_RECORDS} for client in missing],
+        )
+    contents = dataclasses.replace(release_contents(case), consents=list(consents.values()))
+    release = RecordRelease(
+        id=uuid.uuid4(),
+        case=case,
+        released_to=released_to,
+        purpose=purpose,
+        policy=contents.policy,
+        released_by=actor,
+        created_at=timezone.now(),
+    )
+    document = json.dumps(render(release, contents), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    release.document = document
+    release.digest = text_digest(document)
+    release.contents = contents.ids()
+    release = save_valid(release)
+    release.consents.set(consents.values())
+    audit_append(
+        actor=actor,
+        action="release",
+        object_type="record_release",
+        object_ids=[release.pk],
+        detail={"case": str(case.pk), "consents": [str(c.pk) for c in consents.values()], "digest": release.digest},
+    )
+    for object_type, ids in release.contents.items():
+        if ids:
+            audit_append(actor=actor, action="read", object_type=object_type, object_ids=ids, detail={"via": "release"})
+    return release

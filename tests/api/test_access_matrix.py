@@ -55,6 +55,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from api.privacy import render_release
 from api.token_cache import cache as token_cache
 from clinical import instruments
 from clinical.models import (
@@ -82,6 +83,7 @@ from clinical.models import (
     NoteStatus,
     NotificationPreferences,
     ProgressNote,
+    RecordRelease,
     RecoveryCode,
     RecoveryCodeSet,
     RelationshipType,
@@ -97,6 +99,7 @@ from clinical.models import (
 )
 from clinical.models.mfa import recovery_code_digest
 from clinical.services.alliance import rating_submit
+from clinical.services.consents import release_create
 from clinical.services.erasure import erasure_request_create
 from clinical.services.homework import assignment_create, submission_create, submission_review
 from clinical.services.instruments import builtin_publish, instrument_create, instrument_publish
@@ -127,6 +130,7 @@ from tools import schema
 
 API = "/api/v1/"
 # Webhook receivers: B's (never shown to anyone but B and the admin), and one the walk may subscribe (allowed below).
+B_RELEASE_PARTY = "Harrowgate & Pell, solicitors"
 B_WEBHOOK_URL = "https://hooks.b-practice.example/matrix-b"
 B_DEVICE_TOKEN = "b-client-push-token-7f3a9c"
 B_TIME_ZONE = "Pacific/Chatham"
@@ -257,6 +261,7 @@ CLINICAL = {
     "consents",
     "safety-screens",
     "conjoint-holds",
+    "releases",
     "clients",
     "couples",
     "cases",
@@ -400,6 +405,7 @@ PATH_TARGETS = {
     "safety-screens": "b_screen",
     "conjoint-holds": "b_hold",
     "erasure-requests": "b_erasure_request",
+    "releases": "b_release",
     "me": "b_device",  # me/devices/{id}/
     "calendar": "b_calendar_secret",  # calendar/{token}.ics: the address B's feed had before B replaced it
 }
@@ -749,6 +755,16 @@ SPECS: dict[tuple[str, str], tuple[Variant, ...]] = {
     ("POST", f"{API}conjoint-holds/{{id}}/decide/"): spec(
         Variant(body=lambda ids: {"decision": "continue_jointly", "reason": "Safety plan agreed."})
     ),
+    # releases of a case's record: the case's clinician makes them, staff of the case read them
+    ("GET", f"{API}releases/"): spec(),
+    ("POST", f"{API}releases/"): spec(
+        Variant(
+            body=lambda ids: {"case": ids["b_case"], "released_to": B_RELEASE_PARTY, "purpose": "Referral"},
+            field="case",
+        )
+    ),
+    ("GET", f"{API}releases/{{id}}/"): spec(),
+    ("GET", f"{API}releases/{{id}}/document/"): spec(),
     ("PATCH", f"{API}me/notification-preferences/"): spec(Variant(body=lambda ids: {"time_zone": "Europe/Vienna"})),
     # the calendar feed: staff turn their own on and off; B's old addresses answer nobody, token or not
     ("GET", f"{API}me/calendar-feed/"): spec(),
@@ -1484,6 +1500,27 @@ def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, cli
         case=b_case, client=b_client, result="positive", notes=B_SCREEN_NOTES, recorded_by=b
     )
     b_hold = ConjointHold.objects.create(case=b_case, screen=b_screen)
+    # B's release of B's case's record to a named party (stored as it is: its audit events would crowd the page).
+    b_release = RecordRelease.objects.create(
+        case=b_case,
+        released_to=B_RELEASE_PARTY,
+        purpose="Referral",
+        policy="limited_secrets",
+        released_by=b,
+        document=json.dumps({"released_to": B_RELEASE_PARTY, "notes": B_SECTIONS}),
+        digest="0" * 64,
+        contents={"case": [str(b_case.pk)], "note": [str(b_note.pk)]},
+    )
+    RecordRelease.objects.create(  # A's own, to list
+        case=a_case,
+        released_to="A's referral",
+        purpose="Referral",
+        policy="limited_secrets",
+        released_by=clinician,
+        document="{}",
+        digest="0" * 64,
+        contents={"case": [str(a_case.pk)]},
+    )
     # A's own, to list: a screen of A's client, and the hold it placed, decided (joint work on A's case goes on).
     a_screen = SafetyScreen.objects.create(case=a_case, client=c_client, result="positive", recorded_by=clinician)
     ConjointHold.objects.create(
@@ -1558,6 +1595,7 @@ def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, cli
         "b_consent": b_consent.id,
         "b_screen": b_screen.id,
         "b_hold": b_hold.id,
+        "b_release": b_release.id,
         "consent_document": ConsentDocument.objects.get(kind="treatment", version="1").id,
         "b_session": b_session.id,
         "b_past_session": b_past_session.id,
@@ -1636,6 +1674,8 @@ def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, cli
         "B's safety screen id": ("clinical_id", b_screen.id),
         "B's safety screen notes": ("clinical_text", B_SCREEN_NOTES),
         "B's conjoint hold id": ("clinical_id", b_hold.id),
+        "B's release id": ("clinical_id", b_release.id),
+        "B's release party": ("clinical_text", B_RELEASE_PARTY),
         "B's session id": ("clinical_id", b_session.id),
         "B's session location": ("clinical_text", B_SESSION_LOCATION),
         "B's attended session id": ("clinical_id", b_past_session.id),
@@ -1677,6 +1717,7 @@ def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, cli
         (Consent, b_consent.pk),
         (SafetyScreen, b_screen.pk),
         (ConjointHold, b_hold.pk),
+        (RecordRelease, b_release.pk),
         (Session, b_session.pk),
         (Session, b_past_session.pk),
         (SessionRating, b_session_rating.pk),
@@ -2231,6 +2272,31 @@ def _phq9_released_again(s):
     instrument_publish(definition=_phq9_version(name=f"PHQ-9 ({uuid.uuid4().hex[:8]})"), builtin=True)
 
 
+def _release_consents(s, party):
+    """Both of A's partners' consent to release their record to `party`."""
+    for client in (s.own["a_client"], s.own["a_partner"]):
+        _consent(
+            client=client,
+            kind="release_of_records",
+            released_to=party,
+            release_purpose="Referral",
+            given_by=s.users["clinician"],
+        )
+
+
+def _release(s):
+    """One more release of A's case, as A makes one."""
+    party = f"Party {uuid.uuid4()}"
+    _release_consents(s, party)
+    return release_create(
+        actor=s.users["clinician"],
+        case=s.own["a_case"],
+        released_to=party,
+        purpose="Referral",
+        render=render_release,
+    )
+
+
 def _rated(s):
     """A's client's rating of one more attended session."""
     session = _session(s, attended_days_ago=5)
@@ -2323,6 +2389,7 @@ LIST_GROWTH = {
             decided_at=timezone.now(),
         ),
     ),
+    f"{API}releases/": ("supervisor", None, lambda s: _release(s)),
     f"{API}sessions/": ("supervisor", None, lambda s: _session(s)),
     f"{API}notes/missing/": ("supervisor", None, lambda s: _session(s, attended_days_ago=5)),
     f"{API}session-ratings/": ("supervisor", None, lambda s: _rated(s)),
@@ -2723,7 +2790,8 @@ VOLATILE = {
     ("POST", f"{API}webhooks/"): {"secret"},
     ("POST", f"{API}instruments/{{code}}/versions/"): {"content_hash"},  # of a definition naming the twin's code
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
-    ("POST", f"{API}consent-documents/"): {"digest"},  # of the twin's own text (an unchanged text is refused)
+    ("POST", f"{API}consent-documents/"): {"digest"},
+    ("POST", f"{API}releases/"): {"digest", "consents", "contents"},  # each twin's own consents, in its document  # of the twin's own text (an unchanged text is refused)
     ("POST", f"{API}me/calendar-feed/"): {"url"},  # a fresh secret in it
     ("POST", f"{API}me/mfa/"): {"otpauth_uri", "secret", "qr_code"},  # a fresh secret in each
     ("POST", f"{API}me/mfa/confirm/"): {"recovery_codes"},
@@ -3036,7 +3104,16 @@ def _own(role, make_target, body=None):
     return lambda scene, n: Write(role, str(make_target(scene, n).id), body or {})
 
 
+def _twin_release(s, n):
+    """A's case's partners' consents to a release to the twin's party; the release's body."""
+    _release_consents(s, f"Party twin{n}")
+    return Write(
+        "clinician", None, {"case": str(s.own["a_case"].id), "released_to": f"Party twin{n}", "purpose": "Referral"}
+    )
+
+
 MASS_ASSIGNMENT = {
+    ("POST", f"{API}releases/"): _twin_release,
     ("POST", f"{API}consents/"): lambda s, n: Write(
         "clinician",
         None,
