@@ -259,6 +259,9 @@ def release_create(
             code="release_consent_missing",
             missing=[{"client": str(client.pk), "kind": ConsentKind.RELEASE_OF_RECORDS} for client in missing],
         )
+    # the party and purpose as the consents name them (the first given), however the clinician typed them
+    first = min(consents.values(), key=lambda consent: (consent.given_at, str(consent.pk)))
+    released_to, purpose = first.released_to, first.release_purpose
     contents = dataclasses.replace(release_contents(case), consents=list(consents.values()))
     release = RecordRelease(
         id=uuid.uuid4(),
