@@ -665,11 +665,12 @@ class ReleaseFilter(filters.FilterSet):
         description=(
             "Releases the case's record to `released_to` for `purpose`: every client of the case (both partners of a "
             "couple) must have a release-of-records consent in force naming that party and that purpose (compared "
-            "without regard to case or spacing; the release names them as the first consent does), or the answer is 409 `release_consent_missing` naming who has not, "
-            "and nothing is written. What the release holds follows the couple's confidentiality policy (see "
-            "`withheld` in the document; docs/security.md has the table). The document is kept exactly as released "
-            "(`GET /releases/{id}/document/`, the same bytes whatever happens to the records later; `digest` is "
-            "their SHA-256), with the ids of every record in it; the release and each record in it are audited."
+            "without regard to case or spacing; the release names them as the first consent does), or the answer is "
+            "409 `release_consent_missing` naming who has not, and nothing is written. What the release holds follows"
+            " the couple's confidentiality policy (see `withheld` in the document; docs/security.md has the table). "
+            "The document is kept exactly as released (`GET /releases/{id}/document/`, the same bytes whatever "
+            "happens to the records later; `digest` is their SHA-256), with the ids of every record in it; the "
+            "release and each record in it are audited."
         ),
         tags=["consents"],
     ),

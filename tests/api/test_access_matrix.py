@@ -2790,8 +2790,8 @@ VOLATILE = {
     ("POST", f"{API}webhooks/"): {"secret"},
     ("POST", f"{API}instruments/{{code}}/versions/"): {"content_hash"},  # of a definition naming the twin's code
     ("POST", f"{API}webhooks/{{id}}/rotate-secret/"): {"secret"},
-    ("POST", f"{API}consent-documents/"): {"digest"},
-    ("POST", f"{API}releases/"): {"digest", "consents", "contents"},  # each twin's own consents, in its document  # of the twin's own text (an unchanged text is refused)
+    ("POST", f"{API}consent-documents/"): {"digest"},  # of the twin's own text (an unchanged text is refused)
+    ("POST", f"{API}releases/"): {"digest", "consents", "contents"},  # each twin's own consents, in its document
     ("POST", f"{API}me/calendar-feed/"): {"url"},  # a fresh secret in it
     ("POST", f"{API}me/mfa/"): {"otpauth_uri", "secret", "qr_code"},  # a fresh secret in each
     ("POST", f"{API}me/mfa/confirm/"): {"recovery_codes"},
