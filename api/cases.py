@@ -304,8 +304,8 @@ class CaseViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
     @extend_schema(
         tags=["outcomes"],
         responses={
-            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG"),
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, PNG"),
+            (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The chart, a PNG image.")
+            for media_type in ("image/png", "application/octet-stream")
         },
         parameters=[SERVED_BY_PARAMETER],
     )
