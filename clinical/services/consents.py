@@ -242,7 +242,6 @@ def release_create(
         detail="Only the case's clinician releases its record.",
         code="not_case_clinician",
     )
-    released_to, purpose = released_to.strip(), purpose.strip()
     clients = case_clients(case)
     in_force = Consent.objects.filter(
         client__in=clients, kind=ConsentKind.RELEASE_OF_RECORDS, revoked_at__isnull=True
