@@ -28,7 +28,6 @@ from clinical.models import (
     Assessment,
     Case,
     Client,
-    ConfidentialityPolicy,
     Consent,
     Device,
     ErasureOutcome,
@@ -46,7 +45,7 @@ from clinical.models import (
     TreatmentGoal,
     User,
 )
-from clinical.releases import ReleaseContents
+from clinical.releases import WITHHELD, ReleaseContents
 from clinical.services import consents as consent_services
 from clinical.services import erasure as erasure_services
 
@@ -574,23 +573,6 @@ class ReleaseDocumentSerializer(serializers.Serializer):
     assessments = ReleaseAssessmentSerializer(many=True)
 
 
-WITHHELD = {
-    "": "Nothing of this client's record is withheld, except session ratings and screens, never released.",
-    ConfidentialityPolicy.NO_SECRETS: (
-        "Under no_secrets the release holds what each partner said or did alone (individual sessions and their "
-        "notes, each partner's measures); answers a partner kept private, session ratings and screens stay out."
-    ),
-    ConfidentialityPolicy.LIMITED_SECRETS: (
-        "Under limited_secrets what each partner said or did alone stays out (individual sessions and their notes, "
-        "each partner's measures), as do answers a partner kept private, session ratings and screens."
-    ),
-    ConfidentialityPolicy.SEPARATE_RECORDS: (
-        "Under separate_records each partner's material is theirs alone and stays out (individual sessions and their "
-        "notes, measures, every homework answer, homework given to one partner), as do session ratings and screens."
-    ),
-}
-
-
 def render_release(release: RecordRelease, contents: ReleaseContents) -> dict:
     """The document a release sends: its header, the consents it relies on, and the record (clinical/releases.py)."""
     header = {
@@ -703,5 +685,5 @@ class RecordReleaseViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSe
         it holds, audited as such."""
         release = self.get_object()
         reads = {kind: ids for kind, ids in release.contents.items() if ids}
-        self.present(None, reads=reads, detail={"via": "release", "release": str(release.pk)})
+        self.audit_reads(reads, detail={"via": "release", "release": str(release.pk)})
         return HttpResponse(release.document.encode(), content_type="application/json")

@@ -736,13 +736,16 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         """An answer that is not one record — a computed summary, a report, a chart's data — audited as a read of
         `audit_as` naming `ids` (or, for an answer holding records of several kinds, of each kind in `reads`, {kind:
         ids}), serialized by `serializer_class` or handed to the renderer as it is."""
-        reads = {**({audit_as: ids} if audit_as else {}), **(reads or {})}
-        if self.audited:
-            for object_type, object_ids in reads.items():
-                audit_read(self.request, object_type, object_ids, detail=detail)
+        self.audit_reads({**({audit_as: ids} if audit_as else {}), **(reads or {})}, detail=detail)
         if serializer_class is not None:
             data = serializer_class(data, context=self.get_serializer_context()).data
         return Response(data)
+
+    def audit_reads(self, reads: dict, *, detail=None) -> None:
+        """Record that the caller read these records, {kind: ids} (an answer the renderers do not build)."""
+        if self.audited:
+            for object_type, object_ids in reads.items():
+                audit_read(self.request, object_type, object_ids, detail=detail)
 
     def act(self, service, *, status_code=status.HTTP_200_OK, serializer_class=None, fetched=False, **kwargs):
         """An action on one record: find it (scoped), call the service with the caller, the record, the validated

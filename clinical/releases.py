@@ -54,6 +54,24 @@ KINDS = {
 }
 
 
+# What each policy keeps out of a release, as the release's document says it (never how much).
+WITHHELD = {
+    "": "Nothing of this client's record is withheld, except session ratings and screens, never released.",
+    ConfidentialityPolicy.NO_SECRETS: (
+        "Under no_secrets the release holds what each partner said or did alone (individual sessions and their "
+        "notes, each partner's measures); answers a partner kept private, session ratings and screens stay out."
+    ),
+    ConfidentialityPolicy.LIMITED_SECRETS: (
+        "Under limited_secrets what each partner said or did alone stays out (individual sessions and their notes, "
+        "each partner's measures), as do answers a partner kept private, session ratings and screens."
+    ),
+    ConfidentialityPolicy.SEPARATE_RECORDS: (
+        "Under separate_records each partner's material is theirs alone and stays out (individual sessions and their "
+        "notes, measures, every homework answer, homework given to one partner), as do session ratings and screens."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class ReleaseContents:
     case: Case
