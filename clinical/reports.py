@@ -66,25 +66,18 @@ TEAM_BY_KEY = """
 HOMEWORK_ROWS = """
     homework AS (
         /* The kept progress rows (HomeworkProgress) of the cases' non-cancelled homework: one per assignee of each
-           assignment and, for a joint one, one for the assignment as a whole (client NULL; an `each` assignment's
-           whole is not read: its assignees' rows add up to it), each with the assignment's columns,
-           read from one index range per case (progress_by_case, covering), in the index's order (the assignment's
-           rows together, its whole last), so the cost follows the cases reported on, whatever the size of the
-           practice. Per row: `expected` by %(today)s, from the dates; `completed`, the row's own distinct periods
-           with a completion by the end of %(today)s, capped by the target (a kept row whose last completion is
-           before then, or that has none, counts as it stands; the few with a later one, a report as of an
-           earlier day or a phone's clock a little ahead, are counted again from their submissions);
-           `by_assignee`, what an assignee has done (a `joint` assignee: the assignment's shared count); `counts`,
-           the rows whose sum is the assignment's figures (`each`: its assignees; `joint`: its whole). */
+           assignment and, for a joint one, one for the assignment as a whole (client NULL; an `each` assignment's whole
+           is not read: its assignees' rows add up to it), each with the assignment's columns, read from one index range
+           per case (progress_by_case, covering), so the cost follows the cases reported on, whatever the size of the
+           practice. Per row: `expected` by %(today)s, from the dates; `completed`, the row's own distinct periods with
+           a completion by the end of %(today)s, capped by the target (a kept row whose last completion is before then,
+           or that has none, counts as it stands; the few with a later one, a report as of an earlier day or a phone's
+           clock a little ahead, are counted again from their submissions); `counts`, the rows whose sum is the
+           assignment's figures (`each`: its assignees; `joint`: its whole). */
         SELECT c.clinician_id, h.*
         FROM team c
         CROSS JOIN LATERAL (
-            SELECT r.*,
-                CASE WHEN r.mode = 'joint'
-                    THEN MAX(r.completed) FILTER (WHERE r.client_id IS NULL) OVER (PARTITION BY r.id)
-                    ELSE r.completed
-                END AS by_assignee,
-                (r.mode = 'joint') = (r.client_id IS NULL) AS counts
+            SELECT r.*, (r.mode = 'joint') = (r.client_id IS NULL) AS counts
             FROM (
                 SELECT p.assignment_id AS id, p.case_id, p.client_id, p.mode, p.status, p.due_date,
                     p.target_count AS target,
@@ -108,7 +101,6 @@ HOMEWORK_ROWS = """
                     END) AS completed
                 FROM clinical_homeworkprogress p
                 WHERE p.case_id = c.id AND p.status <> 'cancelled' AND (p.client_id IS NOT NULL OR p.mode = 'joint')
-                ORDER BY p.assignment_id, p.client_id
             ) r
         ) h
     ),
@@ -247,8 +239,15 @@ def caseload_report(
 
 OUTCOME_SCORES = """
 client_adherence AS (
-    SELECT client_id, SUM(by_assignee)::float / NULLIF(SUM(expected), 0) AS adherence
-    FROM homework WHERE client_id IS NOT NULL GROUP BY client_id
+    /* What each client has done against what was expected of them: a `joint` assignee counts the assignment's
+       shared figure (its whole row, joined by hash over the team's rows: a window per case cost more than the
+       rest of the homework rows together). */
+    SELECT h.client_id,
+        SUM(CASE WHEN h.mode = 'joint' THEN w.completed ELSE h.completed END)::float / NULLIF(SUM(h.expected), 0)
+            AS adherence
+    FROM homework h
+    LEFT JOIN homework w ON h.mode = 'joint' AND w.client_id IS NULL AND w.id = h.id
+    WHERE h.client_id IS NOT NULL GROUP BY h.client_id
 ),
 latest AS (
     /* Each series' latest score, read per case of the team by key. */
