@@ -105,13 +105,12 @@ GOALS_ORDER = ("created_at", "id")
 
 @functools.cache
 def _goals_statement() -> str:
-    """A page's goals addressed, in GOALS_ORDER as the serializer path prefetches them (an order of our own: the
-    database's own differed between the two statements now and then). Written once per process."""
+    """A page's goals addressed (note id, goal id), in GOALS_ORDER as the serializer path prefetches them (an order
+    of our own: the database's own differed between the two statements now and then). Written once per process."""
     q = connection.ops.quote_name
     goal, link = q(TreatmentGoal._meta.db_table), q(ProgressNote.goals_addressed.through._meta.db_table)
-    columns = ", ".join(f"{goal}.{q(field.column)}" for field in TreatmentGoal._meta.concrete_fields)
     return (
-        f"SELECT ({link}.{q('progressnote_id')}), {columns} FROM {goal} "  # noqa: S608 - the models' own names
+        f"SELECT {link}.{q('progressnote_id')}, {goal}.{q('id')} FROM {goal} "  # noqa: S608 - the models' own names
         f"INNER JOIN {link} ON ({goal}.{q('id')} = {link}.{q('treatmentgoal_id')}) "
         f"WHERE {link}.{q('progressnote_id')} = ANY(%s) "
         f"ORDER BY {', '.join(f'{goal}.{q(TreatmentGoal._meta.get_field(name).column)}' for name in GOALS_ORDER)}"
@@ -176,7 +175,7 @@ class NoteViewSet(ListMixin, RetrieveMixin, CreateMixin, UpdateMixin, ResourceVi
         if ids:
             with connection.cursor() as cursor:
                 cursor.execute(_goals_statement(), [ids])
-                for note_id, goal_id, *_ in cursor.fetchall():
+                for note_id, goal_id in cursor.fetchall():
                     goals[note_id].append(goal_id)
         shape = plain_shape(AddendumSerializer)
         found = rows_of(NoteAddendum, ("note", *shape.columns), where="note", among=ids, order_by=ADDENDA_ORDER)
