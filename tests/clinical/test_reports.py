@@ -957,3 +957,24 @@ def test_reports_make_the_same_number_of_queries_for_1_and_30_cases(catalog):
     assert rows[casey.pk]["open_cases"] + rows[dana.pk]["open_cases"] == 30
     assert outcomes_report(user=sam)["total"]["cases"] == 30
     assert thirty == one
+
+
+def test_a_joint_assignment_done_by_one_partner_counts_for_both_in_the_adherence_split(catalog):
+    # A couple's joint weekly homework from T-20, target 3 (3 weeks expected): only Q does it, weeks 0, 1 and 2, so
+    # by the adherence rule (clinical/adherence.py: every joint assignee shows the shared count) both Q and R are at
+    # 1.0, and both partners' PHQ-9 changes fall in the "at least 0.7" mean; R's own count (0) would put R below.
+    casey = staff("Casey Clinician")
+    case, q, r = couple_case(casey, opened_on=T(-30))
+    joint = assign(catalog, case, [q, r], frequency="weekly", start=T(-20), target=3, mode="joint")
+    for days in (18, 10, 3):
+        submit(joint, q, days)
+    assess(casey, case, q, "phq9", 8, 25)
+    assess(casey, case, q, "phq9", 14, 2)  # +6
+    assess(casey, case, r, "phq9", 12, 25)
+    assess(casey, case, r, "phq9", 10, 2)  # -2
+
+    phq9 = rows_by_clinician(outcomes_report(user=casey)["rows"])[casey.pk]["instruments"]["phq9"]
+
+    assert phq9["n_clients"] == 2
+    assert phq9["mean_change_adherence_at_least_0_7"] == 2.0  # (+6 - 2) / 2
+    assert phq9["mean_change_adherence_below_0_7"] is None
