@@ -84,7 +84,9 @@ def status_of(api) -> dict:
 
 def mfa_audit(user) -> list[str]:
     return list(
-        AuditEvent.objects.filter(object_type="mfa", object_ids__contains=[user.pk]).values_list("action", flat=True)
+        AuditEvent.objects.filter(object_type="mfa", object_ids__contains=[user.pk])
+        .order_by("id")  # the chain's order: a heap scan's order is not the insertion order
+        .values_list("action", flat=True)
     )
 
 

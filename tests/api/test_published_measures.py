@@ -200,7 +200,9 @@ def test_an_unknown_measure_is_refused_naming_the_published_ones(api, care):
 
 
 def instrument_events():
-    return list(AuditEvent.objects.filter(object_type="instrument").values_list("action", "actor_id", "detail"))
+    return list(
+        AuditEvent.objects.filter(object_type="instrument").order_by("id").values_list("action", "actor_id", "detail")
+    )
 
 
 def test_an_admin_publishes_a_measure_as_written_and_the_publication_is_audited(admin_api, admin_user, api):
