@@ -66,6 +66,23 @@ def _busy_client() -> Client:
     )
 
 
+UPCOMING_SESSIONS = 4  # sessions ahead of the client whose me/sessions is measured, at every scale (the commonest)
+
+
+def _session_client() -> Client:
+    """A client with a login and UPCOMING_SESSIONS sessions not yet ended (or as near as there is): the same
+    me/sessions page at every scale. (It was the me/assignments client, whose sessions ahead differ by scale: 8
+    against 2 on 2026-12-04, so the scale ratio compared four times the rows.)"""
+    ahead = Q(sessions__ends_at__gt=timezone.now())
+    return (
+        Client.objects.filter(user__isnull=False)
+        .annotate(ahead=Count("sessions", filter=ahead))
+        .annotate(distance=Func(F("ahead") - UPCOMING_SESSIONS, function="ABS"))
+        .order_by("distance", "id")
+        .first()
+    )
+
+
 def _year_client() -> Client:
     """A client with a login whose homework began a year ago or more (the one with the median number of
     completions among them, or the longest in care where none has a year): the record FHIR `$everything` reads."""
@@ -196,6 +213,7 @@ class Command(BaseCommand):
                 },
             )
             client = _busy_client()
+            session_client = _session_client()
             year_client = _year_client()
             case = _typical_case()
             supervisor = _busiest_supervisor()
@@ -207,6 +225,7 @@ class Command(BaseCommand):
             week_clinician = _week_clinician(week)
             tokens = {
                 "client": _token(client.user, "homework", application),
+                "session_client": _token(session_client.user, "homework", application),
                 "year_client": _token(year_client.user, "homework", application),
                 "week_clinician": _token(week_clinician, "clinical:read", application),
                 "clinician": _token(case.clinician, "clinical:read", application),
@@ -223,7 +242,7 @@ class Command(BaseCommand):
             "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
             "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
             "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "week_clinician"),
-            "me_sessions": ("GET", "/api/v1/me/sessions/", "client"),
+            "me_sessions": ("GET", "/api/v1/me/sessions/", "session_client"),
             "outcomes_report_one": ("GET", f"/api/v1/reports/outcomes/?clinician={supervisee.pk}", "supervisor"),
             # the client's own record as FHIR, a year of homework and more (fhir_r4)
             "fhir_everything": ("GET", f"/fhir/r4/Patient/{year_client.pk}/$everything", "year_client"),
@@ -255,7 +274,7 @@ class Command(BaseCommand):
             "clinician_week_sessions": Session.objects.filter(
                 clinician=week_clinician, starts_at__gte=week["starts_after"], starts_at__lt=week["starts_before"]
             ).count(),
-            "client_upcoming_sessions": selectors.upcoming_sessions_visible_to(user=client.user).count(),
+            "client_upcoming_sessions": selectors.upcoming_sessions_visible_to(user=session_client.user).count(),
         }
         out.write_text(json.dumps(plan, indent=1))
         self.stdout.write(f"bench plan written to {out}")
