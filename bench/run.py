@@ -268,17 +268,28 @@ def build_groups(plans: dict, ports: dict, urls: dict, sessions: int) -> list[Gr
         )
     groups.append(
         Group(
-            f"supervisor: submissions, page 1 and page {big['deep_page']:,}",
+            f"submissions: a supervisor's page 1 and page {big['deep_page']:,}, one clinician's page 1",
             [
                 api("big", "submissions_first", "submissions_first"),
                 api("big", "submissions_deep", "submissions_deep"),
                 replay("submissions_deep"),
                 api("small", "submissions_first", "submissions_first.small"),
+                # Page 1 of one clinician's submissions, a caseload of the same size at every scale: the share
+                # of the practice it holds falls as the practice grows (0.5 % at scale 1), the supervisor's does not.
+                api("big", "submissions_clinician", "submissions_clinician"),
+                api("small", "submissions_clinician", "submissions_clinician.small"),
             ],
             [
                 ("deep page / page 1 (time)", "submissions_first", "submissions_deep", 1.2, "max"),
                 ("deep page / R", "submissions_deep", "submissions_deep.R", 0.85, "min"),
                 ("large / small practice (time)", "submissions_first.small", "submissions_first", 1.2, "max"),
+                (
+                    "1 clinician: large / small practice (time)",
+                    "submissions_clinician.small",
+                    "submissions_clinician",
+                    1.2,
+                    "max",
+                ),
             ],
         )
     )

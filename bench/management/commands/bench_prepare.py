@@ -230,6 +230,7 @@ class Command(BaseCommand):
                 "week_clinician": _token(week_clinician, "clinical:read", application),
                 "clinician": _token(case.clinician, "clinical:read", application),
                 "supervisor": _token(supervisor, "clinical:read reports", application),
+                "supervisee": _token(supervisee, "clinical:read", application),
             }
             posting = _posting(application)
         submissions = f"/api/v1/submissions/?page_size={PAGE_SIZE}"
@@ -240,6 +241,8 @@ class Command(BaseCommand):
             "case_notes": ("GET", f"/api/v1/notes/?case={case.pk}", "clinician"),
             "submissions_first": ("GET", submissions, "supervisor"),
             "submissions_deep": ("GET", f"{submissions}&cursor={cursor}", "supervisor"),
+            # one clinician's caseload (the report's supervisee: the same size at every scale)
+            "submissions_clinician": ("GET", submissions, "supervisee"),
             "outcomes_report": ("GET", "/api/v1/reports/outcomes/", "supervisor"),
             "clinician_week": ("GET", f"/api/v1/sessions/?{week_query}", "week_clinician"),
             "me_sessions": ("GET", "/api/v1/me/sessions/", "session_client"),
