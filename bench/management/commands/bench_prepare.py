@@ -49,6 +49,17 @@ def _token(user: User, scopes: str, application: OAuthApplication) -> str:
     return raw
 
 
+def _client_nearest(count: Count, wanted: int) -> Client:
+    """The client with a login whose `count` (annotated as `n`) is nearest `wanted`, the first by id among equals."""
+    return (
+        Client.objects.filter(user__isnull=False)
+        .annotate(n=count)
+        .annotate(distance=Func(F("n") - wanted, function="ABS"))
+        .order_by("distance", "id")
+        .first()
+    )
+
+
 CLIENT_HOMEWORK = 20  # active assignments of the client whose me/assignments is measured, at every scale
 
 
@@ -57,13 +68,7 @@ def _busy_client() -> Client:
     me/assignments page at every scale, so the scale ratio compares like with like (the busiest client of a
     bigger practice has more homework only because there are more clients to choose from)."""
     active = Q(assignments__status=AssignmentStatus.ACTIVE, assignments__case__status=CaseStatus.OPEN)
-    return (
-        Client.objects.filter(user__isnull=False)
-        .annotate(active=Count("assignments", filter=active))
-        .annotate(distance=Func(F("active") - CLIENT_HOMEWORK, function="ABS"))
-        .order_by("distance", "id")
-        .first()
-    )
+    return _client_nearest(Count("assignments", filter=active), CLIENT_HOMEWORK)
 
 
 UPCOMING_SESSIONS = 4  # sessions ahead of the client whose me/sessions is measured, at every scale (the commonest)
@@ -73,14 +78,7 @@ def _session_client() -> Client:
     """A client with a login and UPCOMING_SESSIONS sessions not yet ended (or as near as there is): the same
     me/sessions page at every scale. (It was the me/assignments client, whose sessions ahead differ by scale: 8
     against 2 on 2026-12-04, so the scale ratio compared four times the rows.)"""
-    ahead = Q(sessions__ends_at__gt=timezone.now())
-    return (
-        Client.objects.filter(user__isnull=False)
-        .annotate(ahead=Count("sessions", filter=ahead))
-        .annotate(distance=Func(F("ahead") - UPCOMING_SESSIONS, function="ABS"))
-        .order_by("distance", "id")
-        .first()
-    )
+    return _client_nearest(Count("sessions", filter=Q(sessions__ends_at__gt=timezone.now())), UPCOMING_SESSIONS)
 
 
 def _year_client() -> Client:
@@ -267,7 +265,7 @@ class Command(BaseCommand):
             "notes": ProgressNote.objects.count(),
             "case_notes": ProgressNote.objects.filter(case=case).count(),
             "client_assignments": HomeworkAssignment.objects.filter(assignees=client).count(),
-            "client_active_assignments": client.active,
+            "client_active_assignments": client.n,
             "year_client_submissions": HomeworkSubmission.objects.filter(client=year_client).count(),
             "year_client_since": year_client.since.isoformat(),
             "supervised_clinicians": selectors.supervisees_of(supervisor=supervisor).count(),
