@@ -33,6 +33,8 @@ import json
 import os
 import random
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -417,22 +419,56 @@ def kill(context: Context) -> Outcome:
     return outcome
 
 
-def established_peers(worker, port: int) -> set:
-    import psutil
+def established_to(port: int) -> dict[int, tuple[str, int]]:
+    """The machine's established IPv4 connections to `port`: socket inode → the peer's (address, port), read from
+    /proc/net/tcp once. psutil's `net_connections` reads the whole table for every process it is asked about (9-13
+    ms here with the 3,000-5,000 closed connections an outage scenario leaves): a scan of four workers outlasted the
+    POST it had found, and the kill scenario caught 0-4 of its 6 after the outage (6 of 6 alone)."""
+    found, local_port = {}, f":{port:04X} "
+    with open("/proc/net/tcp") as table:
+        next(table)  # the header
+        for line in table:
+            if local_port not in line:  # cheap before splitting: most lines are other ports' closed connections
+                continue
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if state != "01" or not local.endswith(local_port.strip()):  # 01: ESTABLISHED
+                continue
+            address, _, peer_port = remote.partition(":")
+            found[int(inode)] = (socket.inet_ntoa(struct.pack("<I", int(address, 16))), int(peer_port, 16))
+    return found
 
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process `pid` holds open (none once it has gone)."""
+    inodes = set()
     try:
-        connections = worker.net_connections(kind="tcp")
-    except psutil.NoSuchProcess:
-        return set()
-    return {tuple(c.raddr) for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port}
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def established_peers(worker, port: int) -> set:
+    connections = established_to(port)
+    return {connections[inode] for inode in socket_inodes(worker.pid) if inode in connections}
 
 
 def serving_a_completion(context: Context, load):
     """A worker serving a client's submission right now, and that client's address: each client has its own source
     address, so the worker's connection says whose request it is, and the client knows what it sent."""
+    connections = established_to(context.args.port)
     for worker in workers_of(context.server):
-        for peer in established_peers(worker, context.args.port):
-            request = load.in_flight.get(peer[0])
+        for inode in socket_inodes(worker.pid):
+            peer = connections.get(inode)
+            request = load.in_flight.get(peer[0]) if peer else None
             if request is not None and (request[0] == "submit" or load.one_address):
                 return worker, peer, request
     return None
