@@ -1,5 +1,6 @@
 """Settings shared by every environment; whatever differs between machines comes from the environment."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,11 +107,17 @@ TEMPLATES = [
 ]
 
 
+DATABASE_APPLICATION = "couples-api"
+APPLICATION_NAME = f"{DATABASE_APPLICATION} {os.getpid()}"
 # Without DATABASE_URL: the embedded PostgreSQL that `python -m tools.devdb exec` starts (see the README).
 DATABASES = {"default": env.db_url("DATABASE_URL", default=embedded_database_url())}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool below keeps connections
 DATABASES["default"]["OPTIONS"] = {
+    # pg_stat_activity names the process holding each connection (settings load in each gunicorn or worker
+    # process, after the fork): whose transaction holds a lock, which process to stop (docs/operations.md).
+    # An application_name in DATABASE_URL wins.
+    "application_name": APPLICATION_NAME,
     **DATABASES["default"].get("OPTIONS", {}),
     # A missing database must fail a request in about two seconds, not hang for thirty.
     "connect_timeout": 2,
@@ -140,6 +147,7 @@ if env("DATABASE_REPLICA_URL", default=""):
         "ENGINE": "django.db.backends.postgresql",
         "CONN_MAX_AGE": 0,
         "OPTIONS": {
+            "application_name": APPLICATION_NAME,
             **_replica.get("OPTIONS", {}),
             "connect_timeout": 2,
             # An unreachable replica costs a routed read at most this wait before the primary answers.

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import socket
 import struct
@@ -344,6 +343,7 @@ def outage(context: Context) -> Outcome:
 
 
 def kill(context: Context) -> Outcome:
+    from django.db import connections
     from django.utils import timezone
 
     from .load import figures, print_figures
@@ -360,9 +360,9 @@ def kill(context: Context) -> Outcome:
     runner.start()
     while not load.started:  # set by the load's thread as it begins: the kill slots are counted from it
         time.sleep(0.01)
-    kills = []
+    kills, inside = [], 0
     interval = seconds / (wanted + 1)
-    rng = random.Random(context.args.seed)
+    cursor = connections["default"].cursor()  # autocommit: each read of pg_stat_activity sees the moment
     for number in range(wanted):
         time.sleep(max(0.0, load.started + interval * (number + 1) - time.monotonic()))
         # Until the load ends, not a fixed 5 s: a kill slot whose 5 s passed with every worker between requests
@@ -374,13 +374,15 @@ def kill(context: Context) -> Outcome:
                 time.sleep(0.002)
                 continue
             worker, peer, request = target
-            # A moment into the request, so that the kill lands inside its transaction more often than not (a POST
-            # holds a worker for about 10 ms since 2026-12-03: a wait of up to 30 ms caught none); then only if that
-            # worker is still serving that request (a client's next request may reuse its port).
-            time.sleep(rng.uniform(0, 0.006))
+            # Inside the request's transaction as PostgreSQL sees it (a POST holds a worker for about 10 ms, and a
+            # random 0-6 ms wait after its connection was seen landed before the transaction opened in every one of
+            # six kills of a full run on 2026-12-04); then only if that worker is still serving that request (a
+            # client's next request may reuse its port).
+            in_transaction = wait_for_transaction(cursor, worker.pid, load.in_flight, peer[0], request)
             if peer in established_peers(worker, context.args.port) and load.in_flight.get(peer[0]) == request:
                 os.kill(worker.pid, signal.SIGKILL)
                 kills.append(worker.pid)
+                inside += in_transaction
     runner.join()
     time.sleep(1)
     alive = len(workers_of(context.server))
@@ -392,6 +394,7 @@ def kill(context: Context) -> Outcome:
         {
             "load": numbers,
             "workers_killed_mid_request": len(kills),
+            "killed_inside_a_transaction": inside,
             "workers_after": alive,
             "completions_cut_off": len(posts_cut),
             "cut_off_then_replayed": sum(1 for k in posts_cut if k.after_lost_answer == "replayed"),
@@ -401,7 +404,8 @@ def kill(context: Context) -> Outcome:
     )
     print_figures("load", numbers)
     print(
-        f"    workers killed while serving: {len(kills)} (workers running afterwards: {alive}/{context.args.workers}); "
+        f"    workers killed while serving: {len(kills)}, {inside} of them inside a transaction (workers running "
+        f"afterwards: {alive}/{context.args.workers}); "
         f"completions cut off: {len(posts_cut)}, whose retry was answered by storing it then (nothing of the cut-off "
         f"attempt was kept): {outcome.figures['cut_off_then_created']}, by replaying a commit (of the cut-off attempt "
         f"or an earlier one): {outcome.figures['cut_off_then_replayed']}; reads cut off: {len(reads_cut)}"
@@ -417,6 +421,26 @@ def kill(context: Context) -> Outcome:
         "no kill caught a request inside its transaction: nothing was rolled back (run longer or kill more)",
     )
     return outcome
+
+
+def wait_for_transaction(cursor, pid: int, in_flight: dict, address: str, request, limit: float = 0.05) -> bool:
+    """Wait until gunicorn worker `pid`'s database connection is inside a transaction (each request is one:
+    ATOMIC_REQUESTS), for at most `limit` seconds and while the client at `address` still waits for `request`;
+    whether it was seen inside one. The
+    connection is found by its application_name (config/settings/base.py), one read of pg_stat_activity taking
+    about half a millisecond."""
+    from django.conf import settings
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and in_flight.get(address) == request:
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND xact_start IS NOT NULL "
+            "AND state IN ('active', 'idle in transaction')",
+            [f"{settings.DATABASE_APPLICATION} {pid}"],
+        )
+        if cursor.fetchone():
+            return True
+    return False
 
 
 def established_to(port: int) -> dict[int, tuple[str, int]]:
