@@ -420,6 +420,8 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
 
     resource = "submission"
     selector = selectors.submissions_visible_to
+    # A caseload's page case by case: its cost follows the caseload, not the practice.
+    page_ids = selectors.submission_page_ids
     serializer_class = SubmissionSerializer
     filterset_class = SubmissionFilter
     read_scopes = [["clinical:read"], ["homework"]]

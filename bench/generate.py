@@ -1199,7 +1199,7 @@ class Generator:
         self.copy(
             "clinical_homeworksubmission",
             "id, created_at, updated_at, version, completed_at, received_at, period, responses, shared_with_partner, "
-            "status, revision, feedback, reviewed_at, amends_id, assignment_id, client_id, reviewed_by_id",
+            "status, revision, feedback, reviewed_at, amends_id, assignment_id, case_id, client_id, reviewed_by_id",
             (row for work in self.homework for row in self.submissions_of(work)),
             self.plan.submissions,
         )
@@ -1297,7 +1297,8 @@ class Generator:
         return (
             one.id, one.received, reviewed_at or one.received, 1, one.completed, one.received, self.period(work, one),
             responses, shared, "current" if current else "amended", one.revision, feedback, reviewed_at,
-            one.amends.id if one.amends else None, work.id, one.person.id, reviewer.id if reviewer else None,
+            one.amends.id if one.amends else None, work.id, work.case.id, one.person.id,
+            reviewer.id if reviewer else None,
         )  # fmt: skip
 
     def assignments(self) -> None:

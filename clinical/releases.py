@@ -120,7 +120,7 @@ def release_contents(case: Case) -> ReleaseContents:
         .annotate(assigned_to=Count("assignees"))
         .order_by("created_at", "id")
     )
-    submissions = HomeworkSubmission.objects.filter(assignment__case=case).order_by("received_at", "id")
+    submissions = HomeworkSubmission.objects.filter(case=case).order_by("received_at", "id")
     assessments = Assessment.objects.filter(case=case).order_by("administered_at", "id")
     if not each_alone:
         sessions = sessions.filter(partner__isnull=True)

@@ -361,19 +361,62 @@ def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
     couple's case only where the partner chose to share it and the case's confidentiality policy lets partners
     share (not `separate_records`)."""
     if user.role in STAFF_ROLES:
-        return HomeworkSubmission.objects.filter(assignment__case__in=cases_visible_to(user=user))
+        return HomeworkSubmission.objects.filter(case__in=cases_visible_to(user=user))
     if user.role != Role.CLIENT:
         return HomeworkSubmission.objects.none()
     # One join to the case: its couple has the caller as a partner, and its policy lets partners share (under
     # `separate_records` each partner's material is theirs alone, shared or not).
     partner_of_mine = CoupleMember.objects.filter(
-        couple__cases=OuterRef("assignment__case"),
+        couple__cases=OuterRef("case"),
         couple__cases__confidentiality_policy__in=SHARING_POLICIES,
         client__user=user,
     )
     return HomeworkSubmission.objects.filter(
         Q(client__user=user) | (Q(shared_with_partner=True) & Exists(partner_of_mine))
     )
+
+
+# Up to this many cases, a staff caller's page of submissions is read case by case (submission_page_ids); a larger
+# scope (a supervisor's team) walks every submission in order and keeps its own, which is then the quicker way.
+# Measured at 3.1 million submissions (docs/performance.md): 124 cases case by case 2.2 ms of SQL against 7.5 ms
+# walking; 3,798 cases 0.8 ms walking.
+CASE_BY_CASE_MAX = 200
+
+
+@functools.cache
+def _page_by_case_statement(backwards: bool, after: bool) -> str:
+    """submission_page_ids' statement, written once per process and direction from the model's names."""
+    meta, quote = HomeworkSubmission._meta, connection.ops.quote_name
+    pk, created, case = (quote(meta.get_field(name).column) for name in ("id", "created_at", "case"))
+    order = f"{created} DESC, {pk} DESC" if backwards else f"{created}, {pk}"
+    beyond = f"AND ({created}, {pk}) {'<' if backwards else '>'} (%s, %s)" if after else ""
+    outer = "x.created_at DESC, x.id DESC" if backwards else "x.created_at, x.id"
+    return (
+        f"SELECT x.id FROM unnest(%s::uuid[]) AS c(id) CROSS JOIN LATERAL ("  # noqa: S608 - the model's names
+        f"SELECT {pk} AS id, {created} AS created_at FROM {quote(meta.db_table)} "
+        f"WHERE {case} = c.id {beyond} ORDER BY {order} LIMIT %s) AS x ORDER BY {outer} LIMIT %s"
+    )
+
+
+def submission_page_ids(*, user: User, position, size: int) -> list | None:
+    """The ids of the first `size` submissions staff `user` sees from the cursor's `position` (None: the start;
+    else its direction, time and id), in the cursor's order, read case by case: each of the caller's cases gives its
+    first `size` from `submission_by_case`, and the first `size` of them all are the page. Its cost follows the
+    caller's caseload, not the practice's size (walking every submission in order and keeping the caller's reads
+    more rows the smaller their share of the practice: 6,396 for 21 for a caseload of 124 of 25,000 cases). None
+    for a client, or a caller who sees more than CASE_BY_CASE_MAX cases: the queryset is the quicker way then."""
+    if user.role not in STAFF_ROLES:
+        return None
+    cases = list(cases_visible_to(user=user).values_list("id", flat=True)[: CASE_BY_CASE_MAX + 1])
+    if len(cases) > CASE_BY_CASE_MAX:
+        return None
+    if not cases:
+        return []
+    backwards = position is not None and position[0] == "p"
+    beyond = [] if position is None else [position[1], position[2]]
+    with connection.cursor() as cursor:
+        cursor.execute(_page_by_case_statement(backwards, position is not None), [cases, *beyond, size, size])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def submission_feedback_for(*, user: User, submission: HomeworkSubmission) -> str | None:

@@ -103,6 +103,10 @@ class HomeworkSubmission(Record):
     """
 
     assignment = models.ForeignKey(HomeworkAssignment, on_delete=models.PROTECT, related_name="submissions")
+    # The assignment's case, copied as the submission is stored (an assignment never changes case): staff read
+    # submissions by the cases they see, each case's in order from `submission_by_case`, with no join through the
+    # assignment (selectors.submissions_visible_to, selectors.submission_page_ids).
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="+", db_index=False)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="submissions")
     completed_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
@@ -132,6 +136,7 @@ class HomeworkSubmission(Record):
         ]
         indexes = [
             models.Index(fields=["created_at", "id"], name="submission_created_id"),
+            models.Index(fields=["case", "created_at", "id"], name="submission_by_case"),
             # Progress and adherence (completion_periods, the reports' homework CTEs): the distinct periods of an
             # assignment's current submissions, read from the index alone. Without it PostgreSQL, which
             # underestimates how many assignments there are, chose to scan every submission for a report.
@@ -155,6 +160,7 @@ class HomeworkSubmission(Record):
                     | pgtrigger.Q(old__received_at__df=pgtrigger.F("new__received_at"))
                     | pgtrigger.Q(old__client_id__df=pgtrigger.F("new__client_id"))
                     | pgtrigger.Q(old__assignment_id__df=pgtrigger.F("new__assignment_id"))
+                    | pgtrigger.Q(old__case_id__df=pgtrigger.F("new__case_id"))
                     | pgtrigger.Q(old__period__df=pgtrigger.F("new__period"))
                     | pgtrigger.Q(old__shared_with_partner__df=pgtrigger.F("new__shared_with_partner"))
                     | pgtrigger.Q(old__amends_id__df=pgtrigger.F("new__amends_id"))

@@ -276,6 +276,7 @@ def _submission_create(*, actor, assignment, completed_at, responses, shared_wit
     submission = insert_plain(
         HomeworkSubmission(
             assignment=assignment,
+            case_id=assignment.case_id,
             client_id=client,
             completed_at=completed_at,
             period=adherence.period_of(
@@ -318,6 +319,7 @@ def submission_amend(
     update_versioned(locked, expected_version=None, changes={"status": SubmissionStatus.AMENDED})
     revision = HomeworkSubmission.objects.create(
         assignment=assignment,
+        case_id=assignment.case_id,
         client=locked.client,
         completed_at=completed_at,
         period=adherence.period_of(

@@ -54,6 +54,7 @@ from clinical.services import homework as homework_services
 from clinical.services import notes as note_services
 from clinical.services import sessions as session_services
 from tests.factories import AddendumFactory, CaseFactory, GoalFactory, NoteFactory, UserFactory
+from tests.factories.scenes import CoupleInCare
 from tests.helpers import HOMEWORK, READ_WRITE
 
 CASES, NOTES, SUBMISSIONS = "/api/v1/cases/", "/api/v1/notes/", "/api/v1/submissions/"
@@ -422,16 +423,16 @@ def assert_compiled_as_the_orm(caller, path, monkeypatch, *, compiled=True):
     return fast
 
 
-def walked(caller, path, monkeypatch):
+def walked(caller, path, monkeypatch, *, compiled=True):
     """Every page from `path` on, forth and back, each answered alike both ways."""
-    response = assert_compiled_as_the_orm(caller, path, monkeypatch)
+    response = assert_compiled_as_the_orm(caller, path, monkeypatch, compiled=compiled)
     seen, links = [path], [response.json()["next"]]
     while links:
         link = links.pop()
         if link is None or link in seen:
             continue
         seen.append(link)
-        body = assert_compiled_as_the_orm(caller, link, monkeypatch).json()
+        body = assert_compiled_as_the_orm(caller, link, monkeypatch, compiled=compiled).json()
         links += [body["next"], body["previous"]]
     return seen
 
@@ -459,8 +460,71 @@ def test_compiled_submission_pages_answer_as_the_orm(who, scopes, call_as, reque
     user = {"a": care.a_user}.get(who) or request.getfixturevalue(who)
     caller = call_as(user, scopes)
     for query in ("", "status=current", f"assignment={submissions.pk}", f"client={care.b.pk}&status=amended"):
-        walked(caller, f"{SUBMISSIONS}?page_size=1&{query}", monkeypatch)
+        # Staff's unfiltered pages are found case by case instead (the next test).
+        compiled = bool(query) or who == "a"
+        walked(caller, f"{SUBMISSIONS}?page_size=1&{query}", monkeypatch, compiled=compiled)
     assert_compiled_as_the_orm(caller, f"{SUBMISSIONS}?assignment={uuid.uuid4()}", monkeypatch, compiled=False)
+
+
+def pages(caller, path) -> list[bytes]:
+    """Every page from `path` forth, then every page back from the last: their answers as sent."""
+    answers, link = [], path
+    while link:
+        response = caller.get(link)
+        assert response.status_code == 200, response.content
+        answers.append(response.content)
+        body = response.json()
+        link, back = body["next"], body["previous"]
+    while back:
+        response = caller.get(back)
+        answers.append(response.content)
+        back = response.json()["previous"]
+    return answers
+
+
+@pytest.mark.parametrize("who", ["clinician", "supervisor"])
+def test_a_caseload_is_paged_case_by_case_as_walking_pages_it(
+    who, call_as, request, care, catalog, submissions, clinician, other_clinician, monkeypatch
+):
+    """Staff's unfiltered submissions are found case by case (`page_ids`: selectors.submission_page_ids): every
+    page, forth and back, the same bytes as walking every submission in order keeping the caller's, with the same
+    count of statements for a page of 1 and of 50; another clinician's case is in neither; over CASE_BY_CASE_MAX
+    cases the caller walks."""
+    from tests.api.test_submissions import recorded
+
+    # A second case of the clinician's and one of another clinician's, their submissions between the first's.
+    second, elsewhere = CoupleInCare(clinician), CoupleInCare(other_clinician)
+    homework = [(second.a_user, second.assign(catalog)), (elsewhere.a_user, elsewhere.assign(catalog))]
+    for _ in range(3):
+        for user, assignment in [*homework, (care.b_user, submissions)]:
+            recorded(user, assignment)
+    caller = call_as(request.getfixturevalue(who), READ_WRITE)
+    found = []
+    original = selectors._page_by_case_statement
+
+    def counted(*args):
+        found.append(args)
+        return original(*args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(selectors, "_page_by_case_statement", counted)
+        by_case = pages(caller, f"{SUBMISSIONS}?page_size=2")
+        with CaptureQueriesContext(connection) as one:
+            caller.get(f"{SUBMISSIONS}?page_size=1")
+        with CaptureQueriesContext(connection) as many:
+            listed = caller.get(f"{SUBMISSIONS}?page_size=50").json()["results"]
+    with monkeypatch.context() as patched:
+        patched.setattr(selectors, "CASE_BY_CASE_MAX", 1)
+        walking = pages(caller, f"{SUBMISSIONS}?page_size=2")
+
+    assert {(False, False), (False, True), (True, True)} <= set(found)  # the first page, forth, back
+    assert len(by_case) > 4
+    assert by_case == walking
+    assert len(one) == len(many)
+    theirs = set(HomeworkSubmission.objects.filter(case=elsewhere.case).values_list("pk", flat=True))
+    assert {row["id"] for row in listed} == {
+        str(pk) for pk in HomeworkSubmission.objects.exclude(pk__in=theirs).values_list("pk", flat=True)
+    }
 
 
 def test_compiled_me_assignments_and_cases_answer_as_the_orm(call_as, api, supervisor, care, catalog, monkeypatch):

@@ -223,6 +223,12 @@ def test_homework_goes_to_the_case_clients_and_submissions_come_from_assignees(p
                  WHERE aa.homeworkassignment_id = s.assignment_id AND aa.client_id = s.client_id)"""
     )
     assert not_assignees == []
+    # A submission's case is its assignment's (the staff lists read them by it).
+    elsewhere = rows(
+        """SELECT s.id FROM clinical_homeworksubmission s JOIN clinical_homeworkassignment a ON a.id = s.assignment_id
+           WHERE s.case_id <> a.case_id"""
+    )
+    assert elsewhere == []
     out_of_time = rows(
         """SELECT s.id FROM clinical_homeworksubmission s
            JOIN clinical_homeworkassignment a ON a.id = s.assignment_id JOIN clinical_case c ON c.id = a.case_id
