@@ -3,7 +3,6 @@ the practice admin erases a client who has left care (`erasure-requests/`); a cl
 named party with every client's consent (`releases/`)."""
 
 import functools
-import json
 
 from django.http import HttpResponse
 from django.urls import reverse
@@ -51,7 +50,7 @@ from clinical.services import erasure as erasure_services
 
 from .filters import ScopedIdFilter
 from .json_types import JSONTypes
-from .renderers import FhirElsewhereRenderer, JSONRenderer
+from .renderers import FhirElsewhereRenderer, JSONRenderer, canonical_json
 from .scoping import ScopedPrimaryKeyRelatedField
 from .serializers import ConsentDocumentBriefSerializer, ConsentSerializer, LocalTimeField, ResponsesField
 from .viewsets import CLINICIANS, CreateMixin, ListMixin, ResourceViewSet, RetrieveMixin
@@ -573,8 +572,9 @@ class ReleaseDocumentSerializer(serializers.Serializer):
     assessments = ReleaseAssessmentSerializer(many=True)
 
 
-def render_release(release: RecordRelease, contents: ReleaseContents) -> dict:
-    """The document a release sends: its header, the consents it relies on, and the record (clinical/releases.py)."""
+def render_release(release: RecordRelease, contents: ReleaseContents) -> str:
+    """The document a release sends, as its canonical text: its header, the consents it relies on, and the record
+    (clinical/releases.py)."""
     header = {
         "id": release.pk,
         "case": release.case_id,
@@ -586,7 +586,7 @@ def render_release(release: RecordRelease, contents: ReleaseContents) -> dict:
         "withheld": WITHHELD[release.policy],
     }
     record = {name: getattr(contents, name) for name in ReleaseDocumentSerializer().fields if name != "release"}
-    return json.loads(JSONRenderer().render(ReleaseDocumentSerializer({"release": header, **record}).data))
+    return canonical_json(ReleaseDocumentSerializer({"release": header, **record}).data)
 
 
 class RecordReleaseSerializer(serializers.ModelSerializer):

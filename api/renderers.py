@@ -27,6 +27,12 @@ class JSONRenderer(BaseRenderer):
         return orjson.dumps(data, default=_default)
 
 
+def canonical_json(data) -> str:
+    """`data` as one canonical text (keys sorted at every level, no spaces, UTF-8), in one pass: a document that is
+    kept and digested as it was sent (a release of a record)."""
+    return orjson.dumps(data, default=_default, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _flatten(row: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in row.items():

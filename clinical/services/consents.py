@@ -3,7 +3,6 @@ by their clinician from paper or a witnessed verbal consent, and its revocation.
 
 import dataclasses
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -229,12 +228,12 @@ def _party(name: str) -> str:
 
 @transaction.atomic
 def release_create(
-    *, actor, case, released_to: str, purpose: str, render: Callable[[RecordRelease, ReleaseContents], dict]
+    *, actor, case, released_to: str, purpose: str, render: Callable[[RecordRelease, ReleaseContents], str]
 ):
     """The case's clinician releases its record to `released_to` for `purpose`. Every client of the case (both
     partners of a couple) must have a release consent in force naming that party and purpose (409
     `release_consent_missing`, naming who has not, and nothing is written). The record released follows the case's
-    confidentiality policy (clinical/releases.py); `render` turns it into the document, which is kept as released
+    confidentiality policy (clinical/releases.py); `render` turns it into the document's text, which is kept as released
     with its digest and the ids of every record in it. Every record in it is audited as read (released)."""
     require_in(
         cases_writable_by(user=actor),
@@ -271,7 +270,7 @@ def release_create(
         released_by=actor,
         created_at=timezone.now(),
     )
-    document = json.dumps(render(release, contents), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    document = render(release, contents)
     release.document = document
     release.digest = text_digest(document)
     release.contents = contents.ids()

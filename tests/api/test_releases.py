@@ -194,6 +194,8 @@ def test_a_release_reads_back_byte_for_byte_and_is_audited(api, care, record):
     assert first["Content-Type"].startswith("application/json")
     assert hashlib.sha256(first.content).hexdigest() == made["digest"]
     document = json.loads(first.content)
+    # one canonical text: keys sorted at every level, no spaces, UTF-8 (the digest is of these bytes)
+    assert first.content.decode() == json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     assert document["release"]["id"] == made["id"]
     assert {c["id"] for c in document["consents"]} == set(made["consents"])
     assert document["notes"][0]["sections"] == record["joint_note"].sections
