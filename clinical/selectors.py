@@ -376,10 +376,10 @@ def submissions_visible_to(*, user: User) -> QuerySet[HomeworkSubmission]:
     )
 
 
-# Up to this many cases, a staff caller's page of submissions is read case by case (submission_page_ids); a larger
-# scope (a supervisor's team) walks every submission in order and keeps its own, which is then the quicker way.
-# Measured at 3.1 million submissions (docs/performance.md): 124 cases case by case 2.2 ms of SQL against 7.5 ms
-# walking; 3,798 cases 0.8 ms walking.
+# Up to this many cases, a clinician's page of submissions is read case by case (submission_page_ids); a larger
+# caseload walks every submission in order and keeps its own, which is then the quicker way. Measured at 3.1 million
+# submissions (docs/performance.md): 124 cases case by case 2.2 ms of SQL against 7.5 ms walking; a supervisor's
+# 3,798 cases 0.8 ms walking.
 CASE_BY_CASE_MAX = 200
 
 
@@ -403,9 +403,11 @@ def submission_page_ids(*, user: User, position, size: int) -> list | None:
     else its direction, time and id), in the cursor's order, read case by case: each of the caller's cases gives its
     first `size` from `submission_by_case`, and the first `size` of them all are the page. Its cost follows the
     caller's caseload, not the practice's size (walking every submission in order and keeping the caller's reads
-    more rows the smaller their share of the practice: 6,396 for 21 for a caseload of 124 of 25,000 cases). None
-    for a client, or a caller who sees more than CASE_BY_CASE_MAX cases: the queryset is the quicker way then."""
-    if user.role not in STAFF_ROLES:
+    more rows the smaller their share of the practice: 6,396 for 21 for a caseload of 124 of 25,000 cases). None,
+    and the queryset is the quicker way, for a clinician with more than CASE_BY_CASE_MAX cases, and for anyone but
+    a clinician: a client's own are read by `submission_by_client`; a supervisor's team holds a large share of a
+    practice (walking kept 21 of 130 at scale 1), and counting a team's cases to choose cost more than walking."""
+    if user.role != Role.CLINICIAN:
         return None
     cases = list(cases_visible_to(user=user).values_list("id", flat=True)[: CASE_BY_CASE_MAX + 1])
     if len(cases) > CASE_BY_CASE_MAX:

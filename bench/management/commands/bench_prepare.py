@@ -129,9 +129,16 @@ def _busiest_supervisor() -> User:
 
 
 def _supervisee_of(supervisor: User, cases: int | None = None) -> User:
-    """The supervisor's supervisee whose report compares across scales: the one whose caseload is closest to `cases`
-    (the compared clinician's in the other practice), else the one with the median caseload."""
-    supervisees = selectors.supervisees_of(supervisor=supervisor).annotate(n=Count("cases")).order_by("n", "id")
+    """The supervisor's supervisee whose report and submissions compare across scales: a clinician (a supervisee who
+    supervises others too sees their caseloads as well: at scale 1 the pick was such a supervisor until 2026-12-04),
+    the one whose caseload is closest to `cases` (the compared clinician's in the other practice), else the one with
+    the median caseload."""
+    supervisees = (
+        selectors.supervisees_of(supervisor=supervisor)
+        .filter(role=Role.CLINICIAN)
+        .annotate(n=Count("cases"))
+        .order_by("n", "id")
+    )
     if cases is not None:
         return min(supervisees, key=lambda supervisee: abs(supervisee.n - cases))
     return supervisees[supervisees.count() // 2]
