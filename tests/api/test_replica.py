@@ -475,6 +475,11 @@ def test_database_replica_url_adds_the_replica_with_its_own_pool():
     assert replica["ATOMIC_REQUESTS"] is False
     assert default["ATOMIC_REQUESTS"] is True
     assert (replica["CONN_MAX_AGE"], replica["CONN_HEALTH_CHECKS"]) == (0, True)
+    # pg_stat_activity names the process on either server (docs/operations.md)
+    name = replica["OPTIONS"].pop("application_name")
+    assert name == default["OPTIONS"]["application_name"]
+    assert name.startswith("couples-api ")
+    assert name.removeprefix("couples-api ").isdigit()
     assert replica["OPTIONS"] == {
         "connect_timeout": 2,
         "pool": {"min_size": 1, "max_size": 3, "timeout": 0.5, "max_idle": 300},
