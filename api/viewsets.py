@@ -683,10 +683,11 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
             return None
         if type(self.paginator) is not CreatedCursorPagination or self.request.query_params.keys() - PAGING:
             return None
-        queryset = build()
-        size, position = self.paginator.position(self.request, self, queryset.model)
+        model = self.get_serializer_class().Meta.model
+        size, position = self.paginator.position(self.request, self, model)
         ids = self.page_ids(user=self.request.user, position=position, size=size + 1)
-        return None if ids is None else self.page(queryset.filter(pk__in=ids))
+        # the queryset built only once the ids are found: a caller `page_ids` leaves to the walk pays nothing more
+        return None if ids is None else self.page(build().filter(pk__in=ids))
 
     def page_compiled(self, build):
         """`page(build())` by a statement compiled once per shape of the request (`CompiledList`), where the list
