@@ -180,3 +180,33 @@ def test_the_contract_documents_429_with_retry_after_where_it_can_happen():
         assert "Retry-After" in response["headers"], path
     assert "429" not in paths["/api/v1/submissions/"]["get"]["responses"]
     assert "429" not in paths["/api/v1/submissions/{id}/review/"]["post"]["responses"]
+
+
+def test_counts_lost_after_the_commit_are_a_warning_and_undo_nothing(rates, as_a, assignment, caplog):
+    """The database refusing the counts' write after the request committed (as when it stops in between, seen in
+    `make resilience`'s outage): the submission stays stored and answered 201, and a warning says the counts were
+    not written — no error with a traceback."""
+    rates(user="10/min")
+    table = connection.ops.quote_name(cache._table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_counts() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'counts refused'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_counts BEFORE INSERT OR UPDATE ON {table} EXECUTE FUNCTION refuse_counts()"
+        )
+    try:
+        with caplog.at_level("WARNING"):
+            response = submit(as_a, assignment)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_counts ON {table}")
+            cursor.execute("DROP FUNCTION refuse_counts()")
+
+    assert response.status_code == 201, response.content
+    assert HomeworkSubmission.objects.filter(pk=response.json()["id"]).exists()
+    warned = [r for r in caplog.records if r.name == "api.throttling"]
+    assert [r.levelname for r in warned] == ["WARNING"]
+    assert "counts refused" in warned[0].getMessage()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
