@@ -31,3 +31,9 @@ def fail_waiting_requests(pool) -> None:
 
 
 POOL_OPTIONS = {"reconnect_timeout": 0, "reconnect_failed": fail_waiting_requests}
+
+
+def application_name(pid: int) -> str:
+    """How process `pid` names its connections in PostgreSQL (`pg_stat_activity.application_name`): the settings
+    name each process's own, and `make resilience` finds a gunicorn worker's connection by it."""
+    return f"couples-api {pid}"

@@ -9,7 +9,7 @@ from corsheaders.defaults import default_headers
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.db_pool import POOL_OPTIONS
+from config.db_pool import POOL_OPTIONS, application_name
 from tools.devdb import embedded_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -107,8 +107,7 @@ TEMPLATES = [
 ]
 
 
-DATABASE_APPLICATION = "couples-api"
-APPLICATION_NAME = f"{DATABASE_APPLICATION} {os.getpid()}"
+APPLICATION_NAME = application_name(os.getpid())
 # Without DATABASE_URL: the embedded PostgreSQL that `python -m tools.devdb exec` starts (see the README).
 DATABASES = {"default": env.db_url("DATABASE_URL", default=embedded_database_url())}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"

@@ -426,17 +426,16 @@ def kill(context: Context) -> Outcome:
 def wait_for_transaction(cursor, pid: int, in_flight: dict, address: str, request, limit: float = 0.05) -> bool:
     """Wait until gunicorn worker `pid`'s database connection is inside a transaction (each request is one:
     ATOMIC_REQUESTS), for at most `limit` seconds and while the client at `address` still waits for `request`;
-    whether it was seen inside one. The
-    connection is found by its application_name (config/settings/base.py), one read of pg_stat_activity taking
-    about half a millisecond."""
-    from django.conf import settings
+    whether it was seen inside one. The connection is found by its application_name (config/db_pool.py), one read
+    of pg_stat_activity taking about half a millisecond."""
+    from config.db_pool import application_name
 
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and in_flight.get(address) == request:
         cursor.execute(
             "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND xact_start IS NOT NULL "
             "AND state IN ('active', 'idle in transaction')",
-            [f"{settings.DATABASE_APPLICATION} {pid}"],
+            [application_name(pid)],
         )
         if cursor.fetchone():
             return True
