@@ -144,7 +144,8 @@ def audit_verify(*, batch: int = 5000, anchor: tuple[int, str] | None = None) ->
     checked, head_id, anchor_seen = 0, None, anchor is None
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=batch):
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, event.id, "its prev_hash is not the previous event's hash (a row is missing)")
+            reason = "its prev_hash is not the previous event's hash (a row is missing, or this one was added)"
+            return ChainReport(checked, event.id, reason)
         if event_hash(event) != event.hash:
             return ChainReport(checked, event.id, "its content does not match its hash (the row was altered)")
         if anchor is not None and event.id == anchor[0]:

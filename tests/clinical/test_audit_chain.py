@@ -11,7 +11,7 @@ import pgtrigger
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import ProgrammingError, connection, transaction
 
 from clinical.models import AuditEvent, GoalLifecycle, Role
 from clinical.services import clients as client_services
@@ -421,21 +421,30 @@ def test_an_anchor_with_another_hash_means_a_rewritten_chain(chain):
 
 
 def test_the_audit_trail_keeps_only_the_indexes_its_queries_read(db):
-    """Every audited request writes into each index of the trail: no LIKE copy of the hash's unique index, no
-    index on actor_id beside audit_by_actor, which leads with it (kernel migration 0002). A second event with the
-    same hash is still refused."""
+    """Every audited request writes into each index of the trail: no LIKE copy of the hash's index, no index on
+    actor_id beside audit_by_actor, which leads with it (kernel migration 0002), and no index on the hash, a random
+    key nothing looks up (kernel migration 0003): its uniqueness is the chain's, below."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'clinical_auditevent'")
-        indexes = dict(cursor.fetchall())
-    assert sorted(indexes) == [
-        "audit_by_actor",
-        "audit_by_time",
-        "audit_by_type",
-        "audit_hash_unique",
-        "clinical_auditevent_pkey",
-    ]
-    assert indexes["audit_hash_unique"].startswith("CREATE UNIQUE INDEX audit_hash_unique")
-    assert indexes["audit_hash_unique"].endswith("USING btree (hash)")
-    event = audit_append(actor=None, action="read", object_type="client", object_ids=[uuid.uuid4()])
-    with pytest.raises(IntegrityError, match="audit_hash_unique"), transaction.atomic():
-        AuditEvent.objects.create(action="read", object_type="client", prev_hash=event.hash, hash=event.hash)
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'clinical_auditevent'")
+        indexes = sorted(row[0] for row in cursor.fetchall())
+    assert indexes == ["audit_by_actor", "audit_by_time", "audit_by_type", "clinical_auditevent_pkey"]
+
+
+@pytest.mark.parametrize("copied", [0, 2, 4])
+def test_a_copied_row_appended_again_breaks_the_chain_where_it_stands(chain, copied):
+    """A row stored twice (the same hash, content and link, a later id) is caught by its link: its prev_hash is
+    not the hash of the event before it."""
+    original = row_as_stored(chain[copied].pk)
+    columns = [name for name in original if name != "id"]
+    raw(
+        f"INSERT INTO clinical_auditevent ({', '.join(columns)}) SELECT {', '.join(columns)} "
+        "FROM clinical_auditevent WHERE id = %s RETURNING id",
+        [chain[copied].pk],
+    )
+    copy = AuditEvent.objects.order_by("-id").first()
+    assert (copy.hash, copy.prev_hash) == (chain[copied].hash, chain[copied].prev_hash)
+
+    report = audit_verify()
+
+    assert (report.ok, report.broken_at, report.checked) == (False, copy.pk, len(chain))
+    assert "missing" in report.reason
