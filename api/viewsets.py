@@ -672,9 +672,12 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if hasattr(rows, "model"):  # a queryset: the caller's filters apply
             rows = self.filter_queryset(rows)
         rows = self.paginate_queryset(rows)
+        data = self.represent(rows, serializer_class)
+        # Audited once the answer is built, every read path alike: the append takes the trail's lock until the
+        # request commits, so the rows built under it made each concurrent audited request wait for the other's.
         if self.audited:
             audit_read(self.request, resource or self.resource, self.audited_ids(rows))
-        return self.get_paginated_response(self.represent(rows, serializer_class))
+        return self.get_paginated_response(data)
 
     def page_by_ids(self, build):
         """`page(build())` of the rows `page_ids` finds for the caller, where the view names it and the request
@@ -725,9 +728,10 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if statement is None:
             return None
         rows = paginator.page_of(statement.rows(user, filters, position, size), size, position)
-        if self.audited:
+        data = self.represent(rows)
+        if self.audited:  # once the answer is built, as `page`
             audit_read(self.request, self.resource, self.audited_ids(rows))
-        return self.get_paginated_response(self.represent(rows))
+        return self.get_paginated_response(data)
 
     def respond(self, obj, status_code=status.HTTP_200_OK, *, fetched=False, serializer_class=None):
         """A single-object answer, with its ETag. After a change the object is fetched again through the scoped
@@ -758,9 +762,9 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         """An answer that is not one record — a computed summary, a report, a chart's data — audited as a read of
         `audit_as` naming `ids` (or, for an answer holding records of several kinds, of each kind in `reads`, {kind:
         ids}), serialized by `serializer_class` or handed to the renderer as it is."""
-        self.audit_reads({**({audit_as: ids} if audit_as else {}), **(reads or {})}, detail=detail)
         if serializer_class is not None:
             data = serializer_class(data, context=self.get_serializer_context()).data
+        self.audit_reads({**({audit_as: ids} if audit_as else {}), **(reads or {})}, detail=detail)  # as `page`
         return Response(data)
 
     def audit_reads(self, reads: dict, *, detail=None) -> None:
@@ -796,9 +800,10 @@ class RetrieveMixin:
         if self.reads_plain():
             return self.retrieve_plain()
         obj = self.get_object()
-        if self.audited:
+        response = self.respond(obj, fetched=True)
+        if self.audited:  # once the answer is built, as `page`
             audit_read(request, self.resource, [obj.pk])
-        return self.respond(obj, fetched=True)
+        return response
 
     def retrieve_plain(self):
         """`retrieve` from a plain row: found by scope alone, as `get_object` finds it (by a statement compiled once
@@ -817,9 +822,9 @@ class RetrieveMixin:
             if row is None:
                 raise Http404
         self.check_object_permissions(self.request, row)
-        if self.audited:
-            audit_read(self.request, self.resource, [row["id"]])
         response = Response(self.represent([row])[0])
+        if self.audited:  # once the answer is built, as `page`
+            audit_read(self.request, self.resource, [row["id"]])
         if self.etag and "version" in row:
             with_etag(response, row)
         return response

@@ -8,7 +8,9 @@ from datetime import timezone as dt_timezone
 import pghistory.models
 import pytest
 from django.apps import apps
+from django.db import connection
 from django.db.models import Max
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinical.models import (
@@ -300,6 +302,32 @@ def test_a_list_filter_naming_a_foreign_case_is_404_and_records_nothing(api, cas
 
     assert response.status_code == 404
     assert events_after(mark) == []
+
+
+def statements_after_the_lock(captured) -> list[str]:
+    """What a request ran once it held the audit trail's lock (savepoints aside), each statement's first words."""
+    sqls = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
+    (at,) = [i for i, sql in enumerate(sqls) if "pg_advisory_xact_lock" in sql]
+    return [" ".join(sql.split()[:3]) for sql in sqls[at + 1 :]]
+
+
+def test_a_read_holds_the_trails_lock_only_to_append_its_event(api, as_a, care, assignment):
+    """The append takes the trail's lock until the request commits, and every audited request of every process
+    waits for it: each read path builds its answer first (plain rows, serializers, the homework's periods, the
+    notes' decryption, a report), so the lock covers one INSERT and the commit."""
+    for kind in RESOURCES:
+        make_rows(kind, care.clinician, 2)
+    note = NoteFactory(case=care.case)
+    reads = [(api, path) for path in RESOURCES.values()]
+    reads += [(api, f"/api/v1/notes/{note.pk}/"), (api, f"/api/v1/cases/{care.case.pk}/")]
+    reads += [(api, f"/api/v1/clients/{care.a.pk}/"), (api, f"/api/v1/cases/{care.case.pk}/outcomes/")]
+    reads += [(api, "/api/v1/submissions/"), (as_a, "/api/v1/me/assignments/"), (as_a, "/api/v1/me/goals/")]
+    for caller, path in reads:
+        with CaptureQueriesContext(connection) as captured:
+            response = caller.get(path)
+
+        assert response.status_code == 200, path
+        assert statements_after_the_lock(captured) == ['INSERT INTO "clinical_auditevent"'], path
 
 
 @pytest.mark.parametrize("kind", list(RESOURCES))
