@@ -66,6 +66,13 @@ def yesterday() -> str:
     return (timezone.localdate() - timedelta(days=1)).isoformat()
 
 
+def earlier_today(**ago):
+    """`ago` (timedelta's keywords) before now, but not before today's midnight: homework and schedules started today
+    refuse a completion dated yesterday, and the suite may run just after midnight."""
+    now = timezone.now()
+    return max(now - timedelta(**ago), timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0))
+
+
 def days_ago(n, hour=12):
     """That day at `hour`:00 (UTC in the test settings)."""
     return (timezone.now() - timedelta(days=n)).replace(hour=hour, minute=0, second=0, microsecond=0)

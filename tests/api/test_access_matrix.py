@@ -125,7 +125,7 @@ from tests.factories import (
     UserFactory,
     issue_token,
 )
-from tests.helpers import ALL_SCOPES, Caller
+from tests.helpers import ALL_SCOPES, Caller, earlier_today
 from tools import schema
 
 API = "/api/v1/"
@@ -1416,9 +1416,7 @@ def build_scene(call_as, clinician, supervisor, other_clinician, admin_user, cli
     # B's outcomes: B records B's client's baseline PHQ-9 through the API (item 9 above 0: B's safety alert),
     # and the other baselines and follow-ups of both clients; schedules a fortnightly CSI-4 for B's client
     # (who has the app), who self-reports it; and rates B's goal once more, earlier.
-    # An hour ago, but not before today (the day B's client's schedule starts): the walk may run just after midnight.
-    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=1, microsecond=0)
-    homework["administered_at"] = max(now - timedelta(hours=1), midnight).isoformat()
+    homework["administered_at"] = earlier_today(hours=1).isoformat()  # B's client's schedule starts today
     homework["baseline_at"] = (now - timedelta(weeks=8)).isoformat()
     response = b_api.post(
         f"{API}assessments/", _b_assessment_body(homework), format="json", HTTP_IDEMPOTENCY_KEY=B_ASSESSMENT_KEY
@@ -2911,7 +2909,7 @@ def _twin_submission(scene, n):
     return submission_create(
         actor=scene.users["client"],
         assignment=_twin_assignment(scene, n, on_own_case=True),
-        completed_at=timezone.now() - timedelta(hours=1),
+        completed_at=earlier_today(hours=1),
         responses=A_RESPONSES,
     )
 
@@ -3243,7 +3241,7 @@ MASS_ASSIGNMENT = {
         None,
         {
             "assignment": str(_twin_assignment(s, n, on_own_case=True).id),
-            "completed_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+            "completed_at": earlier_today(hours=1).isoformat(),
             "responses": A_RESPONSES,
         },
     ),

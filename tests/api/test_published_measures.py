@@ -9,7 +9,6 @@ supersedes; the versions read by staff and the admin."""
 
 import copy
 import uuid
-from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -24,7 +23,7 @@ from clinical.services import measures as measure_services
 from kernel.errors import InvalidInput
 from tests.clinical.test_instrument_engine import closeness
 from tests.factories.scenes import answers_for
-from tests.helpers import assert_problem, days_ago, error_fields
+from tests.helpers import assert_problem, days_ago, earlier_today, error_fields
 
 INSTRUMENTS = "/api/v1/instruments/"
 ASSESSMENTS = "/api/v1/assessments/"
@@ -138,7 +137,7 @@ def test_a_practice_measure_is_scheduled_answered_in_the_app_and_scored_as_worke
         return response.json()
 
     # a=3, b=1 (reverse: 3-1=2), c=2, d=0 (reverse: 3-0=3) → total 10, connection 3+2=5, "close"; the baseline
-    first = answer([3, 1, 2, 0], timezone.now() - timedelta(minutes=30))
+    first = answer([3, 1, 2, 0], earlier_today(minutes=30))
     assert (first["total"], first["subscales"], first["band"], first["is_baseline"]) == (
         10,
         {"connection": 5},
