@@ -420,8 +420,10 @@ class SubmissionViewSet(ListMixin, RetrieveMixin, CreateMixin, ResourceViewSet):
 
     resource = "submission"
     selector = selectors.submissions_visible_to
-    # A caseload's page case by case: its cost follows the caseload, not the practice.
+    # A caseload's page case by case: its cost follows the caseload, not the practice. A larger caseload, and a
+    # supervisor's team, walks the ids it sees from `submission_created_case` (with each one's case) first.
     page_ids = selectors.submission_page_ids
+    walk_first_roles = (Role.CLINICIAN, Role.SUPERVISOR)
     serializer_class = SubmissionSerializer
     filterset_class = SubmissionFilter
     read_scopes = [["clinical:read"], ["homework"]]

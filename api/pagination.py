@@ -66,7 +66,9 @@ class CreatedCursorPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         size, position = self.position(request, view, queryset.model)
-        return self.page_of(list(self.ordered(queryset, position)[: size + 1]), size, position)
+        paged = getattr(view, "paged", None)
+        rows = self.ordered(queryset, position)[: size + 1] if paged is None else paged(queryset, position, size + 1)
+        return self.page_of(list(rows), size, position)
 
     def position(self, request, view, model) -> tuple[int, tuple | None]:
         """The page size and the cursor's position (None on the first page) the request asks for: 400 for
@@ -79,16 +81,18 @@ class CreatedCursorPagination(BasePagination):
 
     def ordered(self, queryset, position):
         """The rows from `position` on, in the page's direction (read one more than a page to know of a next)."""
-        ordering = self.ordering
-        created, pk = F(ordering[0]), F(ordering[1])
+        queryset = self.order(queryset, position)
+        if position is None:
+            return queryset
+        created, pk = F(self.ordering[0]), F(self.ordering[1])
+        beyond = TupleGreaterThan if position[0] == "n" else TupleLessThan
+        return queryset.filter(beyond((created, pk), position[1:]))
+
+    def order(self, queryset, position):
+        """The rows in the page's direction: the cursor's order, or its reverse to read a page back."""
         if position is None or position[0] == "n":
-            queryset = queryset.order_by(*ordering)
-            if position:
-                queryset = queryset.filter(TupleGreaterThan((created, pk), position[1:]))
-        else:
-            queryset = queryset.order_by(*(f"-{name}" for name in ordering))
-            queryset = queryset.filter(TupleLessThan((created, pk), position[1:]))
-        return queryset
+            return queryset.order_by(*self.ordering)
+        return queryset.order_by(*(f"-{name}" for name in self.ordering))
 
     def page_of(self, rows: list, size: int, position) -> list:
         """The page in `rows` (up to one more than `size`, as `ordered` reads them), and its links."""

@@ -26,9 +26,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
+from django.db.models import F, Lookup
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -358,6 +360,17 @@ def _slot(value, slots: dict):
         return value
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(array)`: the walked ids, read by the primary key's index (Django's `in` writes a list)."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = compiler.compile(self.rhs)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
 class CompiledList:
     """The SQL of one page of a list, compiled once per process per viewset, action, role and "shape" of the
     request (which filters it gives, whether it has a cursor and in which direction), and run with each request's
@@ -388,17 +401,19 @@ class CompiledList:
                 if position is not None:
                     stand_ins[_AFTER_TIME], stand_ins[_AFTER_ID] = _Slot("after time"), _Slot("after id")
                     position = (position[0], _AFTER_TIME, _AFTER_ID)
-                queryset = view.paginator.ordered(queryset, position)[:_LIMIT]
+                queryset = view.paged(queryset, position, _LIMIT)
                 query = queryset.query
                 compiler = query.get_compiler(using=queryset.db)
                 sql, params = compiler.as_sql()
         finally:
             view.request.user = real
         # The ORM writes the limit into the SQL: a parameter here, so that one statement serves every page size.
+        # It ends the statement, or the walk of a list that walks first (`paged`), with no parameter after it.
         limit = f" LIMIT {_LIMIT}"
-        if not sql.endswith(limit) or sql.count(str(_LIMIT)) != 1:
-            raise TypeError(f"{type(view).__name__}: the list statement does not end with its limit")
-        self.sql = sql.removesuffix(limit) + " LIMIT %s"
+        before, _, after = sql.partition(limit)
+        if sql.count(str(_LIMIT)) != 1 or limit not in sql or "%s" in after:
+            raise TypeError(f"{type(view).__name__}: the list statement's limit is not its last parameter")
+        self.sql = f"{before} LIMIT %s{after}"
         caller = stand_ins[_CALLER] = _Slot("caller")
         self.params = [*(_slot(value, stand_ins) for value in params), _Slot("limit")]
         self.names = (
@@ -561,6 +576,11 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     # cursor's order (`page_ids(user=, position=, size=)`: a list of ids, or None to walk), as a caseload's
     # submissions are found case by case. The page is then the scoped rows with those ids, paged as any other.
     page_ids = None
+    # Roles whose unfiltered list walks first: the ids the selector keeps, in the cursor's order, then the page's
+    # rows by those ids, in one statement (`paged`). For a caller who sees a share of a large table through a
+    # column an index holds beside the cursor's order (a supervisor's team's submissions, by case), so that the
+    # rows the walk skips are read from the index alone, never from the table.
+    walk_first_roles: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -640,14 +660,37 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
     def plain_shape(self) -> PlainShape:
         return plain_shape(self.get_serializer_class(), self.plain_computed)
 
-    def plain_queryset(self):
-        """The scoped queryset as plain rows: the serializer's columns and `plain_columns` (names, or a dict of
-        name: expression)."""
+    def plain_queryset(self, queryset=None):
+        """The scoped queryset (or this one, shaped) as plain rows: the serializer's columns and `plain_columns`
+        (names, or a dict of name: expression)."""
         extra = self.plain_columns
         names, expressions = (extra, {}) if not isinstance(extra, dict) else ((), extra)
+        queryset = self.get_queryset() if queryset is None else self.shape_queryset(queryset)
         # Prefetches are for model objects; the view fills nested fields itself (`fill_plain`).
-        queryset = self.get_queryset().prefetch_related(None)
-        return queryset.values(*self.plain_shape().columns, *names, **expressions)
+        return queryset.prefetch_related(None).values(*self.plain_shape().columns, *names, **expressions)
+
+    def walks_first(self) -> bool:
+        """Whether this list walks the scoped ids first (`walk_first_roles`): unfiltered, on the cursor's order."""
+        return (
+            self.request.user.role in self.walk_first_roles
+            and self.action in self.page_actions
+            and type(self.paginator) is CreatedCursorPagination
+            and not self.request.query_params.keys() - PAGING
+        )
+
+    def paged(self, rows, position, limit):
+        """`rows` from the cursor's `position` on, at most `limit` of them, in the page's direction; the paginator
+        and the compiled list (`CompiledList`) both page through here. Where the list walks first, the ids the
+        selector keeps are walked (an index holding the scope's column walks them without reading a row) and
+        the page's rows read by those ids, in one statement: one snapshot, so the rows are the ones the scope
+        kept."""
+        paginator = self.paginator
+        if not self.walks_first():
+            return paginator.ordered(rows, position)[:limit]
+        walk = paginator.ordered(self.selector(user=self.request.user).values("pk"), position)[:limit]
+        by_id = rows.model.objects.filter(_AnyOf(F("pk"), ArraySubquery(walk)))
+        shaped = self.plain_queryset(by_id) if self.reads_plain() else self.shape_queryset(by_id)
+        return paginator.order(shaped, position)
 
     def fill_plain(self, rows: list[dict]) -> None:
         """Fill `plain_computed` in these rows, as the answer shows them (a query for all of them, never one per
@@ -718,7 +761,7 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         if model is None:
             return None
         size, position = paginator.position(self.request, self, model)
-        key = (type(self), self.action, user.role, tuple(filters), position and position[0])
+        key = (type(self), self.action, user.role, tuple(filters), position and position[0], self.walks_first())
         if key not in _lists:
             try:
                 _lists[key] = CompiledList(self, build, model, filters, position)

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from api.cases import CaseSerializer, CaseViewSet
-from api.homework import SubmissionSerializer
+from api.homework import SubmissionSerializer, SubmissionViewSet
 from api.notes import ADDENDA_ORDER, GOALS_ORDER, AddendumSerializer, NoteSerializer, NoteViewSet
 from api.renderers import JSONRenderer
 from api.serializers import SessionSerializer, with_attendees
@@ -490,14 +490,7 @@ def test_a_caseload_is_paged_case_by_case_as_walking_pages_it(
     page, forth and back, the same bytes as walking every submission in order keeping the caller's, with the same
     count of statements for a page of 1 and of 50; another clinician's case is in neither; over CASE_BY_CASE_MAX
     cases the clinician walks, and a supervisor always does."""
-    from tests.api.test_submissions import recorded
-
-    # A second case of the clinician's and one of another clinician's, their submissions between the first's.
-    second, elsewhere = CoupleInCare(clinician), CoupleInCare(other_clinician)
-    homework = [(second.a_user, second.assign(catalog)), (elsewhere.a_user, elsewhere.assign(catalog))]
-    for _ in range(3):
-        for user, assignment in [*homework, (care.b_user, submissions)]:
-            recorded(user, assignment)
+    elsewhere = _caseloads(care, catalog, submissions, clinician, other_clinician)
     caller = call_as(request.getfixturevalue(who), READ_WRITE)
     found = []
     original = selectors._page_by_case_statement
@@ -524,10 +517,62 @@ def test_a_caseload_is_paged_case_by_case_as_walking_pages_it(
     assert len(by_case) > 4
     assert by_case == walking
     assert len(one) == len(many)
-    theirs = set(HomeworkSubmission.objects.filter(case=elsewhere.case).values_list("pk", flat=True))
-    assert {row["id"] for row in listed} == {
-        str(pk) for pk in HomeworkSubmission.objects.exclude(pk__in=theirs).values_list("pk", flat=True)
-    }
+    assert {row["id"] for row in listed} == _seen_beside(elsewhere)
+
+
+def _caseloads(care, catalog, submissions, clinician, other_clinician):
+    """A second case of the clinician's and one of another clinician's, their submissions between the first's;
+    returns the other clinician's."""
+    from tests.api.test_submissions import recorded
+
+    second, elsewhere = CoupleInCare(clinician), CoupleInCare(other_clinician)
+    homework = [(second.a_user, second.assign(catalog)), (elsewhere.a_user, elsewhere.assign(catalog))]
+    for _ in range(3):
+        for user, assignment in [*homework, (care.b_user, submissions)]:
+            recorded(user, assignment)
+    return elsewhere
+
+
+def _seen_beside(elsewhere) -> set:
+    """The ids of every submission but those of the other clinician's case."""
+    return {str(pk) for pk in HomeworkSubmission.objects.exclude(case=elsewhere.case).values_list("pk", flat=True)}
+
+
+@pytest.mark.parametrize("who", ["supervisor", "clinician"])
+def test_a_team_walks_the_ids_it_sees_first_and_pages_as_walking_its_rows(
+    who, call_as, request, care, catalog, submissions, clinician, other_clinician, monkeypatch
+):
+    """A supervisor's unfiltered submissions, and a caseload's over CASE_BY_CASE_MAX, walk the ids the scope keeps
+    first and read the page's rows by those ids, in one statement (`walk_first_roles`): every page, forth and
+    back, the same bytes as walking the rows themselves, the same count of statements for a page of 1 and of 50,
+    the other clinician's case in neither. A filtered list walks its rows."""
+    elsewhere = _caseloads(care, catalog, submissions, clinician, other_clinician)
+    monkeypatch.setattr(selectors, "CASE_BY_CASE_MAX", 1)
+    caller = call_as(request.getfixturevalue(who), READ_WRITE)
+
+    def statements(path):
+        with CaptureQueriesContext(connection) as queries:
+            answered = pages(caller, path)
+        return answered, [q["sql"] for q in queries.captured_queries if "homeworksubmission" in q["sql"]]
+
+    first, sent = statements(f"{SUBMISSIONS}?page_size=2")
+    assert len(first) > 4
+    assert all(sql.count(" = ANY(ARRAY(SELECT ") == 1 for sql in sent), sent
+    with CaptureQueriesContext(connection) as one:
+        caller.get(f"{SUBMISSIONS}?page_size=1")
+    with CaptureQueriesContext(connection) as many:
+        listed = caller.get(f"{SUBMISSIONS}?page_size=50").json()["results"]
+    assert len(one) == len(many)
+    assert {row["id"] for row in listed} == _seen_beside(elsewhere)
+    filtered, filtered_sent = statements(f"{SUBMISSIONS}?page_size=2&status=current")
+    assert len(filtered) > 4
+    assert not any("ANY(ARRAY" in sql for sql in filtered_sent)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SubmissionViewSet, "walk_first_roles", ())
+        rows, walked_sent = statements(f"{SUBMISSIONS}?page_size=2")
+    assert not any("ANY(ARRAY" in sql for sql in walked_sent)
+    assert first == rows
 
 
 def test_compiled_me_assignments_and_cases_answer_as_the_orm(call_as, api, supervisor, care, catalog, monkeypatch):
