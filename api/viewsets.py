@@ -732,8 +732,11 @@ class ResourceViewSet(KnownQueryParameters, ScopedViewSet):
         model = self.get_serializer_class().Meta.model
         size, position = self.paginator.position(self.request, self, model)
         ids = self.page_ids(user=self.request.user, position=position, size=size + 1)
+        if ids is None:
+            return None
+        self.walk_first_roles = ()  # the page is the rows with these ids: nothing left to walk
         # the queryset built only once the ids are found: a caller `page_ids` leaves to the walk pays nothing more
-        return None if ids is None else self.page(build().filter(pk__in=ids))
+        return self.page(build().filter(pk__in=ids))
 
     def page_compiled(self, build):
         """`page(build())` by a statement compiled once per shape of the request (`CompiledList`), where the list

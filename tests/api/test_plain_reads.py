@@ -501,7 +501,9 @@ def test_a_caseload_is_paged_case_by_case_as_walking_pages_it(
 
     with monkeypatch.context() as patched:
         patched.setattr(selectors, "_page_by_case_statement", counted)
-        by_case = pages(caller, f"{SUBMISSIONS}?page_size=2")
+        with CaptureQueriesContext(connection) as queries:
+            by_case = pages(caller, f"{SUBMISSIONS}?page_size=2")
+        sent = [query["sql"] for query in queries.captured_queries]  # read now: later requests reset the log
         with CaptureQueriesContext(connection) as one:
             caller.get(f"{SUBMISSIONS}?page_size=1")
         with CaptureQueriesContext(connection) as many:
@@ -512,6 +514,9 @@ def test_a_caseload_is_paged_case_by_case_as_walking_pages_it(
 
     if case_by_case:
         assert {(False, False), (False, True), (True, True)} <= set(found)  # the first page, forth, back
+        # the page is read by the ids found, not walked again (`walk_first_roles`)
+        assert any("LATERAL" in sql for sql in sent)
+        assert not any("ANY(ARRAY" in sql for sql in sent)
     else:
         assert found == []
     assert len(by_case) > 4
@@ -557,6 +562,7 @@ def test_a_team_walks_the_ids_it_sees_first_and_pages_as_walking_its_rows(
 
     first, sent = statements(f"{SUBMISSIONS}?page_size=2")
     assert len(first) > 4
+    assert len(sent) == len(first)  # one statement a page
     assert all(sql.count(" = ANY(ARRAY(SELECT ") == 1 for sql in sent), sent
     with CaptureQueriesContext(connection) as one:
         caller.get(f"{SUBMISSIONS}?page_size=1")
@@ -571,6 +577,7 @@ def test_a_team_walks_the_ids_it_sees_first_and_pages_as_walking_its_rows(
     with monkeypatch.context() as patched:
         patched.setattr(SubmissionViewSet, "walk_first_roles", ())
         rows, walked_sent = statements(f"{SUBMISSIONS}?page_size=2")
+    assert len(walked_sent) == len(rows)
     assert not any("ANY(ARRAY" in sql for sql in walked_sent)
     assert first == rows
 
