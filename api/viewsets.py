@@ -376,7 +376,8 @@ class CompiledList:
     request (which filters it gives, whether it has a cursor and in which direction), and run with each request's
     caller, filter values, cursor position and page size. The statement is built exactly as the ORM path builds
     it (the selector for a stand-in caller of that role, the filters' own `filter` in the filterset's order, the
-    paginator's order and cursor condition, one more row than a page), its stand-in values mapped back to slots.
+    view's `paged`: the cursor's order and condition, one more row than a page, or the ids walked first), its
+    stand-in values mapped back to slots.
     It refuses to exist (the view then takes the ORM path) unless the stand-ins are the only request values in it;
     a test compares it with a fresh compilation for real callers of every role."""
 
