@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """The cursor's index on submissions gains the case (an index-only walk for a supervisor's page): built
     concurrently, then the old one dropped, so that a practice keeps taking submissions while it migrates (the
-    largest table; about 6 s at 3 million submissions on the bench's machine)."""
+    largest table: a plain build took 6.3 s at 3.1 million submissions on the bench's machine; docs/scaling.md)."""
 
     atomic = False
 
